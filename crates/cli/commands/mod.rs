@@ -1,0 +1,5 @@
+//! One module per `s2s` subcommand.
+
+pub mod config;
+pub mod run;
+pub mod translate;

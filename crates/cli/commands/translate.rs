@@ -1,0 +1,79 @@
+//! `s2s translate RUN [TEXT ...]`: translate with a trained run.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use s2s_report::{attention_heatmap, Heatmap};
+
+use crate::loaded_run::{open, LoadedRun};
+use crate::translator::{translate_n_best, Translation};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub checkpoint: String,
+    pub beam: usize,
+    pub n_best: usize,
+    pub heatmap: Option<PathBuf>,
+}
+
+pub fn execute(run_dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
+    let run = open(run_dir, &opts.checkpoint)?;
+    let beam = opts.beam.max(opts.n_best).max(1);
+    if !texts.is_empty() {
+        for t in texts {
+            one(&run, t, beam, opts)?;
+        }
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    let interactive = stdin.is_terminal();
+    loop {
+        if interactive {
+            print!("> ");
+            std::io::stdout().flush()?;
+        }
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            break;
+        }
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Err(e) = one(&run, line, beam, opts) {
+            if !interactive {
+                return Err(e);
+            }
+            eprintln!("error: {e:#}");
+        }
+    }
+    Ok(())
+}
+
+fn one(run: &LoadedRun, text: &str, beam: usize, opts: &Options) -> Result<()> {
+    let hyps: Vec<Translation> =
+        translate_n_best(&run.model, &run.cfg.data, &run.src_vocab, &run.tgt_vocab, text, beam, opts.n_best.max(1))?;
+    if let Some(first) = hyps.first() {
+        if !first.unknown.is_empty() {
+            eprintln!("warning: unknown word(s) {} translated as UNK", first.unknown.join(", "));
+        }
+        if let Some(path) = &opts.heatmap {
+            let (x, y) = first.labels();
+            let title = format!("{} → {}", first.tokens.join(" "), first.output.join(" "));
+            attention_heatmap(
+                path,
+                &Heatmap { title: &title, source: &x, output: &y, weights: &first.attention },
+                run.cfg.report.colormap,
+            )?;
+        }
+    }
+    if opts.n_best <= 1 {
+        println!("{}", hyps.first().map(|h| h.output.join(" ")).unwrap_or_default());
+    } else {
+        for h in &hyps {
+            println!("{:.4}\t{}", h.log_prob, h.output.join(" "));
+        }
+    }
+    Ok(())
+}

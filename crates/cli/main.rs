@@ -1,0 +1,85 @@
+//! `s2s`: train, inspect and compare attention-based seq2seq models.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod artifacts;
+mod checkpoint;
+mod commands;
+mod config;
+mod device;
+mod loaded_run;
+mod observer;
+mod run_dir;
+mod task;
+mod translator;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Debug, Parser)]
+#[command(name = "s2s", version, about = "Train, inspect and compare attention-based seq2seq models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train a model from an experiment config and write a run folder under experiments/.
+    Run {
+        /// The experiment config (TOML), e.g. configs/base.toml.
+        config: PathBuf,
+        /// Override a config value, e.g. --set train.learning_rate=0.001 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// Translate sentences with a trained run (reads lines from stdin when no TEXT is given).
+    Translate {
+        /// The run folder, e.g. experiments/base-20261126-120000.
+        run: PathBuf,
+        /// Sentences to translate.
+        text: Vec<String>,
+        /// Which checkpoint: best, last, or a checkpoint folder.
+        #[arg(long, default_value = "best")]
+        checkpoint: String,
+        /// Beam width (1 = greedy).
+        #[arg(long, default_value_t = 1)]
+        beam: usize,
+        /// Print the N best translations with their log-probabilities.
+        #[arg(long, default_value_t = 1)]
+        n_best: usize,
+        /// Write the (first) translation's attention heatmap to this SVG file.
+        #[arg(long, value_name = "FILE.svg")]
+        heatmap: Option<PathBuf>,
+    },
+    /// Print the fully resolved config (defaults < file < S2S_ env < --set) without training.
+    Config {
+        config: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config, sets } => commands::run::execute(&config, &sets).map(|_| ()),
+        Command::Config { config, sets } => commands::config::execute(&config, &sets),
+        Command::Translate { run, text, checkpoint, beam, n_best, heatmap } => commands::translate::execute(
+            &run,
+            &text,
+            &commands::translate::Options { checkpoint, beam, n_best, heatmap },
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Padded, masked batches of id sequences, reshuffled each epoch from the run's seed.
+
+use crate::dataset::Pair;
+use crate::rng::Rng;
+use crate::vocab::{Vocab, PAD};
+
+/// One pair as ids; both sides end with EOS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    pub src: Vec<u32>,
+    pub tgt: Vec<u32>,
+}
+
+pub fn encode(pairs: &[Pair], src_vocab: &Vocab, tgt_vocab: &Vocab) -> Vec<Example> {
+    pairs.iter().map(|p| Example { src: src_vocab.encode(&p.src), tgt: tgt_vocab.encode(&p.tgt) }).collect()
+}
+
+/// Row-major `(size, src_len)` and `(size, tgt_len)` id grids, right-padded with PAD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub size: usize,
+    pub src_len: usize,
+    pub tgt_len: usize,
+    pub src: Vec<u32>,
+    pub src_lengths: Vec<usize>,
+    pub tgt: Vec<u32>,
+    pub tgt_lengths: Vec<usize>,
+    /// Which examples, in row order.
+    pub indices: Vec<usize>,
+}
+
+impl Batch {
+    pub fn new(examples: &[Example], indices: &[usize]) -> Self {
+        let src_len = indices.iter().map(|&i| examples[i].src.len()).max().unwrap_or(0);
+        let tgt_len = indices.iter().map(|&i| examples[i].tgt.len()).max().unwrap_or(0);
+        Self {
+            size: indices.len(),
+            src_len,
+            tgt_len,
+            src: indices.iter().flat_map(|&i| pad(&examples[i].src, src_len)).collect(),
+            src_lengths: indices.iter().map(|&i| examples[i].src.len()).collect(),
+            tgt: indices.iter().flat_map(|&i| pad(&examples[i].tgt, tgt_len)).collect(),
+            tgt_lengths: indices.iter().map(|&i| examples[i].tgt.len()).collect(),
+            indices: indices.to_vec(),
+        }
+    }
+
+    /// 1.0 at real tokens, 0.0 at PAD, `(size, src_len)`.
+    pub fn src_mask(&self) -> Vec<f32> {
+        mask(&self.src_lengths, self.src_len)
+    }
+
+    /// 1.0 at real tokens (EOS included), 0.0 at PAD, `(size, tgt_len)`.
+    pub fn tgt_mask(&self) -> Vec<f32> {
+        mask(&self.tgt_lengths, self.tgt_len)
+    }
+
+    /// Real (non-PAD) target tokens.
+    pub fn target_tokens(&self) -> usize {
+        self.tgt_lengths.iter().sum()
+    }
+}
+
+fn pad(seq: &[u32], len: usize) -> impl Iterator<Item = u32> + '_ {
+    seq.iter().copied().chain(std::iter::repeat(PAD)).take(len)
+}
+
+fn mask(lengths: &[usize], len: usize) -> Vec<f32> {
+    lengths.iter().flat_map(|&l| (0..len).map(move |j| if j < l { 1.0 } else { 0.0 })).collect()
+}
+
+/// How an epoch's batches are formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchPlan {
+    pub batch_size: usize,
+    pub shuffle: bool,
+    pub length_bucketing: bool,
+    pub seed: u64,
+}
+
+/// Pairs per bucketing chunk, in batches.
+const BUCKET_CHUNK_BATCHES: usize = 50;
+
+impl BatchPlan {
+    /// The batches of epoch `epoch` (0-based). Without bucketing and with shuffling on,
+    /// they are exactly `torch_ref.py`'s `make_batches(.., shuffled_indices(n, seed, epoch))`.
+    pub fn epoch(&self, examples: &[Example], epoch: usize) -> Vec<Batch> {
+        let n = examples.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut rng = Rng::new(self.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
+        if self.shuffle {
+            rng.shuffle(&mut order);
+        }
+        let bs = self.batch_size.max(1);
+        if !self.length_bucketing {
+            return order.chunks(bs).map(|c| Batch::new(examples, c)).collect();
+        }
+        let mut batches = Vec::new();
+        for chunk in order.chunks(bs * BUCKET_CHUNK_BATCHES) {
+            let mut chunk = chunk.to_vec();
+            chunk.sort_by_key(|&i| (examples[i].src.len(), examples[i].tgt.len()));
+            batches.extend(chunk.chunks(bs).map(|c| Batch::new(examples, c)));
+        }
+        if self.shuffle {
+            rng.shuffle(&mut batches);
+        }
+        batches
+    }
+}
+
+/// Batches in data order, for evaluation.
+pub fn sequential(examples: &[Example], batch_size: usize) -> Vec<Batch> {
+    let order: Vec<usize> = (0..examples.len()).collect();
+    order.chunks(batch_size.max(1)).map(|c| Batch::new(examples, c)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn examples() -> Vec<Example> {
+        (0..10).map(|i| Example { src: vec![4; 1 + i % 4], tgt: vec![5; 1 + (i * 7) % 5] }).collect()
+    }
+
+    #[test]
+    fn padding_and_masks() {
+        let ex = examples();
+        let b = Batch::new(&ex, &[0, 3]);
+        assert_eq!((b.src_len, b.tgt_len), (4, 2));
+        assert_eq!(b.src, vec![4, PAD, PAD, PAD, 4, 4, 4, 4]);
+        assert_eq!(b.src_mask(), vec![1., 0., 0., 0., 1., 1., 1., 1.]);
+        assert_eq!(b.target_tokens(), 1 + 2);
+    }
+
+    #[test]
+    fn epochs_cover_every_example_once_and_differ() {
+        let ex = examples();
+        for bucketing in [false, true] {
+            let plan = BatchPlan { batch_size: 3, shuffle: true, length_bucketing: bucketing, seed: 0 };
+            let e0 = plan.epoch(&ex, 0);
+            let mut seen: Vec<usize> = e0.iter().flat_map(|b| b.indices.clone()).collect();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..10).collect::<Vec<_>>());
+            assert_ne!(e0, plan.epoch(&ex, 1));
+            assert_eq!(e0, plan.epoch(&ex, 0));
+        }
+    }
+
+    #[test]
+    fn unbucketed_order_is_torch_refs() {
+        // torch_ref.shuffled_indices(10, 0, 0) == [6, 3, 2, 9, 8, 1, 4, 7, 0, 5]
+        let plan = BatchPlan { batch_size: 4, shuffle: true, length_bucketing: false, seed: 0 };
+        let b = plan.epoch(&examples(), 0);
+        assert_eq!(b[0].indices, vec![6, 3, 2, 9]);
+        assert_eq!(b[2].indices, vec![0, 5]);
+    }
+}

@@ -1,0 +1,147 @@
+//! The `[data]` section of an experiment config.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DataError, Result};
+
+/// Where the sentence pairs come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dataset {
+    /// The teaching notebook's five English-French pairs, compiled into the binary.
+    Seed,
+    /// Synthetic task: the target is the source.
+    Copy,
+    /// Synthetic task: the target is the source reversed.
+    Reverse,
+    /// Tab-separated files given by `path` or `train_path`/`valid_path`/`test_path`.
+    Tsv,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    pub dataset: Dataset,
+    /// One TSV file, split into train/valid/test by the fractions below.
+    pub path: Option<PathBuf>,
+    /// Separate TSV files (used when `path` is not set).
+    pub train_path: Option<PathBuf>,
+    pub valid_path: Option<PathBuf>,
+    pub test_path: Option<PathBuf>,
+    /// Share of source sentences held out for validation when splitting.
+    pub valid_fraction: f64,
+    /// Share of source sentences held out for test when splitting.
+    pub test_fraction: f64,
+    /// Longest sentence kept, in tokens including EOS (both sides).
+    pub max_length: usize,
+    /// Unicode to ASCII: NFD, then combining marks dropped.
+    pub ascii: bool,
+    pub lowercase: bool,
+    /// Put a space before `.`, `!` and `?` so they become tokens.
+    pub separate_punctuation: bool,
+    /// Replace every run of characters other than letters and `.!?` by one space.
+    pub letters_only: bool,
+    /// Keep only pairs whose English side starts like "i am", "he is", ... (the tutorial's filter).
+    pub english_prefixes: bool,
+    /// Swap the columns: translate from the second column to the first.
+    pub reverse: bool,
+    /// Words seen fewer times than this in the train split become UNK.
+    pub min_freq: usize,
+    /// Largest vocabulary size including the special tokens (0 = no limit).
+    pub max_vocab_size: usize,
+    /// Skip lines without a tab instead of failing; the count is reported.
+    pub skip_malformed: bool,
+    /// Reshuffle the training pairs every epoch.
+    pub shuffle: bool,
+    /// Group pairs of similar length into batches (sort inside shuffled chunks).
+    pub length_bucketing: bool,
+    /// Synthetic tasks: number of sequences generated.
+    pub synthetic_count: usize,
+    /// Synthetic tasks: shortest and longest sequence, in tokens (without EOS).
+    pub synthetic_min_length: usize,
+    pub synthetic_max_length: usize,
+    /// Synthetic tasks: number of distinct symbols.
+    pub synthetic_alphabet: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dataset: Dataset::Seed,
+            path: None,
+            train_path: None,
+            valid_path: None,
+            test_path: None,
+            valid_fraction: 0.1,
+            test_fraction: 0.0,
+            max_length: 10,
+            ascii: true,
+            lowercase: true,
+            separate_punctuation: true,
+            letters_only: true,
+            english_prefixes: false,
+            reverse: false,
+            min_freq: 1,
+            max_vocab_size: 0,
+            skip_malformed: false,
+            shuffle: true,
+            length_bucketing: true,
+            synthetic_count: 2000,
+            synthetic_min_length: 3,
+            synthetic_max_length: 8,
+            synthetic_alphabet: 12,
+        }
+    }
+}
+
+impl DataConfig {
+    /// Checks values that serde's types cannot express.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key, message: String| Err(DataError::InvalidConfig { key, message });
+        if self.max_length < 2 {
+            return bad("max_length", format!("must be at least 2, got {}", self.max_length));
+        }
+        for (key, v) in [("valid_fraction", self.valid_fraction), ("test_fraction", self.test_fraction)] {
+            if !(0.0..1.0).contains(&v) {
+                return bad(key, format!("must be in [0, 1), got {v}"));
+            }
+        }
+        if self.valid_fraction + self.test_fraction >= 1.0 {
+            return bad("valid_fraction", "valid_fraction + test_fraction must be below 1".into());
+        }
+        if self.min_freq == 0 {
+            return bad("min_freq", "must be at least 1".into());
+        }
+        if self.dataset == Dataset::Tsv && self.path.is_none() && self.train_path.is_none() {
+            return bad(
+                "path",
+                "dataset = \"tsv\" needs data.path (one file to split) or data.train_path, \
+                 e.g. --set data.train_path=pairs.tsv"
+                    .into(),
+            );
+        }
+        if matches!(self.dataset, Dataset::Copy | Dataset::Reverse) {
+            if self.synthetic_min_length == 0 || self.synthetic_min_length > self.synthetic_max_length {
+                return bad(
+                    "synthetic_min_length",
+                    format!(
+                        "need 1 <= synthetic_min_length <= synthetic_max_length, got {} and {}",
+                        self.synthetic_min_length, self.synthetic_max_length
+                    ),
+                );
+            }
+            if self.synthetic_max_length + 1 > self.max_length {
+                return bad(
+                    "synthetic_max_length",
+                    format!("{} plus EOS exceeds max_length {}", self.synthetic_max_length, self.max_length),
+                );
+            }
+            if self.synthetic_alphabet == 0 || self.synthetic_count == 0 {
+                return bad("synthetic_count", "synthetic_count and synthetic_alphabet must be positive".into());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,17 @@
+//! Sentence-pair data for seq2seq experiments: sources, normalization, splits,
+//! vocabularies and padded batches.
+
+pub mod batch;
+pub mod config;
+pub mod dataset;
+pub mod error;
+pub mod normalize;
+pub mod rng;
+pub mod vocab;
+
+pub use batch::{Batch, BatchPlan, Example};
+pub use config::{DataConfig, Dataset};
+pub use dataset::{load, Corpus, Fingerprint, Pair};
+pub use error::DataError;
+pub use rng::Rng;
+pub use vocab::{Vocab, EOS, PAD, SOS, UNK};

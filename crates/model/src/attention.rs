@@ -1,0 +1,119 @@
+//! The four attention score functions and masked softmax over source positions.
+
+use candle_core::{Tensor, D};
+use candle_nn::{Module, VarBuilder};
+
+use crate::config::AttentionKind;
+use crate::error::{expect_dims, ModelError, Result};
+use crate::params::linear;
+
+/// Attention parameters; module path `decoder.attention`.
+#[derive(Debug, Clone)]
+pub enum Attention {
+    /// `attn: Linear(E + H → max_length)` over `[embedded; previous hidden]`.
+    Location {
+        attn: candle_nn::Linear,
+        max_length: usize,
+    },
+    /// `wa: Linear(H → H)`, `ua: Linear(H → H)`, `va: Linear(H → 1)`.
+    Bahdanau {
+        wa: candle_nn::Linear,
+        ua: candle_nn::Linear,
+        va: candle_nn::Linear,
+    },
+    LuongDot,
+    /// `w: Linear(H → H, no bias)`.
+    LuongGeneral {
+        w: candle_nn::Linear,
+    },
+}
+
+impl Attention {
+    pub fn new(kind: AttentionKind, emb: usize, hidden: usize, max_length: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(match kind {
+            AttentionKind::Location => {
+                Self::Location { attn: linear(emb + hidden, max_length, true, vb.pp("attn"))?, max_length }
+            }
+            AttentionKind::Bahdanau => Self::Bahdanau {
+                wa: linear(hidden, hidden, true, vb.pp("wa"))?,
+                ua: linear(hidden, hidden, true, vb.pp("ua"))?,
+                va: linear(hidden, 1, true, vb.pp("va"))?,
+            },
+            AttentionKind::LuongDot => Self::LuongDot,
+            AttentionKind::LuongGeneral => Self::LuongGeneral { w: linear(hidden, hidden, false, vb.pp("w"))? },
+        })
+    }
+
+    /// The longest source this attention can handle, if limited.
+    pub fn max_source_length(&self) -> Option<usize> {
+        match self {
+            Self::Location { max_length, .. } => Some(*max_length),
+            _ => None,
+        }
+    }
+
+    /// Per-batch key projections, computed once (Bahdanau's `U k`, Luong-general's `W k`).
+    ///
+    /// # Shapes
+    /// `outputs: (B, S, H)` → `(B, S, H)` or `None`
+    pub fn precompute_keys(&self, outputs: &Tensor) -> Result<Option<Tensor>> {
+        Ok(match self {
+            Self::Bahdanau { ua, .. } => Some(ua.forward(outputs)?),
+            Self::LuongGeneral { w } => Some(w.forward(outputs)?),
+            Self::Location { .. } | Self::LuongDot => None,
+        })
+    }
+
+    /// Unnormalised scores of every source position.
+    ///
+    /// # Shapes
+    /// `embedded: (B, E)`, `query: (B, H)`, `outputs: (B, S, H)`, `keys: (B, S, H)` → `(B, S)`
+    pub fn scores(&self, embedded: &Tensor, query: &Tensor, outputs: &Tensor, keys: Option<&Tensor>) -> Result<Tensor> {
+        let (b, s, h) = outputs.dims3()?;
+        expect_dims("attention query", query, &[b, h])?;
+        let missing =
+            || ModelError::Shape { what: "attention keys", expected: "precomputed".into(), got: "none".into() };
+        Ok(match self {
+            Self::Location { attn, max_length } => {
+                if s > *max_length {
+                    return Err(ModelError::SourceTooLong { len: s, max: *max_length });
+                }
+                let all = attn.forward(&Tensor::cat(&[embedded, query], D::Minus1)?)?;
+                all.narrow(D::Minus1, 0, s)?
+            }
+            Self::Bahdanau { wa, va, .. } => {
+                let keys = keys.ok_or_else(missing)?;
+                let e = keys.broadcast_add(&wa.forward(query)?.unsqueeze(1)?)?.tanh()?;
+                va.forward(&e)?.squeeze(D::Minus1)?
+            }
+            Self::LuongDot => outputs.matmul(&query.unsqueeze(D::Minus1)?)?.squeeze(D::Minus1)?,
+            Self::LuongGeneral { .. } => {
+                let keys = keys.ok_or_else(missing)?;
+                keys.matmul(&query.unsqueeze(D::Minus1)?)?.squeeze(D::Minus1)?
+            }
+        })
+    }
+}
+
+/// An additive mask: 0 at real positions, −1e9 at PAD, so that after softmax PAD
+/// weights are exactly 0.0 (exp underflows) and real scores are untouched.
+///
+/// # Shapes
+/// `mask: (B, S)` of 1.0/0.0 → `(B, S)`
+pub fn mask_bias(mask: &Tensor) -> Result<Tensor> {
+    Ok(((mask - 1.0)? * 1e9)?)
+}
+
+/// Softmax over source positions, optionally masked, and the weighted sum of `values`.
+///
+/// # Shapes
+/// `scores: (B, S)`, `bias: (B, S)`, `values: (B, S, H)` → weights `(B, S)`, context `(B, H)`
+pub fn attend(scores: &Tensor, bias: Option<&Tensor>, values: &Tensor) -> Result<(Tensor, Tensor)> {
+    let scores = match bias {
+        Some(b) => (scores + b)?,
+        None => scores.clone(),
+    };
+    let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
+    let context = weights.unsqueeze(1)?.matmul(values)?.squeeze(1)?;
+    Ok((weights, context))
+}

@@ -1,0 +1,111 @@
+//! Attention decoder: one GRU step per target token.
+
+use candle_core::{Tensor, D};
+use candle_nn::{Module, VarBuilder};
+use s2s_data::Rng;
+
+use crate::attention::{attend, Attention};
+use crate::config::{AttentionKind, ModelConfig, ModelDims};
+use crate::dropout::dropout;
+use crate::error::{expect_dims, Result};
+use crate::gru::GruLayer;
+use crate::params::{embedding, linear};
+
+/// Module path `decoder`: `decoder.embedding`, `decoder.attention.*`, `decoder.attn_combine`
+/// (location attention only), `decoder.gru`, `decoder.out`.
+///
+/// - location (the notebook): weights from `[e; h]`, then
+///   `x = relu(attn_combine([e; context]))`, `h' = GRU(x, h)`.
+/// - bahdanau / luong-*: weights from the previous hidden `h` against the encoder
+///   outputs, then `h' = GRU([e; context], h)` (the modern PyTorch tutorial's decoder).
+///
+/// In both, the output distribution is `log_softmax(out(h'))`.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    embedding: candle_nn::Embedding,
+    attention: Attention,
+    combine: Option<candle_nn::Linear>,
+    gru: GruLayer,
+    out: candle_nn::Linear,
+    dropout: f64,
+}
+
+/// What the decoder attends to, prepared once per batch.
+#[derive(Debug, Clone)]
+pub struct Memory {
+    /// `(B, S, H)`
+    pub outputs: Tensor,
+    /// `(B, S, H)` key projections, for the attentions that have them.
+    pub keys: Option<Tensor>,
+    /// `(B, S)` additive PAD mask, `None` when nothing is padded.
+    pub bias: Option<Tensor>,
+}
+
+impl Memory {
+    /// Row `i` of the batch repeated `n` times (for beam search).
+    pub fn repeat_row(&self, i: usize, n: usize) -> Result<Self> {
+        let idx = Tensor::new(vec![i as u32; n], self.outputs.device())?;
+        let pick = |t: &Tensor| t.index_select(&idx, 0);
+        Ok(Self {
+            outputs: pick(&self.outputs)?,
+            keys: self.keys.as_ref().map(pick).transpose()?,
+            bias: self.bias.as_ref().map(pick).transpose()?,
+        })
+    }
+}
+
+impl Decoder {
+    pub fn new(cfg: &ModelConfig, dims: &ModelDims, vb: VarBuilder) -> Result<Self> {
+        let (e, h) = (cfg.embedding_dim(), cfg.hidden_size);
+        let attention = Attention::new(cfg.attention, e, h, dims.max_length, vb.pp("attention"))?;
+        let (combine, gru_in) = if cfg.attention == AttentionKind::Location {
+            (Some(linear(e + h, h, true, vb.pp("attn_combine"))?), h)
+        } else {
+            (None, e + h)
+        };
+        Ok(Self {
+            embedding: embedding(dims.tgt_vocab, e, vb.pp("embedding"))?,
+            attention,
+            combine,
+            gru: GruLayer::new(gru_in, h, 0, false, vb.pp("gru"))?,
+            out: linear(h, dims.tgt_vocab, true, vb.pp("out"))?,
+            dropout: cfg.dropout,
+        })
+    }
+
+    pub fn attention(&self) -> &Attention {
+        &self.attention
+    }
+
+    pub fn memory(&self, outputs: Tensor, bias: Option<Tensor>) -> Result<Memory> {
+        let keys = self.attention.precompute_keys(&outputs)?;
+        Ok(Memory { outputs, keys, bias })
+    }
+
+    /// One decoding step.
+    ///
+    /// # Shapes
+    /// `prev: (B)` u32 previous tokens, `h: (B, H)` → new hidden `(B, H)`, attention weights `(B, S)`
+    pub fn step(&self, prev: &Tensor, h: &Tensor, mem: &Memory, rng: Option<&mut Rng>) -> Result<(Tensor, Tensor)> {
+        let b = prev.dims1()?;
+        expect_dims("decoder hidden", h, &[b, self.gru.hidden_size()])?;
+        let e = dropout(&self.embedding.forward(prev)?, self.dropout, rng)?;
+        let scores = self.attention.scores(&e, h, &mem.outputs, mem.keys.as_ref())?;
+        let (weights, context) = attend(&scores, mem.bias.as_ref(), &mem.outputs)?;
+        let joined = Tensor::cat(&[&e, &context], D::Minus1)?;
+        let x = match &self.combine {
+            Some(c) => c.forward(&joined)?.relu()?,
+            None => joined,
+        };
+        let h_new = self.gru.step(&self.gru.project_step(&x)?, h)?;
+        Ok((h_new, weights))
+    }
+
+    /// Unnormalised scores over the target vocabulary.
+    ///
+    /// # Shapes
+    /// `h: (B, H)` → `(B, V)`, or `(B, T, H)` → `(B, T, V)`
+    pub fn logits(&self, h: &Tensor) -> Result<Tensor> {
+        Ok(self.out.forward(h)?)
+    }
+}

@@ -1,0 +1,99 @@
+//! Embedding + (stacked, optionally bidirectional) GRU encoder.
+
+use candle_core::{Tensor, D};
+use candle_nn::{Module, VarBuilder};
+use s2s_data::Rng;
+
+use crate::config::ModelConfig;
+use crate::dropout::dropout;
+use crate::error::{expect_dims, Result};
+use crate::gru::GruLayer;
+use crate::params::embedding;
+
+/// Module path `encoder`: `encoder.embedding.weight`, `encoder.gru.weight_ih_l0`, ...
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    embedding: candle_nn::Embedding,
+    layers: Vec<(GruLayer, Option<GruLayer>)>,
+    hidden: usize,
+    dropout: f64,
+}
+
+/// Encoder results for one batch.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// `(B, S, H)`, zero at PAD positions; directions summed when bidirectional.
+    pub outputs: Tensor,
+    /// `(B, H)`: the last layer's state after each sentence's last real token.
+    pub final_hidden: Tensor,
+}
+
+impl Encoder {
+    pub fn new(cfg: &ModelConfig, src_vocab: usize, vb: VarBuilder) -> Result<Self> {
+        let (emb, h) = (cfg.embedding_dim(), cfg.hidden_size);
+        let gvb = vb.pp("gru");
+        let mut layers = Vec::new();
+        for k in 0..cfg.encoder_layers {
+            let input = if k == 0 { emb } else { h };
+            let fwd = GruLayer::new(input, h, k, false, gvb.clone())?;
+            let bwd = if cfg.bidirectional { Some(GruLayer::new(input, h, k, true, gvb.clone())?) } else { None };
+            layers.push((fwd, bwd));
+        }
+        Ok(Self { embedding: embedding(src_vocab, emb, vb.pp("embedding"))?, layers, hidden: h, dropout: cfg.dropout })
+    }
+
+    /// # Shapes
+    /// `src: (B, S)` u32 ids; `mask: (B, S)` 1.0 at real tokens, or `None` when nothing is padded.
+    pub fn forward(&self, src: &Tensor, mask: Option<&Tensor>, mut rng: Option<&mut Rng>) -> Result<Encoded> {
+        let (b, s) = src.dims2()?;
+        if let Some(m) = mask {
+            expect_dims("encoder mask", m, &[b, s])?;
+        }
+        let mut x = dropout(&self.embedding.forward(src)?, self.dropout, rng.as_deref_mut())?;
+        let mut final_hidden = None;
+        for (k, (fwd, bwd)) in self.layers.iter().enumerate() {
+            if k > 0 {
+                x = dropout(&x, self.dropout, rng.as_deref_mut())?;
+            }
+            let (mut out, mut h) = self.run(fwd, &x, mask, false)?;
+            if let Some(bwd) = bwd {
+                let (out_b, h_b) = self.run(bwd, &x, mask, true)?;
+                out = (out + out_b)?;
+                h = (h + h_b)?;
+            }
+            x = out;
+            final_hidden = Some(h);
+        }
+        let final_hidden = match final_hidden {
+            Some(h) => h,
+            None => Tensor::zeros((b, self.hidden), x.dtype(), x.device())?,
+        };
+        Ok(Encoded { outputs: x, final_hidden })
+    }
+
+    /// One direction over the sequence. Masked positions leave the state unchanged and
+    /// output zeros, which is what packed sequences give in PyTorch.
+    fn run(&self, gru: &GruLayer, x: &Tensor, mask: Option<&Tensor>, reverse: bool) -> Result<(Tensor, Tensor)> {
+        let (b, s, _) = x.dims3()?;
+        let gi = gru.input_projection(x)?;
+        let mut h = Tensor::zeros((b, self.hidden), x.dtype(), x.device())?;
+        let mut outs = vec![None; s];
+        let order: Vec<usize> = if reverse { (0..s).rev().collect() } else { (0..s).collect() };
+        for t in order {
+            let h_new = gru.step(&gi.narrow(1, t, 1)?.squeeze(1)?, &h)?;
+            match mask {
+                Some(m) => {
+                    let m_t = m.narrow(D::Minus1, t, 1)?;
+                    h = (&h + m_t.broadcast_mul(&(h_new - &h)?)?)?;
+                    outs[t] = Some(h.broadcast_mul(&m_t)?);
+                }
+                None => {
+                    h = h_new;
+                    outs[t] = Some(h.clone());
+                }
+            }
+        }
+        let outs: Vec<Tensor> = outs.into_iter().flatten().collect();
+        Ok((Tensor::stack(&outs, 1)?, h))
+    }
+}

@@ -1,0 +1,25 @@
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    #[error("model.{key}: {message}")]
+    InvalidConfig { key: &'static str, message: String },
+    #[error("input of {len} tokens (EOS included) is longer than the location attention's max_length {max}")]
+    SourceTooLong { len: usize, max: usize },
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint { path: PathBuf, message: String },
+    #[error("shape mismatch in {what}: expected {expected}, got {got}")]
+    Shape { what: &'static str, expected: String, got: String },
+}
+
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;
+
+/// Checks a tensor's dims at function entry (`/// # Shapes` contracts).
+pub(crate) fn expect_dims(what: &'static str, t: &candle_core::Tensor, expected: &[usize]) -> Result<()> {
+    if t.dims() != expected {
+        return Err(ModelError::Shape { what, expected: format!("{expected:?}"), got: format!("{:?}", t.dims()) });
+    }
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! A GRU layer with PyTorch's parameter names, gate order (r, z, n) and equations.
+
+use candle_core::{Tensor, D};
+use candle_nn::{Init, VarBuilder};
+
+use crate::error::{expect_dims, Result};
+
+/// One GRU layer in one direction.
+///
+/// Parameters (PyTorch names): `weight_ih_l{k}{suffix}` `(3H, I)`, `weight_hh_l{k}{suffix}`
+/// `(3H, H)`, `bias_ih_l{k}{suffix}` and `bias_hh_l{k}{suffix}` `(3H)`, all initialised
+/// uniform in ±1/√H as `torch.nn.GRU` does.
+#[derive(Debug, Clone)]
+pub struct GruLayer {
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor,
+    b_hh: Tensor,
+    hidden: usize,
+    input: usize,
+}
+
+impl GruLayer {
+    /// `layer` is the `l{k}` index; `reverse` adds PyTorch's `_reverse` suffix.
+    pub fn new(input: usize, hidden: usize, layer: usize, reverse: bool, vb: VarBuilder) -> Result<Self> {
+        let b = 1.0 / (hidden as f64).sqrt();
+        let init = Init::Uniform { lo: -b, up: b };
+        let sfx = format!("l{layer}{}", if reverse { "_reverse" } else { "" });
+        Ok(Self {
+            w_ih: vb.get_with_hints((3 * hidden, input), &format!("weight_ih_{sfx}"), init)?,
+            w_hh: vb.get_with_hints((3 * hidden, hidden), &format!("weight_hh_{sfx}"), init)?,
+            b_ih: vb.get_with_hints(3 * hidden, &format!("bias_ih_{sfx}"), init)?,
+            b_hh: vb.get_with_hints(3 * hidden, &format!("bias_hh_{sfx}"), init)?,
+            hidden,
+            input,
+        })
+    }
+
+    pub fn hidden_size(&self) -> usize {
+        self.hidden
+    }
+
+    /// Input-side gate pre-activations `W_ih x + b_ih` for every position in one matmul.
+    ///
+    /// # Shapes
+    /// `x: (B, T, I)` → `(B, T, 3H)`
+    pub fn input_projection(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, i) = x.dims3()?;
+        expect_dims("GRU input", x, &[b, t, self.input])?;
+        let flat = x.reshape((b * t, i))?;
+        Ok(flat.matmul(&self.w_ih.t()?)?.broadcast_add(&self.b_ih)?.reshape((b, t, 3 * self.hidden))?)
+    }
+
+    /// Input-side pre-activations for one step.
+    ///
+    /// # Shapes
+    /// `x: (B, I)` → `(B, 3H)`
+    pub fn project_step(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.matmul(&self.w_ih.t()?)?.broadcast_add(&self.b_ih)?)
+    }
+
+    /// One GRU update from precomputed input pre-activations `gi`:
+    /// `r = σ(gi_r + gh_r)`, `z = σ(gi_z + gh_z)`, `n = tanh(gi_n + r ⊙ gh_n)`,
+    /// `h' = (1 − z) ⊙ n + z ⊙ h` with `gh = W_hh h + b_hh`.
+    ///
+    /// # Shapes
+    /// `gi: (B, 3H)`, `h: (B, H)` → `(B, H)`
+    pub fn step(&self, gi: &Tensor, h: &Tensor) -> Result<Tensor> {
+        let hs = self.hidden;
+        let (b, _) = h.dims2()?;
+        expect_dims("GRU gates", gi, &[b, 3 * hs])?;
+        expect_dims("GRU hidden", h, &[b, hs])?;
+        let gh = h.matmul(&self.w_hh.t()?)?.broadcast_add(&self.b_hh)?;
+        let rz = candle_nn::ops::sigmoid(&(gi.narrow(D::Minus1, 0, 2 * hs)? + gh.narrow(D::Minus1, 0, 2 * hs)?)?)?;
+        let r = rz.narrow(D::Minus1, 0, hs)?;
+        let z = rz.narrow(D::Minus1, hs, hs)?;
+        let n = (gi.narrow(D::Minus1, 2 * hs, hs)? + (r * gh.narrow(D::Minus1, 2 * hs, hs)?)?)?.tanh()?;
+        // (1 - z) * n + z * h  ==  n + z * (h - n)
+        Ok((&n + (z * (h - &n)?)?)?)
+    }
+}

@@ -1,0 +1,137 @@
+//! Parameter storage with seeded, PyTorch-style initialisation.
+//!
+//! candle's CPU generator cannot be seeded, so [`SeededInit`] plugs into a
+//! `VarBuilder` and draws every initial value from the project's own [`Rng`]. The
+//! modules ask for PyTorch's defaults through `Init` hints:
+//! `Uniform` (Linear, GRU: ±1/√fan_in, ±1/√hidden) and `Randn` (Embedding: N(0, 1)).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use candle_core::{DType, Device, Shape, Tensor, Var};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::{Init, VarBuilder};
+use s2s_data::Rng;
+
+use crate::error::{ModelError, Result};
+
+/// The trainable variables of a model, by stable dotted name.
+#[derive(Debug, Clone, Default)]
+pub struct ParamStore {
+    vars: Arc<Mutex<BTreeMap<String, Var>>>,
+}
+
+impl ParamStore {
+    /// All variables, sorted by name.
+    pub fn vars(&self) -> Vec<(String, Var)> {
+        self.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Var>> {
+        self.vars.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Parameter counts grouped by the first two name segments (`decoder.gru`, ...).
+    pub fn counts_by_module(&self) -> Vec<(String, usize)> {
+        let mut out: BTreeMap<String, usize> = BTreeMap::new();
+        for (name, var) in self.lock().iter() {
+            let module: Vec<&str> = name.split('.').take(2).collect();
+            *out.entry(module.join(".")).or_default() += var.elem_count();
+        }
+        out.into_iter().collect()
+    }
+
+    pub fn total(&self) -> usize {
+        self.lock().values().map(|v| v.elem_count()).sum()
+    }
+
+    /// Writes every variable to a safetensors file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let tensors: BTreeMap<String, Tensor> =
+            self.lock().iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+        candle_core::safetensors::save(&tensors.into_iter().collect(), path)
+            .map_err(|e| ModelError::Checkpoint { path: path.to_path_buf(), message: e.to_string() })
+    }
+
+    /// Replaces every variable's value from a safetensors file; names and shapes must match.
+    pub fn load(&self, path: &Path) -> Result<()> {
+        let err = |message: String| ModelError::Checkpoint { path: path.to_path_buf(), message };
+        let vars = self.lock();
+        let device = vars.values().next().map_or(Device::Cpu, |v| v.device().clone());
+        let loaded = candle_core::safetensors::load(path, &device).map_err(|e| err(e.to_string()))?;
+        for (name, var) in vars.iter() {
+            let t = loaded.get(name).ok_or_else(|| err(format!("tensor `{name}` is missing")))?;
+            if t.dims() != var.dims() {
+                return Err(err(format!("tensor `{name}` has shape {:?}, the model needs {:?}", t.dims(), var.dims())));
+            }
+            var.set(&t.to_dtype(var.dtype())?)?;
+        }
+        if let Some(extra) = loaded.keys().find(|k| !vars.contains_key(*k)) {
+            return Err(err(format!("tensor `{extra}` does not belong to this model")));
+        }
+        Ok(())
+    }
+}
+
+/// A `VarBuilder` backend that creates variables from a seeded [`Rng`].
+struct SeededInit {
+    store: ParamStore,
+    rng: Mutex<Rng>,
+}
+
+impl SimpleBackend for SeededInit {
+    fn get(&self, s: Shape, name: &str, h: Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        if let Some(v) = self.store.lock().get(name) {
+            return Ok(v.as_tensor().clone());
+        }
+        let n = s.elem_count();
+        let mut rng = self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let values: Vec<f32> = match h {
+            Init::Const(c) => vec![c as f32; n],
+            Init::Uniform { lo, up } => (0..n).map(|_| rng.uniform(lo as f32, up as f32)).collect(),
+            Init::Randn { mean, stdev } => (0..n).map(|_| mean as f32 + stdev as f32 * rng.normal()).collect(),
+            Init::Kaiming { .. } => {
+                candle_core::bail!("{name}: Kaiming init is not used by this project")
+            }
+        };
+        let t = Tensor::from_vec(values, s, dev)?.to_dtype(dtype)?;
+        let var = Var::from_tensor(&t)?;
+        self.store.lock().insert(name.to_string(), var.clone());
+        Ok(var.as_tensor().clone())
+    }
+
+    fn get_unchecked(&self, name: &str, _dtype: DType, _dev: &Device) -> candle_core::Result<Tensor> {
+        match self.store.lock().get(name) {
+            Some(v) => Ok(v.as_tensor().clone()),
+            None => candle_core::bail!("no variable named {name}"),
+        }
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.store.lock().contains_key(name)
+    }
+}
+
+/// A fresh store and a builder that fills it from `Rng::derive(seed, "init")`.
+pub fn seeded_builder(seed: u64, device: &Device) -> (ParamStore, VarBuilder<'static>) {
+    let store = ParamStore::default();
+    let backend = SeededInit { store: store.clone(), rng: Mutex::new(Rng::derive(seed, "init")) };
+    let vb = VarBuilder::from_backend(Box::new(backend), DType::F32, device.clone());
+    (store, vb)
+}
+
+/// PyTorch's `nn.Linear` default: weight and bias uniform in ±1/√in.
+pub fn linear(in_dim: usize, out_dim: usize, bias: bool, vb: VarBuilder) -> Result<candle_nn::Linear> {
+    let b = 1.0 / (in_dim as f64).sqrt();
+    let init = Init::Uniform { lo: -b, up: b };
+    let w = vb.get_with_hints((out_dim, in_dim), "weight", init)?;
+    let bias = if bias { Some(vb.get_with_hints(out_dim, "bias", init)?) } else { None };
+    Ok(candle_nn::Linear::new(w, bias))
+}
+
+/// PyTorch's `nn.Embedding` default: N(0, 1).
+pub fn embedding(vocab: usize, dim: usize, vb: VarBuilder) -> Result<candle_nn::Embedding> {
+    let w = vb.get_with_hints((vocab, dim), "weight", Init::Randn { mean: 0.0, stdev: 1.0 })?;
+    Ok(candle_nn::Embedding::new(w, dim))
+}

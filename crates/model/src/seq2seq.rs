@@ -1,0 +1,256 @@
+//! The whole model: encoder, decoder, loss, greedy and beam decoding.
+
+use candle_core::{Device, Tensor, D};
+use s2s_data::{Batch, Rng, EOS, PAD, SOS};
+use serde::{Deserialize, Serialize};
+
+use crate::attention::mask_bias;
+use crate::config::{ModelConfig, ModelDims};
+use crate::decoder::{Decoder, Memory};
+use crate::encoder::Encoder;
+use crate::error::{ModelError, Result};
+use crate::params::{seeded_builder, ParamStore};
+
+/// Random streams used while training, stored in checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainRngs {
+    pub dropout: Rng,
+    pub teacher_forcing: Rng,
+}
+
+impl TrainRngs {
+    pub fn new(seed: u64) -> Self {
+        Self { dropout: Rng::derive(seed, "dropout"), teacher_forcing: Rng::derive(seed, "teacher_forcing") }
+    }
+}
+
+/// Training (dropout on, maybe free-running) or evaluation (dropout off, teacher forcing).
+#[derive(Debug)]
+pub enum Mode<'a> {
+    Train { rngs: &'a mut TrainRngs, teacher_forcing_ratio: f64 },
+    Eval,
+}
+
+/// One decoded translation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hypothesis {
+    /// Target ids, without the final EOS.
+    pub ids: Vec<u32>,
+    /// Sum of the log-probabilities of the emitted tokens (EOS included when emitted).
+    pub log_prob: f32,
+    /// One row of source-position weights per emitted token (EOS included when emitted).
+    pub attention: Vec<Vec<f32>>,
+}
+
+#[derive(Debug)]
+pub struct Seq2Seq {
+    cfg: ModelConfig,
+    dims: ModelDims,
+    encoder: Encoder,
+    decoder: Decoder,
+    params: ParamStore,
+    device: Device,
+}
+
+impl Seq2Seq {
+    /// A freshly initialised model; the initial weights depend only on `seed`.
+    pub fn new(cfg: &ModelConfig, dims: ModelDims, seed: u64, device: &Device) -> Result<Self> {
+        cfg.validate()?;
+        let (params, vb) = seeded_builder(seed, device);
+        let encoder = Encoder::new(cfg, dims.src_vocab, vb.pp("encoder"))?;
+        let decoder = Decoder::new(cfg, &dims, vb.pp("decoder"))?;
+        Ok(Self { cfg: cfg.clone(), dims, encoder, decoder, params, device: device.clone() })
+    }
+
+    pub fn params(&self) -> &ParamStore {
+        &self.params
+    }
+
+    pub fn dims(&self) -> &ModelDims {
+        &self.dims
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Encodes padded sources; returns the decoder memory and the initial decoder state.
+    fn encode(&self, src: &[u32], lengths: &[usize], s: usize, rng: Option<&mut Rng>) -> Result<(Memory, Tensor)> {
+        let b = lengths.len();
+        if let Some(max) = self.decoder.attention().max_source_length() {
+            if let Some(&len) = lengths.iter().find(|&&l| l > max) {
+                return Err(ModelError::SourceTooLong { len, max });
+            }
+        }
+        let src = Tensor::from_slice(src, (b, s), &self.device)?;
+        let mask = if lengths.iter().all(|&l| l == s) {
+            None
+        } else {
+            let m: Vec<f32> =
+                lengths.iter().flat_map(|&l| (0..s).map(move |j| if j < l { 1.0 } else { 0.0 })).collect();
+            Some(Tensor::from_vec(m, (b, s), &self.device)?)
+        };
+        let enc = self.encoder.forward(&src, mask.as_ref(), rng)?;
+        let bias = mask.as_ref().map(mask_bias).transpose()?;
+        Ok((self.decoder.memory(enc.outputs, bias)?, enc.final_hidden))
+    }
+
+    /// Mean negative log-likelihood per real target token (EOS included, PAD excluded).
+    ///
+    /// # Shapes
+    /// returns a scalar
+    pub fn loss(&self, batch: &Batch, mode: Mode) -> Result<Tensor> {
+        let (b, t) = (batch.size, batch.tgt_len);
+        let (mut rng, teacher) = match mode {
+            Mode::Train { rngs, teacher_forcing_ratio } => {
+                let teacher =
+                    teacher_forcing_ratio >= 1.0 || f64::from(rngs.teacher_forcing.next_f32()) < teacher_forcing_ratio;
+                (Some(&mut rngs.dropout), teacher)
+            }
+            Mode::Eval => (None, true),
+        };
+        let (mem, mut h) = self.encode(&batch.src, &batch.src_lengths, batch.src_len, rng.as_deref_mut())?;
+        let tgt = Tensor::from_slice(&batch.tgt, (b, t), &self.device)?;
+        let mut prev = Tensor::full(SOS, b, &self.device)?;
+        let mut states = Vec::with_capacity(t);
+        for step in 0..t {
+            let (h_new, _) = self.decoder.step(&prev, &h, &mem, rng.as_deref_mut())?;
+            h = h_new;
+            states.push(h.clone());
+            if step + 1 < t {
+                prev = if teacher {
+                    tgt.narrow(1, step, 1)?.squeeze(1)?
+                } else {
+                    self.decoder.logits(&h)?.argmax(D::Minus1)?.detach()
+                };
+            }
+        }
+        let logp = candle_nn::ops::log_softmax(&self.decoder.logits(&Tensor::stack(&states, 1)?)?, D::Minus1)?;
+        let mut nll = logp.gather(&tgt.unsqueeze(2)?, 2)?.squeeze(2)?.neg()?;
+        if batch.tgt_lengths.iter().any(|&l| l != t) {
+            let m = Tensor::from_vec(batch.tgt_mask(), (b, t), &self.device)?;
+            nll = (nll * m)?;
+        }
+        Ok((nll.sum_all()? / batch.target_tokens().max(1) as f64)?)
+    }
+
+    fn max_steps(&self) -> usize {
+        if self.cfg.max_decode_length > 0 {
+            self.cfg.max_decode_length
+        } else {
+            self.dims.max_length
+        }
+    }
+
+    /// Greedy decoding of several sources at once (each ends with EOS).
+    pub fn greedy(&self, sources: &[Vec<u32>]) -> Result<Vec<Hypothesis>> {
+        let b = sources.len();
+        if b == 0 {
+            return Ok(Vec::new());
+        }
+        let lengths: Vec<usize> = sources.iter().map(Vec::len).collect();
+        let s = lengths.iter().copied().max().unwrap_or(0);
+        let grid: Vec<u32> =
+            sources.iter().flat_map(|x| x.iter().copied().chain(std::iter::repeat(PAD)).take(s)).collect();
+        let (mem, mut h) = self.encode(&grid, &lengths, s, None)?;
+        let mut prev = Tensor::full(SOS, b, &self.device)?;
+        let mut hyps = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }; b];
+        let mut done = vec![false; b];
+        for _ in 0..self.max_steps() {
+            let (h_new, w) = self.decoder.step(&prev, &h, &mem, None)?;
+            h = h_new.detach();
+            let logp = candle_nn::ops::log_softmax(&self.decoder.logits(&h)?, D::Minus1)?;
+            let ids = logp.argmax_keepdim(D::Minus1)?;
+            let best: Vec<f32> = logp.gather(&ids, 1)?.squeeze(1)?.to_vec1()?;
+            let ids: Vec<u32> = ids.squeeze(1)?.to_vec1()?;
+            let w: Vec<Vec<f32>> = w.to_vec2()?;
+            for i in 0..b {
+                if done[i] {
+                    continue;
+                }
+                hyps[i].attention.push(w[i][..lengths[i]].to_vec());
+                hyps[i].log_prob += best[i];
+                if ids[i] == EOS {
+                    done[i] = true;
+                } else {
+                    hyps[i].ids.push(ids[i]);
+                }
+            }
+            if done.iter().all(|&d| d) {
+                break;
+            }
+            prev = Tensor::new(ids, &self.device)?;
+        }
+        Ok(hyps)
+    }
+
+    /// Beam search for one source; returns up to `n_best` hypotheses, best first, ranked
+    /// by `log_prob / len^length_penalty`.
+    pub fn beam(&self, source: &[u32], beam_size: usize, n_best: usize) -> Result<Vec<Hypothesis>> {
+        let k = beam_size.max(1);
+        let (mem1, h1) = self.encode(source, &[source.len()], source.len(), None)?;
+        let norm = |h: &Hypothesis| {
+            let len = (h.attention.len().max(1)) as f32;
+            h.log_prob / len.powf(self.cfg.length_penalty as f32)
+        };
+        let mut alive = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }];
+        let mut finished: Vec<Hypothesis> = Vec::new();
+        let mut h = h1;
+        let mut last = vec![SOS];
+        for _ in 0..self.max_steps() {
+            let n = alive.len();
+            let mem = mem1.repeat_row(0, n)?;
+            let prev = Tensor::new(last.clone(), &self.device)?;
+            let (h_new, w) = self.decoder.step(&prev, &h, &mem, None)?;
+            let h_new = h_new.detach();
+            let logp: Vec<Vec<f32>> =
+                candle_nn::ops::log_softmax(&self.decoder.logits(&h_new)?, D::Minus1)?.to_vec2()?;
+            let w: Vec<Vec<f32>> = w.to_vec2()?;
+            let mut cands: Vec<(f32, usize, u32)> = Vec::new();
+            for (i, row) in logp.iter().enumerate() {
+                let mut top: Vec<(u32, f32)> = row.iter().enumerate().map(|(j, &v)| (j as u32, v)).collect();
+                top.sort_by(|a, b| b.1.total_cmp(&a.1));
+                cands.extend(top.into_iter().take(k).map(|(tok, lp)| (alive[i].log_prob + lp, i, tok)));
+            }
+            cands.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let mut next = Vec::new();
+            let mut rows = Vec::new();
+            for (score, i, tok) in cands.into_iter().take(k) {
+                let mut hyp = alive[i].clone();
+                hyp.log_prob = score;
+                hyp.attention.push(w[i].clone());
+                if tok == EOS {
+                    finished.push(hyp);
+                } else {
+                    hyp.ids.push(tok);
+                    next.push(hyp);
+                    rows.push((i as u32, tok));
+                }
+            }
+            if finished.len() >= k.max(n_best) || next.is_empty() {
+                alive = next;
+                break;
+            }
+            let idx = Tensor::new(rows.iter().map(|r| r.0).collect::<Vec<_>>(), &self.device)?;
+            h = h_new.index_select(&idx, 0)?;
+            last = rows.iter().map(|r| r.1).collect();
+            alive = next;
+        }
+        finished.extend(alive);
+        finished.sort_by(|a, b| norm(b).total_cmp(&norm(a)));
+        finished.truncate(n_best.max(1));
+        Ok(finished)
+    }
+
+    /// Decodes with the configured beam size (greedy when 1), one best hypothesis each.
+    pub fn translate(&self, sources: &[Vec<u32>]) -> Result<Vec<Hypothesis>> {
+        if self.cfg.beam_size <= 1 {
+            return self.greedy(sources);
+        }
+        let mut out = Vec::with_capacity(sources.len());
+        for s in sources {
+            out.extend(self.beam(s, self.cfg.beam_size, 1)?.into_iter().take(1));
+        }
+        Ok(out)
+    }
+}

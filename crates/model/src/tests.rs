@@ -1,0 +1,161 @@
+//! Numerics against PyTorch, PAD invariance, shapes and determinism.
+//!
+//! The expected figures in `testdata.rs` come from `scripts/pytorch_fixtures.py`, which
+//! builds the same architectures in PyTorch, fills every parameter with [`fill`]'s formula
+//! and prints the loss, the sum of squared gradients and the first step's attention weights.
+
+use candle_core::{Device, Tensor};
+use s2s_data::{Batch, Example, EOS, PAD};
+
+use crate::gru::GruLayer;
+use crate::testdata::{CASES, GRU_STEP};
+use crate::{AttentionKind, Mode, ModelConfig, ModelDims, Seq2Seq, TrainRngs};
+
+/// `0.3 * sin(0.7 i + c)` with `c = (byte sum of the name mod 17) * 0.1`, as in the script.
+fn fill(name: &str, shape: &[usize]) -> Tensor {
+    let c = (name.bytes().map(u32::from).sum::<u32>() % 17) as f32 * 0.1;
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|i| 0.3 * (0.7 * i as f32 + c).sin()).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu).expect("fill")
+}
+
+fn close(a: f32, e: f32, tol: f32) -> bool {
+    (a - e).abs() <= tol * (1.0 + e.abs())
+}
+
+fn kind(name: &str) -> AttentionKind {
+    match name {
+        "location" => AttentionKind::Location,
+        "bahdanau" => AttentionKind::Bahdanau,
+        "luong-dot" => AttentionKind::LuongDot,
+        _ => AttentionKind::LuongGeneral,
+    }
+}
+
+fn small(attention: AttentionKind, bidirectional: bool) -> Seq2Seq {
+    let cfg =
+        ModelConfig { attention, hidden_size: 4, embedding_size: 3, bidirectional, dropout: 0.0, ..Default::default() };
+    Seq2Seq::new(&cfg, ModelDims { src_vocab: 7, tgt_vocab: 6, max_length: 6 }, 0, &Device::Cpu).expect("model")
+}
+
+/// The fixture batch: sources `[4 5 6 EOS]`, `[5 4 EOS PAD]`; targets `[3 4 5 EOS]`, `[5 EOS PAD PAD]`.
+fn batch(pad_src: u32, pad_tgt: u32) -> Batch {
+    let ex = vec![
+        Example { src: vec![4, 5, 6, EOS], tgt: vec![3, 4, 5, EOS] },
+        Example { src: vec![5, 4, EOS], tgt: vec![5, EOS] },
+    ];
+    let mut b = Batch::new(&ex, &[0, 1]);
+    b.src.iter_mut().filter(|x| **x == PAD).for_each(|x| *x = pad_src);
+    b.tgt.iter_mut().filter(|x| **x == PAD).for_each(|x| *x = pad_tgt);
+    b
+}
+
+#[test]
+fn gru_step_matches_pytorch() {
+    let dev = Device::Cpu;
+    let vm = candle_nn::VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&vm, candle_core::DType::F32, &dev);
+    let _ = GruLayer::new(2, 3, 0, false, vb).expect("gru");
+    for (name, var) in vm.data().lock().expect("lock").iter() {
+        var.set(&fill(name, var.dims())).expect("set");
+    }
+    let vb = candle_nn::VarBuilder::from_varmap(&vm, candle_core::DType::F32, &dev);
+    let gru = GruLayer::new(2, 3, 0, false, vb).expect("gru");
+    let x = Tensor::new(&[[0.5f32, -1.0]], &dev).expect("x");
+    let h = Tensor::new(&[[0.1f32, 0.2, -0.3]], &dev).expect("h");
+    let out: Vec<f32> =
+        gru.step(&gru.project_step(&x).expect("gi"), &h).expect("step").flatten_all().expect("f").to_vec1().expect("v");
+    for (a, e) in out.iter().zip(GRU_STEP) {
+        assert!(close(*a, e, 1e-5), "{out:?} vs {GRU_STEP:?}");
+    }
+}
+
+#[test]
+fn loss_gradients_and_attention_match_pytorch() {
+    for (name, bidir, loss_e, gsq_e, w_e) in CASES {
+        let m = small(kind(name), *bidir);
+        for (pname, var) in m.params().vars() {
+            var.set(&fill(&pname, var.dims())).expect("set");
+        }
+        let b = batch(PAD, PAD);
+        let loss = m.loss(&b, Mode::Eval).expect("loss");
+        let lv: f32 = loss.to_scalar().expect("scalar");
+        assert!(close(lv, *loss_e, 1e-5), "{name} bidir={bidir}: loss {lv} vs {loss_e}");
+        let grads = loss.backward().expect("backward");
+        let mut gsq = 0f32;
+        for (_, var) in m.params().vars() {
+            if let Some(g) = grads.get(var.as_tensor()) {
+                gsq += g.sqr().expect("sqr").sum_all().expect("sum").to_scalar::<f32>().expect("s");
+            }
+        }
+        assert!(close(gsq, *gsq_e, 1e-5), "{name} bidir={bidir}: grad sq sum {gsq} vs {gsq_e}");
+        // First-step attention from greedy decoding equals PyTorch's teacher-forced first step.
+        let hyps = m.greedy(&[vec![4, 5, 6, EOS], vec![5, 4, EOS]]).expect("greedy");
+        let w0: Vec<f32> = hyps[0].attention[0].clone();
+        let w1: Vec<f32> = hyps[1].attention[0].clone();
+        for (a, e) in w0.iter().chain(&w1).zip(w_e.iter().take(4).chain(&w_e[4..7])) {
+            assert!(close(*a, *e, 1e-5), "{name}: attention {w0:?} {w1:?} vs {w_e:?}");
+        }
+        assert_eq!(w_e[7], 0.0);
+    }
+}
+
+#[test]
+fn pad_positions_change_nothing() {
+    for kind in [AttentionKind::Location, AttentionKind::Bahdanau, AttentionKind::LuongDot, AttentionKind::LuongGeneral]
+    {
+        for bidir in [false, true] {
+            let m = small(kind, bidir);
+            let base = m.loss(&batch(PAD, PAD), Mode::Eval).expect("loss").to_scalar::<f32>().expect("s");
+            let other = m.loss(&batch(5, 4), Mode::Eval).expect("loss").to_scalar::<f32>().expect("s");
+            assert_eq!(base.to_bits(), other.to_bits(), "{kind:?} bidir={bidir}");
+            // Attention on the padded source's PAD slot is exactly zero.
+            let hyps = m.greedy(&[vec![4, 5, 6, EOS], vec![5, 4, EOS]]).expect("greedy");
+            assert_eq!(hyps[1].attention[0].len(), 3);
+            let single = m.greedy(&[vec![5, 4, EOS]]).expect("greedy");
+            assert_eq!(single[0].ids, hyps[1].ids, "{kind:?}: batch-mates changed a translation");
+        }
+    }
+}
+
+#[test]
+fn parameter_names_and_shapes() {
+    let m = small(AttentionKind::Location, false);
+    let names: Vec<(String, Vec<usize>)> = m.params().vars().into_iter().map(|(n, v)| (n, v.dims().to_vec())).collect();
+    let get = |n: &str| names.iter().find(|x| x.0 == n).map(|x| x.1.clone());
+    assert_eq!(get("encoder.embedding.weight"), Some(vec![7, 3]));
+    assert_eq!(get("encoder.gru.weight_ih_l0"), Some(vec![12, 3]));
+    assert_eq!(get("encoder.gru.weight_hh_l0"), Some(vec![12, 4]));
+    assert_eq!(get("decoder.attention.attn.weight"), Some(vec![6, 7]));
+    assert_eq!(get("decoder.attn_combine.weight"), Some(vec![4, 7]));
+    assert_eq!(get("decoder.gru.weight_ih_l0"), Some(vec![12, 4]));
+    assert_eq!(get("decoder.out.weight"), Some(vec![6, 4]));
+    let too_long = m.greedy(&[vec![4; 7]]).expect_err("longer than max_length");
+    assert!(too_long.to_string().contains("max_length 6"), "{too_long}");
+}
+
+#[test]
+fn same_seed_same_weights_and_losses() {
+    let cfg = ModelConfig { hidden_size: 8, dropout: 0.3, ..Default::default() };
+    let dims = ModelDims { src_vocab: 7, tgt_vocab: 6, max_length: 6 };
+    let run = || {
+        let m = Seq2Seq::new(&cfg, dims, 42, &Device::Cpu).expect("model");
+        let mut rngs = TrainRngs::new(42);
+        m.loss(&batch(PAD, PAD), Mode::Train { rngs: &mut rngs, teacher_forcing_ratio: 0.5 })
+            .expect("loss")
+            .to_scalar::<f32>()
+            .expect("s")
+    };
+    assert_eq!(run().to_bits(), run().to_bits());
+}
+
+#[test]
+fn beam_of_one_equals_greedy() {
+    let m = small(AttentionKind::Bahdanau, false);
+    let g = m.greedy(&[vec![4, 5, 6, EOS]]).expect("greedy");
+    let b = m.beam(&[4, 5, 6, EOS], 1, 1).expect("beam");
+    assert_eq!(g[0].ids, b[0].ids);
+    let b3 = m.beam(&[4, 5, 6, EOS], 3, 3).expect("beam");
+    assert!(!b3.is_empty() && b3.len() <= 3);
+    assert!(b3[0].log_prob >= g[0].log_prob - 1e-5, "{b3:?} vs {g:?}");
+}

@@ -1,0 +1,23 @@
+//! The `[report]` section of an experiment config.
+
+use serde::{Deserialize, Serialize};
+
+use crate::colormap::Colormap;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportConfig {
+    /// Source sentences to translate and draw attention for; empty = the first
+    /// `max_sentences` training sentences.
+    pub sentences: Vec<String>,
+    /// How many training sentences to report when `sentences` is empty.
+    pub max_sentences: usize,
+    /// Heatmap colors: "bone" (matplotlib's, the notebook's) or "ylorrd" (seaborn's YlOrRd).
+    pub colormap: Colormap,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        Self { sentences: Vec::new(), max_sentences: 5, colormap: Colormap::Bone }
+    }
+}

@@ -1,0 +1,111 @@
+//! Attention heatmaps: source words on x, generated words on y, with a color bar.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::colormap::Colormap;
+use crate::error::{ReportError, Result};
+
+/// One attention matrix to draw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heatmap<'a> {
+    pub title: &'a str,
+    /// Column labels (x).
+    pub source: &'a [String],
+    /// Row labels (y), one per row of `weights`.
+    pub output: &'a [String],
+    /// `weights[row][col]` in [0, 1].
+    pub weights: &'a [Vec<f32>],
+}
+
+/// Writes `map` as an SVG file.
+pub fn attention_heatmap(path: &Path, map: &Heatmap, colormap: Colormap) -> Result<()> {
+    check(map)?;
+    let err = |e: &dyn std::fmt::Display| ReportError::Draw { path: path.to_path_buf(), message: e.to_string() };
+    let w = 220 + 60 * map.source.len() as u32;
+    let h = 170 + 40 * map.output.len() as u32;
+    let root = SVGBackend::new(path, (w.max(480), h.max(300))).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let width = root.dim_in_pixel().0;
+    let (left, right) = root.split_horizontally(width - 110);
+    draw_matrix(&left, map, colormap).map_err(|e| err(&e))?;
+    draw_colorbar(&right, colormap).map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+fn check(map: &Heatmap) -> Result<()> {
+    let bad = |message: String| Err(ReportError::Input { what: map.title.to_string(), message });
+    if map.weights.len() != map.output.len() {
+        return bad(format!("{} rows of weights for {} output words", map.weights.len(), map.output.len()));
+    }
+    if let Some(r) = map.weights.iter().find(|r| r.len() != map.source.len()) {
+        return bad(format!("a row of {} weights for {} source words", r.len(), map.source.len()));
+    }
+    if map.source.is_empty() || map.output.is_empty() {
+        return bad("nothing to draw".into());
+    }
+    Ok(())
+}
+
+type DrawResult = std::result::Result<(), DrawingAreaErrorKind<std::io::Error>>;
+
+fn draw_matrix(area: &DrawingArea<SVGBackend, Shift>, map: &Heatmap, colormap: Colormap) -> DrawResult {
+    let (cols, rows) = (map.source.len(), map.output.len());
+    let mut chart = ChartBuilder::on(area)
+        .caption(map.title, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(80)
+        .y_label_area_size(110)
+        .build_cartesian_2d(0f64..cols as f64, rows as f64..0f64)?;
+    let src = map.source;
+    let out = map.output;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(cols * 2 + 1)
+        .y_labels(rows * 2 + 1)
+        .x_label_formatter(&|x| label_at(src, *x))
+        .y_label_formatter(&|y| label_at(out, *y))
+        .x_desc("source words")
+        .y_desc("generated words")
+        .label_style(("sans-serif", 14))
+        .draw()?;
+    chart.draw_series(map.weights.iter().enumerate().flat_map(|(r, row)| {
+        row.iter().enumerate().map(move |(c, &v)| {
+            Rectangle::new(
+                [(c as f64, r as f64), (c as f64 + 1.0, r as f64 + 1.0)],
+                colormap.color(f64::from(v)).filled(),
+            )
+        })
+    }))?;
+    Ok(())
+}
+
+/// The word whose cell centre is at `pos` (labels sit at half-integers), or "".
+fn label_at(words: &[String], pos: f64) -> String {
+    let frac = pos - pos.floor();
+    if (frac - 0.5).abs() > 1e-6 || pos < 0.0 {
+        return String::new();
+    }
+    words.get(pos.floor() as usize).cloned().unwrap_or_default()
+}
+
+fn draw_colorbar(area: &DrawingArea<SVGBackend, Shift>, colormap: Colormap) -> DrawResult {
+    let mut chart = ChartBuilder::on(area)
+        .margin_top(40)
+        .margin_bottom(90)
+        .margin_right(10)
+        .y_label_area_size(45)
+        .caption("weight", ("sans-serif", 14))
+        .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
+    chart.configure_mesh().disable_mesh().disable_x_axis().y_labels(6).label_style(("sans-serif", 12)).draw()?;
+    let steps = 50;
+    chart.draw_series((0..steps).map(|i| {
+        let (a, b) = (i as f64 / steps as f64, (i + 1) as f64 / steps as f64);
+        Rectangle::new([(0.0, a), (1.0, b)], colormap.color((a + b) / 2.0).filled())
+    }))?;
+    Ok(())
+}

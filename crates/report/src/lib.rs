@@ -1,0 +1,19 @@
+//! Charts and text reports of a run: loss curves, attention heatmaps, translations.
+
+pub mod colormap;
+pub mod config;
+pub mod error;
+pub mod heatmap;
+pub mod loss_curve;
+pub mod metric;
+pub mod text;
+
+pub use colormap::Colormap;
+pub use config::ReportConfig;
+pub use error::ReportError;
+pub use heatmap::{attention_heatmap, Heatmap};
+pub use loss_curve::{line_chart, Series};
+pub use text::{escape_html, slug};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,64 @@
+use crate::*;
+
+fn words(s: &str) -> Vec<String> {
+    s.split(' ').map(str::to_string).collect()
+}
+
+fn parse(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).expect("read svg");
+    roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{} is not well-formed XML: {e}", path.display()));
+    text
+}
+
+#[test]
+fn heatmap_is_well_formed_with_hostile_words() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("h.svg");
+    let src = words("<script>alert(1)</script> & \"quoted\" 'single' élève EOS");
+    let out = words("a&b </svg> EOS");
+    let weights: Vec<Vec<f32>> =
+        (0..out.len()).map(|r| (0..src.len()).map(|c| ((r + c) % 3) as f32 / 2.0).collect()).collect();
+    let map = Heatmap { title: "attention: <b>x</b> & y", source: &src, output: &out, weights: &weights };
+    for cm in [Colormap::Bone, Colormap::Ylorrd] {
+        attention_heatmap(&p, &map, cm).expect("draw");
+        let text = parse(&p);
+        assert!(!text.contains("<script>"));
+        assert!(text.contains("source words") && text.contains("generated words") && text.contains("weight"));
+        assert!(text.contains("élève"));
+    }
+}
+
+#[test]
+fn heatmap_rejects_ragged_weights() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = words("a b");
+    let out = words("x");
+    let weights = vec![vec![1.0f32]];
+    let map = Heatmap { title: "t", source: &src, output: &out, weights: &weights };
+    assert!(attention_heatmap(&dir.path().join("h.svg"), &map, Colormap::Bone).is_err());
+}
+
+#[test]
+fn loss_chart_has_title_axes_and_legend() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("loss.svg");
+    let series = vec![
+        Series { name: "train_loss".into(), points: (1..=20).map(|i| (i as f64, 3.0 / i as f64)).collect() },
+        Series { name: "valid_loss".into(), points: vec![(5.0, 1.0), (10.0, f64::NAN), (20.0, 0.4)] },
+    ];
+    line_chart(&p, "Loss <run & co>", "epoch", "loss", &series).expect("draw");
+    let text = parse(&p);
+    for needle in ["Loss &lt;run &amp; co&gt;", "epoch", "loss", "train_loss", "valid_loss"] {
+        assert!(text.contains(needle), "missing {needle}");
+    }
+    line_chart(&p, "single", "epoch", "loss", &[Series { name: "x".into(), points: vec![(1.0, 1.0)] }])
+        .expect("one point");
+    parse(&p);
+}
+
+#[test]
+fn slugs() {
+    assert_eq!(slug("I am a student."), "i-am-a-student");
+    assert_eq!(slug("<script>"), "script");
+    assert_eq!(slug("???"), "sentence");
+}

@@ -1,0 +1,72 @@
+//! What the trainer reports while it runs. The CLI draws progress bars and writes
+//! metrics files; tests record events in memory.
+
+use serde::{Deserialize, Serialize};
+
+/// One finished epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based.
+    pub epoch: usize,
+    /// Optimizer steps taken so far.
+    pub step: usize,
+    /// Mean training loss over the epoch, weighted by each batch's weight (target tokens).
+    pub train_loss: f64,
+    /// Learning rate of the epoch's last step.
+    pub learning_rate: f64,
+    /// Gradient norm of the last step (before clipping).
+    pub grad_norm: f64,
+    /// Seconds since training started (this session).
+    pub elapsed_s: f64,
+    /// Seconds spent in this epoch's training steps (validation excluded).
+    pub epoch_s: f64,
+    /// Target tokens trained per second in this epoch.
+    pub tokens_per_s: f64,
+    /// Validation metrics, empty when not validated this epoch.
+    pub metrics: Vec<(String, f64)>,
+    /// Whether the monitored metric reached a new best.
+    pub improved: bool,
+}
+
+/// The end of a `fit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub epochs_done: usize,
+    pub steps: usize,
+    pub final_train_loss: f64,
+    pub best: Option<(f64, usize)>,
+    pub wall_s: f64,
+    pub stopped_early: bool,
+}
+
+pub trait Observer {
+    fn on_start(&mut self, _first_epoch: usize, _total_epochs: usize) {}
+    fn on_epoch_start(&mut self, _epoch: usize, _batches: usize) {}
+    fn on_step(&mut self, _epoch: usize, _batch: usize, _loss: f64) {}
+    /// Called after each epoch; an error stops training (e.g. metrics cannot be written).
+    fn on_epoch(&mut self, _record: &EpochRecord) -> crate::Result<()> {
+        Ok(())
+    }
+    fn on_end(&mut self, _summary: &Summary) {}
+}
+
+/// Keeps every epoch record; for tests.
+#[derive(Debug, Default, Clone)]
+pub struct Recorder {
+    pub epochs: Vec<EpochRecord>,
+    pub steps: usize,
+    pub summary: Option<Summary>,
+}
+
+impl Observer for Recorder {
+    fn on_step(&mut self, _epoch: usize, _batch: usize, _loss: f64) {
+        self.steps += 1;
+    }
+    fn on_epoch(&mut self, record: &EpochRecord) -> crate::Result<()> {
+        self.epochs.push(record.clone());
+        Ok(())
+    }
+    fn on_end(&mut self, summary: &Summary) {
+        self.summary = Some(summary.clone());
+    }
+}

@@ -1,0 +1,276 @@
+//! The training loop. It knows nothing about translation: it drives a [`TrainStep`].
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use candle_core::{Tensor, Var};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{higher_is_better, TrainConfig};
+use crate::error::{Result, TrainError};
+use crate::observer::{EpochRecord, Observer, Summary};
+use crate::optimizer::Optimizer;
+use crate::policy::{after_validation, Progress};
+use crate::schedule::learning_rate;
+
+/// What a model must offer to be trained.
+pub trait TrainStep {
+    type Batch;
+    /// The trainable variables, in a stable order.
+    fn parameters(&self) -> Vec<(String, Var)>;
+    /// The batches of epoch `epoch` (0-based), deterministic for a given run.
+    fn epoch_batches(&mut self, epoch: usize) -> Result<Vec<Self::Batch>>;
+    /// The weight of a batch in the epoch mean and throughput (its target tokens).
+    fn batch_weight(&self, batch: &Self::Batch) -> usize;
+    /// The scalar loss to minimise.
+    fn loss(&mut self, batch: &Self::Batch) -> Result<Tensor>;
+    /// Validation metrics (`valid_loss`, ...); empty when there is nothing to validate on.
+    fn validate(&mut self) -> Result<Vec<(String, f64)>>;
+    /// Whatever else the task needs to continue exactly (its random streams), for checkpoints.
+    fn snapshot(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+/// Why a checkpoint is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointKind {
+    /// The newest state (every `checkpoint_every` epochs and at the end).
+    Last,
+    /// The best validation so far.
+    Best,
+}
+
+/// Where-we-are of a training run, saved with every checkpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState {
+    pub epochs_done: usize,
+    pub steps: usize,
+    pub progress: Progress,
+    pub stopped_early: bool,
+    pub last_train_loss: Option<f64>,
+}
+
+/// Persists checkpoints; the CLI writes run folders, tests may ignore them.
+pub trait Checkpointer {
+    fn save(
+        &mut self,
+        kind: CheckpointKind,
+        state: &TrainerState,
+        optimizer: &Optimizer,
+        task: &serde_json::Value,
+    ) -> Result<()>;
+}
+
+/// A [`Checkpointer`] that writes nothing.
+#[derive(Debug, Default)]
+pub struct NoCheckpoints;
+
+impl Checkpointer for NoCheckpoints {
+    fn save(&mut self, _: CheckpointKind, _: &TrainerState, _: &Optimizer, _: &serde_json::Value) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+pub struct Trainer {
+    cfg: TrainConfig,
+    state: TrainerState,
+    optimizer: Option<(HashMap<String, Tensor>, u64)>,
+}
+
+impl Trainer {
+    pub fn new(cfg: TrainConfig) -> Result<Self> {
+        cfg.validate()?;
+        Ok(Self { cfg, state: TrainerState::default(), optimizer: None })
+    }
+
+    /// Continue from a checkpoint's trainer state and optimizer moments.
+    pub fn resume_from(mut self, state: TrainerState, optimizer: HashMap<String, Tensor>, steps: u64) -> Self {
+        self.state = state;
+        self.optimizer = Some((optimizer, steps));
+        self
+    }
+
+    pub fn state(&self) -> &TrainerState {
+        &self.state
+    }
+
+    /// Trains until `epochs` or early stopping.
+    pub fn fit<T: TrainStep>(
+        &mut self,
+        task: &mut T,
+        observer: &mut dyn Observer,
+        checkpointer: &mut dyn Checkpointer,
+    ) -> Result<Summary> {
+        let cfg = &self.cfg;
+        let mut opt = Optimizer::new(cfg, task.parameters());
+        if let Some((tensors, steps)) = self.optimizer.take() {
+            opt.load_state(&tensors, steps)?;
+        }
+        let start = Instant::now();
+        let metric = cfg.early_stopping_metric.clone();
+        let higher = higher_is_better(&metric);
+        observer.on_start(self.state.epochs_done, cfg.epochs);
+        while self.state.epochs_done < cfg.epochs && !self.state.stopped_early {
+            let epoch = self.state.epochs_done;
+            let batches = task.epoch_batches(epoch)?;
+            observer.on_epoch_start(epoch, batches.len());
+            let epoch_start = Instant::now();
+            let (mut loss_sum, mut weight_sum) = (0f64, 0usize);
+            let (mut lr, mut grad_norm) = (cfg.learning_rate, 0f64);
+            for (i, batch) in batches.iter().enumerate() {
+                lr = learning_rate(cfg, self.state.steps, epoch, self.state.progress.plateau_reductions);
+                let loss = task.loss(batch)?;
+                let value = f64::from(loss.to_scalar::<f32>()?);
+                if !value.is_finite() {
+                    return Err(TrainError::Diverged { epoch: epoch + 1, step: self.state.steps, loss: value });
+                }
+                let grads = loss.backward()?;
+                grad_norm = opt.step(&grads, lr, cfg.clip_grad_norm)?;
+                let w = task.batch_weight(batch);
+                loss_sum += value * w as f64;
+                weight_sum += w;
+                self.state.steps += 1;
+                observer.on_step(epoch, i, value);
+            }
+            let epoch_s = epoch_start.elapsed().as_secs_f64();
+            let train_loss = loss_sum / weight_sum.max(1) as f64;
+            let last_epoch = epoch + 1 == cfg.epochs;
+            let validate = cfg.validate_every > 0 && ((epoch + 1) % cfg.validate_every == 0 || last_epoch);
+            let metrics = if validate { task.validate()? } else { Vec::new() };
+            let mut improved = false;
+            if let Some((_, v)) = metrics.iter().find(|(k, _)| *k == metric) {
+                let d = after_validation(
+                    &mut self.state.progress,
+                    *v,
+                    epoch + 1,
+                    higher,
+                    cfg.early_stopping_patience,
+                    if cfg.lr_schedule == crate::config::Schedule::Plateau { cfg.lr_patience } else { 0 },
+                );
+                improved = d.improved;
+                self.state.stopped_early = d.stop;
+            }
+            self.state.epochs_done = epoch + 1;
+            self.state.last_train_loss = Some(train_loss);
+            let record = EpochRecord {
+                epoch: epoch + 1,
+                step: self.state.steps,
+                train_loss,
+                learning_rate: lr,
+                grad_norm,
+                elapsed_s: start.elapsed().as_secs_f64(),
+                epoch_s,
+                tokens_per_s: weight_sum as f64 / epoch_s.max(1e-9),
+                metrics,
+                improved,
+            };
+            observer.on_epoch(&record)?;
+            if improved {
+                checkpointer.save(CheckpointKind::Best, &self.state, &opt, &task.snapshot())?;
+            }
+            let periodic = cfg.checkpoint_every > 0 && (epoch + 1) % cfg.checkpoint_every == 0;
+            if periodic || last_epoch || self.state.stopped_early {
+                checkpointer.save(CheckpointKind::Last, &self.state, &opt, &task.snapshot())?;
+            }
+        }
+        let summary = Summary {
+            epochs_done: self.state.epochs_done,
+            steps: self.state.steps,
+            final_train_loss: self.state.last_train_loss.unwrap_or(f64::NAN),
+            best: self.state.progress.best,
+            wall_s: start.elapsed().as_secs_f64(),
+            stopped_early: self.state.stopped_early,
+        };
+        observer.on_end(&summary);
+        Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observer::Recorder;
+    use candle_core::Device;
+
+    /// Linear regression y = 2x + 1 as a TrainStep, with a validation set.
+    struct Regression {
+        w: Var,
+        b: Var,
+        xs: Vec<f32>,
+        /// Validation values to report instead of the real loss, epoch by epoch.
+        scripted: Vec<f64>,
+        validations: usize,
+    }
+
+    impl TrainStep for Regression {
+        type Batch = Vec<f32>;
+        fn parameters(&self) -> Vec<(String, Var)> {
+            vec![("b".into(), self.b.clone()), ("w".into(), self.w.clone())]
+        }
+        fn epoch_batches(&mut self, _epoch: usize) -> Result<Vec<Vec<f32>>> {
+            Ok(self.xs.chunks(4).map(<[f32]>::to_vec).collect())
+        }
+        fn batch_weight(&self, batch: &Vec<f32>) -> usize {
+            batch.len()
+        }
+        fn loss(&mut self, batch: &Vec<f32>) -> Result<Tensor> {
+            let x = Tensor::new(batch.as_slice(), &Device::Cpu)?;
+            let y = ((&x * 2.0)? + 1.0)?;
+            let pred = x.broadcast_mul(self.w.as_tensor())?.broadcast_add(self.b.as_tensor())?;
+            Ok((pred - y)?.sqr()?.mean_all()?)
+        }
+        fn validate(&mut self) -> Result<Vec<(String, f64)>> {
+            self.validations += 1;
+            if let Some(v) = self.scripted.get(self.validations - 1) {
+                return Ok(vec![("valid_loss".into(), *v)]);
+            }
+            let l = self.loss(&vec![0.5, 1.5])?.to_scalar::<f32>()?;
+            Ok(vec![("valid_loss".into(), f64::from(l))])
+        }
+    }
+
+    fn task() -> Regression {
+        Regression {
+            w: Var::new(&[0.0f32], &Device::Cpu).expect("w"),
+            b: Var::new(&[0.0f32], &Device::Cpu).expect("b"),
+            xs: (0..16).map(|i| i as f32 / 8.0).collect(),
+            scripted: Vec::new(),
+            validations: 0,
+        }
+    }
+
+    #[test]
+    fn fit_learns_and_reports() {
+        let cfg = TrainConfig { epochs: 60, learning_rate: 0.05, ..Default::default() };
+        let mut t = task();
+        let mut rec = Recorder::default();
+        let summary = Trainer::new(cfg).expect("cfg").fit(&mut t, &mut rec, &mut NoCheckpoints).expect("fit");
+        assert_eq!(rec.epochs.len(), 60);
+        assert_eq!(rec.steps, 240);
+        assert!(summary.final_train_loss < 0.01, "{summary:?}");
+        assert!(rec.epochs[0].train_loss > summary.final_train_loss);
+        assert_eq!(rec.epochs[0].metrics[0].0, "valid_loss");
+    }
+
+    #[test]
+    fn early_stopping_stops_after_patience() {
+        let cfg = TrainConfig { epochs: 50, learning_rate: 0.05, early_stopping_patience: 3, ..Default::default() };
+        let mut t = Regression { scripted: vec![3.0, 2.0, 2.5, 2.6, 2.7, 1.0], ..task() };
+        let mut rec = Recorder::default();
+        let s = Trainer::new(cfg).expect("cfg").fit(&mut t, &mut rec, &mut NoCheckpoints).expect("fit");
+        assert!(s.stopped_early, "{s:?}");
+        assert_eq!(s.epochs_done, 5);
+        assert_eq!(s.best, Some((2.0, 2)));
+        assert_eq!(rec.epochs.iter().map(|r| r.improved).collect::<Vec<_>>(), [true, true, false, false, false]);
+    }
+
+    #[test]
+    fn bad_config_is_rejected() {
+        let err = Trainer::new(TrainConfig { learning_rate: f64::NAN, ..Default::default() }).expect_err("nan");
+        assert!(err.to_string().contains("train.learning_rate"));
+        let err = Trainer::new(TrainConfig { epochs: 0, ..Default::default() }).expect_err("zero");
+        assert!(err.to_string().contains("train.epochs"));
+    }
+}

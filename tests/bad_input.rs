@@ -1,0 +1,63 @@
+//! Every bad input exits with status 2 and one line naming the problem, leaving no run folder.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn bad_inputs_exit_2_with_one_clear_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("[train]\nlerning_rate = 0.1\n", "did you mean `learning_rate`", &[]),
+        ("[train\nepochs = 1\n", "line 1, column", &[]),
+        ("[train]\nepochs = \"ten\"\n", "train.epochs", &[]),
+        ("[model]\nhidden_size = 0\n", "model.hidden_size", &[]),
+        ("[train]\nlearning_rate = 0.0\n", "train.learning_rate", &[]),
+        ("[train]\nlearning_rate = nan\n", "train.learning_rate", &[]),
+        ("[train]\nepochs = 0\n", "train.epochs", &[]),
+        ("[data]\ndataset = \"europarl\"\n", "europarl", &[]),
+        ("[run]\ndevice = \"tpu\"\n", "tpu", &[]),
+        ("[run]\ndevice = \"cuda\"\n", "--features cuda", &[]),
+        ("", "expected key=value", &["--set", "train.epochs"]),
+        ("[data]\ndataset = \"tsv\"\npath = \"missing.tsv\"\n", "missing.tsv", &[]),
+    ];
+    for (toml, needle, extra) in cases {
+        if cfg!(feature = "cuda") && needle.contains("cuda") {
+            continue;
+        }
+        let p = dir.path().join("bad.toml");
+        std::fs::write(&p, toml).expect("write");
+        let mut args = vec!["run", p.to_str().expect("utf8")];
+        args.extend_from_slice(extra);
+        let out = run(&args, dir.path());
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{toml:?}: {stderr}");
+        assert!(stderr.contains(needle), "{toml:?}: {stderr:?} lacks {needle:?}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{toml:?}: {stderr:?}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+        assert!(!dir.path().join("experiments").exists(), "{toml:?} left a run folder");
+    }
+    let out = run(&["run", "no/such/config.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("no/such/config.toml"));
+}
+
+#[test]
+fn config_layering_file_env_set() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = tiny_config(dir.path(), "");
+    let show = |env: Option<&str>, sets: &[&str]| {
+        let mut c = s2s();
+        c.arg("config").arg(&cfg).args(sets).current_dir(dir.path());
+        if let Some(v) = env {
+            c.env("S2S_TRAIN__LEARNING_RATE", v);
+        }
+        let out = c.output().expect("runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let t: toml::Table = String::from_utf8_lossy(&out.stdout).parse().expect("toml");
+        t["train"]["learning_rate"].as_float().expect("float")
+    };
+    assert_eq!(show(None, &[]), 0.02);
+    assert_eq!(show(Some("0.5"), &[]), 0.5);
+    assert_eq!(show(Some("0.5"), &["--set", "train.learning_rate=0.25"]), 0.25);
+}

@@ -1,0 +1,74 @@
+//! Helpers shared by the end-to-end tests: run the built `s2s` binary in temp dirs.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn s2s() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_s2s"));
+    c.env_remove("S2S_TRAIN__LEARNING_RATE");
+    c
+}
+
+pub fn run(args: &[&str], cwd: &Path) -> Output {
+    s2s().args(args).current_dir(cwd).output().expect("s2s runs")
+}
+
+pub fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// A tiny notebook-like config writing runs into `dir/experiments`.
+pub fn tiny_config(dir: &Path, extra: &str) -> PathBuf {
+    let cfg = format!(
+        r#"
+[run]
+name = "tiny"
+seed = 3
+[data]
+dataset = "seed"
+shuffle = true
+[model]
+attention = "location"
+hidden_size = 16
+dropout = 0.1
+[train]
+learning_rate = 0.02
+epochs = 30
+batch_size = 2
+validate_every = 0
+checkpoint_every = 10
+{extra}
+"#
+    );
+    let p = dir.join("tiny.toml");
+    std::fs::write(&p, cfg).expect("write config");
+    p
+}
+
+/// The single run folder under `dir/experiments`.
+pub fn only_run(dir: &Path) -> PathBuf {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(dir.join("experiments"))
+        .expect("experiments exists")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    runs.sort();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs.remove(0)
+}
+
+pub fn column(csv: &Path, name: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(csv).expect("metrics.csv");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let i = header.iter().position(|h| *h == name).expect("column");
+    lines.map(|l| l.split(',').nth(i).unwrap_or("").to_string()).collect()
+}
+
+pub fn assert_xml(path: &Path) {
+    let t = std::fs::read_to_string(path).expect("read");
+    if let Err(e) = roxmltree::Document::parse(&t) {
+        panic!("{} is not well-formed: {e}", path.display());
+    }
+}
