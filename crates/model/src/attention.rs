@@ -83,8 +83,12 @@ impl Attention {
             }
             Self::Bahdanau { wa, va, .. } => {
                 let keys = keys.ok_or_else(missing)?;
-                let e = keys.broadcast_add(&wa.forward(query)?.unsqueeze(1)?)?.tanh()?;
-                va.forward(&e)?.squeeze(D::Minus1)?
+                let v = va.weight().reshape(h)?;
+                let scores = crate::fused::additive_score(keys, &wa.forward(query)?, &v)?;
+                match va.bias() {
+                    Some(b) => scores.broadcast_add(b)?,
+                    None => scores,
+                }
             }
             Self::LuongDot => outputs.matmul(&query.unsqueeze(D::Minus1)?)?.squeeze(D::Minus1)?,
             Self::LuongGeneral { .. } => {

@@ -1,6 +1,6 @@
 //! A GRU layer with PyTorch's parameter names, gate order (r, z, n) and equations.
 
-use candle_core::{Tensor, D};
+use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 
 use crate::error::{expect_dims, Result};
@@ -71,11 +71,6 @@ impl GruLayer {
         expect_dims("GRU gates", gi, &[b, 3 * hs])?;
         expect_dims("GRU hidden", h, &[b, hs])?;
         let gh = h.matmul(&self.w_hh.t()?)?.broadcast_add(&self.b_hh)?;
-        let rz = candle_nn::ops::sigmoid(&(gi.narrow(D::Minus1, 0, 2 * hs)? + gh.narrow(D::Minus1, 0, 2 * hs)?)?)?;
-        let r = rz.narrow(D::Minus1, 0, hs)?;
-        let z = rz.narrow(D::Minus1, hs, hs)?;
-        let n = (gi.narrow(D::Minus1, 2 * hs, hs)? + (r * gh.narrow(D::Minus1, 2 * hs, hs)?)?)?.tanh()?;
-        // (1 - z) * n + z * h  ==  n + z * (h - n)
-        Ok((&n + (z * (h - &n)?)?)?)
+        Ok(crate::fused::gru_cell(gi, &gh, h)?)
     }
 }

@@ -6,6 +6,7 @@ pub mod decoder;
 pub mod dropout;
 pub mod encoder;
 pub mod error;
+pub mod fused;
 pub mod gru;
 pub mod params;
 pub mod seq2seq;

@@ -125,12 +125,9 @@ impl Seq2Seq {
                 };
             }
         }
-        let logp = candle_nn::ops::log_softmax(&self.decoder.logits(&Tensor::stack(&states, 1)?)?, D::Minus1)?;
-        let mut nll = logp.gather(&tgt.unsqueeze(2)?, 2)?.squeeze(2)?.neg()?;
-        if batch.tgt_lengths.iter().any(|&l| l != t) {
-            let m = Tensor::from_vec(batch.tgt_mask(), (b, t), &self.device)?;
-            nll = (nll * m)?;
-        }
+        let logits = self.decoder.logits(&Tensor::stack(&states, 1)?)?.reshape((b * t, ()))?;
+        let weights = Tensor::from_vec(batch.tgt_mask(), b * t, &self.device)?;
+        let nll = crate::fused::nll_from_logits(&logits, &tgt.flatten_all()?, &weights)?;
         Ok((nll.sum_all()? / batch.target_tokens().max(1) as f64)?)
     }
 

@@ -3,10 +3,11 @@
 //! Updates follow `torch.optim` step for step; the arithmetic runs on `f32` host
 //! vectors, which on the CPU is one pass per parameter instead of a dozen tensor ops.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use candle_core::backprop::GradStore;
-use candle_core::{Tensor, Var};
+use candle_core::{CpuStorage, InplaceOp1, Layout, Storage, Tensor, Var};
 
 use crate::config::{OptimizerKind, TrainConfig};
 use crate::error::{Result, TrainError};
@@ -59,66 +60,45 @@ impl Optimizer {
     /// norm to `clip` when `clip > 0` (as `torch.nn.utils.clip_grad_norm_`).
     /// Returns the gradient norm before clipping.
     pub fn step(&mut self, grads: &GradStore, lr: f64, clip: f64) -> Result<f64> {
-        let mut gs: Vec<Option<Vec<f32>>> = Vec::with_capacity(self.slots.len());
+        let gs: Vec<Option<Tensor>> = self
+            .slots
+            .iter()
+            .map(|s| grads.get(s.var.as_tensor()).map(Tensor::contiguous).transpose())
+            .collect::<candle_core::Result<_>>()?;
         let mut sq = 0f64;
-        for s in &self.slots {
-            let g = match grads.get(s.var.as_tensor()) {
-                Some(g) => Some(g.flatten_all()?.to_vec1::<f32>()?),
-                None => None,
-            };
-            if let Some(g) = &g {
-                sq += g.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>();
-            }
-            gs.push(g);
+        for g in gs.iter().flatten() {
+            sq += with_values(g, |v| v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>())?;
         }
         let norm = sq.sqrt();
         let scale = if clip > 0.0 { (clip / (norm + 1e-6)).min(1.0) as f32 } else { 1.0 };
         self.steps += 1;
         let t = self.steps as i32;
-        let (b1, b2) = (self.beta1 as f32, self.beta2 as f32);
-        let wd = self.weight_decay as f32;
-        let bc1 = 1.0 - self.beta1.powi(t);
-        let bc2_sqrt = (1.0 - self.beta2.powi(t)).sqrt() as f32;
-        let step_size = (lr / bc1) as f32;
-        let (lr32, eps, mom) = (lr as f32, self.epsilon as f32, self.momentum as f32);
-        let first = self.steps == 1;
+        let rule = Rule {
+            kind: self.kind,
+            b1: self.beta1 as f32,
+            b2: self.beta2 as f32,
+            wd: self.weight_decay as f32,
+            bc2_sqrt: (1.0 - self.beta2.powi(t)).sqrt() as f32,
+            step_size: (lr / (1.0 - self.beta1.powi(t))) as f32,
+            lr: lr as f32,
+            eps: self.epsilon as f32,
+            momentum: self.momentum as f32,
+            first: self.steps == 1,
+            scale,
+        };
         for (s, g) in self.slots.iter_mut().zip(gs) {
-            let Some(mut g) = g else { continue };
-            if scale != 1.0 {
-                g.iter_mut().for_each(|x| *x *= scale);
+            let Some(g) = g else { continue };
+            if s.var.device().is_cpu() {
+                with_values(&g, |g| {
+                    let op = InPlace { rule: &rule, g, m: RefCell::new(&mut s.m), v: RefCell::new(&mut s.v) };
+                    s.var.as_tensor().inplace_op1(&op)
+                })??;
+            } else {
+                let g = g.flatten_all()?.to_vec1::<f32>()?;
+                let mut p = s.var.flatten_all()?.to_vec1::<f32>()?;
+                rule.apply(&mut p, &g, &mut s.m, &mut s.v);
+                s.var.set(&Tensor::from_vec(p, s.var.shape(), s.var.device())?)?;
             }
-            let mut p = s.var.flatten_all()?.to_vec1::<f32>()?;
-            match self.kind {
-                OptimizerKind::Adam | OptimizerKind::Adamw => {
-                    if wd != 0.0 && self.kind == OptimizerKind::Adamw {
-                        p.iter_mut().for_each(|x| *x *= 1.0 - lr32 * wd);
-                    }
-                    for i in 0..p.len() {
-                        let mut gi = g[i];
-                        if wd != 0.0 && self.kind == OptimizerKind::Adam {
-                            gi += wd * p[i];
-                        }
-                        s.m[i] = s.m[i] * b1 + (1.0 - b1) * gi;
-                        s.v[i] = s.v[i] * b2 + (1.0 - b2) * gi * gi;
-                        let denom = s.v[i].sqrt() / bc2_sqrt + eps;
-                        p[i] -= step_size * (s.m[i] / denom);
-                    }
-                }
-                OptimizerKind::Sgd => {
-                    for i in 0..p.len() {
-                        let mut gi = g[i];
-                        if wd != 0.0 {
-                            gi += wd * p[i];
-                        }
-                        if mom != 0.0 {
-                            s.m[i] = if first { gi } else { mom * s.m[i] + gi };
-                            gi = s.m[i];
-                        }
-                        p[i] -= lr32 * gi;
-                    }
-                }
-            }
-            s.var.set(&Tensor::from_vec(p, s.var.shape(), s.var.device())?)?;
         }
         Ok(norm)
     }
@@ -150,6 +130,95 @@ impl Optimizer {
         self.steps = steps;
         Ok(())
     }
+}
+
+/// One step's hyper-parameters, applied element by element as `torch.optim` does.
+#[derive(Debug)]
+struct Rule {
+    kind: OptimizerKind,
+    b1: f32,
+    b2: f32,
+    wd: f32,
+    bc2_sqrt: f32,
+    step_size: f32,
+    lr: f32,
+    eps: f32,
+    momentum: f32,
+    first: bool,
+    /// Gradient clipping factor.
+    scale: f32,
+}
+
+impl Rule {
+    fn apply(&self, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        match self.kind {
+            OptimizerKind::Adam | OptimizerKind::Adamw => {
+                let decoupled = self.kind == OptimizerKind::Adamw;
+                for i in 0..p.len() {
+                    let mut gi = g[i] * self.scale;
+                    if decoupled {
+                        p[i] *= 1.0 - self.lr * self.wd;
+                    } else if self.wd != 0.0 {
+                        gi += self.wd * p[i];
+                    }
+                    m[i] = m[i] * self.b1 + (1.0 - self.b1) * gi;
+                    v[i] = v[i] * self.b2 + (1.0 - self.b2) * gi * gi;
+                    let denom = v[i].sqrt() / self.bc2_sqrt + self.eps;
+                    p[i] -= self.step_size * (m[i] / denom);
+                }
+            }
+            OptimizerKind::Sgd => {
+                for i in 0..p.len() {
+                    let mut gi = g[i] * self.scale;
+                    if self.wd != 0.0 {
+                        gi += self.wd * p[i];
+                    }
+                    if self.momentum != 0.0 {
+                        m[i] = if self.first { gi } else { self.momentum * m[i] + gi };
+                        gi = m[i];
+                    }
+                    p[i] -= self.lr * gi;
+                }
+            }
+        }
+    }
+}
+
+/// Updates a CPU parameter where it lives, without copying it out and back.
+struct InPlace<'a> {
+    rule: &'a Rule,
+    g: &'a [f32],
+    m: RefCell<&'a mut Vec<f32>>,
+    v: RefCell<&'a mut Vec<f32>>,
+}
+
+impl InplaceOp1 for InPlace<'_> {
+    fn name(&self) -> &'static str {
+        "optimizer-step"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        let CpuStorage::F32(p) = storage else { candle_core::bail!("optimizer: parameters must be f32") };
+        let Some((a, b)) = layout.contiguous_offsets() else {
+            candle_core::bail!("optimizer: non-contiguous parameter")
+        };
+        let (mut m, mut v) = (self.m.borrow_mut(), self.v.borrow_mut());
+        if b - a != self.g.len() || m.len() != self.g.len() {
+            candle_core::bail!("optimizer: gradient and parameter sizes differ");
+        }
+        self.rule.apply(&mut p[a..b], self.g, &mut m, &mut v);
+        Ok(())
+    }
+}
+
+/// Runs `f` over a contiguous f32 tensor's values without copying them (CPU), or a copy.
+fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    if let (Storage::Cpu(CpuStorage::F32(v)), Some((a, b))) = (&*storage, layout.contiguous_offsets()) {
+        return Ok(f(&v[a..b]));
+    }
+    drop(storage);
+    Ok(f(&t.flatten_all()?.to_vec1::<f32>()?))
 }
 
 #[cfg(test)]

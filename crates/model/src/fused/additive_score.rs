@@ -1,0 +1,91 @@
+//! Bahdanau's additive scores `v · tanh(k + q)` over every source position.
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, D};
+
+use super::{f32_slice, with_f32};
+
+struct AdditiveScore;
+
+/// `scores[b, s] = Σ_h va[h] · tanh(keys[b, s, h] + query[b, h])`.
+///
+/// # Shapes
+/// `keys: (B, S, H)`, `query: (B, H)`, `va: (H)` → `(B, S)`
+pub fn additive_score(keys: &Tensor, query: &Tensor, va: &Tensor) -> Result<Tensor> {
+    if !keys.device().is_cpu() {
+        let e = keys.broadcast_add(&query.unsqueeze(1)?)?.tanh()?;
+        return e.broadcast_mul(va)?.sum(D::Minus1);
+    }
+    keys.contiguous()?.apply_op3(&query.contiguous()?, &va.contiguous()?, AdditiveScore)
+}
+
+impl CustomOp3 for AdditiveScore {
+    fn name(&self) -> &'static str {
+        "additive-score"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (b, s, h) = l1.shape().dims3()?;
+        let (k, q, v) = (f32_slice(s1, l1, "keys")?, f32_slice(s2, l2, "query")?, f32_slice(s3, l3, "va")?);
+        if q.len() != b * h || v.len() != h {
+            candle_core::bail!("additive-score: query must be (B, H) and va (H)");
+        }
+        let mut out = vec![0f32; b * s];
+        for bi in 0..b {
+            let q = &q[bi * h..(bi + 1) * h];
+            for si in 0..s {
+                let k = &k[(bi * s + si) * h..(bi * s + si + 1) * h];
+                out[bi * s + si] = (0..h).map(|j| v[j] * super::fast_math::tanh(k[j] + q[j])).sum();
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((b, s))))
+    }
+
+    fn bwd(
+        &self,
+        keys: &Tensor,
+        query: &Tensor,
+        va: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (b, s, h) = keys.dims3()?;
+        let mut d_k = vec![0f32; b * s * h];
+        let mut d_q = vec![0f32; b * h];
+        let mut d_v = vec![0f32; h];
+        with_f32(keys, |k| {
+            with_f32(query, |q| {
+                with_f32(va, |v| {
+                    with_f32(grad, |g| {
+                        for bi in 0..b {
+                            for si in 0..s {
+                                let gs = g[bi * s + si];
+                                let base = (bi * s + si) * h;
+                                for j in 0..h {
+                                    let t = super::fast_math::tanh(k[base + j] + q[bi * h + j]);
+                                    let u = gs * v[j] * (1.0 - t * t);
+                                    d_k[base + j] = u;
+                                    d_q[bi * h + j] += u;
+                                    d_v[j] += gs * t;
+                                }
+                            }
+                        }
+                    })
+                })
+            })
+        })????;
+        let dev = keys.device();
+        Ok((
+            Some(Tensor::from_vec(d_k, (b, s, h), dev)?),
+            Some(Tensor::from_vec(d_q, (b, h), dev)?),
+            Some(Tensor::from_vec(d_v, h, dev)?),
+        ))
+    }
+}

@@ -1,0 +1,40 @@
+//! Fused CPU kernels with hand-written backward passes for the hot spots of training:
+//! the GRU cell's gates, Bahdanau's additive scores and the cross-entropy over the
+//! vocabulary. Each replaces a dozen small candle ops (and their allocations) with one
+//! pass forward and one backward. On other devices the composed candle ops are used;
+//! the tests check that both paths agree.
+
+mod additive_score;
+mod cross_entropy;
+pub mod fast_math;
+mod gru_cell;
+
+use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
+
+pub use additive_score::additive_score;
+pub use cross_entropy::nll_from_logits;
+pub use gru_cell::gru_cell;
+
+/// The contiguous f32 values a CPU storage holds under `layout`.
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(v) = s else { candle_core::bail!("{what}: expected f32 values") };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&v[a..b]),
+        None => candle_core::bail!("{what}: expected a contiguous tensor"),
+    }
+}
+
+/// Runs `f` over a CPU tensor's f32 values (made contiguous first).
+fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(s) => Ok(f(f32_slice(s, layout, "fused op")?)),
+        _ => candle_core::bail!("fused ops run on the CPU only"),
+    }
+}
+
+use fast_math::sigmoid;
+
+#[cfg(test)]
+mod tests;
