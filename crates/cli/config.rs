@@ -25,11 +25,14 @@ pub struct RunConfig {
     pub device: String,
     /// Where run folders are created.
     pub output_dir: PathBuf,
+    /// CPU threads for candle's kernels (0 = all cores). One is the default: for these
+    /// model sizes candle's multi-threading costs more than it gains (see BENCHMARKS.md).
+    pub threads: usize,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self { name: String::new(), seed: 0, device: "cpu".into(), output_dir: PathBuf::from("experiments") }
+        Self { name: String::new(), seed: 0, device: "cpu".into(), output_dir: PathBuf::from("experiments"), threads: 1 }
     }
 }
 

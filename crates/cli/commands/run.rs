@@ -23,7 +23,15 @@ pub struct Prepared {
     pub model: Seq2Seq,
 }
 
+/// Sets how many threads candle uses; it reads RAYON_NUM_THREADS before each kernel.
+pub fn set_threads(threads: usize) {
+    if threads > 0 {
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    }
+}
+
 pub fn prepare(cfg: ExperimentConfig) -> Result<Prepared> {
+    set_threads(cfg.run.threads);
     let device = DeviceSpec::parse(&cfg.run.device)?.open(&cfg.run.device)?;
     let corpus = s2s_data::load(&cfg.data, cfg.run.seed)?;
     let dims = ModelDims {

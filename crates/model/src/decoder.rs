@@ -108,4 +108,17 @@ impl Decoder {
     pub fn logits(&self, h: &Tensor) -> Result<Tensor> {
         Ok(self.out.forward(h)?)
     }
+
+    /// Mean-free NLL of `targets` given decoder states, bias folded into the fused kernel.
+    ///
+    /// # Shapes
+    /// `h: (N, H)`, `targets: (N)` u32, `weights: (N)` → `(N)`
+    pub fn nll(&self, h: &Tensor, targets: &Tensor, weights: &Tensor) -> Result<Tensor> {
+        let xw = h.matmul(&self.out.weight().t()?)?;
+        let bias = match self.out.bias() {
+            Some(b) => b.clone(),
+            None => Tensor::zeros(xw.dim(1)?, xw.dtype(), xw.device())?,
+        };
+        Ok(crate::fused::nll_from_logits(&xw, &bias, targets, weights)?)
+    }
 }

@@ -125,9 +125,9 @@ impl Seq2Seq {
                 };
             }
         }
-        let logits = self.decoder.logits(&Tensor::stack(&states, 1)?)?.reshape((b * t, ()))?;
+        let states = Tensor::stack(&states, 1)?.reshape((b * t, ()))?;
         let weights = Tensor::from_vec(batch.tgt_mask(), b * t, &self.device)?;
-        let nll = crate::fused::nll_from_logits(&logits, &tgt.flatten_all()?, &weights)?;
+        let nll = self.decoder.nll(&states, &tgt.flatten_all()?, &weights)?;
         Ok((nll.sum_all()? / batch.target_tokens().max(1) as f64)?)
     }
 

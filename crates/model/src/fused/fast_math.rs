@@ -7,7 +7,8 @@
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.3, 88.3);
-    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    // floor(x log2 e + 0.5) without a libm call: the argument is positive after the shift.
+    let n = ((x * std::f32::consts::LOG2_E + 128.5) as i32 - 128) as f32;
     // r = x - n ln2, with ln2 split in two for precision.
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let p = ((((1.987_569_2e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1)
