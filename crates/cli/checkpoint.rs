@@ -1,7 +1,9 @@
-//! Checkpoints in a run folder: `checkpoints/<last|best>/` holding `model.safetensors`,
-//! `optimizer.safetensors` and `state.json` (trainer position, random streams and a
-//! SHA-256 of each tensor file). Folders are written under a temporary name and renamed
-//! into place, so a half-written checkpoint is never picked up.
+//! Checkpoints in a run folder: `checkpoints/step-<N>/` (the newest few, by
+//! `train.keep_checkpoints`) and `checkpoints/best/`, each holding `model.safetensors`,
+//! `optimizer.safetensors` and `state.json` (trainer position, random streams and the
+//! SHA-256 of each tensor file). A checkpoint is written under a temporary name, synced
+//! and renamed into place, so a half-written one is never picked up; a damaged one is
+//! detected by its checksums and skipped for the previous one.
 
 use std::collections::HashMap;
 use std::fs;
@@ -10,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use s2s_model::{Seq2Seq, TrainRngs};
+use s2s_trainer::policy::checkpoints_to_keep;
 use s2s_trainer::{CheckpointKind, Checkpointer, Optimizer, TrainError, TrainerState};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -34,18 +37,34 @@ fn sha256_file(path: &Path) -> Result<String> {
     Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Numbered checkpoints (`step-<N>`) in a run, oldest first.
+pub fn numbered(run_dir: &Path) -> Vec<(usize, PathBuf)> {
+    let mut out: Vec<(usize, PathBuf)> = fs::read_dir(checkpoints_dir(run_dir))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix("step-").and_then(|n| n.parse().ok()).map(|n| (n, e.path()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// Writes checkpoints of `model` into a run folder.
 #[derive(Debug)]
 pub struct RunCheckpointer<'a> {
     pub run_dir: PathBuf,
     pub model: &'a Seq2Seq,
+    pub keep: usize,
 }
 
 impl RunCheckpointer<'_> {
-    fn write(&self, tag: &str, state: &TrainerState, opt: &Optimizer, task: &serde_json::Value) -> Result<()> {
+    fn write(&self, name: &str, state: &TrainerState, opt: &Optimizer, task: &serde_json::Value) -> Result<()> {
         let root = checkpoints_dir(&self.run_dir);
         fs::create_dir_all(&root)?;
-        let tmp = root.join(format!(".{tag}.tmp-{}", std::process::id()));
+        let tmp = root.join(format!(".{name}.tmp-{}", std::process::id()));
         if tmp.exists() {
             fs::remove_dir_all(&tmp)?;
         }
@@ -57,14 +76,14 @@ impl RunCheckpointer<'_> {
         let mut files = Vec::new();
         for p in [&model_path, &opt_path] {
             fs::File::open(p)?.sync_all()?;
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            files.push((name, sha256_file(p)?));
+            let file = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            files.push((file, sha256_file(p)?));
         }
         let rngs = serde_json::from_value(task.clone()).ok();
         let cs = CheckpointState { trainer: state.clone(), optimizer_steps: opt.steps, rngs, files };
         write_atomic(&tmp.join("state.json"), serde_json::to_string_pretty(&cs)?.as_bytes())?;
-        let dest = root.join(tag);
-        let old = root.join(format!(".{tag}.old"));
+        let dest = root.join(name);
+        let old = root.join(format!(".{name}.old"));
         if dest.exists() {
             if old.exists() {
                 fs::remove_dir_all(&old)?;
@@ -80,6 +99,19 @@ impl RunCheckpointer<'_> {
         }
         Ok(())
     }
+
+    /// Removes numbered checkpoints the retention policy does not keep.
+    fn prune(&self) -> Result<()> {
+        let all = numbered(&self.run_dir);
+        let steps: Vec<usize> = all.iter().map(|(s, _)| *s).collect();
+        let keep = checkpoints_to_keep(&steps, None, self.keep);
+        for (s, dir) in all {
+            if !keep.contains(&s) {
+                fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Checkpointer for RunCheckpointer<'_> {
@@ -90,11 +122,16 @@ impl Checkpointer for RunCheckpointer<'_> {
         optimizer: &Optimizer,
         task: &serde_json::Value,
     ) -> s2s_trainer::Result<()> {
-        let tag = match kind {
-            CheckpointKind::Last => "last",
-            CheckpointKind::Best => "best",
+        let run = || -> Result<()> {
+            match kind {
+                CheckpointKind::Best => self.write("best", state, optimizer, task),
+                CheckpointKind::Last => {
+                    self.write(&format!("step-{:08}", state.steps), state, optimizer, task)?;
+                    self.prune()
+                }
+            }
         };
-        self.write(tag, state, optimizer, task).map_err(|e| TrainError::Task(e.into()))
+        run().map_err(|e| TrainError::Task(e.into()))
     }
 }
 
@@ -105,12 +142,14 @@ pub struct LoadedCheckpoint {
     pub state: CheckpointState,
 }
 
-/// Finds `which` (`last`, `best` or a path to a checkpoint folder) and checks its files
-/// against their recorded SHA-256.
+/// Finds `which` and checks its files against their recorded SHA-256: `last` is the
+/// newest numbered checkpoint that verifies (damaged ones are named in a warning and
+/// skipped), `best` the best one, anything else a checkpoint folder path.
 pub fn locate(run_dir: &Path, which: &str) -> Result<LoadedCheckpoint> {
     let root = checkpoints_dir(run_dir);
     let candidates: Vec<PathBuf> = match which {
-        "last" | "best" => vec![root.join(which), root.join(format!(".{which}.old"))],
+        "last" => numbered(run_dir).into_iter().rev().map(|(_, p)| p).collect(),
+        "best" => vec![root.join("best"), root.join(".best.old")],
         path => vec![PathBuf::from(path)],
     };
     let mut problems = Vec::new();
@@ -121,7 +160,7 @@ pub fn locate(run_dir: &Path, which: &str) -> Result<LoadedCheckpoint> {
         match verify(&dir) {
             Ok(state) => return Ok(LoadedCheckpoint { dir, state }),
             Err(e) => {
-                eprintln!("warning: checkpoint {} is unusable: {e:#}", dir.display());
+                eprintln!("warning: checkpoint {} is damaged and was skipped: {e:#}", dir.display());
                 problems.push(format!("{}: {e:#}", dir.display()));
             }
         }
@@ -129,7 +168,7 @@ pub fn locate(run_dir: &Path, which: &str) -> Result<LoadedCheckpoint> {
     if problems.is_empty() {
         bail!("no `{which}` checkpoint in {}", root.display())
     }
-    bail!("no usable `{which}` checkpoint: {}", problems.join("; "))
+    bail!("no usable `{which}` checkpoint ({})", problems.join("; "))
 }
 
 fn verify(dir: &Path) -> Result<CheckpointState> {
@@ -138,7 +177,7 @@ fn verify(dir: &Path) -> Result<CheckpointState> {
     for (name, sum) in &state.files {
         let got = sha256_file(&dir.join(name))?;
         if &got != sum {
-            bail!("{name} does not match its checksum (damaged or truncated)");
+            bail!("{name} does not match its checksum");
         }
     }
     Ok(state)

@@ -36,6 +36,18 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
+    /// Continue a run from its newest good checkpoint, in the same folder.
+    Resume {
+        /// The run folder.
+        run: PathBuf,
+        /// Train until this many epochs in all.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Change a setting that does not alter the model (epochs, patience, checkpoint or
+        /// validation frequency, report settings, threads, device).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
     /// Translate sentences with a trained run (reads lines from stdin when no TEXT is given).
     Translate {
         /// The run folder, e.g. experiments/base-20261126-120000.
@@ -65,17 +77,31 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let outcome = |r: anyhow::Result<commands::run::Outcome>| {
+        r.map(|o| match o {
+            commands::run::Outcome::Completed(_) => ExitCode::SUCCESS,
+            commands::run::Outcome::Interrupted(_) => ExitCode::from(130),
+        })
+    };
     let result = match cli.command {
-        Command::Run { config, sets } => commands::run::execute(&config, &sets).map(|_| ()),
-        Command::Config { config, sets } => commands::config::execute(&config, &sets),
+        Command::Run { config, sets } => {
+            commands::run::install_signal_handler();
+            outcome(commands::run::execute(&config, &sets))
+        }
+        Command::Resume { run, epochs, sets } => {
+            commands::run::install_signal_handler();
+            outcome(commands::resume::execute(&run, epochs, &sets))
+        }
+        Command::Config { config, sets } => commands::config::execute(&config, &sets).map(|()| ExitCode::SUCCESS),
         Command::Translate { run, text, checkpoint, beam, n_best, heatmap } => commands::translate::execute(
             &run,
             &text,
             &commands::translate::Options { checkpoint, beam, n_best, heatmap },
-        ),
+        )
+        .map(|()| ExitCode::SUCCESS),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             let msg = format!("{e:#}").replace('\n', " ");
             eprintln!("error: {msg}");

@@ -25,6 +25,52 @@ pub struct RunInfo {
     pub data: DataInfo,
     pub final_metrics: serde_json::Map<String, serde_json::Value>,
     pub error: Option<String>,
+    /// One entry per `run` / `resume` session, oldest first.
+    #[serde(default)]
+    pub sessions: Vec<Session>,
+}
+
+/// One training session of a run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Session {
+    /// "run" or "resume"
+    pub command: String,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub status: String,
+    pub pid: u32,
+    /// Epochs done when the session started (and the step within an epoch, if mid-epoch).
+    pub from_epoch: usize,
+    pub from_step: usize,
+    pub to_epoch: Option<usize>,
+    /// Config keys changed for this session: "key: old -> new".
+    pub changes: Vec<String>,
+}
+
+/// Holds `run_dir/.lock` while a process trains the run; dropped (or the process dying)
+/// releases it.
+#[derive(Debug)]
+pub struct RunLock(#[allow(dead_code)] fs::File);
+
+impl RunLock {
+    pub fn acquire(run_dir: &Path) -> Result<Self> {
+        let path = run_dir.join(".lock");
+        let f = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        match f.try_lock() {
+            Ok(()) => Ok(Self(f)),
+            Err(_) => anyhow::bail!(
+                "{} is being trained by another s2s process; wait for it or stop it first",
+                run_dir.display()
+            ),
+        }
+    }
+
+    /// Whether some process holds the run's lock (is training it now).
+    pub fn is_held(run_dir: &Path) -> bool {
+        let Ok(f) = fs::OpenOptions::new().write(true).open(run_dir.join(".lock")) else { return false };
+        f.try_lock().is_err()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
 //! One module per `s2s` subcommand.
 
 pub mod config;
+pub mod resume;
 pub mod run;
 pub mod translate;

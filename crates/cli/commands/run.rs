@@ -1,6 +1,9 @@
-//! `s2s run CONFIG`: train a model and write a run folder.
+//! `s2s run CONFIG`: train a model and write a run folder. The training session itself
+//! is shared with `s2s resume`.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -9,14 +12,37 @@ use s2s_model::{ModelDims, Seq2Seq, TrainRngs};
 use s2s_trainer::Trainer;
 
 use crate::artifacts::{write_loss_curve, write_translations};
-use crate::checkpoint::{checkpoints_dir, RunCheckpointer};
+use crate::checkpoint::{checkpoints_dir, LoadedCheckpoint, RunCheckpointer};
 use crate::config::ExperimentConfig;
 use crate::device::DeviceSpec;
 use crate::observer::RunObserver;
-use crate::run_dir::{create_run_dir, utc_now, DataInfo, ParameterCounts, RunInfo};
+use crate::run_dir::{create_run_dir, utc_now, DataInfo, ParameterCounts, RunInfo, RunLock, Session};
 use crate::task::TranslationTask;
 
+/// How a training session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Completed(PathBuf),
+    /// Stopped by Ctrl-C / SIGTERM after writing a checkpoint.
+    Interrupted(PathBuf),
+}
+
+/// Set by the first Ctrl-C or SIGTERM; see `install_signal_handler`.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// First Ctrl-C / SIGTERM: finish the step, checkpoint, exit 130. Second: exit at once.
+pub fn install_signal_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            eprintln!("\nstopping now");
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step to write a checkpoint (Ctrl-C again to quit at once)");
+    });
+}
+
 /// Everything prepared before a run folder exists; failures here leave nothing behind.
+#[derive(Debug)]
 pub struct Prepared {
     pub cfg: ExperimentConfig,
     pub corpus: s2s_data::Corpus,
@@ -43,24 +69,55 @@ pub fn prepare(cfg: ExperimentConfig) -> Result<Prepared> {
     Ok(Prepared { cfg, corpus, model })
 }
 
-pub fn execute(config: &Path, sets: &[String]) -> Result<PathBuf> {
+pub fn execute(config: &Path, sets: &[String]) -> Result<Outcome> {
     let cfg = ExperimentConfig::load(config, sets)?;
     let p = prepare(cfg)?;
     print_settings(&p);
     let run_dir = create_run_dir(&p.cfg.run.output_dir, &p.cfg.run.name)?;
+    let _lock = RunLock::acquire(&run_dir)?;
     let mut info = new_run_info(&p, config, &run_dir);
+    info.sessions.push(Session { command: "run".into(), started_at: utc_now(), status: "running".into(), pid: std::process::id(), ..Default::default() });
     info.save(&run_dir)?;
-    let result = train_and_report(&p, &run_dir, &mut info);
-    if let Err(e) = &result {
-        info.status = "failed".into();
-        info.ended_at = Some(utc_now());
-        info.error = Some(format!("{e:#}"));
-        let _ = info.save(&run_dir);
-    }
-    result.map(|()| run_dir)
+    let setup = || -> Result<()> {
+        std::fs::write(run_dir.join("config.toml"), p.cfg.to_toml()).context("cannot write config.toml")?;
+        let ck = checkpoints_dir(&run_dir);
+        std::fs::create_dir_all(&ck)?;
+        p.corpus.src_vocab.save(&ck.join("src_vocab.json"))?;
+        p.corpus.tgt_vocab.save(&ck.join("tgt_vocab.json"))?;
+        Ok(())
+    };
+    let result = setup().and_then(|()| train_session(&p, &run_dir, &mut info, None));
+    finish(result, &run_dir, &mut info)
 }
 
-fn new_run_info(p: &Prepared, config: &Path, run_dir: &Path) -> RunInfo {
+/// Records how a session ended in run.json.
+pub fn finish(result: Result<bool>, run_dir: &Path, info: &mut RunInfo) -> Result<Outcome> {
+    let status = match &result {
+        Ok(true) => "interrupted",
+        Ok(false) => "completed",
+        Err(_) => "failed",
+    };
+    info.status = status.into();
+    info.ended_at = Some(utc_now());
+    info.error = result.as_ref().err().map(|e| format!("{e:#}"));
+    if let Some(s) = info.sessions.last_mut() {
+        s.status = status.into();
+        s.ended_at = info.ended_at.clone();
+        s.to_epoch = info.final_metrics.get("epochs").and_then(serde_json::Value::as_u64).map(|e| e as usize);
+    }
+    let saved = info.save(run_dir);
+    match result {
+        Ok(true) => {
+            saved?;
+            eprintln!("interrupted: checkpoint written; continue with `s2s resume {}`", run_dir.display());
+            Ok(Outcome::Interrupted(run_dir.to_path_buf()))
+        }
+        Ok(false) => saved.map(|()| Outcome::Completed(run_dir.to_path_buf())),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn new_run_info(p: &Prepared, config: &Path, run_dir: &Path) -> RunInfo {
     let c = &p.corpus;
     RunInfo {
         name: run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
@@ -73,23 +130,28 @@ fn new_run_info(p: &Prepared, config: &Path, run_dir: &Path) -> RunInfo {
         config_file: config.display().to_string(),
         pid: std::process::id(),
         parameters: ParameterCounts { total: p.model.params().total(), by_module: p.model.params().counts_by_module() },
-        data: DataInfo {
-            fingerprint: c.fingerprint.sha256.clone(),
-            files: c.fingerprint.files.iter().map(|f| (f.path.display().to_string(), f.sha256.clone())).collect(),
-            train_pairs: c.train.len(),
-            valid_pairs: c.valid.len(),
-            test_pairs: c.test.len(),
-            src_vocab: c.src_vocab.len(),
-            tgt_vocab: c.tgt_vocab.len(),
-            skipped_lines: c.skipped_lines,
-            filtered_pairs: c.filtered_pairs,
-        },
+        data: data_info(c),
         final_metrics: serde_json::Map::new(),
         error: None,
+        sessions: Vec::new(),
     }
 }
 
-fn print_settings(p: &Prepared) {
+pub fn data_info(c: &s2s_data::Corpus) -> DataInfo {
+    DataInfo {
+        fingerprint: c.fingerprint.sha256.clone(),
+        files: c.fingerprint.files.iter().map(|f| (f.path.display().to_string(), f.sha256.clone())).collect(),
+        train_pairs: c.train.len(),
+        valid_pairs: c.valid.len(),
+        test_pairs: c.test.len(),
+        src_vocab: c.src_vocab.len(),
+        tgt_vocab: c.tgt_vocab.len(),
+        skipped_lines: c.skipped_lines,
+        filtered_pairs: c.filtered_pairs,
+    }
+}
+
+pub fn print_settings(p: &Prepared) {
     let (c, m, t, d) = (&p.cfg, &p.cfg.model, &p.cfg.train, &p.corpus);
     println!(
         "run {}: {:?} data, {} train / {} valid pairs, vocab {} → {}{}",
@@ -120,15 +182,36 @@ fn print_settings(p: &Prepared) {
     }
 }
 
-fn train_and_report(p: &Prepared, run_dir: &Path, info: &mut RunInfo) -> Result<()> {
+/// Trains (from scratch or from `resume`), then writes the report files and final
+/// metrics. Returns whether the session was interrupted.
+pub fn train_session(p: &Prepared, run_dir: &Path, info: &mut RunInfo, resume: Option<LoadedCheckpoint>) -> Result<bool> {
     let cfg = &p.cfg;
-    std::fs::write(run_dir.join("config.toml"), cfg.to_toml()).context("cannot write config.toml")?;
-    let ck = checkpoints_dir(run_dir);
-    std::fs::create_dir_all(&ck)?;
-    p.corpus.src_vocab.save(&ck.join("src_vocab.json"))?;
-    p.corpus.tgt_vocab.save(&ck.join("tgt_vocab.json"))?;
-
     let encode = |pairs: &[s2s_data::Pair]| s2s_data::batch::encode(pairs, &p.corpus.src_vocab, &p.corpus.tgt_vocab);
+    let mut trainer = Trainer::new(cfg.train.clone())?;
+    let mut rngs = TrainRngs::new(cfg.run.seed);
+    if let Some(ck) = &resume {
+        ck.load_model(&p.model)?;
+        let moments = ck.optimizer_tensors(p.model.device())?;
+        trainer = trainer.resume_from(ck.state.trainer.clone(), moments, ck.state.optimizer_steps);
+        if let Some(r) = &ck.state.rngs {
+            rngs = r.clone();
+        }
+    }
+    let flag = Arc::new(AtomicBool::new(false));
+    trainer = trainer.stop_when(flag.clone());
+    let watcher_done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (flag, done) = (flag.clone(), watcher_done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                if STOP.load(Ordering::SeqCst) {
+                    flag.store(true, Ordering::SeqCst);
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        })
+    };
     let mut task = TranslationTask {
         model: &p.model,
         train: encode(&p.corpus.train),
@@ -141,23 +224,34 @@ fn train_and_report(p: &Prepared, run_dir: &Path, info: &mut RunInfo) -> Result<
             length_bucketing: cfg.data.length_bucketing,
             seed: cfg.run.seed,
         },
-        rngs: TrainRngs::new(cfg.run.seed),
+        rngs,
         teacher_forcing_ratio: cfg.train.teacher_forcing_ratio,
     };
     let mut observer = RunObserver::new(&run_dir.join("metrics.csv"), cfg.train.epochs)?;
-    let mut checkpointer = RunCheckpointer { run_dir: run_dir.to_path_buf(), model: &p.model };
+    let mut checkpointer =
+        RunCheckpointer { run_dir: run_dir.to_path_buf(), model: &p.model, keep: cfg.train.keep_checkpoints };
     let start = Instant::now();
-    let summary = Trainer::new(cfg.train.clone())?.fit(&mut task, &mut observer, &mut checkpointer)?;
+    let fitted = trainer.fit(&mut task, &mut observer, &mut checkpointer);
+    watcher_done.store(true, Ordering::SeqCst);
+    let _ = watcher.join();
+    let summary = fitted?;
     let wall = start.elapsed().as_secs_f64();
+    if summary.interrupted {
+        let fm = &mut info.final_metrics;
+        fm.insert("epochs".into(), summary.epochs_done.into());
+        fm.insert("steps".into(), summary.steps.into());
+        return Ok(true);
+    }
 
-    write_loss_curve(run_dir, &format!("{}: training loss", cfg.run.name))?;
+    write_loss_curve(run_dir, &format!("{}: loss", cfg.run.name))?;
     let translations = write_translations(run_dir, cfg, &p.corpus, &p.model)?;
 
     let fm = &mut info.final_metrics;
     fm.insert("epochs".into(), summary.epochs_done.into());
     fm.insert("steps".into(), summary.steps.into());
     fm.insert("train_loss".into(), summary.final_train_loss.into());
-    fm.insert("wall_s".into(), wall.into());
+    let previous_wall = fm.get("wall_s").and_then(serde_json::Value::as_f64).filter(|_| resume.is_some()).unwrap_or(0.0);
+    fm.insert("wall_s".into(), (previous_wall + wall).into());
     if let Some(last) = observer.history.last() {
         fm.insert("tokens_per_s".into(), last.tokens_per_s.into());
     }
@@ -170,9 +264,6 @@ fn train_and_report(p: &Prepared, run_dir: &Path, info: &mut RunInfo) -> Result<
         fm.insert(format!("best_{}", cfg.train.early_stopping_metric), v.into());
         fm.insert("best_epoch".into(), epoch.into());
     }
-    info.status = "completed".into();
-    info.ended_at = Some(utc_now());
-    info.save(run_dir)?;
 
     println!();
     println!(
@@ -189,5 +280,5 @@ fn train_and_report(p: &Prepared, run_dir: &Path, info: &mut RunInfo) -> Result<
     for t in &translations {
         println!("  {}  →  {}", t.source, t.output.join(" "));
     }
-    Ok(())
+    Ok(false)
 }

@@ -55,6 +55,10 @@ pub struct TrainConfig {
     pub early_stopping_patience: usize,
     /// Write a checkpoint every N epochs (0 = only at the end).
     pub checkpoint_every: usize,
+    /// Also write a checkpoint every N optimizer steps, mid-epoch included (0 = off).
+    pub checkpoint_every_steps: usize,
+    /// How many of the newest checkpoints to keep (besides `best`).
+    pub keep_checkpoints: usize,
 }
 
 impl Default for TrainConfig {
@@ -80,6 +84,8 @@ impl Default for TrainConfig {
             early_stopping_metric: "valid_loss".into(),
             early_stopping_patience: 0,
             checkpoint_every: 0,
+            checkpoint_every_steps: 0,
+            keep_checkpoints: 2,
         }
     }
 }
@@ -126,6 +132,9 @@ impl TrainConfig {
         }
         if !(0.0..=1.0).contains(&self.teacher_forcing_ratio) {
             return bad("teacher_forcing_ratio", format!("must be in [0, 1], got {}", self.teacher_forcing_ratio));
+        }
+        if self.keep_checkpoints == 0 {
+            return bad("keep_checkpoints", "must be at least 1 (the newest checkpoint is what resume uses)".into());
         }
         const METRICS: [&str; 3] = ["valid_loss", "valid_bleu", "valid_chrf"];
         if !METRICS.contains(&self.early_stopping_metric.as_str()) {

@@ -37,6 +37,8 @@ pub struct Summary {
     pub best: Option<(f64, usize)>,
     pub wall_s: f64,
     pub stopped_early: bool,
+    /// Stopped on request (Ctrl-C / SIGTERM) with a checkpoint written.
+    pub interrupted: bool,
 }
 
 pub trait Observer {

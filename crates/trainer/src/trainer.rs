@@ -1,6 +1,8 @@
 //! The training loop. It knows nothing about translation: it drives a [`TrainStep`].
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use candle_core::{Tensor, Var};
@@ -46,6 +48,14 @@ pub enum CheckpointKind {
 pub struct TrainerState {
     pub epochs_done: usize,
     pub steps: usize,
+    /// Batches of epoch `epochs_done` already trained (a mid-epoch checkpoint).
+    pub batch_in_epoch: usize,
+    /// The current epoch's running loss sum and weight, so a resumed epoch reports the same mean.
+    pub epoch_loss_sum: f64,
+    pub epoch_weight_sum: usize,
+    /// Learning rate and gradient norm of the last step taken.
+    pub last_lr: f64,
+    pub last_grad_norm: f64,
     pub progress: Progress,
     pub stopped_early: bool,
     pub last_train_loss: Option<f64>,
@@ -77,18 +87,25 @@ pub struct Trainer {
     cfg: TrainConfig,
     state: TrainerState,
     optimizer: Option<(HashMap<String, Tensor>, u64)>,
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl Trainer {
     pub fn new(cfg: TrainConfig) -> Result<Self> {
         cfg.validate()?;
-        Ok(Self { cfg, state: TrainerState::default(), optimizer: None })
+        Ok(Self { cfg, state: TrainerState::default(), optimizer: None, stop: None })
     }
 
     /// Continue from a checkpoint's trainer state and optimizer moments.
     pub fn resume_from(mut self, state: TrainerState, optimizer: HashMap<String, Tensor>, steps: u64) -> Self {
         self.state = state;
         self.optimizer = Some((optimizer, steps));
+        self
+    }
+
+    /// When `flag` becomes true, training stops after the current step with a checkpoint.
+    pub fn stop_when(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = Some(flag);
         self
     }
 
@@ -105,6 +122,9 @@ impl Trainer {
     ) -> Result<Summary> {
         let cfg = &self.cfg;
         let mut opt = Optimizer::new(cfg, task.parameters());
+        if self.state.steps == 0 {
+            self.state.last_lr = cfg.learning_rate;
+        }
         if let Some((tensors, steps)) = self.optimizer.take() {
             opt.load_state(&tensors, steps)?;
         }
@@ -112,30 +132,46 @@ impl Trainer {
         let metric = cfg.early_stopping_metric.clone();
         let higher = higher_is_better(&metric);
         observer.on_start(self.state.epochs_done, cfg.epochs);
-        while self.state.epochs_done < cfg.epochs && !self.state.stopped_early {
+        let mut interrupted = false;
+        while self.state.epochs_done < cfg.epochs && !self.state.stopped_early && !interrupted {
             let epoch = self.state.epochs_done;
             let batches = task.epoch_batches(epoch)?;
             observer.on_epoch_start(epoch, batches.len());
             let epoch_start = Instant::now();
-            let (mut loss_sum, mut weight_sum) = (0f64, 0usize);
-            let (mut lr, mut grad_norm) = (cfg.learning_rate, 0f64);
-            for (i, batch) in batches.iter().enumerate() {
-                lr = learning_rate(cfg, self.state.steps, epoch, self.state.progress.plateau_reductions);
+            let skip = self.state.batch_in_epoch;
+            let mut trained_weight = 0usize;
+            for (i, batch) in batches.iter().enumerate().skip(skip) {
+                let lr = learning_rate(cfg, self.state.steps, epoch, self.state.progress.plateau_reductions);
                 let loss = task.loss(batch)?;
                 let value = f64::from(loss.to_scalar::<f32>()?);
                 if !value.is_finite() {
                     return Err(TrainError::Diverged { epoch: epoch + 1, step: self.state.steps, loss: value });
                 }
                 let grads = loss.backward()?;
-                grad_norm = opt.step(&grads, lr, cfg.clip_grad_norm)?;
+                self.state.last_grad_norm = opt.step(&grads, lr, cfg.clip_grad_norm)?;
+                self.state.last_lr = lr;
                 let w = task.batch_weight(batch);
-                loss_sum += value * w as f64;
-                weight_sum += w;
+                self.state.epoch_loss_sum += value * w as f64;
+                self.state.epoch_weight_sum += w;
+                trained_weight += w;
                 self.state.steps += 1;
+                self.state.batch_in_epoch = i + 1;
                 observer.on_step(epoch, i, value);
+                let stop = self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
+                let due = cfg.checkpoint_every_steps > 0 && self.state.steps % cfg.checkpoint_every_steps == 0;
+                if i + 1 < batches.len() && (stop || due) {
+                    checkpointer.save(CheckpointKind::Last, &self.state, &opt, &task.snapshot())?;
+                }
+                if stop {
+                    interrupted = true;
+                    break;
+                }
+            }
+            if interrupted {
+                break;
             }
             let epoch_s = epoch_start.elapsed().as_secs_f64();
-            let train_loss = loss_sum / weight_sum.max(1) as f64;
+            let train_loss = self.state.epoch_loss_sum / self.state.epoch_weight_sum.max(1) as f64;
             let last_epoch = epoch + 1 == cfg.epochs;
             let validate = cfg.validate_every > 0 && ((epoch + 1) % cfg.validate_every == 0 || last_epoch);
             let metrics = if validate { task.validate()? } else { Vec::new() };
@@ -153,16 +189,19 @@ impl Trainer {
                 self.state.stopped_early = d.stop;
             }
             self.state.epochs_done = epoch + 1;
+            self.state.batch_in_epoch = 0;
+            self.state.epoch_loss_sum = 0.0;
+            self.state.epoch_weight_sum = 0;
             self.state.last_train_loss = Some(train_loss);
             let record = EpochRecord {
                 epoch: epoch + 1,
                 step: self.state.steps,
                 train_loss,
-                learning_rate: lr,
-                grad_norm,
+                learning_rate: self.state.last_lr,
+                grad_norm: self.state.last_grad_norm,
                 elapsed_s: start.elapsed().as_secs_f64(),
                 epoch_s,
-                tokens_per_s: weight_sum as f64 / epoch_s.max(1e-9),
+                tokens_per_s: trained_weight as f64 / epoch_s.max(1e-9),
                 metrics,
                 improved,
             };
@@ -171,9 +210,11 @@ impl Trainer {
                 checkpointer.save(CheckpointKind::Best, &self.state, &opt, &task.snapshot())?;
             }
             let periodic = cfg.checkpoint_every > 0 && (epoch + 1) % cfg.checkpoint_every == 0;
-            if periodic || last_epoch || self.state.stopped_early {
+            let stop = self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
+            if periodic || last_epoch || self.state.stopped_early || stop {
                 checkpointer.save(CheckpointKind::Last, &self.state, &opt, &task.snapshot())?;
             }
+            interrupted = stop && !last_epoch;
         }
         let summary = Summary {
             epochs_done: self.state.epochs_done,
@@ -182,6 +223,7 @@ impl Trainer {
             best: self.state.progress.best,
             wall_s: start.elapsed().as_secs_f64(),
             stopped_early: self.state.stopped_early,
+            interrupted,
         };
         observer.on_end(&summary);
         Ok(summary)
@@ -264,6 +306,65 @@ mod tests {
         assert_eq!(s.epochs_done, 5);
         assert_eq!(s.best, Some((2.0, 2)));
         assert_eq!(rec.epochs.iter().map(|r| r.improved).collect::<Vec<_>>(), [true, true, false, false, false]);
+    }
+
+    /// Keeps the last checkpoint in memory: trainer state, optimizer moments, parameters.
+    #[derive(Default)]
+    struct Memory {
+        saved: Vec<(TrainerState, HashMap<String, Tensor>, u64, Vec<f32>)>,
+    }
+
+    impl Checkpointer for Memory {
+        fn save(&mut self, _: CheckpointKind, s: &TrainerState, o: &Optimizer, _: &serde_json::Value) -> Result<()> {
+            self.saved.push((s.clone(), o.state_tensors()?, o.steps, vec![]));
+            Ok(())
+        }
+    }
+
+    fn params(t: &Regression) -> Vec<f32> {
+        [&t.w, &t.b].iter().flat_map(|v| v.as_tensor().to_vec1::<f32>().expect("vec")).collect()
+    }
+
+    #[test]
+    fn resuming_mid_epoch_is_bit_identical() {
+        let cfg = TrainConfig { epochs: 4, learning_rate: 0.05, checkpoint_every_steps: 3, validate_every: 0, ..Default::default() };
+        let mut straight = task();
+        let mut rec_a = Recorder::default();
+        Trainer::new(cfg.clone()).expect("cfg").fit(&mut straight, &mut rec_a, &mut NoCheckpoints).expect("fit");
+
+        // Stop after step 7 (mid-epoch 2 of 4 batches each) via the stop flag.
+        let mut first = task();
+        let flag = Arc::new(AtomicBool::new(false));
+        let mut mem = Memory::default();
+        struct StopAt(Arc<AtomicBool>, usize, Recorder);
+        impl Observer for StopAt {
+            fn on_step(&mut self, e: usize, b: usize, _: f64) {
+                if e * 4 + b + 1 == self.1 {
+                    self.0.store(true, Ordering::SeqCst);
+                }
+            }
+            fn on_epoch(&mut self, r: &EpochRecord) -> Result<()> {
+                self.2.on_epoch(r)
+            }
+        }
+        let mut stopper = StopAt(flag.clone(), 7, Recorder::default());
+        let s = Trainer::new(cfg.clone()).expect("cfg").stop_when(flag).fit(&mut first, &mut stopper, &mut mem).expect("fit");
+        assert!(s.interrupted);
+        let (state, moments, steps, _) = mem.saved.last().cloned().expect("a checkpoint");
+        assert_eq!((state.epochs_done, state.batch_in_epoch, state.steps), (1, 3, 7));
+
+        let mut resumed = task();
+        resumed.w.set(first.w.as_tensor()).expect("w");
+        resumed.b.set(first.b.as_tensor()).expect("b");
+        let mut rec_b = stopper.2;
+        Trainer::new(cfg)
+            .expect("cfg")
+            .resume_from(state, moments, steps)
+            .fit(&mut resumed, &mut rec_b, &mut NoCheckpoints)
+            .expect("fit");
+        assert_eq!(params(&straight).iter().map(|x| x.to_bits()).collect::<Vec<_>>(), params(&resumed).iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+        let losses = |r: &Recorder| r.epochs.iter().map(|e| e.train_loss.to_bits()).collect::<Vec<_>>();
+        assert_eq!(losses(&rec_a), losses(&rec_b));
     }
 
     #[test]
