@@ -21,9 +21,9 @@ fn tiny_run_writes_a_complete_run_folder_and_reloads() {
         "metrics.csv",
         "loss.svg",
         "translations.txt",
-        "checkpoints/last/model.safetensors",
-        "checkpoints/last/optimizer.safetensors",
-        "checkpoints/last/state.json",
+        "checkpoints/step-00000090/model.safetensors",
+        "checkpoints/step-00000090/optimizer.safetensors",
+        "checkpoints/step-00000090/state.json",
         "checkpoints/src_vocab.json",
         "checkpoints/tgt_vocab.json",
     ] {
@@ -38,9 +38,11 @@ fn tiny_run_writes_a_complete_run_folder_and_reloads() {
     assert_eq!(column(&run_dir.join("metrics.csv"), "epoch").len(), 30);
 
     // Readable tensor names, loadable by any safetensors reader.
-    let tensors =
-        candle_core::safetensors::load(run_dir.join("checkpoints/last/model.safetensors"), &candle_core::Device::Cpu)
-            .expect("safetensors");
+    let tensors = candle_core::safetensors::load(
+        run_dir.join("checkpoints/step-00000090/model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .expect("safetensors");
     for name in ["encoder.embedding.weight", "encoder.gru.weight_ih_l0", "decoder.gru.weight_hh_l0", "decoder.out.bias"]
     {
         assert!(tensors.contains_key(name), "no {name} in {:?}", tensors.keys());

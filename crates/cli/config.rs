@@ -32,7 +32,13 @@ pub struct RunConfig {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self { name: String::new(), seed: 0, device: "cpu".into(), output_dir: PathBuf::from("experiments"), threads: 1 }
+        Self {
+            name: String::new(),
+            seed: 0,
+            device: "cpu".into(),
+            output_dir: PathBuf::from("experiments"),
+            threads: 1,
+        }
     }
 }
 

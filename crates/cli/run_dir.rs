@@ -55,7 +55,11 @@ pub struct RunLock(#[allow(dead_code)] fs::File);
 impl RunLock {
     pub fn acquire(run_dir: &Path) -> Result<Self> {
         let path = run_dir.join(".lock");
-        let f = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
         match f.try_lock() {
             Ok(()) => Ok(Self(f)),

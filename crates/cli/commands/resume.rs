@@ -131,9 +131,11 @@ pub fn execute(run_dir: &Path, epochs: Option<usize>, sets: &[String]) -> Result
 fn truncate_metrics(path: &Path, epochs_done: usize) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
     let mut kept = String::new();
+    let columns = text.lines().next().map_or(0, |h| h.split(',').count());
     for (i, line) in text.lines().enumerate() {
         let epoch = line.split(',').next().and_then(|e| e.parse::<usize>().ok());
-        if i == 0 || epoch.is_some_and(|e| e <= epochs_done) {
+        let whole = line.split(',').count() == columns && text.contains(&format!("{line}\n"));
+        if i == 0 || (whole && epoch.is_some_and(|e| e <= epochs_done)) {
             kept.push_str(line);
             kept.push('\n');
         }

@@ -76,7 +76,13 @@ pub fn execute(config: &Path, sets: &[String]) -> Result<Outcome> {
     let run_dir = create_run_dir(&p.cfg.run.output_dir, &p.cfg.run.name)?;
     let _lock = RunLock::acquire(&run_dir)?;
     let mut info = new_run_info(&p, config, &run_dir);
-    info.sessions.push(Session { command: "run".into(), started_at: utc_now(), status: "running".into(), pid: std::process::id(), ..Default::default() });
+    info.sessions.push(Session {
+        command: "run".into(),
+        started_at: utc_now(),
+        status: "running".into(),
+        pid: std::process::id(),
+        ..Default::default()
+    });
     info.save(&run_dir)?;
     let setup = || -> Result<()> {
         std::fs::write(run_dir.join("config.toml"), p.cfg.to_toml()).context("cannot write config.toml")?;
@@ -184,7 +190,12 @@ pub fn print_settings(p: &Prepared) {
 
 /// Trains (from scratch or from `resume`), then writes the report files and final
 /// metrics. Returns whether the session was interrupted.
-pub fn train_session(p: &Prepared, run_dir: &Path, info: &mut RunInfo, resume: Option<LoadedCheckpoint>) -> Result<bool> {
+pub fn train_session(
+    p: &Prepared,
+    run_dir: &Path,
+    info: &mut RunInfo,
+    resume: Option<LoadedCheckpoint>,
+) -> Result<bool> {
     let cfg = &p.cfg;
     let encode = |pairs: &[s2s_data::Pair]| s2s_data::batch::encode(pairs, &p.corpus.src_vocab, &p.corpus.tgt_vocab);
     let mut trainer = Trainer::new(cfg.train.clone())?;
@@ -250,7 +261,8 @@ pub fn train_session(p: &Prepared, run_dir: &Path, info: &mut RunInfo, resume: O
     fm.insert("epochs".into(), summary.epochs_done.into());
     fm.insert("steps".into(), summary.steps.into());
     fm.insert("train_loss".into(), summary.final_train_loss.into());
-    let previous_wall = fm.get("wall_s").and_then(serde_json::Value::as_f64).filter(|_| resume.is_some()).unwrap_or(0.0);
+    let previous_wall =
+        fm.get("wall_s").and_then(serde_json::Value::as_f64).filter(|_| resume.is_some()).unwrap_or(0.0);
     fm.insert("wall_s".into(), (previous_wall + wall).into());
     if let Some(last) = observer.history.last() {
         fm.insert("tokens_per_s".into(), last.tokens_per_s.into());

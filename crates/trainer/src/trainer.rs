@@ -133,6 +133,10 @@ impl Trainer {
         let higher = higher_is_better(&metric);
         observer.on_start(self.state.epochs_done, cfg.epochs);
         let mut interrupted = false;
+        if self.state.steps == 0 {
+            // A starting point to resume from, whatever happens before the first step ends.
+            checkpointer.save(CheckpointKind::Last, &self.state, &opt, &task.snapshot())?;
+        }
         while self.state.epochs_done < cfg.epochs && !self.state.stopped_early && !interrupted {
             let epoch = self.state.epochs_done;
             let batches = task.epoch_batches(epoch)?;
@@ -327,7 +331,13 @@ mod tests {
 
     #[test]
     fn resuming_mid_epoch_is_bit_identical() {
-        let cfg = TrainConfig { epochs: 4, learning_rate: 0.05, checkpoint_every_steps: 3, validate_every: 0, ..Default::default() };
+        let cfg = TrainConfig {
+            epochs: 4,
+            learning_rate: 0.05,
+            checkpoint_every_steps: 3,
+            validate_every: 0,
+            ..Default::default()
+        };
         let mut straight = task();
         let mut rec_a = Recorder::default();
         Trainer::new(cfg.clone()).expect("cfg").fit(&mut straight, &mut rec_a, &mut NoCheckpoints).expect("fit");
@@ -348,7 +358,11 @@ mod tests {
             }
         }
         let mut stopper = StopAt(flag.clone(), 7, Recorder::default());
-        let s = Trainer::new(cfg.clone()).expect("cfg").stop_when(flag).fit(&mut first, &mut stopper, &mut mem).expect("fit");
+        let s = Trainer::new(cfg.clone())
+            .expect("cfg")
+            .stop_when(flag)
+            .fit(&mut first, &mut stopper, &mut mem)
+            .expect("fit");
         assert!(s.interrupted);
         let (state, moments, steps, _) = mem.saved.last().cloned().expect("a checkpoint");
         assert_eq!((state.epochs_done, state.batch_in_epoch, state.steps), (1, 3, 7));
@@ -362,7 +376,10 @@ mod tests {
             .resume_from(state, moments, steps)
             .fit(&mut resumed, &mut rec_b, &mut NoCheckpoints)
             .expect("fit");
-        assert_eq!(params(&straight).iter().map(|x| x.to_bits()).collect::<Vec<_>>(), params(&resumed).iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+        assert_eq!(
+            params(&straight).iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            params(&resumed).iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
         let losses = |r: &Recorder| r.epochs.iter().map(|e| e.train_loss.to_bits()).collect::<Vec<_>>();
         assert_eq!(losses(&rec_a), losses(&rec_b));
     }

@@ -64,10 +64,14 @@ fn cross_entropy_matches_log_softmax_gather() {
     let vars = [random(&[5, 7], &mut rng, 4.0), random(&[7], &mut rng, 1.0)];
     let targets = Tensor::new(&[0u32, 6, 3, 3, 1], &Device::Cpu).expect("t");
     let weights = Tensor::new(&[1f32, 1., 0., 1., 1.], &Device::Cpu).expect("w");
-    check(&vars, |t| nll_from_logits(&t[0], &t[1], &targets, &weights).expect("fused"), |t| {
-        let z = t[0].broadcast_add(&t[1]).expect("bias");
-        let logp = candle_nn::ops::log_softmax(&z, D::Minus1).expect("ls");
-        let picked = logp.gather(&targets.unsqueeze(1).expect("u"), 1).expect("g").squeeze(1).expect("s");
-        (picked.neg().expect("n") * &weights).expect("m")
-    });
+    check(
+        &vars,
+        |t| nll_from_logits(&t[0], &t[1], &targets, &weights).expect("fused"),
+        |t| {
+            let z = t[0].broadcast_add(&t[1]).expect("bias");
+            let logp = candle_nn::ops::log_softmax(&z, D::Minus1).expect("ls");
+            let picked = logp.gather(&targets.unsqueeze(1).expect("u"), 1).expect("g").squeeze(1).expect("s");
+            (picked.neg().expect("n") * &weights).expect("m")
+        },
+    );
 }
