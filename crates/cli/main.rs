@@ -48,6 +48,23 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
+    /// Score a trained run: loss, perplexity, BLEU, chrF, exact match (saved as eval-<split>.json).
+    Eval {
+        /// The run folder.
+        run: PathBuf,
+        /// Which split of the run's data: valid, test or train.
+        #[arg(long, default_value = "valid")]
+        split: String,
+        /// Evaluate on this TSV file instead (normalized as the run's data).
+        #[arg(long, value_name = "PATH")]
+        data: Option<PathBuf>,
+        /// Which checkpoint: best, last, or a checkpoint folder.
+        #[arg(long, default_value = "best")]
+        checkpoint: String,
+        /// Print the figures as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Translate sentences with a trained run (reads lines from stdin when no TEXT is given).
     Translate {
         /// The run folder, e.g. experiments/base-20261126-120000.
@@ -91,6 +108,10 @@ fn main() -> ExitCode {
         Command::Resume { run, epochs, sets } => {
             commands::run::install_signal_handler();
             outcome(commands::resume::execute(&run, epochs, &sets))
+        }
+        Command::Eval { run, split, data, checkpoint, json } => {
+            commands::eval::execute(&run, &commands::eval::Options { split, data, checkpoint, json })
+                .map(|_| ExitCode::SUCCESS)
         }
         Command::Config { config, sets } => commands::config::execute(&config, &sets).map(|()| ExitCode::SUCCESS),
         Command::Translate { run, text, checkpoint, beam, n_best, heatmap } => commands::translate::execute(

@@ -45,6 +45,7 @@ pub enum CheckpointKind {
 
 /// Where-we-are of a training run, saved with every checkpoint.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TrainerState {
     pub epochs_done: usize,
     pub steps: usize,
