@@ -53,11 +53,18 @@ pub fn numbered(run_dir: &Path) -> Vec<(usize, PathBuf)> {
 }
 
 /// Writes checkpoints of `model` into a run folder.
-#[derive(Debug)]
 pub struct RunCheckpointer<'a> {
     pub run_dir: PathBuf,
     pub model: &'a Seq2Seq,
     pub keep: usize,
+    /// Refreshes the run's report files after each end-of-epoch checkpoint.
+    pub refresh: Option<Box<dyn Fn(&TrainerState) -> Result<()> + 'a>>,
+}
+
+impl std::fmt::Debug for RunCheckpointer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunCheckpointer").field("run_dir", &self.run_dir).field("keep", &self.keep).finish()
+    }
 }
 
 impl RunCheckpointer<'_> {
@@ -127,7 +134,11 @@ impl Checkpointer for RunCheckpointer<'_> {
                 CheckpointKind::Best => self.write("best", state, optimizer, task),
                 CheckpointKind::Last => {
                     self.write(&format!("step-{:08}", state.steps), state, optimizer, task)?;
-                    self.prune()
+                    self.prune()?;
+                    match &self.refresh {
+                        Some(refresh) if state.batch_in_epoch == 0 && state.steps > 0 => refresh(state),
+                        _ => Ok(()),
+                    }
                 }
             }
         };

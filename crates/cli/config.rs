@@ -1,6 +1,7 @@
 //! The experiment config: one section per crate, composed here and layered
 //! defaults < config file < `S2S_` environment variables < `--set` overrides.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -187,6 +188,40 @@ fn describe(e: &figment::Error, path: &Path) -> String {
         }
         other => format!("{at} in {source}: {other}"),
     }
+}
+
+/// Every leaf of a config as `section.key` → TOML text.
+pub fn flatten(cfg: &ExperimentConfig) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    walk(&key, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if let Ok(v) = toml::Value::try_from(cfg) {
+        walk("", &v, &mut out);
+    }
+    out
+}
+
+/// The keys whose values differ: (key, old, new).
+pub fn diff(old: &ExperimentConfig, new: &ExperimentConfig) -> Vec<(String, String, String)> {
+    let (a, b) = (flatten(old), flatten(new));
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter_map(|k| {
+            let (x, y) = (a.get(k).cloned().unwrap_or_default(), b.get(k).cloned().unwrap_or_default());
+            (x != y).then(|| (k.clone(), x, y))
+        })
+        .collect()
 }
 
 /// The candidate closest to `word` by edit distance, if reasonably close.

@@ -1,6 +1,6 @@
 //! A trained run folder opened for use: its config, vocabularies and a checkpoint's weights.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use s2s_data::Vocab;
@@ -12,7 +12,6 @@ use crate::device::DeviceSpec;
 
 #[derive(Debug)]
 pub struct LoadedRun {
-    pub dir: PathBuf,
     pub cfg: ExperimentConfig,
     pub src_vocab: Vocab,
     pub tgt_vocab: Vocab,
@@ -44,5 +43,5 @@ pub fn open(run_dir: &Path, which: &str) -> Result<LoadedRun> {
     let dims = ModelDims { src_vocab: src_vocab.len(), tgt_vocab: tgt_vocab.len(), max_length: cfg.data.max_length };
     let model = Seq2Seq::new(&cfg.model, dims, cfg.run.seed, &device)?;
     checkpoint.load_model(&model)?;
-    Ok(LoadedRun { dir: run_dir.to_path_buf(), cfg, src_vocab, tgt_vocab, model, checkpoint })
+    Ok(LoadedRun { cfg, src_vocab, tgt_vocab, model, checkpoint })
 }

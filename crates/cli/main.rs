@@ -12,7 +12,9 @@ mod config;
 mod device;
 mod loaded_run;
 mod observer;
+mod report_html;
 mod run_dir;
+mod runs;
 mod task;
 mod translator;
 
@@ -84,6 +86,51 @@ enum Command {
         #[arg(long, value_name = "FILE.svg")]
         heatmap: Option<PathBuf>,
     },
+    /// One line per run: name, status, epochs, best validation metric, age.
+    List {
+        /// Folder holding run folders.
+        #[arg(default_value = "experiments")]
+        dir: PathBuf,
+    },
+    /// Compare runs: differing config keys, key results, and a comparison folder with
+    /// overlaid loss curves and side-by-side attention heatmaps.
+    Compare {
+        /// Run folders (default: every run under --dir).
+        runs: Vec<PathBuf>,
+        /// Show every config key, not only those that differ.
+        #[arg(long)]
+        all_keys: bool,
+        /// Sort by a result column, e.g. best_valid_bleu.
+        #[arg(long, value_name = "METRIC")]
+        sort: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Print CSV instead of a table.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        /// Comparison folder (default: experiments/compare-<timestamp>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Where to find runs when none are named.
+        #[arg(long, default_value = "experiments")]
+        dir: PathBuf,
+    },
+    /// Rewrite a run's report.html from its folder.
+    Report { run: PathBuf },
+    /// Train one run per point of a grid, then compare them.
+    Sweep {
+        config: PathBuf,
+        /// key=v1,v2,... (repeatable; the grid is every combination).
+        #[arg(long = "grid", value_name = "KEY=V1,V2", required = true)]
+        grids: Vec<String>,
+        /// Fixed overrides for every run.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Runs trained at the same time (separate processes).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+    },
     /// Print the fully resolved config (defaults < file < S2S_ env < --set) without training.
     Config {
         config: PathBuf,
@@ -112,6 +159,15 @@ fn main() -> ExitCode {
         Command::Eval { run, split, data, checkpoint, json } => {
             commands::eval::execute(&run, &commands::eval::Options { split, data, checkpoint, json })
                 .map(|_| ExitCode::SUCCESS)
+        }
+        Command::List { dir } => commands::list::execute(&dir).map(|()| ExitCode::SUCCESS),
+        Command::Compare { runs, all_keys, sort, json, csv, out, dir } => {
+            commands::compare::execute(&runs, &commands::compare::Options { all_keys, sort, json, csv, out, dir })
+                .map(|_| ExitCode::SUCCESS)
+        }
+        Command::Report { run } => commands::report::execute(&run).map(|()| ExitCode::SUCCESS),
+        Command::Sweep { config, grids, sets, jobs } => {
+            commands::sweep::execute(&config, &grids, &sets, jobs).map(|()| ExitCode::SUCCESS)
         }
         Command::Config { config, sets } => commands::config::execute(&config, &sets).map(|()| ExitCode::SUCCESS),
         Command::Translate { run, text, checkpoint, beam, n_best, heatmap } => commands::translate::execute(

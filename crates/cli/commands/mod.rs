@@ -1,7 +1,11 @@
 //! One module per `s2s` subcommand.
 
+pub mod compare;
 pub mod config;
 pub mod eval;
+pub mod list;
+pub mod report;
 pub mod resume;
 pub mod run;
+pub mod sweep;
 pub mod translate;

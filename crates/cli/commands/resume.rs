@@ -1,7 +1,6 @@
 //! `s2s resume RUN_DIR [--epochs N] [--set ...]`: continue a run in its own folder from
 //! its newest good checkpoint, bit for bit as if it had never stopped.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -10,7 +9,7 @@ use figment::Figment;
 
 use crate::checkpoint::locate;
 use crate::commands::run::{data_info, finish, prepare, print_settings, train_session, Outcome};
-use crate::config::{apply_sets, ConfigError, ExperimentConfig};
+use crate::config::{apply_sets, diff, ConfigError, ExperimentConfig};
 use crate::loaded_run::read_config;
 use crate::run_dir::{utc_now, RunInfo, RunLock, Session};
 
@@ -26,40 +25,6 @@ const SAFE_PREFIXES: [&str; 9] = [
     "run.threads",
     "run.device",
 ];
-
-/// Every leaf of a config as `section.key` → TOML text.
-pub fn flatten(cfg: &ExperimentConfig) -> BTreeMap<String, String> {
-    fn walk(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
-        match v {
-            toml::Value::Table(t) => {
-                for (k, v) in t {
-                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                    walk(&key, v, out);
-                }
-            }
-            other => {
-                out.insert(prefix.to_string(), other.to_string());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if let Ok(v) = toml::Value::try_from(cfg) {
-        walk("", &v, &mut out);
-    }
-    out
-}
-
-/// The keys whose values differ: (key, old, new).
-pub fn diff(old: &ExperimentConfig, new: &ExperimentConfig) -> Vec<(String, String, String)> {
-    let (a, b) = (flatten(old), flatten(new));
-    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    keys.into_iter()
-        .filter_map(|k| {
-            let (x, y) = (a.get(k).cloned().unwrap_or_default(), b.get(k).cloned().unwrap_or_default());
-            (x != y).then(|| (k.clone(), x, y))
-        })
-        .collect()
-}
 
 pub fn execute(run_dir: &Path, epochs: Option<usize>, sets: &[String]) -> Result<Outcome> {
     let old = read_config(run_dir)?;

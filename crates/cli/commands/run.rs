@@ -239,8 +239,20 @@ pub fn train_session(
         teacher_forcing_ratio: cfg.train.teacher_forcing_ratio,
     };
     let mut observer = RunObserver::new(&run_dir.join("metrics.csv"), cfg.train.epochs)?;
-    let mut checkpointer =
-        RunCheckpointer { run_dir: run_dir.to_path_buf(), model: &p.model, keep: cfg.train.keep_checkpoints };
+    let refresh = |state: &s2s_trainer::TrainerState| -> Result<()> {
+        write_loss_curve(run_dir, &format!("{}: loss", cfg.run.name))?;
+        write_translations(run_dir, cfg, &p.corpus, &p.model)?;
+        if cfg.report.track_attention {
+            snapshot_attention(run_dir, state.epochs_done)?;
+        }
+        crate::report_html::write_report(run_dir)
+    };
+    let mut checkpointer = RunCheckpointer {
+        run_dir: run_dir.to_path_buf(),
+        model: &p.model,
+        keep: cfg.train.keep_checkpoints,
+        refresh: Some(Box::new(refresh)),
+    };
     let start = Instant::now();
     let fitted = trainer.fit(&mut task, &mut observer, &mut checkpointer);
     watcher_done.store(true, Ordering::SeqCst);
@@ -256,6 +268,9 @@ pub fn train_session(
 
     write_loss_curve(run_dir, &format!("{}: loss", cfg.run.name))?;
     let translations = write_translations(run_dir, cfg, &p.corpus, &p.model)?;
+    if cfg.report.track_attention {
+        snapshot_attention(run_dir, summary.epochs_done)?;
+    }
 
     let fm = &mut info.final_metrics;
     fm.insert("epochs".into(), summary.epochs_done.into());
@@ -277,6 +292,9 @@ pub fn train_session(
         fm.insert("best_epoch".into(), epoch.into());
     }
 
+    info.status = "completed".into();
+    info.save(run_dir)?;
+    crate::report_html::write_report(run_dir)?;
     println!();
     println!(
         "done: {} epochs{} in {:.1}s, final train_loss {:.4}",
@@ -293,4 +311,20 @@ pub fn train_session(
         println!("  {}  →  {}", t.source, t.output.join(" "));
     }
     Ok(false)
+}
+
+/// Copies the current heatmaps to `attention/epoch-<N>/` (report.track_attention).
+fn snapshot_attention(run_dir: &Path, epoch: usize) -> Result<()> {
+    let att = run_dir.join("attention");
+    let dest = att.join(format!("epoch-{epoch:04}"));
+    std::fs::create_dir_all(&dest)?;
+    for e in std::fs::read_dir(&att)?.flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "svg") {
+            if let Some(name) = p.file_name() {
+                std::fs::copy(&p, dest.join(name))?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -14,10 +14,12 @@ pub struct ReportConfig {
     pub max_sentences: usize,
     /// Heatmap colors: "bone" (matplotlib's, the notebook's) or "ylorrd" (seaborn's YlOrRd).
     pub colormap: Colormap,
+    /// Keep each checkpoint's heatmaps under attention/epoch-<N>/ to watch attention form.
+    pub track_attention: bool,
 }
 
 impl Default for ReportConfig {
     fn default() -> Self {
-        Self { sentences: Vec::new(), max_sentences: 5, colormap: Colormap::Bone }
+        Self { sentences: Vec::new(), max_sentences: 5, colormap: Colormap::Bone, track_attention: false }
     }
 }

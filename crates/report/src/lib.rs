@@ -4,6 +4,7 @@ pub mod colormap;
 pub mod config;
 pub mod error;
 pub mod heatmap;
+pub mod html;
 pub mod loss_curve;
 pub mod metric;
 pub mod text;
@@ -12,6 +13,7 @@ pub use colormap::Colormap;
 pub use config::ReportConfig;
 pub use error::ReportError;
 pub use heatmap::{attention_heatmap, Heatmap};
+pub use html::Page;
 pub use loss_curve::{line_chart, Series};
 pub use text::{escape_html, slug};
 

@@ -1,0 +1,27 @@
+//! `s2s list [DIR]`: one line per run folder.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::runs::{age, find_runs};
+
+pub fn execute(dir: &Path) -> Result<()> {
+    let runs = find_runs(dir);
+    if runs.is_empty() {
+        println!("no runs in {}", dir.display());
+        return Ok(());
+    }
+    let width = runs.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    println!("{:<width$}  {:<11}  {:>6}  {:<22}  {:>5}", "name", "status", "epochs", "best validation", "age");
+    for r in &runs {
+        let best = match (r.max("valid_bleu"), r.min("valid_loss")) {
+            (Some(b), _) => format!("valid_bleu {b:.2}"),
+            (None, Some(l)) => format!("valid_loss {l:.4}"),
+            (None, None) => "-".into(),
+        };
+        let started = r.info.as_ref().map_or("", |i| i.started_at.as_str());
+        println!("{:<width$}  {:<11}  {:>6}  {:<22}  {:>5}", r.name, r.status, r.epochs, best, age(started));
+    }
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! What users do with runs: list, compare, translate, sweep, and reports that stay
+//! valid markup whatever the data holds.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn runs_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("e").path())
+        .filter(|p| p.join("run.json").exists())
+        .collect();
+    v.sort();
+    v
+}
+
+fn parse_markup(path: &Path) {
+    let text = std::fs::read_to_string(path).expect("read");
+    let body = text.trim_start_matches("<!DOCTYPE html>\n");
+    if let Err(e) = roxmltree::Document::parse(body) {
+        panic!("{} does not parse: {e}", path.display());
+    }
+    assert!(!text.contains("<script"), "{} holds a script tag", path.display());
+}
+
+fn all_markup(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(all_markup(&p));
+        } else if p.extension().is_some_and(|x| x == "svg" || x == "html") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn compare_shows_only_differing_keys_and_json_has_the_figures() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = tiny_config(dir.path(), "");
+    for h in ["16", "24"] {
+        let out = run(
+            &[
+                "run",
+                cfg.to_str().expect("utf8"),
+                "--set",
+                &format!("model.hidden_size={h}"),
+                "--set",
+                "train.epochs=5",
+            ],
+            dir.path(),
+        );
+        assert!(out.status.success(), "{}", text(&out).1);
+    }
+    let runs = runs_in(&dir.path().join("experiments"));
+    assert_eq!(runs.len(), 2);
+    let out = run(&["compare", "--json", "--out", "cmp"], dir.path());
+    assert!(out.status.success(), "{}", text(&out).1);
+    let v: serde_json::Value = serde_json::from_str(&text(&out).0).expect("json");
+    assert_eq!(v["keys"], serde_json::json!(["model.hidden_size"]));
+    for r in v["runs"].as_array().expect("runs") {
+        assert!(r["results"]["train_loss"].as_f64().expect("train_loss") > 0.0);
+        assert_eq!(r["results"]["epochs"].as_f64(), Some(5.0));
+        assert_eq!(r["status"], "completed");
+    }
+    let table = text(&run(&["compare"], dir.path())).0;
+    assert!(table.contains("model.hidden_size") && !table.contains("train.learning_rate"), "{table}");
+    let all = text(&run(&["compare", "--all-keys", "--csv"], dir.path())).0;
+    assert!(all.contains("train.learning_rate"), "{all}");
+    for f in ["cmp/index.html", "cmp/loss.svg"] {
+        parse_markup(&dir.path().join(f));
+    }
+    assert!(dir.path().join("cmp/attention").read_dir().expect("heatmaps").count() >= 10);
+}
+
+#[test]
+fn list_reports_statuses_including_stale_and_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = tiny_config(dir.path(), "");
+    let out = run(&["run", cfg.to_str().expect("utf8"), "--set", "train.epochs=3"], dir.path());
+    assert!(out.status.success());
+    let done = only_run(dir.path());
+    let exp = dir.path().join("experiments");
+    for (name, status) in [("stale-run", "running"), ("stopped-run", "interrupted"), ("broken-run", "failed")] {
+        let d = exp.join(name);
+        std::process::Command::new("cp").arg("-r").arg(&done).arg(&d).status().expect("cp");
+        let j = std::fs::read_to_string(d.join("run.json"))
+            .expect("json")
+            .replace("\"completed\"", &format!("\"{status}\""));
+        std::fs::write(d.join("run.json"), j).expect("write");
+    }
+    let mut child = s2s()
+        .args(["run", cfg.to_str().expect("utf8"), "--set", "train.epochs=100000", "--set", "run.name=live"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let t0 = Instant::now();
+    while !runs_in(&exp).iter().any(|p| p.to_string_lossy().contains("live-")) {
+        assert!(t0.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let listing = text(&run(&["list"], dir.path())).0;
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let status_of = |needle: &str| {
+        listing.lines().find(|l| l.starts_with(needle)).and_then(|l| l.split_whitespace().nth(1)).map(str::to_string)
+    };
+    assert_eq!(status_of("tiny-").as_deref(), Some("completed"), "{listing}");
+    assert_eq!(status_of("stale-run").as_deref(), Some("stale"), "{listing}");
+    assert_eq!(status_of("stopped-run").as_deref(), Some("interrupted"), "{listing}");
+    assert_eq!(status_of("broken-run").as_deref(), Some("failed"), "{listing}");
+    assert_eq!(status_of("live-").as_deref(), Some("running"), "{listing}");
+    // Once the process is gone, the same run is stale.
+    let listing = text(&run(&["list"], dir.path())).0;
+    let live = listing.lines().find(|l| l.starts_with("live-")).expect("live line");
+    assert!(live.contains("stale"), "{listing}");
+}
+
+#[test]
+fn translate_handles_unknown_words_and_overlong_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = tiny_config(dir.path(), "");
+    let out = run(&["run", cfg.to_str().expect("utf8"), "--set", "train.epochs=3"], dir.path());
+    assert!(out.status.success());
+    let r = only_run(dir.path());
+    let r_s = r.to_str().expect("utf8");
+    let out = run(&["translate", r_s, "i am a zebra"], dir.path());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("zebra") && stderr.contains("UNK"), "{stderr}");
+    assert!(!stdout.trim().is_empty() || stdout.is_empty());
+    let long = "i am a student i am a student i am";
+    let out = run(&["translate", r_s, long], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("max_length 10"), "{}", text(&out).1);
+    let heat = dir.path().join("h.svg");
+    let out = run(
+        &[
+            "translate",
+            r_s,
+            "--beam",
+            "3",
+            "--n-best",
+            "2",
+            "--heatmap",
+            heat.to_str().expect("utf8"),
+            "he is a teacher",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert_eq!(text(&out).0.lines().count(), 2);
+    parse_markup(&heat);
+}
+
+#[test]
+fn sweep_makes_one_folder_per_grid_point() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = tiny_config(dir.path(), "");
+    let out = run(
+        &[
+            "sweep",
+            cfg.to_str().expect("utf8"),
+            "--grid",
+            "model.hidden_size=8,12",
+            "--grid",
+            "train.learning_rate=0.01,0.02",
+            "--set",
+            "train.epochs=2",
+            "--jobs",
+            "2",
+        ],
+        dir.path(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let runs = runs_in(&dir.path().join("experiments"));
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    for point in [
+        "hidden_size=8-learning_rate=0.01",
+        "hidden_size=8-learning_rate=0.02",
+        "hidden_size=12-learning_rate=0.01",
+        "hidden_size=12-learning_rate=0.02",
+    ] {
+        assert!(runs.iter().any(|r| r.to_string_lossy().contains(point)), "no run for {point}");
+    }
+    assert!(stdout.contains("model.hidden_size") && stdout.contains("train.learning_rate"), "{stdout}");
+}
+
+#[test]
+fn hostile_words_still_give_valid_svg_and_html() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("hostile.tsv");
+    std::fs::write(
+        &data,
+        "<script>alert(1)</script> & \"x\"\télève 'y' <b>\nhello & bye\tsalut <i>\n\"quoted\" words\t« mots »\n",
+    )
+    .expect("write");
+    let cfg = dir.path().join("h.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[data]\ndataset = \"tsv\"\ntrain_path = \"{}\"\nascii = false\nletters_only = false\nshuffle = false\n\
+             [model]\nhidden_size = 8\n[train]\nepochs = 2\nbatch_size = 2\nvalidate_every = 0\n\
+             [report]\nsentences = [\"<script>alert(1)</script> & \\\"x\\\"\", \"hello & bye\"]\ntrack_attention = true\n",
+            data.display()
+        ),
+    )
+    .expect("write");
+    let out = run(&["run", cfg.to_str().expect("utf8")], dir.path());
+    assert!(out.status.success(), "{}", text(&out).1);
+    let r = only_run(dir.path());
+    let files = all_markup(&r);
+    assert!(files.iter().any(|f| f.ends_with("report.html")));
+    assert!(files.len() >= 4, "{files:?}");
+    for f in files {
+        parse_markup(&f);
+    }
+    let out = run(&["compare", "--out", "cmp"], dir.path());
+    assert!(out.status.success(), "{}", text(&out).1);
+    parse_markup(&dir.path().join("cmp/index.html"));
+}
