@@ -24,3 +24,35 @@ test:
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+
+# Speed against PyTorch (needs `pip install torch`; not part of the tests).
+bench *ARGS:
+    python3 scripts/bench.py {{ARGS}}
+
+# Build with CUDA (see the README's CUDA section for the toolkit).
+build-cuda:
+    CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90} cargo build --release --features cuda --target-dir target/cuda
+
+# Resume a run from its newest checkpoint.
+resume RUN *ARGS:
+    cargo run --release -- resume {{RUN}} {{ARGS}}
+
+# Score a run on held-out data.
+eval RUN *ARGS:
+    cargo run --release -- eval {{RUN}} {{ARGS}}
+
+# List runs under experiments/.
+list *ARGS:
+    cargo run --release -- list {{ARGS}}
+
+# Compare runs (all under experiments/ when none are named).
+compare *ARGS:
+    cargo run --release -- compare {{ARGS}}
+
+# Rewrite a run's report.html.
+report RUN:
+    cargo run --release -- report {{RUN}}
+
+# Train a grid of configs: `just sweep configs/base.toml --grid train.learning_rate=0.01,0.001`.
+sweep CONFIG *ARGS:
+    cargo run --release -- sweep {{CONFIG}} {{ARGS}}

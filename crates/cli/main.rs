@@ -131,6 +131,25 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         jobs: usize,
     },
+    /// Measure training and decoding speed for scripts/bench.py (prints JSON).
+    #[command(hide = true)]
+    Bench {
+        #[arg(long)]
+        train: PathBuf,
+        #[arg(long, default_value_t = 256)]
+        hidden: usize,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long, default_value_t = 100)]
+        steps: usize,
+        /// Use s2s's length bucketing instead of torch_ref.py's batches.
+        #[arg(long)]
+        bucketing: bool,
+        #[arg(long, default_value_t = 1000)]
+        infer_sentences: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Print the fully resolved config (defaults < file < S2S_ env < --set) without training.
     Config {
         config: PathBuf,
@@ -168,6 +187,18 @@ fn main() -> ExitCode {
         Command::Report { run } => commands::report::execute(&run).map(|()| ExitCode::SUCCESS),
         Command::Sweep { config, grids, sets, jobs } => {
             commands::sweep::execute(&config, &grids, &sets, jobs).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Bench { train, hidden, batch, steps, bucketing, infer_sentences, seed } => {
+            commands::bench::execute(&commands::bench::Options {
+                train,
+                hidden,
+                batch,
+                steps,
+                bucketing,
+                infer_sentences,
+                seed,
+            })
+            .map(|()| ExitCode::SUCCESS)
         }
         Command::Config { config, sets } => commands::config::execute(&config, &sets).map(|()| ExitCode::SUCCESS),
         Command::Translate { run, text, checkpoint, beam, n_best, heatmap } => commands::translate::execute(

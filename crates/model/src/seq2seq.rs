@@ -141,6 +141,12 @@ impl Seq2Seq {
 
     /// Greedy decoding of several sources at once (each ends with EOS).
     pub fn greedy(&self, sources: &[Vec<u32>]) -> Result<Vec<Hypothesis>> {
+        self.greedy_steps(sources, self.max_steps(), true)
+    }
+
+    /// Greedy decoding for `steps` steps; with `stop_at_eos` false it always runs them all
+    /// (what a benchmark against a fixed-length decoder needs).
+    pub fn greedy_steps(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>> {
         let b = sources.len();
         if b == 0 {
             return Ok(Vec::new());
@@ -153,13 +159,10 @@ impl Seq2Seq {
         let mut prev = Tensor::full(SOS, b, &self.device)?;
         let mut hyps = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }; b];
         let mut done = vec![false; b];
-        for _ in 0..self.max_steps() {
+        for _ in 0..steps {
             let (h_new, w) = self.decoder.step(&prev, &h, &mem, None)?;
             h = h_new.detach();
-            let logp = candle_nn::ops::log_softmax(&self.decoder.logits(&h)?, D::Minus1)?;
-            let ids = logp.argmax_keepdim(D::Minus1)?;
-            let best: Vec<f32> = logp.gather(&ids, 1)?.squeeze(1)?.to_vec1()?;
-            let ids: Vec<u32> = ids.squeeze(1)?.to_vec1()?;
+            let (ids, best) = crate::fused::best_tokens(&self.decoder.logits(&h)?)?;
             let w: Vec<Vec<f32>> = w.to_vec2()?;
             for i in 0..b {
                 if done[i] {
@@ -173,7 +176,7 @@ impl Seq2Seq {
                     hyps[i].ids.push(ids[i]);
                 }
             }
-            if done.iter().all(|&d| d) {
+            if stop_at_eos && done.iter().all(|&d| d) {
                 break;
             }
             prev = Tensor::new(ids, &self.device)?;

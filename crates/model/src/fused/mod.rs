@@ -5,6 +5,7 @@
 //! the tests check that both paths agree.
 
 mod additive_score;
+mod best_token;
 mod cross_entropy;
 pub mod fast_math;
 mod gru_cell;
@@ -12,6 +13,7 @@ mod gru_cell;
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 
 pub use additive_score::additive_score;
+pub use best_token::best_tokens;
 pub use cross_entropy::nll_from_logits;
 pub use gru_cell::gru_cell;
 

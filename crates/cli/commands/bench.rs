@@ -1,0 +1,112 @@
+//! `s2s bench`: the measurements `scripts/bench.py` compares with PyTorch's
+//! `torch_ref.py batched`: training target tokens/s and greedy decoding sentences/s,
+//! on the same data, model and batches. Prints one JSON object.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use candle_core::Device;
+use s2s_data::{BatchPlan, DataConfig, Dataset};
+use s2s_model::{AttentionKind, ModelConfig, ModelDims, Seq2Seq};
+use s2s_trainer::{NoCheckpoints, TrainConfig, Trainer};
+
+use crate::task::TranslationTask;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub train: PathBuf,
+    pub hidden: usize,
+    pub batch: usize,
+    pub steps: usize,
+    pub bucketing: bool,
+    pub infer_sentences: usize,
+    pub seed: u64,
+}
+
+/// Peak resident memory of this process in KiB (Linux), if known.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+pub fn execute(o: &Options) -> Result<()> {
+    crate::commands::run::set_threads(1);
+    let data = DataConfig {
+        dataset: Dataset::Tsv,
+        train_path: Some(o.train.clone()),
+        length_bucketing: o.bucketing,
+        shuffle: true,
+        ..Default::default()
+    };
+    let corpus = s2s_data::load(&data, o.seed)?;
+    let model_cfg =
+        ModelConfig { attention: AttentionKind::Bahdanau, hidden_size: o.hidden, dropout: 0.1, ..Default::default() };
+    let dims = ModelDims { src_vocab: corpus.src_vocab.len(), tgt_vocab: corpus.tgt_vocab.len(), max_length: 10 };
+    let model = Seq2Seq::new(&model_cfg, dims, o.seed, &Device::Cpu)?;
+    let examples = s2s_data::batch::encode(&corpus.train, &corpus.src_vocab, &corpus.tgt_vocab);
+    let plan = BatchPlan { batch_size: o.batch, shuffle: true, length_bucketing: o.bucketing, seed: o.seed };
+    let per_epoch = plan.epoch(&examples, 0).len();
+    if o.steps == 0 || o.steps > per_epoch {
+        bail!("--steps must be between 1 and {per_epoch} (one epoch)");
+    }
+    let mut task = TranslationTask {
+        model: &model,
+        train: examples.clone(),
+        valid: Vec::new(),
+        valid_refs: Vec::new(),
+        tgt_vocab: &corpus.tgt_vocab,
+        plan,
+        rngs: s2s_model::TrainRngs::new(o.seed),
+        teacher_forcing_ratio: 1.0,
+    };
+    // Train the first `steps` batches of epoch 0, as torch_ref.py --max-steps does.
+    let batches = plan.epoch(&examples, 0);
+    let tokens: usize = batches.iter().take(o.steps).map(s2s_data::Batch::target_tokens).sum();
+    let cfg =
+        TrainConfig { epochs: 1, batch_size: o.batch, learning_rate: 1e-3, validate_every: 0, ..Default::default() };
+    let mut trainer = Trainer::new(cfg)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    trainer = trainer.stop_when(stop.clone());
+    struct StopAfter(std::sync::Arc<std::sync::atomic::AtomicBool>, usize, usize);
+    impl s2s_trainer::Observer for StopAfter {
+        fn on_step(&mut self, _: usize, _: usize, _: f64) {
+            self.2 += 1;
+            if self.2 >= self.1 {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+    let t0 = Instant::now();
+    let mut obs = StopAfter(stop, o.steps, 0);
+    trainer.fit(&mut task, &mut obs, &mut NoCheckpoints)?;
+    let train_s = t0.elapsed().as_secs_f64();
+
+    let n = o.infer_sentences.min(examples.len());
+    let sources: Vec<Vec<u32>> = examples[..n].iter().map(|e| e.src.clone()).collect();
+    let mut infer = Vec::new();
+    for bs in [64usize, 1] {
+        let t0 = Instant::now();
+        for chunk in sources.chunks(bs) {
+            model.greedy_steps(chunk, 10, false)?;
+        }
+        infer.push(n as f64 / t0.elapsed().as_secs_f64());
+    }
+    let result = serde_json::json!({
+        "mode": "s2s",
+        "pairs": examples.len(),
+        "hidden": o.hidden,
+        "batch": o.batch,
+        "bucketing": o.bucketing,
+        "steps": o.steps,
+        "train_tok_per_s": (tokens as f64 / train_s * 10.0).round() / 10.0,
+        "infer_sent_per_s_b64": (infer[0] * 10.0).round() / 10.0,
+        "infer_sent_per_s_b1": (infer[1] * 10.0).round() / 10.0,
+        "peak_rss_kib": peak_rss_kib(),
+    });
+    println!("{result}");
+    Ok(())
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Side-by-side speed benchmark: s2s (release build) against PyTorch's torch_ref.py.
+
+Runs both on the same data, model (Bahdanau, hidden 256), batch size (64) and number of
+steps, alternating the two sides, --reps times, and prints medians and ratios
+(ours / PyTorch):
+  - training target tokens/s, with identical batches (torch_ref.py's shuffle, no
+    bucketing: compares kernels) and with s2s's length bucketing (what users get);
+  - greedy decoding sentences/s at batch 64 and at batch 1 (10 decoder steps always);
+  - wall time of configs/base.toml against `torch_ref.py seed` (400 epochs, batch 1);
+  - peak resident memory of each process.
+Not a test: CI does not run it. Needs `pip install torch` (skips with a message if absent).
+
+  python3 scripts/bench.py [--reps 3] [--steps 100] [--train ../shared/data/eng-fra-18k.train.tsv]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+S2S = ROOT / "target" / "release" / "s2s"
+TORCH_REF = ROOT.parent / "shared" / "bench" / "torch_ref.py"
+
+
+def timed(cmd, cwd=ROOT):
+    """Runs cmd under /usr/bin/time; returns (stdout, wall seconds, peak RSS in MiB)."""
+    t0 = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M", *cmd], cwd=cwd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        sys.exit(f"failed: {' '.join(map(str, cmd))}\n{p.stderr[-2000:]}")
+    rss = [int(l.split()[1]) for l in p.stderr.splitlines() if l.startswith("MAXRSS")]
+    return p.stdout, wall, (rss[-1] / 1024 if rss else float("nan"))
+
+
+def last_json(out):
+    for line in reversed(out.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    sys.exit("no JSON line in output:\n" + out[-2000:])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--infer-sentences", type=int, default=1000)
+    ap.add_argument("--train", type=Path, default=ROOT.parent / "shared" / "data" / "eng-fra-18k.train.tsv")
+    ap.add_argument("--torch-ref", type=Path, default=TORCH_REF)
+    args = ap.parse_args()
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("bench skipped: PyTorch is not installed (pip install torch; about 6 GB)")
+        return
+    if not args.torch_ref.is_file() or not args.train.is_file():
+        print(f"bench skipped: need {args.torch_ref} and {args.train}")
+        return
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    common = ["--steps", str(args.steps), "--infer-sentences", str(args.infer_sentences), "--train", str(args.train)]
+    figs = {k: [] for k in ("ours_id", "ours_bucket", "torch", "ours_seed", "torch_seed")}
+    for rep in range(args.reps):
+        print(f"repetition {rep + 1}/{args.reps}", file=sys.stderr)
+        out, _, rss = timed([S2S, "bench", *common])
+        figs["ours_id"].append({**last_json(out), "rss": rss})
+        out, _, rss = timed([sys.executable, args.torch_ref, "batched", "--hidden", "256", "--batch", "64",
+                             "--epochs", "1", "--max-steps", str(args.steps), "--infer-sentences",
+                             str(args.infer_sentences), "--train", str(args.train)])
+        figs["torch"].append({**last_json(out), "rss": rss})
+        out, _, rss = timed([S2S, "bench", "--bucketing", *common])
+        figs["ours_bucket"].append({**last_json(out), "rss": rss})
+        tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "s2s-bench-runs"
+        _, wall, rss = timed([S2S, "run", "configs/base.toml", "--set", f"run.output_dir={tmp}"])
+        figs["ours_seed"].append({"wall": wall, "rss": rss})
+        out, wall, rss = timed([sys.executable, args.torch_ref, "seed"])
+        figs["torch_seed"].append({"wall": wall, "train_wall": last_json(out)["wall_s"], "rss": rss})
+
+    med = lambda side, key: statistics.median(f[key] for f in figs[side])  # noqa: E731
+    rows = [
+        ("training tokens/s, identical batches", med("ours_id", "train_tok_per_s"), med("torch", "train_tok_per_s"), 1),
+        ("training tokens/s, s2s bucketing vs torch", med("ours_bucket", "train_tok_per_s"), med("torch", "train_tok_per_s"), 1),
+        ("greedy decode sent/s, batch 64", med("ours_id", "infer_sent_per_s_b64"), med("torch", "infer_sent_per_s_b64"), 1),
+        ("greedy decode sent/s, batch 1", med("ours_id", "infer_sent_per_s_b1"), med("torch", "infer_sent_per_s_b1"), 1),
+        ("base.toml wall s (process) vs torch_ref seed", med("ours_seed", "wall"), med("torch_seed", "wall"), -1),
+        ("peak RSS MiB, batched (ours / torch)", med("ours_id", "rss"), med("torch", "rss"), -1),
+        ("peak RSS MiB, seed (ours / torch)", med("ours_seed", "rss"), med("torch_seed", "rss"), -1),
+    ]
+    print(f"\ns2s vs PyTorch {figs['torch'][0].get('torch')} ({figs['torch'][0].get('threads')} threads), "
+          f"hidden 256, batch 64, {args.steps} steps, medians of {args.reps} alternating repetitions")
+    print("identical batches: s2s bench without --bucketing replays torch_ref.py's splitmix64 "
+          "Fisher-Yates order and per-batch padding; 'bucketing' is s2s's default length bucketing.")
+    print(f"{'figure':<48} {'s2s':>10} {'pytorch':>10} {'ratio':>8}")
+    for name, ours, theirs, sense in rows:
+        ratio = ours / theirs if sense > 0 else theirs / ours
+        label = "x faster" if sense < 0 and "wall" in name else ("x" if sense > 0 else "x less")
+        print(f"{name:<48} {ours:>10.1f} {theirs:>10.1f} {ratio:>7.2f}{label}")
+    print("(time ratios are PyTorch / s2s: above 1 means s2s is faster; memory ratios PyTorch / s2s)")
+
+
+if __name__ == "__main__":
+    main()
