@@ -8,7 +8,9 @@ use s2s_report::Page;
 use crate::runs::RunSummary;
 
 fn fmt(v: f64) -> String {
-    if v.abs() >= 100.0 || v == v.trunc() {
+    if v == v.trunc() && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else if v.abs() >= 100.0 {
         format!("{v:.1}")
     } else {
         format!("{v:.4}")
