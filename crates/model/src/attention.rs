@@ -57,9 +57,13 @@ impl Attention {
     /// # Shapes
     /// `outputs: (B, S, H)` → `(B, S, H)` or `None`
     pub fn precompute_keys(&self, outputs: &Tensor) -> Result<Option<Tensor>> {
+        // As (B*S, H) rows: a plain 2-D matmul. A 3-D input would make candle multiply by
+        // the weight broadcast over the batch (stride 0), which gave wrong results on CUDA.
+        let (b, s, h) = outputs.dims3()?;
+        let rows = || outputs.reshape((b * s, h));
         Ok(match self {
-            Self::Bahdanau { ua, .. } => Some(ua.forward(outputs)?),
-            Self::LuongGeneral { w } => Some(w.forward(outputs)?),
+            Self::Bahdanau { ua, .. } => Some(ua.forward(&rows()?)?.reshape((b, s, ()))?),
+            Self::LuongGeneral { w } => Some(w.forward(&rows()?)?.reshape((b, s, ()))?),
             Self::Location { .. } | Self::LuongDot => None,
         })
     }
