@@ -80,10 +80,10 @@ impl Encoder {
         let mut outs = vec![None; s];
         let order: Vec<usize> = if reverse { (0..s).rev().collect() } else { (0..s).collect() };
         for t in order {
-            let h_new = gru.step(&gi.narrow(1, t, 1)?.squeeze(1)?, &h)?;
+            let h_new = gru.step(&gi.narrow(1, t, 1)?.squeeze(1)?.contiguous()?, &h)?;
             match mask {
                 Some(m) => {
-                    let m_t = m.narrow(D::Minus1, t, 1)?;
+                    let m_t = m.narrow(D::Minus1, t, 1)?.contiguous()?;
                     h = (&h + m_t.broadcast_mul(&(h_new - &h)?)?)?;
                     outs[t] = Some(h.broadcast_mul(&m_t)?);
                 }

@@ -23,10 +23,12 @@ pub fn gru_cell(gi: &Tensor, gh: &Tensor, h: &Tensor) -> Result<Tensor> {
 
 /// The same with candle's ops, for devices without the fused kernel.
 pub(crate) fn composed(gi: &Tensor, gh: &Tensor, h: &Tensor, hs: usize) -> Result<Tensor> {
-    let rz = candle_nn::ops::sigmoid(&(gi.narrow(D::Minus1, 0, 2 * hs)? + gh.narrow(D::Minus1, 0, 2 * hs)?)?)?;
-    let r = rz.narrow(D::Minus1, 0, hs)?;
-    let z = rz.narrow(D::Minus1, hs, hs)?;
-    let n = (gi.narrow(D::Minus1, 2 * hs, hs)? + (r * gh.narrow(D::Minus1, 2 * hs, hs)?)?)?.tanh()?;
+    // Every slice made contiguous: the CUDA kernels are then given plain row-major inputs.
+    let part = |t: &Tensor, from: usize, len: usize| t.narrow(D::Minus1, from, len)?.contiguous();
+    let rz = candle_nn::ops::sigmoid(&(part(gi, 0, 2 * hs)? + part(gh, 0, 2 * hs)?)?)?;
+    let r = part(&rz, 0, hs)?;
+    let z = part(&rz, hs, hs)?;
+    let n = (part(gi, 2 * hs, hs)? + (r * part(gh, 2 * hs, hs)?)?)?.tanh()?;
     &n + (z * (h - &n)?)?
 }
 
