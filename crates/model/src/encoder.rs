@@ -94,6 +94,7 @@ impl Encoder {
             }
         }
         let outs: Vec<Tensor> = outs.into_iter().flatten().collect();
-        Ok((Tensor::stack(&outs, 1)?, h))
+        // Stacked time-major, then made batch-major by a transpose copy (not a dim-1 stack).
+        Ok((Tensor::stack(&outs, 0)?.transpose(0, 1)?.contiguous()?, h))
     }
 }

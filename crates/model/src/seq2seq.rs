@@ -110,7 +110,6 @@ impl Seq2Seq {
             Mode::Eval => (None, true),
         };
         let (mem, mut h) = self.encode(&batch.src, &batch.src_lengths, batch.src_len, rng.as_deref_mut())?;
-        let tgt = Tensor::from_slice(&batch.tgt, (b, t), &self.device)?;
         let mut prev = Tensor::full(SOS, b, &self.device)?;
         let mut states = Vec::with_capacity(t);
         for step in 0..t {
@@ -119,15 +118,24 @@ impl Seq2Seq {
             states.push(h.clone());
             if step + 1 < t {
                 prev = if teacher {
-                    tgt.narrow(1, step, 1)?.squeeze(1)?
+                    // The reference column, gathered on the host: a strided column view used
+                    // as embedding ids was read as if contiguous on CUDA.
+                    let column: Vec<u32> = (0..b).map(|r| batch.tgt[r * t + step]).collect();
+                    Tensor::from_vec(column, b, &self.device)?
                 } else {
                     self.decoder.logits(&h)?.argmax(D::Minus1)?.detach()
                 };
             }
         }
-        let states = Tensor::stack(&states, 1)?.reshape((b * t, ()))?;
-        let weights = Tensor::from_vec(batch.tgt_mask(), b * t, &self.device)?;
-        let nll = self.decoder.nll(&states, &tgt.flatten_all()?, &weights)?;
+        // Time-major rows (step, sentence): a dim-0 stack, and targets/weights reordered on the host.
+        let states = Tensor::stack(&states, 0)?.reshape((t * b, ()))?;
+        let mask = batch.tgt_mask();
+        let order = |i: usize| (i % b) * t + i / b;
+        let targets: Vec<u32> = (0..b * t).map(|i| batch.tgt[order(i)]).collect();
+        let weights: Vec<f32> = (0..b * t).map(|i| mask[order(i)]).collect();
+        let targets = Tensor::from_vec(targets, t * b, &self.device)?;
+        let weights = Tensor::from_vec(weights, t * b, &self.device)?;
+        let nll = self.decoder.nll(&states, &targets, &weights)?;
         Ok((nll.sum_all()? / batch.target_tokens().max(1) as f64)?)
     }
 
