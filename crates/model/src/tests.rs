@@ -159,3 +159,24 @@ fn beam_of_one_equals_greedy() {
     assert!(!b3.is_empty() && b3.len() <= 3);
     assert!(b3[0].log_prob >= g[0].log_prob - 1e-5, "{b3:?} vs {g:?}");
 }
+
+/// Regression: on CUDA a strided column of the target ids, used as the teacher-forcing
+/// input, was read as if contiguous, so batched losses differed from per-sentence ones
+/// (batch 1 was unaffected). The padded batch's loss must equal the token-weighted mean of
+/// each sentence's own loss, on whatever device the tests run.
+#[test]
+fn batched_loss_equals_per_sentence_losses() {
+    let m = small(AttentionKind::Bahdanau, false);
+    let ex = vec![
+        Example { src: vec![4, 5, 6, EOS], tgt: vec![3, 4, 5, EOS] },
+        Example { src: vec![5, 4, EOS], tgt: vec![5, EOS] },
+        Example { src: vec![6, EOS], tgt: vec![4, 3, 3, 5, EOS] },
+    ];
+    let loss = |idx: &[usize]| -> f64 {
+        let b = Batch::new(&ex, idx);
+        f64::from(m.loss(&b, Mode::Eval).expect("loss").to_scalar::<f32>().expect("s")) * b.target_tokens() as f64
+    };
+    let together = loss(&[0, 1, 2]);
+    let apart: f64 = (0..3).map(|i| loss(&[i])).sum();
+    assert!((together - apart).abs() < 1e-4 * apart, "{together} vs {apart}");
+}
