@@ -11,7 +11,7 @@ fn reverse_task_is_learned_with_anti_diagonal_attention() {
     let cfg = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/reverse.toml");
     let sets = [
         "run.output_dir=experiments",
-        "model.hidden_size=32",
+        "model.hidden_size=64",
         "model.embedding_size=16",
         "data.synthetic_alphabet=6",
         "data.synthetic_max_length=5",
