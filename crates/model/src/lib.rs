@@ -11,6 +11,7 @@ pub mod gru;
 pub mod params;
 pub mod seq2seq;
 #[cfg(test)]
+#[allow(clippy::excessive_precision)]
 mod testdata;
 #[cfg(test)]
 mod tests;

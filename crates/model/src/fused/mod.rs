@@ -7,6 +7,7 @@
 mod additive_score;
 mod best_token;
 mod cross_entropy;
+#[allow(clippy::excessive_precision)]
 pub mod fast_math;
 mod gru_cell;
 
