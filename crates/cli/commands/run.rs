@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -27,8 +27,8 @@ pub enum Outcome {
     Interrupted(PathBuf),
 }
 
-/// Set by the first Ctrl-C or SIGTERM; see `install_signal_handler`.
-pub static STOP: AtomicBool = AtomicBool::new(false);
+/// Set by the first Ctrl-C or SIGTERM; see `install_signal_handler`. The trainer watches it.
+pub static STOP: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
 /// First Ctrl-C / SIGTERM: finish the step, checkpoint, exit 130. Second: exit at once.
 pub fn install_signal_handler() {
@@ -208,21 +208,7 @@ pub fn train_session(
             rngs = r.clone();
         }
     }
-    let flag = Arc::new(AtomicBool::new(false));
-    trainer = trainer.stop_when(flag.clone());
-    let watcher_done = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let (flag, done) = (flag.clone(), watcher_done.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::SeqCst) {
-                if STOP.load(Ordering::SeqCst) {
-                    flag.store(true, Ordering::SeqCst);
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-        })
-    };
+    trainer = trainer.stop_when(STOP.clone());
     let mut task = TranslationTask {
         model: &p.model,
         train: encode(&p.corpus.train),
@@ -254,10 +240,7 @@ pub fn train_session(
         refresh: Some(Box::new(refresh)),
     };
     let start = Instant::now();
-    let fitted = trainer.fit(&mut task, &mut observer, &mut checkpointer);
-    watcher_done.store(true, Ordering::SeqCst);
-    let _ = watcher.join();
-    let summary = fitted?;
+    let summary = trainer.fit(&mut task, &mut observer, &mut checkpointer)?;
     let wall = start.elapsed().as_secs_f64();
     if summary.interrupted {
         let fm = &mut info.final_metrics;
