@@ -20,8 +20,11 @@ pub fn report_sentences(cfg: &ExperimentConfig, corpus: &Corpus) -> Vec<String> 
     corpus.train.iter().take(cfg.report.max_sentences).map(|p| p.src.join(" ")).collect()
 }
 
+/// One metrics column: its name and (epoch, value) points.
+pub type MetricColumn = (String, Vec<(f64, f64)>);
+
 /// Reads `metrics.csv` into (column name → points by epoch).
-pub fn read_metrics(path: &Path) -> Result<Vec<(String, Vec<(f64, f64)>)>> {
+pub fn read_metrics(path: &Path) -> Result<Vec<MetricColumn>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();

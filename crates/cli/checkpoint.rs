@@ -53,12 +53,15 @@ pub fn numbered(run_dir: &Path) -> Vec<(usize, PathBuf)> {
 }
 
 /// Writes checkpoints of `model` into a run folder.
+/// Called after each end-of-epoch checkpoint.
+pub type RefreshHook<'a> = Box<dyn Fn(&TrainerState) -> Result<()> + 'a>;
+
 pub struct RunCheckpointer<'a> {
     pub run_dir: PathBuf,
     pub model: &'a Seq2Seq,
     pub keep: usize,
     /// Refreshes the run's report files after each end-of-epoch checkpoint.
-    pub refresh: Option<Box<dyn Fn(&TrainerState) -> Result<()> + 'a>>,
+    pub refresh: Option<RefreshHook<'a>>,
 }
 
 impl std::fmt::Debug for RunCheckpointer<'_> {

@@ -265,6 +265,8 @@ mod tests {
         assert_eq!(cfg.train.learning_rate, 0.5);
         assert_eq!(cfg.train.batch_size, TrainConfig::default().batch_size);
         assert_eq!(cfg.run.name, "exp");
+        // figment's Jail error type is large; this is a test.
+        #[allow(clippy::result_large_err)]
         figment::Jail::expect_with(|jail| {
             jail.set_env("S2S_TRAIN__LEARNING_RATE", "0.25");
             let cfg = ExperimentConfig::load(&p, &[]).expect("load");

@@ -94,7 +94,8 @@ impl Observer for RunObserver {
                 bar.set_message(msg);
             }
             None => {
-                if r.epoch % self.every == 0 || r.epoch == self.total || r.epoch == 1 || !r.metrics.is_empty() {
+                if r.epoch.is_multiple_of(self.every) || r.epoch == self.total || r.epoch == 1 || !r.metrics.is_empty()
+                {
                     println!(
                         "epoch {:>4}/{}  train_loss {:.4}{valid}  lr {:.3e}  {:.1}s",
                         r.epoch, self.total, r.train_loss, r.learning_rate, r.elapsed_s

@@ -49,10 +49,13 @@ pub struct Prepared {
     pub model: Seq2Seq,
 }
 
-/// Sets how many threads candle uses; it reads RAYON_NUM_THREADS before each kernel.
+/// Sets how many threads candle's matrix products use (RAYON_NUM_THREADS, read before each
+/// product); element-wise ops stay on one thread (CANDLE_NUM_THREADS), where splitting
+/// these small tensors cost more than it gained.
 pub fn set_threads(threads: usize) {
     if threads > 0 {
         std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
 }
 

@@ -1,30 +1,30 @@
 //! The four attention score functions and masked softmax over source positions.
 
 use candle_core::{Tensor, D};
-use candle_nn::{Module, VarBuilder};
+use candle_nn::VarBuilder;
 
 use crate::config::AttentionKind;
 use crate::error::{expect_dims, ModelError, Result};
-use crate::params::linear;
+use crate::params::{linear, Linear};
 
 /// Attention parameters; module path `decoder.attention`.
 #[derive(Debug, Clone)]
 pub enum Attention {
     /// `attn: Linear(E + H → max_length)` over `[embedded; previous hidden]`.
     Location {
-        attn: candle_nn::Linear,
+        attn: Linear,
         max_length: usize,
     },
     /// `wa: Linear(H → H)`, `ua: Linear(H → H)`, `va: Linear(H → 1)`.
     Bahdanau {
-        wa: candle_nn::Linear,
-        ua: candle_nn::Linear,
-        va: candle_nn::Linear,
+        wa: Linear,
+        ua: Linear,
+        va: Linear,
     },
     LuongDot,
     /// `w: Linear(H → H, no bias)`.
     LuongGeneral {
-        w: candle_nn::Linear,
+        w: Linear,
     },
 }
 

@@ -9,7 +9,7 @@ use crate::config::{AttentionKind, ModelConfig, ModelDims};
 use crate::dropout::dropout;
 use crate::error::{expect_dims, Result};
 use crate::gru::GruLayer;
-use crate::params::{embedding, linear};
+use crate::params::{embedding, linear, Linear};
 
 /// Module path `decoder`: `decoder.embedding`, `decoder.attention.*`, `decoder.attn_combine`
 /// (location attention only), `decoder.gru`, `decoder.out`.
@@ -24,9 +24,9 @@ use crate::params::{embedding, linear};
 pub struct Decoder {
     embedding: candle_nn::Embedding,
     attention: Attention,
-    combine: Option<candle_nn::Linear>,
+    combine: Option<Linear>,
     gru: GruLayer,
-    out: candle_nn::Linear,
+    out: Linear,
     dropout: f64,
 }
 
@@ -106,7 +106,7 @@ impl Decoder {
     /// # Shapes
     /// `h: (B, H)` → `(B, V)`, or `(B, T, H)` → `(B, T, V)`
     pub fn logits(&self, h: &Tensor) -> Result<Tensor> {
-        Ok(self.out.forward(h)?)
+        self.out.forward(h)
     }
 
     /// Mean-free NLL of `targets` given decoder states, bias folded into the fused kernel.
@@ -114,7 +114,7 @@ impl Decoder {
     /// # Shapes
     /// `h: (N, H)`, `targets: (N)` u32, `weights: (N)` → `(N)`
     pub fn nll(&self, h: &Tensor, targets: &Tensor, weights: &Tensor) -> Result<Tensor> {
-        let xw = h.matmul(&self.out.weight().t()?)?;
+        let xw = h.matmul(self.out.weight_t())?;
         let bias = match self.out.bias() {
             Some(b) => b.clone(),
             None => Tensor::zeros(xw.dim(1)?, xw.dtype(), xw.device())?,

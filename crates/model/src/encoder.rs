@@ -76,6 +76,9 @@ impl Encoder {
     fn run(&self, gru: &GruLayer, x: &Tensor, mask: Option<&Tensor>, reverse: bool) -> Result<(Tensor, Tensor)> {
         let (b, s, _) = x.dims3()?;
         let gi = gru.input_projection(x)?;
+        if let Some(all) = gru.fused_sequence(&gi, mask, reverse)? {
+            return Ok((all.narrow(1, 0, s)?, all.narrow(1, s, 1)?.squeeze(1)?));
+        }
         let mut h = Tensor::zeros((b, self.hidden), x.dtype(), x.device())?;
         let mut outs = vec![None; s];
         let order: Vec<usize> = if reverse { (0..s).rev().collect() } else { (0..s).collect() };

@@ -12,10 +12,12 @@ use crate::error::{expect_dims, Result};
 /// uniform in ±1/√H as `torch.nn.GRU` does.
 #[derive(Debug, Clone)]
 pub struct GruLayer {
-    w_ih: Tensor,
-    w_hh: Tensor,
     b_ih: Tensor,
     b_hh: Tensor,
+    w_hh: Tensor,
+    /// Transposed views made once (see [`crate::params::Linear`] for why).
+    w_ih_t: Tensor,
+    w_hh_t: Tensor,
     hidden: usize,
     input: usize,
 }
@@ -26,9 +28,12 @@ impl GruLayer {
         let b = 1.0 / (hidden as f64).sqrt();
         let init = Init::Uniform { lo: -b, up: b };
         let sfx = format!("l{layer}{}", if reverse { "_reverse" } else { "" });
+        let w_ih = vb.get_with_hints((3 * hidden, input), &format!("weight_ih_{sfx}"), init)?;
+        let w_hh = vb.get_with_hints((3 * hidden, hidden), &format!("weight_hh_{sfx}"), init)?;
         Ok(Self {
-            w_ih: vb.get_with_hints((3 * hidden, input), &format!("weight_ih_{sfx}"), init)?,
-            w_hh: vb.get_with_hints((3 * hidden, hidden), &format!("weight_hh_{sfx}"), init)?,
+            w_ih_t: w_ih.t()?,
+            w_hh_t: w_hh.t()?,
+            w_hh,
             b_ih: vb.get_with_hints(3 * hidden, &format!("bias_ih_{sfx}"), init)?,
             b_hh: vb.get_with_hints(3 * hidden, &format!("bias_hh_{sfx}"), init)?,
             hidden,
@@ -48,7 +53,19 @@ impl GruLayer {
         let (b, t, i) = x.dims3()?;
         expect_dims("GRU input", x, &[b, t, self.input])?;
         let flat = x.reshape((b * t, i))?;
-        Ok(flat.matmul(&self.w_ih.t()?)?.broadcast_add(&self.b_ih)?.reshape((b, t, 3 * self.hidden))?)
+        Ok(flat.matmul(&self.w_ih_t)?.broadcast_add(&self.b_ih)?.reshape((b, t, 3 * self.hidden))?)
+    }
+
+    /// The whole recurrence from a zero state, fused into one op on the CPU.
+    ///
+    /// # Shapes
+    /// `gi: (B, S, 3H)` from [`Self::input_projection`], `mask: (B, S)` →
+    /// `Some((B, S + 1, H))`: outputs, then the final state; `None` on other devices.
+    pub fn fused_sequence(&self, gi: &Tensor, mask: Option<&Tensor>, reverse: bool) -> Result<Option<Tensor>> {
+        if !gi.device().is_cpu() {
+            return Ok(None);
+        }
+        Ok(Some(crate::fused::gru_sequence(gi, &self.w_hh, &self.b_hh, mask, reverse)?))
     }
 
     /// Input-side pre-activations for one step.
@@ -56,7 +73,7 @@ impl GruLayer {
     /// # Shapes
     /// `x: (B, I)` → `(B, 3H)`
     pub fn project_step(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.matmul(&self.w_ih.t()?)?.broadcast_add(&self.b_ih)?)
+        Ok(x.matmul(&self.w_ih_t)?.broadcast_add(&self.b_ih)?)
     }
 
     /// One GRU update from precomputed input pre-activations `gi`:
@@ -70,7 +87,7 @@ impl GruLayer {
         let (b, _) = h.dims2()?;
         expect_dims("GRU gates", gi, &[b, 3 * hs])?;
         expect_dims("GRU hidden", h, &[b, hs])?;
-        let gh = h.matmul(&self.w_hh.t()?)?.broadcast_add(&self.b_hh)?;
+        let gh = h.matmul(&self.w_hh_t)?.broadcast_add(&self.b_hh)?;
         Ok(crate::fused::gru_cell(gi, &gh, h)?)
     }
 }

@@ -163,7 +163,7 @@ impl Trainer {
                 self.state.batch_in_epoch = i + 1;
                 observer.on_step(epoch, i, value);
                 let stop = self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
-                let due = cfg.checkpoint_every_steps > 0 && self.state.steps % cfg.checkpoint_every_steps == 0;
+                let due = cfg.checkpoint_every_steps > 0 && self.state.steps.is_multiple_of(cfg.checkpoint_every_steps);
                 if i + 1 < batches.len() && (stop || due) {
                     checkpointer.save(CheckpointKind::Last, &self.state, &opt, &task.snapshot())?;
                 }
@@ -178,7 +178,7 @@ impl Trainer {
             let epoch_s = epoch_start.elapsed().as_secs_f64();
             let train_loss = self.state.epoch_loss_sum / self.state.epoch_weight_sum.max(1) as f64;
             let last_epoch = epoch + 1 == cfg.epochs;
-            let validate = cfg.validate_every > 0 && ((epoch + 1) % cfg.validate_every == 0 || last_epoch);
+            let validate = cfg.validate_every > 0 && ((epoch + 1).is_multiple_of(cfg.validate_every) || last_epoch);
             let metrics = if validate { task.validate()? } else { Vec::new() };
             let mut improved = false;
             if let Some((_, v)) = metrics.iter().find(|(k, _)| *k == metric) {
@@ -214,7 +214,7 @@ impl Trainer {
             if improved {
                 checkpointer.save(CheckpointKind::Best, &self.state, &opt, &task.snapshot())?;
             }
-            let periodic = cfg.checkpoint_every > 0 && (epoch + 1) % cfg.checkpoint_every == 0;
+            let periodic = cfg.checkpoint_every > 0 && (epoch + 1).is_multiple_of(cfg.checkpoint_every);
             let stop = self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
             if periodic || last_epoch || self.state.stopped_early || stop {
                 checkpointer.save(CheckpointKind::Last, &self.state, &opt, &task.snapshot())?;
@@ -314,9 +314,12 @@ mod tests {
     }
 
     /// Keeps the last checkpoint in memory: trainer state, optimizer moments, parameters.
+    /// Trainer state, optimizer moments, optimizer step count, parameter values.
+    type Saved = (TrainerState, HashMap<String, Tensor>, u64, Vec<f32>);
+
     #[derive(Default)]
     struct Memory {
-        saved: Vec<(TrainerState, HashMap<String, Tensor>, u64, Vec<f32>)>,
+        saved: Vec<Saved>,
     }
 
     impl Checkpointer for Memory {

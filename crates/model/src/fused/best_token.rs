@@ -21,17 +21,40 @@ pub fn best_tokens(logits: &Tensor) -> Result<(Vec<u32>, Vec<f32>)> {
         let mut ids = Vec::with_capacity(b);
         let mut best = Vec::with_capacity(b);
         for row in x.chunks_exact(v) {
-            let (mut arg, mut m) = (0usize, f32::NEG_INFINITY);
-            for (j, &z) in row.iter().enumerate() {
-                if z > m {
-                    m = z;
-                    arg = j;
-                }
-            }
-            let s: f32 = row.iter().map(|&z| super::fast_math::exp(z - m)).sum();
+            let m = row_max(row);
+            // The first index holding the maximum (what argmax returns on ties).
+            let arg = row.iter().position(|&z| z == m).unwrap_or(0);
             ids.push(arg as u32);
-            best.push(-s.ln());
+            best.push(-row_sum_exp(row, m).ln());
         }
         (ids, best)
     })
+}
+
+const LANES: usize = 8;
+
+/// The largest value of a row, over 8 independent lanes so that it vectorises.
+fn row_max(row: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for k in 0..LANES {
+            acc[k] = acc[k].max(c[k]);
+        }
+    }
+    tail.iter().chain(acc.iter()).fold(f32::NEG_INFINITY, |a, &z| a.max(z))
+}
+
+/// `Σ exp(z − m)` over a row, in 8 lanes.
+fn row_sum_exp(row: &[f32], m: f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for k in 0..LANES {
+            acc[k] += super::fast_math::exp(c[k] - m);
+        }
+    }
+    acc.iter().sum::<f32>() + tail.iter().map(|&z| super::fast_math::exp(z - m)).sum::<f32>()
 }

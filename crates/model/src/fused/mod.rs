@@ -10,6 +10,8 @@ mod cross_entropy;
 #[allow(clippy::excessive_precision)]
 pub mod fast_math;
 mod gru_cell;
+mod gru_sequence;
+pub(crate) mod matmul;
 
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 
@@ -17,6 +19,7 @@ pub use additive_score::additive_score;
 pub use best_token::best_tokens;
 pub use cross_entropy::nll_from_logits;
 pub use gru_cell::gru_cell;
+pub use gru_sequence::gru_sequence;
 
 /// The contiguous f32 values a CPU storage holds under `layout`.
 fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {

@@ -1,0 +1,94 @@
+//! A bounds-checked front to the `gemm` crate (the matrix library candle itself uses), for
+//! fused kernels that multiply inside one op without allocating a tensor per product.
+
+/// A row- or column-strided view of a matrix: element `(i, j)` is `data[i * rs + j * cs]`.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a> View<'a> {
+    /// A row-major `(rows, cols)` matrix.
+    pub fn rows(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self { data, rows, cols, rs: cols, cs: 1 }
+    }
+
+    /// The transpose, without copying.
+    pub fn t(self) -> Self {
+        Self { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
+    }
+
+    fn fits(&self) -> bool {
+        self.rows == 0 || self.cols == 0 || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+    }
+}
+
+/// The one `unsafe` call of the project: `gemm` takes raw pointers and strides.
+///
+/// `dst (+)= a · b` with `dst` row-major `(a.rows, b.cols)`; `accumulate` adds to what is there.
+///
+/// # Panics
+/// When the shapes disagree or a view reaches past its slice (a bug in the caller, never
+/// user input: the kernels size every buffer from the tensors they were given).
+#[allow(unsafe_code)]
+pub fn matmul(dst: &mut [f32], a: View, b: View, accumulate: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert!(b.rows == k && dst.len() == m * n && a.fits() && b.fits(), "fused matmul: shapes disagree");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst.fill(0.0);
+        }
+        return;
+    }
+    // SAFETY: every index the views can form was checked to lie inside its slice above, and
+    // `dst` holds exactly m * n row-major elements.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_a_naive_product_with_transposes() {
+        let a: Vec<f32> = (0..6).map(|x| x as f32 * 0.5 - 1.0).collect(); // (2, 3)
+        let b: Vec<f32> = (0..12).map(|x| (x as f32).sin()).collect(); // (4, 3), used as bᵀ (3, 4)
+        let mut dst = vec![1.0f32; 8];
+        matmul(&mut dst, View::rows(&a, 2, 3), View::rows(&b, 4, 3).t(), true);
+        for i in 0..2 {
+            for j in 0..4 {
+                let want: f32 = 1.0 + (0..3).map(|k| a[i * 3 + k] * b[j * 3 + k]).sum::<f32>();
+                assert!((dst[i * 4 + j] - want).abs() < 1e-6);
+            }
+        }
+    }
+}
