@@ -75,3 +75,40 @@ fn cross_entropy_matches_log_softmax_gather() {
         },
     );
 }
+
+/// The per-step loop the encoder used before the fused recurrence (and still uses off the CPU).
+fn gru_sequence_composed(gi: &Tensor, w: &Tensor, b: &Tensor, mask: &Tensor, reverse: bool) -> Tensor {
+    let (n, s, h3) = gi.dims3().expect("dims");
+    let h = h3 / 3;
+    let mut state = Tensor::zeros((n, h), candle_core::DType::F32, &Device::Cpu).expect("z");
+    let mut outs = vec![None; s];
+    let order: Vec<usize> = if reverse { (0..s).rev().collect() } else { (0..s).collect() };
+    for t in order {
+        let gh = state.matmul(&w.t().expect("t")).expect("mm").broadcast_add(b).expect("b");
+        let g = gi.narrow(1, t, 1).expect("n").squeeze(1).expect("s").contiguous().expect("c");
+        let new = gru_cell::composed(&g, &gh, &state, h).expect("cell");
+        let m = mask.narrow(1, t, 1).expect("n").contiguous().expect("c");
+        state = (&state + m.broadcast_mul(&(new - &state).expect("d")).expect("m")).expect("a");
+        outs[t] = Some(state.broadcast_mul(&m).expect("o"));
+    }
+    let mut all: Vec<Tensor> = outs.into_iter().flatten().collect();
+    all.push(state);
+    Tensor::stack(&all, 1).expect("stack")
+}
+
+#[test]
+fn gru_sequence_matches_the_step_loop_with_padding_both_directions() {
+    let mut rng = Rng::new(4);
+    let (n, s, h) = (3, 4, 5);
+    // Rows of length 4, 2 and 1: PAD positions keep the state and output zeros.
+    let mask = Tensor::new(&[[1f32, 1., 1., 1.], [1., 1., 0., 0.], [1., 0., 0., 0.]], &Device::Cpu).expect("m");
+    for reverse in [false, true] {
+        let vars =
+            [random(&[n, s, 3 * h], &mut rng, 2.0), random(&[3 * h, h], &mut rng, 0.8), random(&[3 * h], &mut rng, 0.5)];
+        check(
+            &vars,
+            |t| gru_sequence(&t[0], &t[1], &t[2], Some(&mask), reverse).expect("fused"),
+            |t| gru_sequence_composed(&t[0], &t[1], &t[2], &mask, reverse),
+        );
+    }
+}
