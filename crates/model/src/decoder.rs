@@ -89,7 +89,27 @@ impl Decoder {
     pub fn step(&self, prev: &Tensor, h: &Tensor, mem: &Memory, rng: Option<&mut Rng>) -> Result<(Tensor, Tensor)> {
         let b = prev.dims1()?;
         expect_dims("decoder hidden", h, &[b, self.gru.hidden_size()])?;
-        let e = dropout(&self.embedding.forward(prev)?, self.dropout, rng)?;
+        self.step_embedded(&self.embed(prev, rng)?, h, mem)
+    }
+
+    /// Embedded (and, in training, dropped-out) input tokens. Teacher-forced training embeds
+    /// every step's inputs in one call: one dense embedding gradient per batch instead of
+    /// one per step, and the same dropout draws (taken in the same order).
+    ///
+    /// # Shapes
+    /// `ids: (N)` u32 → `(N, E)`
+    pub fn embed(&self, ids: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor> {
+        dropout(&self.embedding.forward(ids)?, self.dropout, rng)
+    }
+
+    /// One decoding step from already embedded inputs.
+    ///
+    /// # Shapes
+    /// `e: (B, E)`, `h: (B, H)` → new hidden `(B, H)`, attention weights `(B, S)`
+    pub fn step_embedded(&self, e: &Tensor, h: &Tensor, mem: &Memory) -> Result<(Tensor, Tensor)> {
+        let b = e.dim(0)?;
+        expect_dims("decoder hidden", h, &[b, self.gru.hidden_size()])?;
+        let e = e.clone();
         let scores = self.attention.scores(&e, h, &mem.outputs, mem.keys.as_ref())?;
         let (weights, context) = attend(&scores, mem.bias.as_ref(), &mem.outputs)?;
         let joined = Tensor::cat(&[&e, &context], D::Minus1)?;

@@ -112,19 +112,26 @@ impl Seq2Seq {
         let (mem, mut h) = self.encode(&batch.src, &batch.src_lengths, batch.src_len, rng.as_deref_mut())?;
         let mut prev = Tensor::full(SOS, b, &self.device)?;
         let mut states = Vec::with_capacity(t);
+        // Teacher forcing knows every input in advance: embed them all at once, time-major
+        // (SOS, then the reference shifted by one), gathered on the host (a strided column
+        // view used as embedding ids was read as if contiguous on CUDA).
+        let forced = if teacher {
+            let ids: Vec<u32> =
+                (0..t * b).map(|i| if i < b { SOS } else { batch.tgt[(i % b) * t + i / b - 1] }).collect();
+            Some(self.decoder.embed(&Tensor::from_vec(ids, t * b, &self.device)?, rng.as_deref_mut())?)
+        } else {
+            None
+        };
         for step in 0..t {
-            let (h_new, _) = self.decoder.step(&prev, &h, &mem, rng.as_deref_mut())?;
+            let (h_new, _) = match &forced {
+                Some(all) => self.decoder.step_embedded(&all.narrow(0, step * b, b)?, &h, &mem)?,
+                None => self.decoder.step(&prev, &h, &mem, rng.as_deref_mut())?,
+            };
             h = h_new;
             states.push(h.clone());
-            if step + 1 < t {
-                prev = if teacher {
-                    // The reference column, gathered on the host: a strided column view used
-                    // as embedding ids was read as if contiguous on CUDA.
-                    let column: Vec<u32> = (0..b).map(|r| batch.tgt[r * t + step]).collect();
-                    Tensor::from_vec(column, b, &self.device)?
-                } else {
-                    self.decoder.logits(&h)?.argmax(D::Minus1)?.detach()
-                };
+            if forced.is_none() && step + 1 < t {
+                // Free-running: the model's own previous choice.
+                prev = self.decoder.logits(&h)?.argmax(D::Minus1)?.detach();
             }
         }
         // Time-major rows (step, sentence): a dim-0 stack, and targets/weights reordered on the host.

@@ -103,8 +103,11 @@ fn gru_sequence_matches_the_step_loop_with_padding_both_directions() {
     // Rows of length 4, 2 and 1: PAD positions keep the state and output zeros.
     let mask = Tensor::new(&[[1f32, 1., 1., 1.], [1., 1., 0., 0.], [1., 0., 0., 0.]], &Device::Cpu).expect("m");
     for reverse in [false, true] {
-        let vars =
-            [random(&[n, s, 3 * h], &mut rng, 2.0), random(&[3 * h, h], &mut rng, 0.8), random(&[3 * h], &mut rng, 0.5)];
+        let vars = [
+            random(&[n, s, 3 * h], &mut rng, 2.0),
+            random(&[3 * h, h], &mut rng, 0.8),
+            random(&[3 * h], &mut rng, 0.5),
+        ];
         check(
             &vars,
             |t| gru_sequence(&t[0], &t[1], &t[2], Some(&mask), reverse).expect("fused"),
