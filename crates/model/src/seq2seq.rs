@@ -138,10 +138,18 @@ impl Seq2Seq {
         let states = Tensor::stack(&states, 0)?.reshape((t * b, ()))?;
         let mask = batch.tgt_mask();
         let order = |i: usize| (i % b) * t + i / b;
-        let targets: Vec<u32> = (0..b * t).map(|i| batch.tgt[order(i)]).collect();
-        let weights: Vec<f32> = (0..b * t).map(|i| mask[order(i)]).collect();
-        let targets = Tensor::from_vec(targets, t * b, &self.device)?;
-        let weights = Tensor::from_vec(weights, t * b, &self.device)?;
+        // Only the rows of real target tokens go through the output layer: PAD rows have
+        // weight 0, and skipping them saves the vocabulary-sized product and softmax there.
+        let real: Vec<u32> = (0..b * t).filter(|&i| mask[order(i)] > 0.0).map(|i| i as u32).collect();
+        let states = if real.len() == b * t {
+            states
+        } else {
+            states.index_select(&Tensor::new(real.as_slice(), &self.device)?, 0)?
+        };
+        let targets: Vec<u32> = real.iter().map(|&i| batch.tgt[order(i as usize)]).collect();
+        let n = targets.len();
+        let targets = Tensor::from_vec(targets, n, &self.device)?;
+        let weights = Tensor::ones(n, candle_core::DType::F32, &self.device)?;
         let nll = self.decoder.nll(&states, &targets, &weights)?;
         Ok((nll.sum_all()? / batch.target_tokens().max(1) as f64)?)
     }
