@@ -109,10 +109,9 @@ impl Decoder {
     pub fn step_embedded(&self, e: &Tensor, h: &Tensor, mem: &Memory) -> Result<(Tensor, Tensor)> {
         let b = e.dim(0)?;
         expect_dims("decoder hidden", h, &[b, self.gru.hidden_size()])?;
-        let e = e.clone();
-        let scores = self.attention.scores(&e, h, &mem.outputs, mem.keys.as_ref())?;
+        let scores = self.attention.scores(e, h, &mem.outputs, mem.keys.as_ref())?;
         let (weights, context) = attend(&scores, mem.bias.as_ref(), &mem.outputs)?;
-        let joined = Tensor::cat(&[&e, &context], D::Minus1)?;
+        let joined = Tensor::cat(&[e, &context], D::Minus1)?;
         let x = match &self.combine {
             Some(c) => c.forward(&joined)?.relu()?,
             None => joined,

@@ -32,6 +32,27 @@ pub(crate) fn composed(gi: &Tensor, gh: &Tensor, h: &Tensor, hs: usize) -> Resul
     &n + (z * (h - &n)?)?
 }
 
+/// One unit of the cell: gate pre-activations `gi`, `gh` as (r, z, n) and the old state
+/// `h` → (r, z, n, h'). Shared with the fused recurrence so both compute the same bits.
+#[inline(always)]
+pub(super) fn unit_forward(gi: [f32; 3], gh: [f32; 3], h: f32) -> (f32, f32, f32, f32) {
+    let r = sigmoid(gi[0] + gh[0]);
+    let z = sigmoid(gi[1] + gh[1]);
+    let n = super::fast_math::tanh(gi[2] + r * gh[2]);
+    (r, z, n, n + z * (h - n))
+}
+
+/// The backward pass of [`unit_forward`] for an incoming gradient `g` on `h'`:
+/// (d gi, d gh, d h through the `z ⊙ h` path).
+#[inline(always)]
+pub(super) fn unit_backward(gi: [f32; 3], gh: [f32; 3], h: f32, g: f32) -> ([f32; 3], [f32; 3], f32) {
+    let (r, z, n, _) = unit_forward(gi, gh, h);
+    let dz = g * (h - n) * z * (1.0 - z);
+    let dn = g * (1.0 - z) * (1.0 - n * n);
+    let dr = dn * gh[2] * r * (1.0 - r);
+    ([dr, dz, dn], [dr, dz, dn * r], g * z)
+}
+
 impl CustomOp3 for GruCell {
     fn name(&self) -> &'static str {
         "gru-cell"
@@ -57,10 +78,9 @@ impl CustomOp3 for GruCell {
             let (gi, gh) = (&gi[row * 3 * hs..(row + 1) * 3 * hs], &gh[row * 3 * hs..(row + 1) * 3 * hs]);
             let (h, o) = (&h[row * hs..(row + 1) * hs], &mut out[row * hs..(row + 1) * hs]);
             for j in 0..hs {
-                let r = sigmoid(gi[j] + gh[j]);
-                let z = sigmoid(gi[hs + j] + gh[hs + j]);
-                let n = super::fast_math::tanh(gi[2 * hs + j] + r * gh[2 * hs + j]);
-                o[j] = n + z * (h[j] - n);
+                let (_, _, _, h_new) =
+                    unit_forward([gi[j], gi[hs + j], gi[2 * hs + j]], [gh[j], gh[hs + j], gh[2 * hs + j]], h[j]);
+                o[j] = h_new;
             }
         }
         Ok((CpuStorage::F32(out), Shape::from((b, hs))))
@@ -87,21 +107,12 @@ impl CustomOp3 for GruCell {
                             let o3 = row * 3 * hs;
                             let o1 = row * hs;
                             for j in 0..hs {
-                                let r = sigmoid(gi[o3 + j] + gh[o3 + j]);
-                                let z = sigmoid(gi[o3 + hs + j] + gh[o3 + hs + j]);
-                                let ghn = gh[o3 + 2 * hs + j];
-                                let n = super::fast_math::tanh(gi[o3 + 2 * hs + j] + r * ghn);
-                                let gj = g[o1 + j];
-                                d_h[o1 + j] = gj * z;
-                                let dz = gj * (h[o1 + j] - n) * z * (1.0 - z);
-                                let dn = gj * (1.0 - z) * (1.0 - n * n);
-                                let dr = dn * ghn * r * (1.0 - r);
-                                d_gi[o3 + j] = dr;
-                                d_gh[o3 + j] = dr;
-                                d_gi[o3 + hs + j] = dz;
-                                d_gh[o3 + hs + j] = dz;
-                                d_gi[o3 + 2 * hs + j] = dn;
-                                d_gh[o3 + 2 * hs + j] = dn * r;
+                                let (a, b, c) = (o3 + j, o3 + hs + j, o3 + 2 * hs + j);
+                                let (dgi, dgh, dh) =
+                                    unit_backward([gi[a], gi[b], gi[c]], [gh[a], gh[b], gh[c]], h[o1 + j], g[o1 + j]);
+                                (d_gi[a], d_gi[b], d_gi[c]) = (dgi[0], dgi[1], dgi[2]);
+                                (d_gh[a], d_gh[b], d_gh[c]) = (dgh[0], dgh[1], dgh[2]);
+                                d_h[o1 + j] = dh;
                             }
                         }
                     })

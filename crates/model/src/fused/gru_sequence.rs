@@ -7,9 +7,9 @@ use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
+use super::gru_cell::{unit_backward, unit_forward};
 use super::matmul::{matmul, View};
-use super::{f32_slice, sigmoid, with_f32};
-use crate::fused::fast_math::tanh;
+use super::{f32_slice, with_f32};
 
 /// What the forward pass keeps for the backward pass, time-major in processing order.
 struct Saved {
@@ -103,10 +103,8 @@ impl CustomOp3 for GruSequence {
                 let h = &mut h[row * hs..(row + 1) * hs];
                 let o = &mut out[(row * (s + 1) + t) * hs..(row * (s + 1) + t + 1) * hs];
                 for j in 0..hs {
-                    let r = sigmoid(gi[j] + gh[j]);
-                    let z = sigmoid(gi[hs + j] + gh[hs + j]);
-                    let n = tanh(gi[2 * hs + j] + r * gh[2 * hs + j]);
-                    let h_new = n + z * (h[j] - n);
+                    let (_, _, _, h_new) =
+                        unit_forward([gi[j], gi[hs + j], gi[2 * hs + j]], [gh[j], gh[hs + j], gh[2 * hs + j]], h[j]);
                     h[j] += m * (h_new - h[j]);
                     o[j] = h[j] * m;
                 }
@@ -158,21 +156,16 @@ impl CustomOp3 for GruSequence {
                             for j in 0..hs {
                                 // Output o = h_t * m, state h_t = h_prev + m (h' − h_prev).
                                 let d_ht = dh[o1 + j] + g[g_out + j] * m;
-                                let dh_new = m * d_ht;
-                                let r = sigmoid(gi[gi_row + j] + gh[o3 + j]);
-                                let z = sigmoid(gi[gi_row + hs + j] + gh[o3 + hs + j]);
-                                let ghn = gh[o3 + 2 * hs + j];
-                                let n = tanh(gi[gi_row + 2 * hs + j] + r * ghn);
-                                let dz = dh_new * (h_prev[o1 + j] - n) * z * (1.0 - z);
-                                let dn = dh_new * (1.0 - z) * (1.0 - n * n);
-                                let dr = dn * ghn * r * (1.0 - r);
-                                d_gi[gi_row + j] = dr;
-                                d_gi[gi_row + hs + j] = dz;
-                                d_gi[gi_row + 2 * hs + j] = dn;
-                                dgh[o3 + j] = dr;
-                                dgh[o3 + hs + j] = dz;
-                                dgh[o3 + 2 * hs + j] = dn * r;
-                                dh[o1 + j] = (1.0 - m) * d_ht + dh_new * z;
+                                let (i, k) = (gi_row + j, o3 + j);
+                                let (dgi, dgh_j, dh_z) = unit_backward(
+                                    [gi[i], gi[i + hs], gi[i + 2 * hs]],
+                                    [gh[k], gh[k + hs], gh[k + 2 * hs]],
+                                    h_prev[o1 + j],
+                                    m * d_ht,
+                                );
+                                (d_gi[i], d_gi[i + hs], d_gi[i + 2 * hs]) = (dgi[0], dgi[1], dgi[2]);
+                                (dgh[k], dgh[k + hs], dgh[k + 2 * hs]) = (dgh_j[0], dgh_j[1], dgh_j[2]);
+                                dh[o1 + j] = (1.0 - m) * d_ht + dh_z;
                             }
                         }
                         // dh_prev += dgh · W_hh
