@@ -147,6 +147,9 @@ enum Command {
         bucketing: bool,
         #[arg(long, default_value_t = 1000)]
         infer_sentences: usize,
+        /// Batch sizes to time greedy decoding at.
+        #[arg(long, value_delimiter = ',', default_value = "64,1")]
+        decode_batches: Vec<usize>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
@@ -188,7 +191,7 @@ fn main() -> ExitCode {
         Command::Sweep { config, grids, sets, jobs } => {
             commands::sweep::execute(&config, &grids, &sets, jobs).map(|()| ExitCode::SUCCESS)
         }
-        Command::Bench { train, hidden, batch, steps, bucketing, infer_sentences, seed } => {
+        Command::Bench { train, hidden, batch, steps, bucketing, infer_sentences, decode_batches, seed } => {
             commands::bench::execute(&commands::bench::Options {
                 train,
                 hidden,
@@ -196,6 +199,7 @@ fn main() -> ExitCode {
                 steps,
                 bucketing,
                 infer_sentences,
+                decode_batches,
                 seed,
             })
             .map(|()| ExitCode::SUCCESS)

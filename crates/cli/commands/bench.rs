@@ -21,6 +21,8 @@ pub struct Options {
     pub steps: usize,
     pub bucketing: bool,
     pub infer_sentences: usize,
+    /// Batch sizes to time greedy decoding at (a profile may want just one).
+    pub decode_batches: Vec<usize>,
     pub seed: u64,
 }
 
@@ -87,15 +89,16 @@ pub fn execute(o: &Options) -> Result<()> {
 
     let n = o.infer_sentences.min(examples.len());
     let sources: Vec<Vec<u32>> = examples[..n].iter().map(|e| e.src.clone()).collect();
-    let mut infer = Vec::new();
-    for bs in [64usize, 1] {
+    let mut infer = serde_json::Map::new();
+    for &bs in &o.decode_batches {
         let t0 = Instant::now();
         for chunk in sources.chunks(bs) {
             model.greedy_steps(chunk, 10, false)?;
         }
-        infer.push(n as f64 / t0.elapsed().as_secs_f64());
+        let rate = n as f64 / t0.elapsed().as_secs_f64();
+        infer.insert(format!("infer_sent_per_s_b{bs}"), ((rate * 10.0).round() / 10.0).into());
     }
-    let result = serde_json::json!({
+    let mut result = serde_json::json!({
         "mode": "s2s",
         "pairs": examples.len(),
         "hidden": o.hidden,
@@ -103,10 +106,11 @@ pub fn execute(o: &Options) -> Result<()> {
         "bucketing": o.bucketing,
         "steps": o.steps,
         "train_tok_per_s": (tokens as f64 / train_s * 10.0).round() / 10.0,
-        "infer_sent_per_s_b64": (infer[0] * 10.0).round() / 10.0,
-        "infer_sent_per_s_b1": (infer[1] * 10.0).round() / 10.0,
         "peak_rss_kib": peak_rss_kib(),
     });
+    if let Some(obj) = result.as_object_mut() {
+        obj.extend(infer);
+    }
     println!("{result}");
     Ok(())
 }

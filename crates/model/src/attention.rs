@@ -5,6 +5,7 @@ use candle_nn::VarBuilder;
 
 use crate::config::AttentionKind;
 use crate::error::{expect_dims, ModelError, Result};
+use crate::fused::SharedProduct;
 use crate::params::{linear, Linear};
 
 /// Attention parameters; module path `decoder.attention`.
@@ -41,6 +42,39 @@ impl Attention {
             },
             AttentionKind::LuongDot => Self::LuongDot,
             AttentionKind::LuongGeneral => Self::LuongGeneral { w: linear(hidden, hidden, false, vb.pp("w"))? },
+        })
+    }
+
+    /// A detached copy for inference with contiguous transposed weights.
+    pub fn frozen_contiguous(&self) -> Result<Self> {
+        Ok(match self {
+            Self::Location { attn, max_length } => {
+                Self::Location { attn: attn.frozen_contiguous()?, max_length: *max_length }
+            }
+            Self::Bahdanau { wa, ua, va } => {
+                Self::Bahdanau { wa: wa.frozen_contiguous()?, ua: ua.frozen_contiguous()?, va: va.frozen_contiguous()? }
+            }
+            Self::LuongDot => Self::LuongDot,
+            Self::LuongGeneral { w } => Self::LuongGeneral { w: w.frozen_contiguous()? },
+        })
+    }
+
+    /// A copy whose per-step products form their weight gradients once per batch (see
+    /// [`crate::fused::SharedProduct`]); the products are pushed to `products`.
+    pub fn shared(&self, products: &mut Vec<SharedProduct>) -> Result<Self> {
+        let mut share = |l: &Linear| -> Result<Linear> {
+            Ok(match l.shared()? {
+                Some((l, p)) => {
+                    products.push(p);
+                    l
+                }
+                None => l.clone(),
+            })
+        };
+        Ok(match self {
+            Self::Location { attn, max_length } => Self::Location { attn: share(attn)?, max_length: *max_length },
+            Self::Bahdanau { wa, ua, va } => Self::Bahdanau { wa: share(wa)?, ua: ua.clone(), va: va.clone() },
+            Self::LuongDot | Self::LuongGeneral { .. } => self.clone(),
         })
     }
 

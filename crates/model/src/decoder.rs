@@ -8,6 +8,7 @@ use crate::attention::{attend, Attention};
 use crate::config::{AttentionKind, ModelConfig, ModelDims};
 use crate::dropout::dropout;
 use crate::error::{expect_dims, Result};
+use crate::fused::SharedProduct;
 use crate::gru::GruLayer;
 use crate::params::{embedding, linear, Linear};
 
@@ -71,6 +72,40 @@ impl Decoder {
             out: linear(h, dims.tgt_vocab, true, vb.pp("out"))?,
             dropout: cfg.dropout,
         })
+    }
+
+    /// A detached copy for decoding many sentences at once: every `Wᵀ` a contiguous
+    /// matrix, which roughly doubles the speed of the vocabulary-sized product at batch 64.
+    pub fn frozen_contiguous(&self) -> Result<Self> {
+        Ok(Self {
+            embedding: candle_nn::Embedding::new(self.embedding.embeddings().detach(), self.embedding.hidden_size()),
+            attention: self.attention.frozen_contiguous()?,
+            combine: self.combine.as_ref().map(Linear::frozen_contiguous).transpose()?,
+            gru: self.gru.frozen_contiguous()?,
+            out: self.out.frozen_contiguous()?,
+            dropout: self.dropout,
+        })
+    }
+
+    /// A copy for training a batch on the CPU whose per-step products form their weight
+    /// gradients once per batch (see [`crate::fused::SharedProduct`]). Returns the products
+    /// too: the initial state must go through each one's `anchor` before the first step.
+    pub fn shared(&self) -> Result<(Self, Vec<SharedProduct>)> {
+        let mut products = Vec::new();
+        let attention = self.attention.shared(&mut products)?;
+        let combine = match &self.combine {
+            Some(c) => Some(match c.shared()? {
+                Some((c, p)) => {
+                    products.push(p);
+                    c
+                }
+                None => c.clone(),
+            }),
+            None => None,
+        };
+        let (gru, gru_products) = self.gru.shared()?;
+        products.extend(gru_products);
+        Ok((Self { attention, combine, gru, ..self.clone() }, products))
     }
 
     pub fn attention(&self) -> &Attention {

@@ -4,6 +4,7 @@ use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 
 use crate::error::{expect_dims, Result};
+use crate::fused::SharedProduct;
 
 /// One GRU layer in one direction.
 ///
@@ -14,10 +15,14 @@ use crate::error::{expect_dims, Result};
 pub struct GruLayer {
     b_ih: Tensor,
     b_hh: Tensor,
+    w_ih: Tensor,
     w_hh: Tensor,
     /// Transposed views made once (see [`crate::params::Linear`] for why).
     w_ih_t: Tensor,
     w_hh_t: Tensor,
+    /// Per-step products with their weight gradients formed once (see
+    /// [`crate::fused::SharedProduct`]), while training on the CPU.
+    shared: Option<(SharedProduct, SharedProduct)>,
     hidden: usize,
     input: usize,
 }
@@ -32,13 +37,39 @@ impl GruLayer {
         let w_hh = vb.get_with_hints((3 * hidden, hidden), &format!("weight_hh_{sfx}"), init)?;
         Ok(Self {
             w_ih_t: w_ih.t()?,
+            w_ih,
             w_hh_t: w_hh.t()?,
             w_hh,
             b_ih: vb.get_with_hints(3 * hidden, &format!("bias_ih_{sfx}"), init)?,
             b_hh: vb.get_with_hints(3 * hidden, &format!("bias_hh_{sfx}"), init)?,
+            shared: None,
             hidden,
             input,
         })
+    }
+
+    /// A detached copy for inference with contiguous transposed weights (see
+    /// [`crate::params::Linear::frozen_contiguous`]).
+    pub fn frozen_contiguous(&self) -> Result<Self> {
+        Ok(Self {
+            b_ih: self.b_ih.detach(),
+            b_hh: self.b_hh.detach(),
+            w_ih: self.w_ih.detach(),
+            w_hh: self.w_hh.detach(),
+            w_ih_t: self.w_ih_t.contiguous()?.detach(),
+            w_hh_t: self.w_hh_t.contiguous()?.detach(),
+            shared: None,
+            hidden: self.hidden,
+            input: self.input,
+        })
+    }
+
+    /// A copy whose per-step products ([`Self::project_step`], [`Self::step`]) form their
+    /// weight gradients once; the two products are returned for their anchors.
+    pub fn shared(&self) -> Result<(Self, [SharedProduct; 2])> {
+        let ih = SharedProduct::new(&self.w_ih, &self.b_ih)?;
+        let hh = SharedProduct::new(&self.w_hh, &self.b_hh)?;
+        Ok((Self { shared: Some((ih.clone(), hh.clone())), ..self.clone() }, [ih, hh]))
     }
 
     pub fn hidden_size(&self) -> usize {
@@ -73,6 +104,9 @@ impl GruLayer {
     /// # Shapes
     /// `x: (B, I)` → `(B, 3H)`
     pub fn project_step(&self, x: &Tensor) -> Result<Tensor> {
+        if let Some((ih, _)) = &self.shared {
+            return Ok(ih.forward(x)?);
+        }
         Ok(x.matmul(&self.w_ih_t)?.broadcast_add(&self.b_ih)?)
     }
 
@@ -87,7 +121,10 @@ impl GruLayer {
         let (b, _) = h.dims2()?;
         expect_dims("GRU gates", gi, &[b, 3 * hs])?;
         expect_dims("GRU hidden", h, &[b, hs])?;
-        let gh = h.matmul(&self.w_hh_t)?.broadcast_add(&self.b_hh)?;
+        let gh = match &self.shared {
+            Some((_, hh)) => hh.forward(h)?,
+            None => h.matmul(&self.w_hh_t)?.broadcast_add(&self.b_hh)?,
+        };
         Ok(crate::fused::gru_cell(gi, &gh, h)?)
     }
 }

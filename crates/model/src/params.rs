@@ -15,6 +15,7 @@ use candle_nn::{Init, VarBuilder};
 use s2s_data::Rng;
 
 use crate::error::{ModelError, Result};
+use crate::fused::SharedProduct;
 
 /// The trainable variables of a model, by stable dotted name.
 #[derive(Debug, Clone, Default)]
@@ -143,12 +144,15 @@ pub struct Linear {
     weight: Tensor,
     weight_t: Tensor,
     bias: Option<Tensor>,
+    /// Set while training a recurrence on the CPU: the per-step products whose weight
+    /// gradient is formed once per batch.
+    shared: Option<SharedProduct>,
 }
 
 impl Linear {
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
         let weight_t = weight.t()?;
-        Ok(Self { weight, weight_t, bias })
+        Ok(Self { weight, weight_t, bias, shared: None })
     }
 
     pub fn weight(&self) -> &Tensor {
@@ -164,9 +168,32 @@ impl Linear {
         self.bias.as_ref()
     }
 
+    /// A detached copy for inference whose `Wᵀ` is a contiguous `(in, out)` matrix. At
+    /// batch 64 a product with it runs at about twice the speed of one with the
+    /// transposed view (gemm then packs nothing); for one row the view is as fast.
+    pub fn frozen_contiguous(&self) -> Result<Self> {
+        Ok(Self {
+            weight: self.weight.detach(),
+            weight_t: self.weight_t.contiguous()?.detach(),
+            bias: self.bias.as_ref().map(Tensor::detach),
+            shared: None,
+        })
+    }
+
+    /// A copy whose 2-D products go through one [`SharedProduct`] (returned too, for its
+    /// anchor); `None` without a bias.
+    pub fn shared(&self) -> Result<Option<(Self, SharedProduct)>> {
+        let Some(bias) = &self.bias else { return Ok(None) };
+        let product = SharedProduct::new(&self.weight, bias)?;
+        Ok(Some((Self { shared: Some(product.clone()), ..self.clone() }, product)))
+    }
+
     /// # Shapes
     /// `x: (N, in)` → `(N, out)`, or `(B, T, in)` → `(B, T, out)`
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if let (Some(shared), [_, _]) = (&self.shared, x.dims()) {
+            return Ok(shared.forward(x)?);
+        }
         let y = match x.dims() {
             [b, t, i] => x.reshape((b * t, *i))?.matmul(&self.weight_t)?.reshape((*b, *t, ()))?,
             _ => x.matmul(&self.weight_t)?,

@@ -11,6 +11,10 @@ use crate::encoder::Encoder;
 use crate::error::{ModelError, Result};
 use crate::params::{seeded_builder, ParamStore};
 
+/// Batch size from which greedy decoding copies the decoder's weights into contiguous
+/// transposed matrices.
+const CONTIGUOUS_FROM_ROWS: usize = 8;
+
 /// Random streams used while training, stored in checkpoints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrainRngs {
@@ -110,6 +114,18 @@ impl Seq2Seq {
             Mode::Eval => (None, true),
         };
         let (mem, mut h) = self.encode(&batch.src, &batch.src_lengths, batch.src_len, rng.as_deref_mut())?;
+        // On the CPU the decoder's per-step weights form their gradients once per batch;
+        // the initial state carries them (every step depends on it).
+        let shared = if self.device.is_cpu() { Some(self.decoder.shared()?) } else { None };
+        let decoder = match &shared {
+            Some((decoder, products)) => {
+                for p in products {
+                    h = p.anchor(&h)?;
+                }
+                decoder
+            }
+            None => &self.decoder,
+        };
         let mut prev = Tensor::full(SOS, b, &self.device)?;
         let mut states = Vec::with_capacity(t);
         // Teacher forcing knows every input in advance: embed them all at once, time-major
@@ -118,20 +134,20 @@ impl Seq2Seq {
         let forced = if teacher {
             let ids: Vec<u32> =
                 (0..t * b).map(|i| if i < b { SOS } else { batch.tgt[(i % b) * t + i / b - 1] }).collect();
-            Some(self.decoder.embed(&Tensor::from_vec(ids, t * b, &self.device)?, rng.as_deref_mut())?)
+            Some(decoder.embed(&Tensor::from_vec(ids, t * b, &self.device)?, rng.as_deref_mut())?)
         } else {
             None
         };
         for step in 0..t {
             let (h_new, _) = match &forced {
-                Some(all) => self.decoder.step_embedded(&all.narrow(0, step * b, b)?, &h, &mem)?,
-                None => self.decoder.step(&prev, &h, &mem, rng.as_deref_mut())?,
+                Some(all) => decoder.step_embedded(&all.narrow(0, step * b, b)?, &h, &mem)?,
+                None => decoder.step(&prev, &h, &mem, rng.as_deref_mut())?,
             };
             h = h_new;
             states.push(h.clone());
             if forced.is_none() && step + 1 < t {
                 // Free-running: the model's own previous choice.
-                prev = self.decoder.logits(&h)?.argmax(D::Minus1)?.detach();
+                prev = decoder.logits(&h)?.argmax(D::Minus1)?.detach();
             }
         }
         // Time-major rows (step, sentence): a dim-0 stack, and targets/weights reordered on the host.
@@ -150,7 +166,7 @@ impl Seq2Seq {
         let n = targets.len();
         let targets = Tensor::from_vec(targets, n, &self.device)?;
         let weights = Tensor::ones(n, candle_core::DType::F32, &self.device)?;
-        let nll = self.decoder.nll(&states, &targets, &weights)?;
+        let nll = decoder.nll(&states, &targets, &weights)?;
         Ok((nll.sum_all()? / batch.target_tokens().max(1) as f64)?)
     }
 
@@ -179,13 +195,17 @@ impl Seq2Seq {
         let grid: Vec<u32> =
             sources.iter().flat_map(|x| x.iter().copied().chain(std::iter::repeat(PAD)).take(s)).collect();
         let (mem, mut h) = self.encode(&grid, &lengths, s, None)?;
+        // Contiguous transposed weights pay for their copy from a few rows on (see
+        // `Linear::frozen_contiguous`); a single sentence keeps the views.
+        let frozen = if b >= CONTIGUOUS_FROM_ROWS { Some(self.decoder.frozen_contiguous()?) } else { None };
+        let decoder = frozen.as_ref().unwrap_or(&self.decoder);
         let mut prev = Tensor::full(SOS, b, &self.device)?;
         let mut hyps = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }; b];
         let mut done = vec![false; b];
         for _ in 0..steps {
-            let (h_new, w) = self.decoder.step(&prev, &h, &mem, None)?;
+            let (h_new, w) = decoder.step(&prev, &h, &mem, None)?;
             h = h_new.detach();
-            let (ids, best) = crate::fused::best_tokens(&self.decoder.logits(&h)?)?;
+            let (ids, best) = crate::fused::best_tokens(&decoder.logits(&h)?)?;
             let w: Vec<Vec<f32>> = w.to_vec2()?;
             for i in 0..b {
                 if done[i] {

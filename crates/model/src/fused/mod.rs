@@ -12,6 +12,7 @@ pub mod fast_math;
 mod gru_cell;
 mod gru_sequence;
 pub(crate) mod matmul;
+mod shared_product;
 
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 
@@ -20,6 +21,7 @@ pub use best_token::best_tokens;
 pub use cross_entropy::nll_from_logits;
 pub use gru_cell::gru_cell;
 pub use gru_sequence::gru_sequence;
+pub use shared_product::SharedProduct;
 
 /// The contiguous f32 values a CPU storage holds under `layout`.
 fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {

@@ -26,6 +26,7 @@ fn check(inputs: &[Var], fused: impl Fn(&[Tensor]) -> Tensor, composed: impl Fn(
     let gb = (&b * &w).expect("m").sum_all().expect("s").backward().expect("bw");
     for (i, v) in inputs.iter().enumerate() {
         let (x, y) = (ga.get(v.as_tensor()), gb.get(v.as_tensor()));
+        assert_eq!(x.is_some(), y.is_some(), "gradient {i} is missing on one side");
         if let (Some(x), Some(y)) = (x, y) {
             assert!(max_diff(x, y) < 1e-5, "gradient {i} differs by {}", max_diff(x, y));
         }
@@ -114,4 +115,44 @@ fn gru_sequence_matches_the_step_loop_with_padding_both_directions() {
             |t| gru_sequence_composed(&t[0], &t[1], &t[2], &mask, reverse),
         );
     }
+}
+
+#[test]
+fn shared_products_give_the_gradients_of_per_step_products() {
+    // A small tanh recurrence h' = tanh(x_t Aᵀ + a + h Bᵀ + b) over 4 steps, with the
+    // step input concatenated with h (as the decoder's inputs are): once with candle's
+    // ops, once with both products shared and anchored on h0.
+    let mut rng = Rng::new(7);
+    let (bsz, k, h) = (3, 4, 5);
+    let vars = [
+        random(&[h, k + h], &mut rng, 0.5),
+        random(&[h], &mut rng, 0.5),
+        random(&[h, h], &mut rng, 0.5),
+        random(&[h], &mut rng, 0.5),
+        random(&[bsz, h], &mut rng, 1.0),
+        random(&[4, bsz, k], &mut rng, 1.0),
+    ];
+    let run = |t: &[Tensor], shared: bool| -> Tensor {
+        let (a, b) = (SharedProduct::new(&t[0], &t[1]).expect("a"), SharedProduct::new(&t[2], &t[3]).expect("b"));
+        let mut state = t[4].clone();
+        if shared {
+            state = b.anchor(&a.anchor(&state).expect("anchor")).expect("anchor");
+        }
+        let mut outs = Vec::new();
+        for step in 0..4 {
+            let x = Tensor::cat(&[&t[5].get(step).expect("x"), &state], 1).expect("cat");
+            let (ya, yb) = if shared {
+                (a.forward(&x).expect("fa"), b.forward(&state).expect("fb"))
+            } else {
+                (
+                    x.matmul(&t[0].t().expect("t")).expect("m").broadcast_add(&t[1]).expect("a"),
+                    state.matmul(&t[2].t().expect("t")).expect("m").broadcast_add(&t[3]).expect("a"),
+                )
+            };
+            state = (ya + yb).expect("add").tanh().expect("tanh");
+            outs.push(state.clone());
+        }
+        Tensor::stack(&outs, 0).expect("stack")
+    };
+    check(&vars, |t| run(t, true), |t| run(t, false));
 }
