@@ -4,18 +4,24 @@
 
 /// `e^x` by Cephes' `expf` scheme: `x = n ln2 + r`, a degree-6 polynomial for `e^r`,
 /// and `2^n` assembled in the exponent bits. Inputs are clamped to ±87.
+///
+/// `n` is rounded by adding 1.5 · 2^23 (the integer lands in the low mantissa bits), with
+/// no float-to-int cast: Rust's saturating `as i32` kept the loops that call this from
+/// vectorising (a scalar convert, NaN test and select per element).
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
+    const SHIFT: f32 = 12_582_912.0;
     let x = x.clamp(-87.3, 88.3);
-    // floor(x log2 e + 0.5) without a libm call: the argument is positive after the shift.
-    let n = ((x * std::f32::consts::LOG2_E + 128.5) as i32 - 128) as f32;
+    let t = x * std::f32::consts::LOG2_E + SHIFT;
+    let n = t - SHIFT;
     // r = x - n ln2, with ln2 split in two for precision.
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let p = ((((1.987_569_2e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1)
         * r
         + 5.000_000_1e-1;
     let y = p * r * r + r + 1.0;
-    let bits = ((n as i32 + 127) as u32) << 23;
+    // The bits of t are SHIFT's plus n (|n| < 2^22): n + 127 is the biased exponent.
+    let bits = t.to_bits().wrapping_sub(SHIFT.to_bits()).wrapping_add(127) << 23;
     y * f32::from_bits(bits)
 }
 
