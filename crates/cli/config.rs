@@ -26,8 +26,8 @@ pub struct RunConfig {
     pub device: String,
     /// Where run folders are created.
     pub output_dir: PathBuf,
-    /// CPU threads for candle's kernels (0 = all cores). One is the default: for these
-    /// model sizes candle's multi-threading costs more than it gains (see BENCHMARKS.md).
+    /// CPU threads (0 = all cores): the rows of each training batch and of batched greedy
+    /// decoding are split between them. One is the default; batch 1 has nothing to split.
     pub threads: usize,
 }
 

@@ -41,7 +41,8 @@ pub fn open(run_dir: &Path, which: &str) -> Result<LoadedRun> {
     };
     let device = DeviceSpec::parse(&cfg.run.device)?.open(&cfg.run.device)?;
     let dims = ModelDims { src_vocab: src_vocab.len(), tgt_vocab: tgt_vocab.len(), max_length: cfg.data.max_length };
-    let model = Seq2Seq::new(&cfg.model, dims, cfg.run.seed, &device)?;
+    let mut model = Seq2Seq::new(&cfg.model, dims, cfg.run.seed, &device)?;
+    model.set_threads(crate::commands::run::set_threads(cfg.run.threads));
     checkpoint.load_model(&model)?;
     Ok(LoadedRun { cfg, src_vocab, tgt_vocab, model, checkpoint })
 }

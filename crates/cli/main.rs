@@ -150,6 +150,9 @@ enum Command {
         /// Batch sizes to time greedy decoding at.
         #[arg(long, value_delimiter = ',', default_value = "64,1")]
         decode_batches: Vec<usize>,
+        /// Threads for training and decoding (0 = all cores), as `run.threads`.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
@@ -191,7 +194,7 @@ fn main() -> ExitCode {
         Command::Sweep { config, grids, sets, jobs } => {
             commands::sweep::execute(&config, &grids, &sets, jobs).map(|()| ExitCode::SUCCESS)
         }
-        Command::Bench { train, hidden, batch, steps, bucketing, infer_sentences, decode_batches, seed } => {
+        Command::Bench { train, hidden, batch, steps, bucketing, infer_sentences, decode_batches, threads, seed } => {
             commands::bench::execute(&commands::bench::Options {
                 train,
                 hidden,
@@ -200,6 +203,7 @@ fn main() -> ExitCode {
                 bucketing,
                 infer_sentences,
                 decode_batches,
+                threads,
                 seed,
             })
             .map(|()| ExitCode::SUCCESS)

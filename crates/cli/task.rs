@@ -104,6 +104,11 @@ impl TrainStep for TranslationTask<'_> {
         self.model.loss(batch, mode).map_err(TrainError::task)
     }
 
+    fn loss_and_grads(&mut self, batch: &Batch) -> s2s_trainer::Result<(f64, candle_core::backprop::GradStore)> {
+        let mode = Mode::Train { rngs: &mut self.rngs, teacher_forcing_ratio: self.teacher_forcing_ratio };
+        self.model.loss_and_grads(batch, mode).map_err(TrainError::task)
+    }
+
     fn validate(&mut self) -> s2s_trainer::Result<Vec<(String, f64)>> {
         if self.valid.is_empty() {
             return Ok(Vec::new());

@@ -23,6 +23,8 @@ pub struct Options {
     pub infer_sentences: usize,
     /// Batch sizes to time greedy decoding at (a profile may want just one).
     pub decode_batches: Vec<usize>,
+    /// `run.threads` for training and decoding (0 = all cores).
+    pub threads: usize,
     pub seed: u64,
 }
 
@@ -36,7 +38,7 @@ pub fn peak_rss_kib() -> Option<u64> {
 }
 
 pub fn execute(o: &Options) -> Result<()> {
-    crate::commands::run::set_threads(1);
+    let threads = crate::commands::run::set_threads(o.threads);
     let data = DataConfig {
         dataset: Dataset::Tsv,
         train_path: Some(o.train.clone()),
@@ -48,7 +50,8 @@ pub fn execute(o: &Options) -> Result<()> {
     let model_cfg =
         ModelConfig { attention: AttentionKind::Bahdanau, hidden_size: o.hidden, dropout: 0.1, ..Default::default() };
     let dims = ModelDims { src_vocab: corpus.src_vocab.len(), tgt_vocab: corpus.tgt_vocab.len(), max_length: 10 };
-    let model = Seq2Seq::new(&model_cfg, dims, o.seed, &Device::Cpu)?;
+    let mut model = Seq2Seq::new(&model_cfg, dims, o.seed, &Device::Cpu)?;
+    model.set_threads(threads);
     let examples = s2s_data::batch::encode(&corpus.train, &corpus.src_vocab, &corpus.tgt_vocab);
     let plan = BatchPlan { batch_size: o.batch, shuffle: true, length_bucketing: o.bucketing, seed: o.seed };
     let per_epoch = plan.epoch(&examples, 0).len();
@@ -105,6 +108,7 @@ pub fn execute(o: &Options) -> Result<()> {
         "batch": o.batch,
         "bucketing": o.bucketing,
         "steps": o.steps,
+        "threads": threads,
         "train_tok_per_s": (tokens as f64 / train_s * 10.0).round() / 10.0,
         "peak_rss_kib": peak_rss_kib(),
     });

@@ -49,18 +49,22 @@ pub struct Prepared {
     pub model: Seq2Seq,
 }
 
-/// Sets how many threads candle's matrix products use (RAYON_NUM_THREADS, read before each
-/// product); element-wise ops stay on one thread (CANDLE_NUM_THREADS), where splitting
-/// these small tensors cost more than it gained.
-pub fn set_threads(threads: usize) {
+/// The number of threads `run.threads` asks for (0 = all cores). s2s splits the rows of
+/// training batches and of batched decoding between them itself; candle's own kernels stay
+/// on one thread each (RAYON_NUM_THREADS, CANDLE_NUM_THREADS), where splitting these small
+/// products cost more than it gained (see BENCHMARKS.md).
+pub fn set_threads(threads: usize) -> usize {
+    std::env::set_var("RAYON_NUM_THREADS", "1");
+    std::env::set_var("CANDLE_NUM_THREADS", "1");
     if threads > 0 {
-        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
+        threads
+    } else {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     }
 }
 
 pub fn prepare(cfg: ExperimentConfig) -> Result<Prepared> {
-    set_threads(cfg.run.threads);
+    let threads = set_threads(cfg.run.threads);
     let device = DeviceSpec::parse(&cfg.run.device)?.open(&cfg.run.device)?;
     let corpus = s2s_data::load(&cfg.data, cfg.run.seed)?;
     let dims = ModelDims {
@@ -68,7 +72,8 @@ pub fn prepare(cfg: ExperimentConfig) -> Result<Prepared> {
         tgt_vocab: corpus.tgt_vocab.len(),
         max_length: cfg.data.max_length,
     };
-    let model = Seq2Seq::new(&cfg.model, dims, cfg.run.seed, &device)?;
+    let mut model = Seq2Seq::new(&cfg.model, dims, cfg.run.seed, &device)?;
+    model.set_threads(threads);
     Ok(Prepared { cfg, corpus, model })
 }
 

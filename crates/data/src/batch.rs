@@ -59,6 +59,31 @@ impl Batch {
     pub fn target_tokens(&self) -> usize {
         self.tgt_lengths.iter().sum()
     }
+
+    /// The rows split into at most `parts` consecutive groups of near-equal size (the first
+    /// ones one row larger), each keeping the whole batch's padded lengths.
+    pub fn split_rows(&self, parts: usize) -> Vec<Batch> {
+        let parts = parts.clamp(1, self.size.max(1));
+        let (base, extra) = (self.size / parts, self.size % parts);
+        let mut out = Vec::with_capacity(parts);
+        let mut from = 0;
+        for p in 0..parts {
+            let n = base + usize::from(p < extra);
+            let rows = from..from + n;
+            out.push(Batch {
+                size: n,
+                src_len: self.src_len,
+                tgt_len: self.tgt_len,
+                src: self.src[rows.start * self.src_len..rows.end * self.src_len].to_vec(),
+                src_lengths: self.src_lengths[rows.clone()].to_vec(),
+                tgt: self.tgt[rows.start * self.tgt_len..rows.end * self.tgt_len].to_vec(),
+                tgt_lengths: self.tgt_lengths[rows.clone()].to_vec(),
+                indices: self.indices[rows].to_vec(),
+            });
+            from += n;
+        }
+        out
+    }
 }
 
 fn pad(seq: &[u32], len: usize) -> impl Iterator<Item = u32> + '_ {
@@ -130,6 +155,22 @@ mod tests {
         assert_eq!(b.src, vec![4, PAD, PAD, PAD, 4, 4, 4, 4]);
         assert_eq!(b.src_mask(), vec![1., 0., 0., 0., 1., 1., 1., 1.]);
         assert_eq!(b.target_tokens(), 1 + 2);
+    }
+
+    #[test]
+    fn split_rows_keeps_padding_and_row_order() {
+        let ex = examples();
+        let b = Batch::new(&ex, &[0, 3, 5, 6, 9]);
+        let parts = b.split_rows(2);
+        assert_eq!(parts.iter().map(|p| p.size).collect::<Vec<_>>(), vec![3, 2]);
+        assert!(parts.iter().all(|p| (p.src_len, p.tgt_len) == (b.src_len, b.tgt_len)));
+        let joined: Vec<u32> = parts.iter().flat_map(|p| p.src.clone()).collect();
+        assert_eq!(joined, b.src);
+        let tgt: Vec<u32> = parts.iter().flat_map(|p| p.tgt.clone()).collect();
+        assert_eq!(tgt, b.tgt);
+        assert_eq!(parts[1].indices, vec![6, 9]);
+        assert_eq!(parts.iter().map(Batch::target_tokens).sum::<usize>(), b.target_tokens());
+        assert_eq!(b.split_rows(9).len(), 5);
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub enum ModelError {
     SourceTooLong { len: usize, max: usize },
     #[error("checkpoint {path}: {message}")]
     Checkpoint { path: PathBuf, message: String },
+    #[error("a worker thread stopped unexpectedly")]
+    Worker,
     #[error("shape mismatch in {what}: expected {expected}, got {got}")]
     Shape { what: &'static str, expected: String, got: String },
 }

@@ -174,7 +174,7 @@ impl Linear {
     pub fn frozen_contiguous(&self) -> Result<Self> {
         Ok(Self {
             weight: self.weight.detach(),
-            weight_t: self.weight_t.contiguous()?.detach(),
+            weight_t: crate::fused::transposed(&self.weight)?,
             bias: self.bias.as_ref().map(Tensor::detach),
             shared: None,
         })

@@ -1,5 +1,6 @@
 //! The whole model: encoder, decoder, loss, greedy and beam decoding.
 
+use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, D};
 use s2s_data::{Batch, Rng, EOS, PAD, SOS};
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,8 @@ pub struct Seq2Seq {
     decoder: Decoder,
     params: ParamStore,
     device: Device,
+    /// Threads for training steps and batched decoding (rows split between them).
+    threads: usize,
 }
 
 impl Seq2Seq {
@@ -63,7 +66,17 @@ impl Seq2Seq {
         let (params, vb) = seeded_builder(seed, device);
         let encoder = Encoder::new(cfg, dims.src_vocab, vb.pp("encoder"))?;
         let decoder = Decoder::new(cfg, &dims, vb.pp("decoder"))?;
-        Ok(Self { cfg: cfg.clone(), dims, encoder, decoder, params, device: device.clone() })
+        Ok(Self { cfg: cfg.clone(), dims, encoder, decoder, params, device: device.clone(), threads: 1 })
+    }
+
+    /// Splits the rows of training batches and of batched greedy decoding over `threads`
+    /// threads (at least 1). One thread is the default.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     pub fn params(&self) -> &ParamStore {
@@ -104,15 +117,75 @@ impl Seq2Seq {
     /// # Shapes
     /// returns a scalar
     pub fn loss(&self, batch: &Batch, mode: Mode) -> Result<Tensor> {
-        let (b, t) = (batch.size, batch.tgt_len);
-        let (mut rng, teacher) = match mode {
+        let (rng, teacher) = match mode {
             Mode::Train { rngs, teacher_forcing_ratio } => {
-                let teacher =
-                    teacher_forcing_ratio >= 1.0 || f64::from(rngs.teacher_forcing.next_f32()) < teacher_forcing_ratio;
-                (Some(&mut rngs.dropout), teacher)
+                (Some(&mut rngs.dropout), Self::teacher_forcing(&mut rngs.teacher_forcing, teacher_forcing_ratio))
             }
             Mode::Eval => (None, true),
         };
+        self.loss_over(batch, rng, teacher, batch.target_tokens())
+    }
+
+    /// Whether this batch feeds the reference words (one draw per batch).
+    fn teacher_forcing(rng: &mut Rng, ratio: f64) -> bool {
+        ratio >= 1.0 || f64::from(rng.next_f32()) < ratio
+    }
+
+    /// The loss's value and the gradients of every parameter, with the batch's rows split
+    /// over [`Self::threads`] threads (one part each, same padding) whose gradients are
+    /// summed. Each part draws its dropout from its own stream, seeded from the run's
+    /// dropout stream, so a run is reproducible for a given thread count.
+    pub fn loss_and_grads(&self, batch: &Batch, mode: Mode) -> Result<(f64, GradStore)> {
+        let parts = batch.split_rows(self.threads);
+        if parts.len() <= 1 {
+            let loss = self.loss(batch, mode)?;
+            let value = f64::from(loss.to_scalar::<f32>()?);
+            return Ok((value, loss.backward()?));
+        }
+        let (seeds, teacher): (Option<Vec<u64>>, bool) = match mode {
+            Mode::Train { rngs, teacher_forcing_ratio } => {
+                let teacher = Self::teacher_forcing(&mut rngs.teacher_forcing, teacher_forcing_ratio);
+                (Some(parts.iter().map(|_| rngs.dropout.next_u64()).collect()), teacher)
+            }
+            Mode::Eval => (None, true),
+        };
+        let total = batch.target_tokens();
+        let run = |i: usize| -> Result<(f64, GradStore)> {
+            let mut rng = seeds.as_ref().map(|s| Rng::derive(s[i], "dropout-part"));
+            let loss = self.loss_over(&parts[i], rng.as_mut(), teacher, total)?;
+            Ok((f64::from(loss.to_scalar::<f32>()?), loss.backward()?))
+        };
+        let results: Vec<Result<(f64, GradStore)>> = std::thread::scope(|scope| {
+            let others: Vec<_> = (1..parts.len()).map(|i| scope.spawn(move || run(i))).collect();
+            let mut all = vec![run(0)];
+            for h in others {
+                all.push(h.join().unwrap_or_else(|_| Err(ModelError::Worker)));
+            }
+            all
+        });
+        let mut results = results.into_iter();
+        let (mut value, mut grads) = results.next().ok_or(ModelError::Worker)??;
+        for r in results {
+            let (v, g) = r?;
+            value += v;
+            for (_, var) in self.params.vars() {
+                let t = var.as_tensor();
+                if let Some(b) = g.get(t) {
+                    let sum = match grads.get(t) {
+                        Some(a) => (a + b)?,
+                        None => b.clone(),
+                    };
+                    grads.insert(t, sum);
+                }
+            }
+        }
+        Ok((value, grads))
+    }
+
+    /// The summed NLL of `batch`'s real target tokens divided by `denominator` (the whole
+    /// batch's token count when `batch` is one part of it).
+    fn loss_over(&self, batch: &Batch, mut rng: Option<&mut Rng>, teacher: bool, denominator: usize) -> Result<Tensor> {
+        let (b, t) = (batch.size, batch.tgt_len);
         let (mem, mut h) = self.encode(&batch.src, &batch.src_lengths, batch.src_len, rng.as_deref_mut())?;
         // On the CPU the decoder's per-step weights form their gradients once per batch;
         // the initial state carries them (every step depends on it).
@@ -167,7 +240,7 @@ impl Seq2Seq {
         let targets = Tensor::from_vec(targets, n, &self.device)?;
         let weights = Tensor::ones(n, candle_core::DType::F32, &self.device)?;
         let nll = decoder.nll(&states, &targets, &weights)?;
-        Ok((nll.sum_all()? / batch.target_tokens().max(1) as f64)?)
+        Ok((nll.sum_all()? / denominator.max(1) as f64)?)
     }
 
     fn max_steps(&self) -> usize {
@@ -184,8 +257,48 @@ impl Seq2Seq {
     }
 
     /// Greedy decoding for `steps` steps; with `stop_at_eos` false it always runs them all
-    /// (what a benchmark against a fixed-length decoder needs).
+    /// (what a benchmark against a fixed-length decoder needs). Batches of at least
+    /// 2 × 8 rows are split over [`Self::threads`] threads.
     pub fn greedy_steps(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>> {
+        let b = sources.len();
+        if b == 0 {
+            return Ok(Vec::new());
+        }
+        // Contiguous transposed weights pay for their copy from a few rows on (see
+        // `Linear::frozen_contiguous`); a single sentence keeps the views.
+        let frozen = if b >= CONTIGUOUS_FROM_ROWS { Some(self.decoder.frozen_contiguous()?) } else { None };
+        let decoder = frozen.as_ref().unwrap_or(&self.decoder);
+        let parts = self.threads.min(b / CONTIGUOUS_FROM_ROWS).max(1);
+        if parts == 1 {
+            return self.greedy_rows(decoder, sources, steps, stop_at_eos);
+        }
+        let size = b.div_ceil(parts);
+        let results: Vec<Result<Vec<Hypothesis>>> = std::thread::scope(|scope| {
+            let mut chunks = sources.chunks(size);
+            let first = chunks.next().unwrap_or(&[]);
+            let others: Vec<_> =
+                chunks.map(|c| scope.spawn(move || self.greedy_rows(decoder, c, steps, stop_at_eos))).collect();
+            let mut all = vec![self.greedy_rows(decoder, first, steps, stop_at_eos)];
+            for h in others {
+                all.push(h.join().unwrap_or_else(|_| Err(ModelError::Worker)));
+            }
+            all
+        });
+        let mut hyps = Vec::with_capacity(b);
+        for r in results {
+            hyps.extend(r?);
+        }
+        Ok(hyps)
+    }
+
+    /// Greedy decoding of some rows with `decoder` (this model's, or its frozen copy).
+    fn greedy_rows(
+        &self,
+        decoder: &Decoder,
+        sources: &[Vec<u32>],
+        steps: usize,
+        stop_at_eos: bool,
+    ) -> Result<Vec<Hypothesis>> {
         let b = sources.len();
         if b == 0 {
             return Ok(Vec::new());
@@ -195,10 +308,6 @@ impl Seq2Seq {
         let grid: Vec<u32> =
             sources.iter().flat_map(|x| x.iter().copied().chain(std::iter::repeat(PAD)).take(s)).collect();
         let (mem, mut h) = self.encode(&grid, &lengths, s, None)?;
-        // Contiguous transposed weights pay for their copy from a few rows on (see
-        // `Linear::frozen_contiguous`); a single sentence keeps the views.
-        let frozen = if b >= CONTIGUOUS_FROM_ROWS { Some(self.decoder.frozen_contiguous()?) } else { None };
-        let decoder = frozen.as_ref().unwrap_or(&self.decoder);
         let mut prev = Tensor::full(SOS, b, &self.device)?;
         let mut hyps = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }; b];
         let mut done = vec![false; b];

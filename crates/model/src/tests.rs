@@ -180,3 +180,44 @@ fn batched_loss_equals_per_sentence_losses() {
     let apart: f64 = (0..3).map(|i| loss(&[i])).sum();
     assert!((together - apart).abs() < 1e-4 * apart, "{together} vs {apart}");
 }
+
+#[test]
+fn split_rows_over_threads_give_the_same_loss_gradients_and_translations() {
+    // Eval mode (no dropout): splitting the batch's rows between two threads and summing
+    // their gradients is the same computation as one thread, up to float summation order.
+    let ex: Vec<Example> = (0..20)
+        .map(|i| Example {
+            src: (0..1 + i % 4).map(|j| 3 + ((i + j) % 4) as u32).chain([EOS]).collect(),
+            tgt: (0..1 + (i * 3) % 4).map(|j| 3 + ((i * 2 + j) % 3) as u32).chain([EOS]).collect(),
+        })
+        .collect();
+    let b = Batch::new(&ex, &(0..20).collect::<Vec<_>>());
+    for attention in [AttentionKind::Location, AttentionKind::Bahdanau] {
+        let one = small(attention, false);
+        let mut two = small(attention, false);
+        two.set_threads(2);
+        let (l1, g1) = one.loss_and_grads(&b, Mode::Eval).expect("one thread");
+        let (l2, g2) = two.loss_and_grads(&b, Mode::Eval).expect("two threads");
+        assert!(close(l1 as f32, l2 as f32, 1e-6), "{attention:?}: loss {l1} vs {l2}");
+        for ((name, v1), (_, v2)) in one.params().vars().iter().zip(two.params().vars()) {
+            let (a, c) = (g1.get(v1.as_tensor()).expect("grad"), g2.get(v2.as_tensor()).expect("grad"));
+            let diff: f32 = (a - c).expect("sub").abs().expect("abs").max_all().expect("max").to_scalar().expect("s");
+            assert!(diff < 1e-5, "{attention:?}: gradient of {name} differs by {diff}");
+        }
+        let sources: Vec<Vec<u32>> = ex.iter().map(|e| e.src.clone()).collect();
+        let (h1, h2) = (one.greedy(&sources).expect("greedy"), two.greedy(&sources).expect("greedy"));
+        assert_eq!(h1.iter().map(|h| &h.ids).collect::<Vec<_>>(), h2.iter().map(|h| &h.ids).collect::<Vec<_>>());
+    }
+    // Training with dropout on two threads is reproducible for a given seed.
+    let cfg = ModelConfig { attention: AttentionKind::Bahdanau, hidden_size: 4, dropout: 0.3, ..Default::default() };
+    let dims = ModelDims { src_vocab: 7, tgt_vocab: 6, max_length: 6 };
+    let losses: Vec<f64> = (0..2)
+        .map(|_| {
+            let mut m = Seq2Seq::new(&cfg, dims, 3, &Device::Cpu).expect("model");
+            m.set_threads(2);
+            let mut rngs = TrainRngs::new(3);
+            m.loss_and_grads(&b, Mode::Train { rngs: &mut rngs, teacher_forcing_ratio: 1.0 }).expect("train").0
+        })
+        .collect();
+    assert_eq!(losses[0], losses[1]);
+}

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +27,13 @@ pub trait TrainStep {
     fn batch_weight(&self, batch: &Self::Batch) -> usize;
     /// The scalar loss to minimise.
     fn loss(&mut self, batch: &Self::Batch) -> Result<Tensor>;
+    /// The loss's value and the gradients of the parameters. By default [`Self::loss`],
+    /// differentiated; a task may instead split the batch over threads and sum.
+    fn loss_and_grads(&mut self, batch: &Self::Batch) -> Result<(f64, GradStore)> {
+        let loss = self.loss(batch)?;
+        let value = f64::from(loss.to_scalar::<f32>()?);
+        Ok((value, loss.backward()?))
+    }
     /// Validation metrics (`valid_loss`, ...); empty when there is nothing to validate on.
     fn validate(&mut self) -> Result<Vec<(String, f64)>>;
     /// Whatever else the task needs to continue exactly (its random streams), for checkpoints.
@@ -147,12 +155,10 @@ impl Trainer {
             let mut trained_weight = 0usize;
             for (i, batch) in batches.iter().enumerate().skip(skip) {
                 let lr = learning_rate(cfg, self.state.steps, epoch, self.state.progress.plateau_reductions);
-                let loss = task.loss(batch)?;
-                let value = f64::from(loss.to_scalar::<f32>()?);
+                let (value, grads) = task.loss_and_grads(batch)?;
                 if !value.is_finite() {
                     return Err(TrainError::Diverged { epoch: epoch + 1, step: self.state.steps, loss: value });
                 }
-                let grads = loss.backward()?;
                 self.state.last_grad_norm = opt.step(&grads, lr, cfg.clip_grad_norm)?;
                 self.state.last_lr = lr;
                 let w = task.batch_weight(batch);

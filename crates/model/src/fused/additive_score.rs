@@ -42,7 +42,7 @@ impl CustomOp3 for AdditiveScore {
             let q = &q[bi * h..(bi + 1) * h];
             for si in 0..s {
                 let k = &k[(bi * s + si) * h..(bi * s + si + 1) * h];
-                out[bi * s + si] = (0..h).map(|j| v[j] * super::fast_math::tanh(k[j] + q[j])).sum();
+                out[bi * s + si] = super::fast_math::lane_sum3(v, k, q, |v, k, q| v * super::fast_math::tanh(k + q));
             }
         }
         Ok((CpuStorage::F32(out), Shape::from((b, s))))

@@ -27,6 +27,25 @@ impl<'a> View<'a> {
     }
 }
 
+/// The transpose of a row-major `(rows, cols)` matrix, row-major `(cols, rows)`, copied in
+/// 32 × 32 tiles (element by element across the whole matrix is cache-hostile).
+pub fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const TILE: usize = 32;
+    assert_eq!(src.len(), rows * cols, "transpose: shape disagrees with the data");
+    let mut dst = vec![0f32; rows * cols];
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                let row = &src[r * cols..(r + 1) * cols];
+                for c in c0..(c0 + TILE).min(cols) {
+                    dst[c * rows + r] = row[c];
+                }
+            }
+        }
+    }
+    dst
+}
+
 /// The one `unsafe` call of the project: `gemm` takes raw pointers and strides.
 ///
 /// `dst (+)= a · b` with `dst` row-major `(a.rows, b.cols)`; `accumulate` adds to what is there.
@@ -77,6 +96,18 @@ pub fn matmul(dst: &mut [f32], a: View, b: View, accumulate: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transpose_swaps_rows_and_columns_across_tiles() {
+        let (rows, cols) = (37, 70);
+        let src: Vec<f32> = (0..rows * cols).map(|x| x as f32).collect();
+        let t = transpose(&src, rows, cols);
+        for r in 0..rows {
+            for c in 0..cols {
+                assert_eq!(t[c * rows + r], src[r * cols + c]);
+            }
+        }
+    }
 
     #[test]
     fn matches_a_naive_product_with_transposes() {

@@ -42,6 +42,20 @@ fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
     }
 }
 
+/// A 2-D tensor transposed into a new contiguous, detached tensor; on the CPU copied in
+/// tiles (candle's strided copy of a transposed view goes element by element).
+///
+/// # Shapes
+/// `t: (R, C)` → `(C, R)`
+pub fn transposed(t: &Tensor) -> Result<Tensor> {
+    let (r, c) = t.dims2()?;
+    if !t.device().is_cpu() {
+        return t.t()?.contiguous().map(|t| t.detach());
+    }
+    let v = with_f32(t, |x| matmul::transpose(x, r, c))?;
+    Tensor::from_vec(v, (c, r), t.device())
+}
+
 use fast_math::sigmoid;
 
 #[cfg(test)]

@@ -32,7 +32,9 @@ struct Log {
 pub struct SharedProduct {
     weight: Tensor,
     bias: Tensor,
-    detached_weight: Tensor,
+    /// `Wᵀ` `(K, N)` copied contiguous: at batch 64 a product with it runs about twice as
+    /// fast as with a transposed view (nothing to pack); backward uses `W` as it is.
+    detached_weight_t: Tensor,
     detached_bias: Tensor,
     log: Arc<Mutex<Log>>,
 }
@@ -54,7 +56,7 @@ impl SharedProduct {
         Ok(Self {
             weight: weight.clone(),
             bias: bias.clone(),
-            detached_weight: weight.detach().contiguous()?,
+            detached_weight_t: super::transposed(weight)?,
             detached_bias: bias.detach().contiguous()?,
             log: Arc::new(Mutex::new(Log::default())),
         })
@@ -83,13 +85,17 @@ impl SharedProduct {
             candle_core::bail!("shared-product: input has {k} columns, the weight {}", self.weight.dim(1)?);
         }
         self.lock().made += 1;
-        x.contiguous()?.apply_op3(&self.detached_weight, &self.detached_bias, Step { log: self.log.clone() })
+        let step = Step { log: self.log.clone(), weight: self.weight.detach() };
+        x.contiguous()?.apply_op3(&self.detached_weight_t, &self.detached_bias, step)
     }
 }
 
-/// One step's product; backward records `(x, dy)` and returns `dx = dy W` only.
+/// One step's product `x Wᵀ + b` (given `Wᵀ`); backward records `(x, dy)` and returns
+/// `dx = dy W` only.
 struct Step {
     log: Arc<Mutex<Log>>,
+    /// `W` `(N, K)`, detached, for `dx`.
+    weight: Tensor,
 }
 
 impl CustomOp3 for Step {
@@ -107,10 +113,10 @@ impl CustomOp3 for Step {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (b, k) = l1.shape().dims2()?;
-        let (n, _) = l2.shape().dims2()?;
-        let (x, w, bias) = (f32_slice(s1, l1, "x")?, f32_slice(s2, l2, "weight")?, f32_slice(s3, l3, "bias")?);
+        let (_, n) = l2.shape().dims2()?;
+        let (x, wt, bias) = (f32_slice(s1, l1, "x")?, f32_slice(s2, l2, "weight")?, f32_slice(s3, l3, "bias")?);
         let mut y = vec![0f32; b * n];
-        matmul(&mut y, View::rows(x, b, k), View::rows(w, n, k).t(), false);
+        matmul(&mut y, View::rows(x, b, k), View::rows(wt, k, n), false);
         for row in y.chunks_exact_mut(n) {
             for (v, &c) in row.iter_mut().zip(bias) {
                 *v += c;
@@ -122,11 +128,12 @@ impl CustomOp3 for Step {
     fn bwd(
         &self,
         x: &Tensor,
-        w: &Tensor,
+        _wt: &Tensor,
         _bias: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let w = &self.weight;
         let (b, k) = x.dims2()?;
         let (n, _) = w.dims2()?;
         let grad = grad.contiguous()?;
