@@ -90,8 +90,9 @@ def main():
         ("peak RSS MiB, batched (ours / torch)", med("ours_id", "rss"), med("torch", "rss"), -1),
         ("peak RSS MiB, seed (ours / torch)", med("ours_seed", "rss"), med("torch_seed", "rss"), -1),
     ]
-    print(f"\ns2s vs PyTorch {figs['torch'][0].get('torch')} ({figs['torch'][0].get('threads')} threads), "
-          f"hidden 256, batch 64, {args.steps} steps, medians of {args.reps} alternating repetitions")
+    print(f"\ns2s ({figs['ours_id'][0].get('threads')} threads) vs PyTorch {figs['torch'][0].get('torch')} "
+          f"({figs['torch'][0].get('threads')} threads), hidden 256, batch 64, {args.steps} steps, "
+          f"medians of {args.reps} alternating repetitions")
     print("identical batches: s2s bench without --bucketing replays torch_ref.py's splitmix64 "
           "Fisher-Yates order and per-batch padding; 'bucketing' is s2s's default length bucketing.")
     print(f"{'figure':<48} {'s2s':>10} {'pytorch':>10} {'ratio':>8}")

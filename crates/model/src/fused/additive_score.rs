@@ -1,10 +1,15 @@
 //! Bahdanau's additive scores `v · tanh(k + q)` over every source position.
 
+use std::sync::Mutex;
+
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, D};
 
 use super::{f32_slice, with_f32};
 
-struct AdditiveScore;
+/// Keeps the forward pass's `tanh(k + q)` `(B, S, H)` for the backward pass.
+struct AdditiveScore {
+    saved: Mutex<Option<Vec<f32>>>,
+}
 
 /// `scores[b, s] = Σ_h va[h] · tanh(keys[b, s, h] + query[b, h])`.
 ///
@@ -15,7 +20,7 @@ pub fn additive_score(keys: &Tensor, query: &Tensor, va: &Tensor) -> Result<Tens
         let e = keys.broadcast_add(&query.unsqueeze(1)?)?.tanh()?;
         return e.broadcast_mul(va)?.sum(D::Minus1);
     }
-    keys.contiguous()?.apply_op3(&query.contiguous()?, &va.contiguous()?, AdditiveScore)
+    keys.contiguous()?.apply_op3(&query.contiguous()?, &va.contiguous()?, AdditiveScore { saved: Mutex::new(None) })
 }
 
 impl CustomOp3 for AdditiveScore {
@@ -38,12 +43,21 @@ impl CustomOp3 for AdditiveScore {
             candle_core::bail!("additive-score: query must be (B, H) and va (H)");
         }
         let mut out = vec![0f32; b * s];
+        let mut e = vec![0f32; b * s * h];
         for bi in 0..b {
             let q = &q[bi * h..(bi + 1) * h];
             for si in 0..s {
-                let k = &k[(bi * s + si) * h..(bi * s + si + 1) * h];
-                out[bi * s + si] = super::fast_math::lane_sum3(v, k, q, |v, k, q| v * super::fast_math::tanh(k + q));
+                let row = (bi * s + si) * h..(bi * s + si + 1) * h;
+                let (k, e) = (&k[row.clone()], &mut e[row]);
+                // Two simple loops (tanh, then a dot product in lanes) so that both vectorise.
+                for ((e, &k), &q) in e.iter_mut().zip(k).zip(q) {
+                    *e = super::fast_math::tanh(k + q);
+                }
+                out[bi * s + si] = super::fast_math::lane_sum3(v, e, e, |v, e, _| v * e);
             }
+        }
+        if let Ok(mut slot) = self.saved.lock() {
+            *slot = Some(e);
         }
         Ok((CpuStorage::F32(out), Shape::from((b, s))))
     }
@@ -60,27 +74,35 @@ impl CustomOp3 for AdditiveScore {
         let mut d_k = vec![0f32; b * s * h];
         let mut d_q = vec![0f32; b * h];
         let mut d_v = vec![0f32; h];
-        with_f32(keys, |k| {
-            with_f32(query, |q| {
-                with_f32(va, |v| {
-                    with_f32(grad, |g| {
-                        for bi in 0..b {
-                            for si in 0..s {
-                                let gs = g[bi * s + si];
-                                let base = (bi * s + si) * h;
-                                for j in 0..h {
-                                    let t = super::fast_math::tanh(k[base + j] + q[bi * h + j]);
-                                    let u = gs * v[j] * (1.0 - t * t);
-                                    d_k[base + j] = u;
-                                    d_q[bi * h + j] += u;
-                                    d_v[j] += gs * t;
-                                }
-                            }
-                        }
-                    })
+        let saved = self.saved.lock().ok().and_then(|mut g| g.take());
+        let e = match saved {
+            Some(e) if e.len() == b * s * h => e,
+            _ => with_f32(keys, |k| {
+                with_f32(query, |q| {
+                    (0..b * s * h).map(|i| super::fast_math::tanh(k[i] + q[(i / (s * h)) * h + i % h])).collect()
                 })
+            })??,
+        };
+        with_f32(va, |v| {
+            with_f32(grad, |g| {
+                for bi in 0..b {
+                    let d_q = &mut d_q[bi * h..(bi + 1) * h];
+                    for si in 0..s {
+                        let gs = g[bi * s + si];
+                        let row = (bi * s + si) * h..(bi * s + si + 1) * h;
+                        let (e, d_k) = (&e[row.clone()], &mut d_k[row]);
+                        for ((((d_k, d_q), d_v), &t), &v) in
+                            d_k.iter_mut().zip(d_q.iter_mut()).zip(d_v.iter_mut()).zip(e).zip(v)
+                        {
+                            let u = gs * v * (1.0 - t * t);
+                            *d_k = u;
+                            *d_q += u;
+                            *d_v += gs * t;
+                        }
+                    }
+                }
             })
-        })????;
+        })??;
         let dev = keys.device();
         Ok((
             Some(Tensor::from_vec(d_k, (b, s, h), dev)?),

@@ -53,6 +53,23 @@ pub(super) fn unit_backward(gi: [f32; 3], gh: [f32; 3], h: f32, g: f32) -> ([f32
     ([dr, dz, dn], [dr, dz, dn * r], g * z)
 }
 
+/// The (r, z, n) thirds of a `3H` row, each exactly `hs` long (so that loops over
+/// `0..hs` index them without bounds checks and vectorise).
+#[inline(always)]
+pub(super) fn gates(x: &[f32], hs: usize) -> (&[f32], &[f32], &[f32]) {
+    let (r, rest) = x.split_at(hs);
+    let (z, n) = rest.split_at(hs);
+    (&r[..hs], &z[..hs], &n[..hs])
+}
+
+/// [`gates`] for a mutable row.
+#[inline(always)]
+pub(super) fn gates_mut(x: &mut [f32], hs: usize) -> (&mut [f32], &mut [f32], &mut [f32]) {
+    let (r, rest) = x.split_at_mut(hs);
+    let (z, n) = rest.split_at_mut(hs);
+    (&mut r[..hs], &mut z[..hs], &mut n[..hs])
+}
+
 impl CustomOp3 for GruCell {
     fn name(&self) -> &'static str {
         "gru-cell"
@@ -77,9 +94,9 @@ impl CustomOp3 for GruCell {
         for row in 0..b {
             let (gi, gh) = (&gi[row * 3 * hs..(row + 1) * 3 * hs], &gh[row * 3 * hs..(row + 1) * 3 * hs]);
             let (h, o) = (&h[row * hs..(row + 1) * hs], &mut out[row * hs..(row + 1) * hs]);
+            let ((ir, iz, inn), (hr, hz, hn)) = (gates(gi, hs), gates(gh, hs));
             for j in 0..hs {
-                let (_, _, _, h_new) =
-                    unit_forward([gi[j], gi[hs + j], gi[2 * hs + j]], [gh[j], gh[hs + j], gh[2 * hs + j]], h[j]);
+                let (_, _, _, h_new) = unit_forward([ir[j], iz[j], inn[j]], [hr[j], hz[j], hn[j]], h[j]);
                 o[j] = h_new;
             }
         }
@@ -104,15 +121,19 @@ impl CustomOp3 for GruCell {
                 with_f32(h, |h| {
                     with_f32(grad, |g| {
                         for row in 0..b {
-                            let o3 = row * 3 * hs;
-                            let o1 = row * hs;
+                            let r3 = row * 3 * hs..(row + 1) * 3 * hs;
+                            let r1 = row * hs..(row + 1) * hs;
+                            let ((ir, iz, inn), (hr, hz, hn)) =
+                                (gates(&gi[r3.clone()], hs), gates(&gh[r3.clone()], hs));
+                            let (h, g, d_h) = (&h[r1.clone()], &g[r1.clone()], &mut d_h[r1]);
+                            let (dir, diz, din) = gates_mut(&mut d_gi[r3.clone()], hs);
+                            let (dhr, dhz, dhn) = gates_mut(&mut d_gh[r3], hs);
                             for j in 0..hs {
-                                let (a, b, c) = (o3 + j, o3 + hs + j, o3 + 2 * hs + j);
                                 let (dgi, dgh, dh) =
-                                    unit_backward([gi[a], gi[b], gi[c]], [gh[a], gh[b], gh[c]], h[o1 + j], g[o1 + j]);
-                                (d_gi[a], d_gi[b], d_gi[c]) = (dgi[0], dgi[1], dgi[2]);
-                                (d_gh[a], d_gh[b], d_gh[c]) = (dgh[0], dgh[1], dgh[2]);
-                                d_h[o1 + j] = dh;
+                                    unit_backward([ir[j], iz[j], inn[j]], [hr[j], hz[j], hn[j]], h[j], g[j]);
+                                (dir[j], diz[j], din[j]) = (dgi[0], dgi[1], dgi[2]);
+                                (dhr[j], dhz[j], dhn[j]) = (dgh[0], dgh[1], dgh[2]);
+                                d_h[j] = dh;
                             }
                         }
                     })

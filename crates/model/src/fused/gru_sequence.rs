@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::gru_cell::{unit_backward, unit_forward};
+use super::gru_cell::{gates, gates_mut, unit_backward, unit_forward};
 use super::matmul::{matmul, View};
 use super::{f32_slice, with_f32};
 
@@ -102,9 +102,10 @@ impl CustomOp3 for GruSequence {
                 let gh = &gh[row * 3 * hs..(row + 1) * 3 * hs];
                 let h = &mut h[row * hs..(row + 1) * hs];
                 let o = &mut out[(row * (s + 1) + t) * hs..(row * (s + 1) + t + 1) * hs];
+                let ((ir, iz, inn), (hr, hz, hn)) = (gates(gi, hs), gates(gh, hs));
+                let (h, o) = (&mut h[..hs], &mut o[..hs]);
                 for j in 0..hs {
-                    let (_, _, _, h_new) =
-                        unit_forward([gi[j], gi[hs + j], gi[2 * hs + j]], [gh[j], gh[hs + j], gh[2 * hs + j]], h[j]);
+                    let (_, _, _, h_new) = unit_forward([ir[j], iz[j], inn[j]], [hr[j], hz[j], hn[j]], h[j]);
                     h[j] += m * (h_new - h[j]);
                     o[j] = h[j] * m;
                 }
@@ -151,21 +152,21 @@ impl CustomOp3 for GruSequence {
                             let m = self.mask_at(row, t, s);
                             let o3 = row * 3 * hs;
                             let o1 = row * hs;
-                            let gi_row = (row * s + t) * 3 * hs;
-                            let g_out = (row * (s + 1) + t) * hs;
+                            let gi_row = (row * s + t) * 3 * hs..(row * s + t + 1) * 3 * hs;
+                            let g_out = (row * (s + 1) + t) * hs..(row * (s + 1) + t + 1) * hs;
+                            let ((ir, iz, inn), (hr, hz, hn)) =
+                                (gates(&gi[gi_row.clone()], hs), gates(&gh[o3..o3 + 3 * hs], hs));
+                            let (dir, diz, din) = gates_mut(&mut d_gi[gi_row], hs);
+                            let (dhr, dhz, dhn) = gates_mut(&mut dgh[o3..o3 + 3 * hs], hs);
+                            let (g, h_prev, dh) = (&g[g_out], &h_prev[o1..o1 + hs], &mut dh[o1..o1 + hs]);
                             for j in 0..hs {
                                 // Output o = h_t * m, state h_t = h_prev + m (h' − h_prev).
-                                let d_ht = dh[o1 + j] + g[g_out + j] * m;
-                                let (i, k) = (gi_row + j, o3 + j);
-                                let (dgi, dgh_j, dh_z) = unit_backward(
-                                    [gi[i], gi[i + hs], gi[i + 2 * hs]],
-                                    [gh[k], gh[k + hs], gh[k + 2 * hs]],
-                                    h_prev[o1 + j],
-                                    m * d_ht,
-                                );
-                                (d_gi[i], d_gi[i + hs], d_gi[i + 2 * hs]) = (dgi[0], dgi[1], dgi[2]);
-                                (dgh[k], dgh[k + hs], dgh[k + 2 * hs]) = (dgh_j[0], dgh_j[1], dgh_j[2]);
-                                dh[o1 + j] = (1.0 - m) * d_ht + dh_z;
+                                let d_ht = dh[j] + g[j] * m;
+                                let (dgi, dgh_j, dh_z) =
+                                    unit_backward([ir[j], iz[j], inn[j]], [hr[j], hz[j], hn[j]], h_prev[j], m * d_ht);
+                                (dir[j], diz[j], din[j]) = (dgi[0], dgi[1], dgi[2]);
+                                (dhr[j], dhz[j], dhn[j]) = (dgh_j[0], dgh_j[1], dgh_j[2]);
+                                dh[j] = (1.0 - m) * d_ht + dh_z;
                             }
                         }
                         // dh_prev += dgh · W_hh
