@@ -163,16 +163,16 @@ impl Decoder {
         self.out.forward(h)
     }
 
-    /// Mean-free NLL of `targets` given decoder states, bias folded into the fused kernel.
+    /// Per-row NLL of `targets` given decoder states: the output layer and the
+    /// cross-entropy in one fused op on the CPU.
     ///
     /// # Shapes
     /// `h: (N, H)`, `targets: (N)` u32, `weights: (N)` → `(N)`
     pub fn nll(&self, h: &Tensor, targets: &Tensor, weights: &Tensor) -> Result<Tensor> {
-        let xw = h.matmul(self.out.weight_t())?;
         let bias = match self.out.bias() {
             Some(b) => b.clone(),
-            None => Tensor::zeros(xw.dim(1)?, xw.dtype(), xw.device())?,
+            None => Tensor::zeros(self.out.weight().dim(0)?, h.dtype(), h.device())?,
         };
-        Ok(crate::fused::nll_from_logits(&xw, &bias, targets, weights)?)
+        Ok(crate::fused::output_nll(h, self.out.weight(), &bias, targets, weights)?)
     }
 }

@@ -1,59 +1,83 @@
-//! Negative log-likelihood of targets under `log_softmax(x W^T + bias)`, taking the
-//! pre-bias logits, without materialising the biased logits or the log-probabilities.
+//! The output layer and the negative log-likelihood of the targets in one op:
+//! `nll[i] = weight[i] · (logsumexp(z_i) − z_i[target[i]])` with `z = h Wᵀ + bias`.
+//!
+//! Through candle's ops the `(N, V)` logits, their gradient, the product's weight gradient
+//! (a zero-filled buffer, then an add through the transposed view) were each a fresh
+//! vocabulary-sized tensor. Here the logits live in one buffer that backward turns into
+//! their gradient in place, and `dW` comes out of one product in the weight's own layout.
 
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, D};
+use std::sync::Mutex;
 
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, D};
+
+use super::matmul::{matmul, View};
 use super::{f32_slice, with_f32};
 
-struct NllFromLogits;
+struct OutputNll {
+    targets: Vec<u32>,
+    weights: Vec<f32>,
+    /// The forward pass's `h Wᵀ + bias`, `(N, V)`, for backward.
+    logits: Mutex<Option<Vec<f32>>>,
+}
 
-/// `nll[i] = weight[i] · (logsumexp(z_i) − z_i[target[i]])` with `z_i = logits[i] + bias`.
+/// Per-row NLL of `targets` under `log_softmax(h Wᵀ + bias)`, scaled by `weights`.
+///
+/// # Shapes
+/// `h: (N, H)`, `w: (V, H)`, `bias: (V)`, `targets: (N)` u32, `weights: (N)` f32 → `(N)`
+pub fn output_nll(h: &Tensor, w: &Tensor, bias: &Tensor, targets: &Tensor, weights: &Tensor) -> Result<Tensor> {
+    if !h.device().is_cpu() {
+        return nll_from_logits(&h.matmul(&w.t()?)?, bias, targets, weights);
+    }
+    let (n, v) = (h.dim(0)?, w.dim(0)?);
+    let targets: Vec<u32> = targets.to_vec1()?;
+    let weights: Vec<f32> = weights.to_vec1()?;
+    if targets.len() != n || weights.len() != n {
+        candle_core::bail!("output-nll: need a target and a weight per row");
+    }
+    if let Some(&t) = targets.iter().find(|&&t| t as usize >= v) {
+        candle_core::bail!("output-nll: target {t} outside the vocabulary of {v}");
+    }
+    let op = OutputNll { targets, weights, logits: Mutex::new(None) };
+    h.contiguous()?.apply_op3(&w.contiguous()?, &bias.contiguous()?, op)
+}
+
+/// The same with candle's ops from the logits `h Wᵀ` (other devices, and the tests'
+/// reference).
 ///
 /// # Shapes
 /// `logits: (N, V)`, `bias: (V)`, `targets: (N)` u32, `weights: (N)` f32 → `(N)`
 pub fn nll_from_logits(logits: &Tensor, bias: &Tensor, targets: &Tensor, weights: &Tensor) -> Result<Tensor> {
-    if !logits.device().is_cpu() {
-        let logp = candle_nn::ops::log_softmax(&logits.broadcast_add(bias)?, D::Minus1)?;
-        let picked = logp.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
-        return picked.neg()? * weights;
-    }
-    let tw = Tensor::stack(&[&targets.to_dtype(DType::F32)?, weights], 1)?;
-    logits.contiguous()?.apply_op3(&bias.contiguous()?, &tw, NllFromLogits)
+    let logp = candle_nn::ops::log_softmax(&logits.broadcast_add(bias)?, D::Minus1)?;
+    let picked = logp.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
+    picked.neg()? * weights
 }
 
-/// `max + log Σ exp(x + bias − max)` of one row, with 8-lane partial sums so that the
-/// loops vectorise.
-fn row_lse(row: &[f32], bias: &[f32]) -> f32 {
+/// `max + log Σ exp(z − max)` of one row, with 8-lane partial sums so that the loops
+/// vectorise.
+fn row_lse(row: &[f32]) -> f32 {
     const L: usize = 8;
     let mut mx = [f32::NEG_INFINITY; L];
-    let (rc, bc) = (row.chunks_exact(L), bias.chunks_exact(L));
-    let (rr, br) = (rc.remainder(), bc.remainder());
-    for (r, b) in rc.zip(bc) {
+    let rc = row.chunks_exact(L);
+    let rr = rc.remainder();
+    for r in rc {
         for k in 0..L {
-            let z = r[k] + b[k];
-            mx[k] = if z > mx[k] { z } else { mx[k] };
+            mx[k] = if r[k] > mx[k] { r[k] } else { mx[k] };
         }
     }
-    let mut m = mx.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    for (x, b) in rr.iter().zip(br) {
-        m = m.max(x + b);
-    }
+    let m = rr.iter().chain(mx.iter()).copied().fold(f32::NEG_INFINITY, f32::max);
     let mut acc = [0f32; L];
-    for (r, b) in row.chunks_exact(L).zip(bias.chunks_exact(L)) {
+    for r in row.chunks_exact(L) {
         for k in 0..L {
-            acc[k] += super::fast_math::exp(r[k] + b[k] - m);
+            acc[k] += super::fast_math::exp(r[k] - m);
         }
     }
-    let mut s: f32 = acc.iter().sum();
-    for (x, b) in rr.iter().zip(br) {
-        s += super::fast_math::exp(x + b - m);
-    }
+    let s = acc.iter().sum::<f32>() + rr.iter().map(|&x| super::fast_math::exp(x - m)).sum::<f32>();
     m + s.ln()
 }
 
-impl CustomOp3 for NllFromLogits {
+impl CustomOp3 for OutputNll {
     fn name(&self) -> &'static str {
-        "nll-from-logits"
+        "output-nll"
     }
 
     fn cpu_fwd(
@@ -65,59 +89,72 @@ impl CustomOp3 for NllFromLogits {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, v) = l1.shape().dims2()?;
-        let (x, bias, tw) = (f32_slice(s1, l1, "logits")?, f32_slice(s2, l2, "bias")?, f32_slice(s3, l3, "targets")?);
-        if tw.len() != 2 * n || bias.len() != v {
-            candle_core::bail!("nll-from-logits: need a bias per column and a target and weight per row");
+        let (n, hs) = l1.shape().dims2()?;
+        let (v, _) = l2.shape().dims2()?;
+        let (h, w, bias) = (f32_slice(s1, l1, "h")?, f32_slice(s2, l2, "weight")?, f32_slice(s3, l3, "bias")?);
+        if w.len() != v * hs || bias.len() != v || self.targets.len() != n {
+            candle_core::bail!("output-nll: h (N, H), weight (V, H), bias (V) and targets (N) disagree");
         }
-        let mut out = vec![0f32; n];
-        for i in 0..n {
-            let row = &x[i * v..(i + 1) * v];
-            let ti = tw[2 * i] as usize;
-            if ti >= v {
-                candle_core::bail!("nll-from-logits: target {ti} outside the vocabulary of {v}");
-            }
-            out[i] = tw[2 * i + 1] * (row_lse(row, bias) - (row[ti] + bias[ti]));
+        let mut z = vec![0f32; n * v];
+        for row in z.chunks_exact_mut(v) {
+            row.copy_from_slice(bias);
+        }
+        matmul(&mut z, View::rows(h, n, hs), View::rows(w, v, hs).t(), true);
+        let out: Vec<f32> = z
+            .chunks_exact(v)
+            .zip(self.targets.iter().zip(&self.weights))
+            .map(|(row, (&t, &wt))| wt * (row_lse(row) - row[t as usize]))
+            .collect();
+        if let Ok(mut slot) = self.logits.lock() {
+            *slot = Some(z);
         }
         Ok((CpuStorage::F32(out), Shape::from(n)))
     }
 
     fn bwd(
         &self,
-        logits: &Tensor,
-        bias: &Tensor,
-        tw: &Tensor,
+        h: &Tensor,
+        w: &Tensor,
+        _bias: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (n, v) = logits.dims2()?;
-        let mut d = vec![0f32; n * v];
+        let (n, hs) = h.dims2()?;
+        let (v, _) = w.dims2()?;
+        let saved = self.logits.lock().ok().and_then(|mut g| g.take());
+        let Some(mut d) = saved else { candle_core::bail!("output-nll: backward without a forward pass") };
         let mut db = vec![0f32; v];
-        with_f32(logits, |x| {
-            with_f32(bias, |bias| {
-                with_f32(tw, |tw| {
-                    with_f32(grad, |g| {
-                        for i in 0..n {
-                            let scale = g[i] * tw[2 * i + 1];
-                            if scale == 0.0 {
-                                continue;
-                            }
-                            let row = &x[i * v..(i + 1) * v];
-                            let shift = row_lse(row, bias);
-                            let drow = &mut d[i * v..(i + 1) * v];
-                            for ((dj, &xj), &bj) in drow.iter_mut().zip(row).zip(bias) {
-                                *dj = scale * super::fast_math::exp(xj + bj - shift);
-                            }
-                            drow[tw[2 * i] as usize] -= scale;
-                            for (acc, &dj) in db.iter_mut().zip(drow.iter()) {
-                                *acc += dj;
-                            }
-                        }
-                    })
-                })
+        with_f32(grad, |g| {
+            for (i, row) in d.chunks_exact_mut(v).enumerate() {
+                let scale = g[i] * self.weights[i];
+                if scale == 0.0 {
+                    row.fill(0.0);
+                    continue;
+                }
+                // d z = scale · (softmax(z) − onehot(target)), written over z.
+                let shift = row_lse(row);
+                for x in row.iter_mut() {
+                    *x = scale * super::fast_math::exp(*x - shift);
+                }
+                row[self.targets[i] as usize] -= scale;
+                for (acc, &dj) in db.iter_mut().zip(row.iter()) {
+                    *acc += dj;
+                }
+            }
+        })?;
+        let mut dh = vec![0f32; n * hs];
+        let mut dw = vec![0f32; v * hs];
+        with_f32(h, |h| {
+            with_f32(w, |w| {
+                matmul(&mut dh, View::rows(&d, n, v), View::rows(w, v, hs), false);
+                matmul(&mut dw, View::rows(&d, n, v).t(), View::rows(h, n, hs), false);
             })
-        })????;
-        let dev = logits.device();
-        Ok((Some(Tensor::from_vec(d, (n, v), dev)?), Some(Tensor::from_vec(db, v, dev)?), None))
+        })??;
+        let dev = h.device();
+        Ok((
+            Some(Tensor::from_vec(dh, (n, hs), dev)?),
+            Some(Tensor::from_vec(dw, (v, hs), dev)?),
+            Some(Tensor::from_vec(db, v, dev)?),
+        ))
     }
 }

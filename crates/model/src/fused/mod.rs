@@ -18,7 +18,7 @@ use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 
 pub use additive_score::additive_score;
 pub use best_token::best_tokens;
-pub use cross_entropy::nll_from_logits;
+pub use cross_entropy::{nll_from_logits, output_nll};
 pub use gru_cell::gru_cell;
 pub use gru_sequence::gru_sequence;
 pub use shared_product::SharedProduct;

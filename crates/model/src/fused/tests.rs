@@ -60,21 +60,23 @@ fn additive_score_matches_composed() {
 }
 
 #[test]
-fn cross_entropy_matches_log_softmax_gather() {
+fn output_layer_and_cross_entropy_match_log_softmax_gather() {
     let mut rng = Rng::new(3);
-    let vars = [random(&[5, 7], &mut rng, 4.0), random(&[7], &mut rng, 1.0)];
+    let vars = [random(&[5, 4], &mut rng, 2.0), random(&[7, 4], &mut rng, 1.0), random(&[7], &mut rng, 1.0)];
     let targets = Tensor::new(&[0u32, 6, 3, 3, 1], &Device::Cpu).expect("t");
     let weights = Tensor::new(&[1f32, 1., 0., 1., 1.], &Device::Cpu).expect("w");
     check(
         &vars,
-        |t| nll_from_logits(&t[0], &t[1], &targets, &weights).expect("fused"),
+        |t| output_nll(&t[0], &t[1], &t[2], &targets, &weights).expect("fused"),
         |t| {
-            let z = t[0].broadcast_add(&t[1]).expect("bias");
+            let z = t[0].matmul(&t[1].t().expect("t")).expect("mm").broadcast_add(&t[2]).expect("bias");
             let logp = candle_nn::ops::log_softmax(&z, D::Minus1).expect("ls");
             let picked = logp.gather(&targets.unsqueeze(1).expect("u"), 1).expect("g").squeeze(1).expect("s");
             (picked.neg().expect("n") * &weights).expect("m")
         },
     );
+    let bad = Tensor::new(&[0u32, 6, 3, 3, 7], &Device::Cpu).expect("t");
+    assert!(output_nll(vars[0].as_tensor(), vars[1].as_tensor(), vars[2].as_tensor(), &bad, &weights).is_err());
 }
 
 /// The per-step loop the encoder used before the fused recurrence (and still uses off the CPU).
