@@ -82,7 +82,8 @@ impl Decoder {
             attention: self.attention.frozen_contiguous()?,
             combine: self.combine.as_ref().map(Linear::frozen_contiguous).transpose()?,
             gru: self.gru.frozen_contiguous()?,
-            out: self.out.frozen_contiguous()?,
+            // The output layer is read vocabulary-major by `greedy_pick`: no copy needed.
+            out: self.out.clone(),
             dropout: self.dropout,
         })
     }
@@ -153,6 +154,15 @@ impl Decoder {
         };
         let h_new = self.gru.step(&self.gru.project_step(&x)?, h)?;
         Ok((h_new, weights))
+    }
+
+    /// Greedy choice for each row of `h`: the most likely next token and its
+    /// log-probability (see [`crate::fused::best_tokens_of_output`]).
+    ///
+    /// # Shapes
+    /// `h: (B, H)` → two vectors of length B
+    pub fn greedy_pick(&self, h: &Tensor, threads: usize) -> Result<(Vec<u32>, Vec<f32>)> {
+        Ok(crate::fused::best_tokens_of_output(h, self.out.weight(), self.out.bias(), threads)?)
     }
 
     /// Unnormalised scores over the target vocabulary.

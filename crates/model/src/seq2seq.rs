@@ -314,7 +314,7 @@ impl Seq2Seq {
         for _ in 0..steps {
             let (h_new, w) = decoder.step(&prev, &h, &mem, None)?;
             h = h_new.detach();
-            let (ids, best) = crate::fused::best_tokens(&decoder.logits(&h)?)?;
+            let (ids, best) = decoder.greedy_pick(&h, self.threads)?;
             let w: Vec<Vec<f32>> = w.to_vec2()?;
             for i in 0..b {
                 if done[i] {

@@ -1,9 +1,92 @@
 //! Greedy pick over the vocabulary: the argmax of each row of logits and its
 //! log-probability, in one pass on the CPU instead of log_softmax + argmax + gather.
 
+use std::sync::OnceLock;
+
 use candle_core::{Result, Tensor, D};
 
+use super::matmul::{matmul, View};
 use super::with_f32;
+
+/// Greedy pick straight from decoder states `h`: the output layer `h Wᵀ + bias` is
+/// computed vocabulary-major, `(V, B) = W hᵀ` (gemm then packs nothing of the big weight:
+/// 1.6× faster at 32 rows), and each sentence's column gives its argmax and log-probability.
+/// With `threads` > 1 and a single sentence, the vocabulary is split between two threads
+/// (the product reads the whole 5 MB weight for one row and is bound by memory traffic).
+///
+/// # Shapes
+/// `h: (B, H)`, `w: (V, H)`, `bias: (V)` → two vectors of length B
+pub fn best_tokens_of_output(
+    h: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    threads: usize,
+) -> Result<(Vec<u32>, Vec<f32>)> {
+    let (b, hs) = h.dims2()?;
+    let (v, _) = w.dims2()?;
+    if !h.device().is_cpu() {
+        let logits = h.matmul(&w.t()?)?;
+        return best_tokens(&match bias {
+            Some(bias) => logits.broadcast_add(bias)?,
+            None => logits,
+        });
+    }
+    let bias: Vec<f32> = match bias {
+        Some(t) => t.to_vec1()?,
+        None => vec![0.0; v],
+    };
+    let mut zt = vec![0f32; v * b];
+    for (row, &c) in zt.chunks_exact_mut(b).zip(&bias) {
+        row.fill(c);
+    }
+    with_f32(h, |h| {
+        with_f32(w, |w| {
+            let product = |dst: &mut [f32], rows: &[f32]| {
+                let n = dst.len() / b;
+                matmul(dst, View::rows(rows, n, hs), View::rows(h, b, hs).t(), true);
+            };
+            match pool() {
+                Some(pool) if threads > 1 && b < 8 && v >= 1024 => {
+                    let half = v / 2;
+                    let (d1, d2) = zt.split_at_mut(half * b);
+                    let (w1, w2) = w.split_at(half * hs);
+                    pool.join(|| product(d1, w1), || product(d2, w2));
+                }
+                _ => product(&mut zt, w),
+            }
+        })
+    })??;
+    if b == 1 {
+        let m = row_max(&zt);
+        let arg = zt.iter().position(|&z| z == m).unwrap_or(0);
+        return Ok((vec![arg as u32], vec![-row_sum_exp(&zt, m).ln()]));
+    }
+    // Column-wise over (V, B): the first index holding each column's maximum, then Σ exp.
+    let mut m = vec![f32::NEG_INFINITY; b];
+    let mut arg = vec![0u32; b];
+    for (j, row) in zt.chunks_exact(b).enumerate() {
+        for ((m, a), &z) in m.iter_mut().zip(arg.iter_mut()).zip(row) {
+            if z > *m {
+                *m = z;
+                *a = j as u32;
+            }
+        }
+    }
+    let mut sum = vec![0f32; b];
+    for row in zt.chunks_exact(b) {
+        for ((s, &m), &z) in sum.iter_mut().zip(&m).zip(row) {
+            *s += super::fast_math::exp(z - m);
+        }
+    }
+    Ok((arg, sum.iter().map(|s| -s.ln()).collect()))
+}
+
+/// Two threads for splitting a single sentence's vocabulary product (`None` if the
+/// system would not start them: the product then runs on the calling thread).
+fn pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(2).build().ok()).as_ref()
+}
 
 /// For each row of `logits`: (argmax id, log-softmax value there).
 ///

@@ -17,7 +17,7 @@ mod shared_product;
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 
 pub use additive_score::additive_score;
-pub use best_token::best_tokens;
+pub use best_token::{best_tokens, best_tokens_of_output};
 pub use cross_entropy::{nll_from_logits, output_nll};
 pub use gru_cell::gru_cell;
 pub use gru_sequence::gru_sequence;

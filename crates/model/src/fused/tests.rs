@@ -158,3 +158,27 @@ fn shared_products_give_the_gradients_of_per_step_products() {
     };
     check(&vars, |t| run(t, true), |t| run(t, false));
 }
+
+#[test]
+fn greedy_pick_from_states_matches_the_pick_from_logits() {
+    let mut rng = Rng::new(11);
+    let (v, h) = (1500, 6);
+    let w = random(&[v, h], &mut rng, 1.0);
+    let bias = random(&[v], &mut rng, 1.0);
+    for (b, threads) in [(1, 1), (1, 2), (5, 2), (33, 1)] {
+        let states = random(&[b, h], &mut rng, 2.0);
+        let logits = states
+            .as_tensor()
+            .matmul(&w.as_tensor().t().expect("t"))
+            .expect("mm")
+            .broadcast_add(bias.as_tensor())
+            .expect("bias");
+        let (want_ids, want_lp) = best_tokens(&logits).expect("from logits");
+        let (ids, lp) = best_tokens_of_output(states.as_tensor(), w.as_tensor(), Some(bias.as_tensor()), threads)
+            .expect("from states");
+        assert_eq!(ids, want_ids, "batch {b}, threads {threads}");
+        for (a, e) in lp.iter().zip(&want_lp) {
+            assert!((a - e).abs() < 1e-4 * (1.0 + e.abs()), "batch {b}: log-prob {a} vs {e}");
+        }
+    }
+}
