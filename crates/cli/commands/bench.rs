@@ -73,7 +73,7 @@ pub fn execute(o: &Options) -> Result<()> {
     let tokens: usize = batches.iter().take(o.steps).map(s2s_data::Batch::target_tokens).sum();
     let cfg =
         TrainConfig { epochs: 1, batch_size: o.batch, learning_rate: 1e-3, validate_every: 0, ..Default::default() };
-    let mut trainer = Trainer::new(cfg)?;
+    let mut trainer = Trainer::new(cfg)?.threads(threads);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     trainer = trainer.stop_when(stop.clone());
     struct StopAfter(std::sync::Arc<std::sync::atomic::AtomicBool>, usize, usize);

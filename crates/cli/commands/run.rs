@@ -216,7 +216,7 @@ pub fn train_session(
             rngs = r.clone();
         }
     }
-    trainer = trainer.stop_when(STOP.clone());
+    trainer = trainer.stop_when(STOP.clone()).threads(p.model.threads());
     let mut task = TranslationTask {
         model: &p.model,
         train: encode(&p.corpus.train),

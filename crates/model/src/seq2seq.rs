@@ -163,21 +163,38 @@ impl Seq2Seq {
             }
             all
         });
-        let mut results = results.into_iter();
-        let (mut value, mut grads) = results.next().ok_or(ModelError::Worker)??;
+        let mut value = 0.0;
+        let mut stores = Vec::with_capacity(results.len());
         for r in results {
             let (v, g) = r?;
             value += v;
-            for (_, var) in self.params.vars() {
-                let t = var.as_tensor();
-                if let Some(b) = g.get(t) {
-                    let sum = match grads.get(t) {
-                        Some(a) => (a + b)?,
-                        None => b.clone(),
-                    };
-                    grads.insert(t, sum);
+            stores.push(g);
+        }
+        // Sum each parameter's gradient over the parts, the parameters shared out between
+        // the threads (each sum in part order, so the result does not depend on the split).
+        let vars: Vec<Tensor> = self.params.vars().into_iter().map(|(_, v)| v.as_tensor().clone()).collect();
+        let sum_of = |vars: &[Tensor]| -> Result<Vec<(usize, Tensor)>> {
+            let mut out = Vec::new();
+            for (i, t) in vars.iter().enumerate() {
+                let mut parts = stores.iter().filter_map(|g| g.get(t));
+                if let Some(first) = parts.next() {
+                    let mut sum = first.clone();
+                    for g in parts {
+                        sum = (sum + g)?;
+                    }
+                    out.push((i, sum));
                 }
             }
+            Ok(out)
+        };
+        let (first, second) = vars.split_at(vars.len() / 2);
+        let (a, b) = std::thread::scope(|scope| {
+            let h = scope.spawn(|| sum_of(second));
+            (sum_of(first), h.join().unwrap_or_else(|_| Err(ModelError::Worker)))
+        });
+        let mut grads = stores.swap_remove(0);
+        for (i, sum) in a?.into_iter().chain(b?.into_iter().map(|(i, s)| (i + first.len(), s))) {
+            grads.insert(&vars[i], sum);
         }
         Ok((value, grads))
     }

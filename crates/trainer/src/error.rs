@@ -10,6 +10,8 @@ pub enum TrainError {
     Task(Box<dyn std::error::Error + Send + Sync>),
     #[error("optimizer state does not match the model: {0}")]
     State(String),
+    #[error("an optimizer thread stopped unexpectedly")]
+    Worker,
 }
 
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;

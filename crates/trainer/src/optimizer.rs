@@ -31,6 +31,8 @@ pub struct Optimizer {
     momentum: f64,
     weight_decay: f64,
     slots: Vec<Slot>,
+    /// Threads the update is split over (whole parameters each).
+    threads: usize,
     /// Optimizer steps taken so far.
     pub steps: u64,
 }
@@ -52,8 +54,28 @@ impl Optimizer {
             momentum: cfg.momentum,
             weight_decay: cfg.weight_decay,
             slots,
+            threads: 1,
             steps: 0,
         }
+    }
+
+    /// Splits each update over `threads` threads, by parameter (the result does not
+    /// depend on the count).
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+    }
+
+    /// Where to cut the slots in two halves of about equal size.
+    fn halfway(&self) -> usize {
+        let total: usize = self.slots.iter().map(|s| s.m.len()).sum();
+        let mut seen = 0;
+        for (i, s) in self.slots.iter().enumerate() {
+            if 2 * (seen + s.m.len()) > total {
+                return i.max(1);
+            }
+            seen += s.m.len();
+        }
+        self.slots.len()
     }
 
     /// Applies one update with learning rate `lr`, after clipping the global gradient
@@ -65,11 +87,25 @@ impl Optimizer {
             .iter()
             .map(|s| grads.get(s.var.as_tensor()).map(Tensor::contiguous).transpose())
             .collect::<candle_core::Result<_>>()?;
-        let mut sq = 0f64;
-        for g in gs.iter().flatten() {
-            sq += with_values(g, sum_of_squares)?;
-        }
-        let norm = sq.sqrt();
+        let cut = if self.threads > 1 && self.slots.len() > 1 { self.halfway() } else { self.slots.len() };
+        // Per-parameter sums of squares, added in parameter order whatever the split.
+        let squares = |gs: &[Option<Tensor>]| -> candle_core::Result<Vec<f64>> {
+            gs.iter().map(|g| g.as_ref().map_or(Ok(0.0), |g| with_values(g, sum_of_squares))).collect()
+        };
+        let (first, second) = gs.split_at(cut);
+        let sq: Vec<f64> = if second.is_empty() {
+            squares(first)?
+        } else {
+            let (a, b) = std::thread::scope(|scope| {
+                let h = scope.spawn(|| squares(second));
+                (squares(first), h.join())
+            });
+            let b = b.map_err(|_| TrainError::Worker)?;
+            let mut a = a?;
+            a.extend(b?);
+            a
+        };
+        let norm = sq.iter().sum::<f64>().sqrt();
         let scale = if clip > 0.0 { (clip / (norm + 1e-6)).min(1.0) as f32 } else { 1.0 };
         self.steps += 1;
         let t = self.steps as i32;
@@ -86,19 +122,16 @@ impl Optimizer {
             first: self.steps == 1,
             scale,
         };
-        for (s, g) in self.slots.iter_mut().zip(gs) {
-            let Some(g) = g else { continue };
-            if s.var.device().is_cpu() {
-                with_values(&g, |g| {
-                    let op = InPlace { rule: &rule, g, m: RefCell::new(&mut s.m), v: RefCell::new(&mut s.v) };
-                    s.var.as_tensor().inplace_op1(&op)
-                })??;
-            } else {
-                let g = g.flatten_all()?.to_vec1::<f32>()?;
-                let mut p = s.var.flatten_all()?.to_vec1::<f32>()?;
-                rule.apply(&mut p, &g, &mut s.m, &mut s.v);
-                s.var.set(&Tensor::from_vec(p, s.var.shape(), s.var.device())?)?;
-            }
+        let (slots_a, slots_b) = self.slots.split_at_mut(cut);
+        if slots_b.is_empty() {
+            update(slots_a, first, &rule)?;
+        } else {
+            let (a, b) = std::thread::scope(|scope| {
+                let h = scope.spawn(|| update(slots_b, second, &rule));
+                (update(slots_a, first, &rule), h.join())
+            });
+            a?;
+            b.map_err(|_| TrainError::Worker)??;
         }
         Ok(norm)
     }
@@ -185,6 +218,25 @@ impl Rule {
             }
         }
     }
+}
+
+/// Applies `rule` to each slot with its gradient (slots without one are left alone).
+fn update(slots: &mut [Slot], grads: &[Option<Tensor>], rule: &Rule) -> Result<()> {
+    for (s, g) in slots.iter_mut().zip(grads) {
+        let Some(g) = g else { continue };
+        if s.var.device().is_cpu() {
+            with_values(g, |g| {
+                let op = InPlace { rule, g, m: RefCell::new(&mut s.m), v: RefCell::new(&mut s.v) };
+                s.var.as_tensor().inplace_op1(&op)
+            })??;
+        } else {
+            let g = g.flatten_all()?.to_vec1::<f32>()?;
+            let mut p = s.var.flatten_all()?.to_vec1::<f32>()?;
+            rule.apply(&mut p, &g, &mut s.m, &mut s.v);
+            s.var.set(&Tensor::from_vec(p, s.var.shape(), s.var.device())?)?;
+        }
+    }
+    Ok(())
 }
 
 /// Updates a CPU parameter where it lives, without copying it out and back.

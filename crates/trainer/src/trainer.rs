@@ -97,12 +97,19 @@ pub struct Trainer {
     state: TrainerState,
     optimizer: Option<(HashMap<String, Tensor>, u64)>,
     stop: Option<Arc<AtomicBool>>,
+    threads: usize,
 }
 
 impl Trainer {
     pub fn new(cfg: TrainConfig) -> Result<Self> {
         cfg.validate()?;
-        Ok(Self { cfg, state: TrainerState::default(), optimizer: None, stop: None })
+        Ok(Self { cfg, state: TrainerState::default(), optimizer: None, stop: None, threads: 1 })
+    }
+
+    /// Threads the optimizer's update is split over (by parameter).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
     }
 
     /// Continue from a checkpoint's trainer state and optimizer moments.
@@ -131,6 +138,7 @@ impl Trainer {
     ) -> Result<Summary> {
         let cfg = &self.cfg;
         let mut opt = Optimizer::new(cfg, task.parameters());
+        opt.set_threads(self.threads);
         if self.state.steps == 0 {
             self.state.last_lr = cfg.learning_rate;
         }
