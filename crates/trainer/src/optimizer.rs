@@ -348,4 +348,33 @@ mod tests {
         let got: Vec<f32> = var.as_tensor().to_vec1().expect("vec");
         assert!((got[0] + 0.6).abs() < 1e-5 && (got[1] + 0.8).abs() < 1e-5, "{got:?}");
     }
+
+    #[test]
+    fn two_threads_update_exactly_as_one() {
+        let cfg = TrainConfig { learning_rate: 0.1, ..Default::default() };
+        let run = |threads: usize| -> (Vec<Vec<f32>>, f64) {
+            let vars: Vec<Var> = [5usize, 1, 7, 3]
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    let v: Vec<f32> = (0..n).map(|j| ((i * 7 + j) as f32 * 0.37).sin()).collect();
+                    Var::new(v.as_slice(), &Device::Cpu).expect("var")
+                })
+                .collect();
+            let mut opt =
+                Optimizer::new(&cfg, vars.iter().enumerate().map(|(i, v)| (format!("p{i}"), v.clone())).collect());
+            opt.set_threads(threads);
+            let mut norm = 0.0;
+            for _ in 0..3 {
+                let loss = vars
+                    .iter()
+                    .map(|v| v.as_tensor().sqr().expect("sqr").sum_all().expect("sum"))
+                    .reduce(|a, b| (a + b).expect("add"))
+                    .expect("loss");
+                norm = opt.step(&loss.backward().expect("backward"), 0.1, 0.5).expect("step");
+            }
+            (vars.iter().map(|v| v.as_tensor().to_vec1().expect("vec")).collect(), norm)
+        };
+        assert_eq!(run(1), run(2));
+    }
 }
