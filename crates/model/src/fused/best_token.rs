@@ -50,7 +50,11 @@ pub fn best_tokens_of_output(
                     let half = v / 2;
                     let (d1, d2) = zt.split_at_mut(half * b);
                     let (w1, w2) = w.split_at(half * hs);
-                    pool.join(|| product(d1, w1), || product(d2, w2));
+                    // This thread takes one half itself: one hand-over per product.
+                    pool.in_place_scope(|scope| {
+                        scope.spawn(|_| product(d2, w2));
+                        product(d1, w1);
+                    });
                 }
                 _ => product(&mut zt, w),
             }
@@ -81,11 +85,11 @@ pub fn best_tokens_of_output(
     Ok((arg, sum.iter().map(|s| -s.ln()).collect()))
 }
 
-/// Two threads for splitting a single sentence's vocabulary product (`None` if the
-/// system would not start them: the product then runs on the calling thread).
+/// A helper thread for splitting a single sentence's vocabulary product (`None` if the
+/// system would not start it: the product then runs on the calling thread).
 fn pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
-    POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(2).build().ok()).as_ref()
+    POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(1).build().ok()).as_ref()
 }
 
 /// For each row of `logits`: (argmax id, log-softmax value there).
