@@ -79,6 +79,15 @@ impl Seq2Seq {
         self.threads
     }
 
+    /// Threads to split rows over: on a GPU one stream of work is what it wants.
+    fn cpu_threads(&self) -> usize {
+        if self.device.is_cpu() {
+            self.threads
+        } else {
+            1
+        }
+    }
+
     pub fn params(&self) -> &ParamStore {
         &self.params
     }
@@ -136,7 +145,7 @@ impl Seq2Seq {
     /// summed. Each part draws its dropout from its own stream, seeded from the run's
     /// dropout stream, so a run is reproducible for a given thread count.
     pub fn loss_and_grads(&self, batch: &Batch, mode: Mode) -> Result<(f64, GradStore)> {
-        let parts = batch.split_rows(self.threads);
+        let parts = batch.split_rows(self.cpu_threads());
         if parts.len() <= 1 {
             let loss = self.loss(batch, mode)?;
             let value = f64::from(loss.to_scalar::<f32>()?);
@@ -285,7 +294,7 @@ impl Seq2Seq {
         // `Linear::frozen_contiguous`); a single sentence keeps the views.
         let frozen = if b >= CONTIGUOUS_FROM_ROWS { Some(self.decoder.frozen_contiguous()?) } else { None };
         let decoder = frozen.as_ref().unwrap_or(&self.decoder);
-        let parts = self.threads.min(b / CONTIGUOUS_FROM_ROWS).max(1);
+        let parts = self.cpu_threads().min(b / CONTIGUOUS_FROM_ROWS).max(1);
         if parts == 1 {
             return self.greedy_rows(decoder, sources, steps, stop_at_eos);
         }

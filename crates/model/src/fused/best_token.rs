@@ -65,15 +65,18 @@ pub fn best_tokens_of_output(
         let arg = zt.iter().position(|&z| z == m).unwrap_or(0);
         return Ok((vec![arg as u32], vec![-row_sum_exp(&zt, m).ln()]));
     }
-    // Column-wise over (V, B): the first index holding each column's maximum, then Σ exp.
+    // Column-wise over (V, B), in three passes that each vectorise across the columns:
+    // the maxima, the first index holding each, then Σ exp.
     let mut m = vec![f32::NEG_INFINITY; b];
-    let mut arg = vec![0u32; b];
+    for row in zt.chunks_exact(b) {
+        for (m, &z) in m.iter_mut().zip(row) {
+            *m = if z > *m { z } else { *m };
+        }
+    }
+    let mut arg = vec![u32::MAX; b];
     for (j, row) in zt.chunks_exact(b).enumerate() {
-        for ((m, a), &z) in m.iter_mut().zip(arg.iter_mut()).zip(row) {
-            if z > *m {
-                *m = z;
-                *a = j as u32;
-            }
+        for ((a, &m), &z) in arg.iter_mut().zip(&m).zip(row) {
+            *a = if z == m && *a == u32::MAX { j as u32 } else { *a };
         }
     }
     let mut sum = vec![0f32; b];
@@ -82,6 +85,8 @@ pub fn best_tokens_of_output(
             *s += super::fast_math::exp(z - m);
         }
     }
+    // A column of NaNs has no maximum: pick 0, as the row-wise pick does.
+    let arg = arg.into_iter().map(|a| if a == u32::MAX { 0 } else { a }).collect();
     Ok((arg, sum.iter().map(|s| -s.ln()).collect()))
 }
 
