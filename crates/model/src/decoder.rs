@@ -7,7 +7,7 @@ use s2s_data::Rng;
 use crate::attention::{attend, Attention};
 use crate::config::{AttentionKind, ModelConfig, ModelDims};
 use crate::dropout::dropout;
-use crate::error::{expect_dims, Result};
+use crate::error::{expect_dims, ModelError, Result};
 use crate::fused::SharedProduct;
 use crate::gru::GruLayer;
 use crate::params::{embedding, linear, Linear};
@@ -29,6 +29,9 @@ pub struct Decoder {
     gru: GruLayer,
     out: Linear,
     dropout: f64,
+    /// Decoding one sentence with a spare core: `W_hh h` runs on a helper thread while
+    /// this one computes the attention and `W_ih x`.
+    overlap: bool,
 }
 
 /// What the decoder attends to, prepared once per batch.
@@ -71,6 +74,7 @@ impl Decoder {
             gru: GruLayer::new(gru_in, h, 0, false, vb.pp("gru"))?,
             out: linear(h, dims.tgt_vocab, true, vb.pp("out"))?,
             dropout: cfg.dropout,
+            overlap: false,
         })
     }
 
@@ -85,6 +89,7 @@ impl Decoder {
             // The output layer is read vocabulary-major by `greedy_pick`: no copy needed.
             out: self.out.clone(),
             dropout: self.dropout,
+            overlap: false,
         })
     }
 
@@ -107,6 +112,12 @@ impl Decoder {
         let (gru, gru_products) = self.gru.shared()?;
         products.extend(gru_products);
         Ok((Self { attention, combine, gru, ..self.clone() }, products))
+    }
+
+    /// A copy for decoding one sentence at a time on the CPU with a spare core: each
+    /// step's `W_hh h` runs on a helper thread while this one computes the rest.
+    pub fn overlapping(&self) -> Self {
+        Self { overlap: true, ..self.clone() }
     }
 
     pub fn attention(&self) -> &Attention {
@@ -145,15 +156,34 @@ impl Decoder {
     pub fn step_embedded(&self, e: &Tensor, h: &Tensor, mem: &Memory) -> Result<(Tensor, Tensor)> {
         let b = e.dim(0)?;
         expect_dims("decoder hidden", h, &[b, self.gru.hidden_size()])?;
-        let scores = self.attention.scores(e, h, &mem.outputs, mem.keys.as_ref())?;
-        let (weights, context) = attend(&scores, mem.bias.as_ref(), &mem.outputs)?;
-        let joined = Tensor::cat(&[e, &context], D::Minus1)?;
-        let x = match &self.combine {
-            Some(c) => c.forward(&joined)?.relu()?,
-            None => joined,
+        // The GRU input and the attention weights.
+        let input = || -> Result<(Tensor, Tensor)> {
+            let scores = self.attention.scores(e, h, &mem.outputs, mem.keys.as_ref())?;
+            let (weights, context) = attend(&scores, mem.bias.as_ref(), &mem.outputs)?;
+            let joined = Tensor::cat(&[e, &context], D::Minus1)?;
+            let x = match &self.combine {
+                Some(c) => c.forward(&joined)?.relu()?,
+                None => joined,
+            };
+            Ok((x, weights))
         };
-        let h_new = self.gru.step(&self.gru.project_step(&x)?, h)?;
-        Ok((h_new, weights))
+        match crate::fused::helper_pool().filter(|_| self.overlap) {
+            Some(pool) => {
+                // The helper computes W_hh h while this thread works out the GRU input.
+                let (mut gh, mut rest) = (None, None);
+                pool.in_place_scope(|scope| {
+                    scope.spawn(|_| gh = Some(self.gru.hidden_projection(h)));
+                    rest = Some(input().and_then(|(x, weights)| Ok((self.gru.project_step(&x)?, weights))));
+                });
+                let (gi, weights) = rest.ok_or(ModelError::Worker)??;
+                Ok((self.gru.step_with(&gi, &gh.ok_or(ModelError::Worker)??, h)?, weights))
+            }
+            None => {
+                let (x, weights) = input()?;
+                let gi = self.gru.project_step(&x)?;
+                Ok((self.gru.step_with(&gi, &self.gru.hidden_projection(h)?, h)?, weights))
+            }
+        }
     }
 
     /// Greedy choice for each row of `h`: the most likely next token and its

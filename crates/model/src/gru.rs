@@ -117,14 +117,31 @@ impl GruLayer {
     /// # Shapes
     /// `gi: (B, 3H)`, `h: (B, H)` → `(B, H)`
     pub fn step(&self, gi: &Tensor, h: &Tensor) -> Result<Tensor> {
+        self.step_with(gi, &self.hidden_projection(h)?, h)
+    }
+
+    /// The hidden-side pre-activations `W_hh h + b_hh` of one step.
+    ///
+    /// # Shapes
+    /// `h: (B, H)` → `(B, 3H)`
+    pub fn hidden_projection(&self, h: &Tensor) -> Result<Tensor> {
+        expect_dims("GRU hidden", h, &[h.dim(0)?, self.hidden])?;
+        Ok(match &self.shared {
+            Some((_, hh)) => hh.forward(h)?,
+            None => h.matmul(&self.w_hh_t)?.broadcast_add(&self.b_hh)?,
+        })
+    }
+
+    /// [`Self::step`] with `gh` from [`Self::hidden_projection`] computed beforehand.
+    ///
+    /// # Shapes
+    /// `gi: (B, 3H)`, `gh: (B, 3H)`, `h: (B, H)` → `(B, H)`
+    pub fn step_with(&self, gi: &Tensor, gh: &Tensor, h: &Tensor) -> Result<Tensor> {
         let hs = self.hidden;
         let (b, _) = h.dims2()?;
         expect_dims("GRU gates", gi, &[b, 3 * hs])?;
+        expect_dims("GRU hidden-side gates", gh, &[b, 3 * hs])?;
         expect_dims("GRU hidden", h, &[b, hs])?;
-        let gh = match &self.shared {
-            Some((_, hh)) => hh.forward(h)?,
-            None => h.matmul(&self.w_hh_t)?.broadcast_add(&self.b_hh)?,
-        };
-        Ok(crate::fused::gru_cell(gi, &gh, h)?)
+        Ok(crate::fused::gru_cell(gi, gh, h)?)
     }
 }

@@ -292,7 +292,13 @@ impl Seq2Seq {
         }
         // Contiguous transposed weights pay for their copy from a few rows on (see
         // `Linear::frozen_contiguous`); a single sentence keeps the views.
-        let frozen = if b >= CONTIGUOUS_FROM_ROWS { Some(self.decoder.frozen_contiguous()?) } else { None };
+        let frozen = if b >= CONTIGUOUS_FROM_ROWS {
+            Some(self.decoder.frozen_contiguous()?)
+        } else if self.cpu_threads() > 1 {
+            Some(self.decoder.overlapping())
+        } else {
+            None
+        };
         let decoder = frozen.as_ref().unwrap_or(&self.decoder);
         let parts = self.cpu_threads().min(b / CONTIGUOUS_FROM_ROWS).max(1);
         if parts == 1 {

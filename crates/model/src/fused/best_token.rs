@@ -1,8 +1,6 @@
 //! Greedy pick over the vocabulary: the argmax of each row of logits and its
 //! log-probability, in one pass on the CPU instead of log_softmax + argmax + gather.
 
-use std::sync::OnceLock;
-
 use candle_core::{Result, Tensor, D};
 
 use super::matmul::{matmul, View};
@@ -45,7 +43,7 @@ pub fn best_tokens_of_output(
                 let n = dst.len() / b;
                 matmul(dst, View::rows(rows, n, hs), View::rows(h, b, hs).t(), true);
             };
-            match pool() {
+            match super::helper_pool() {
                 Some(pool) if threads > 1 && b < 8 && v >= 1024 => {
                     let half = v / 2;
                     let (d1, d2) = zt.split_at_mut(half * b);
@@ -88,13 +86,6 @@ pub fn best_tokens_of_output(
     // A column of NaNs has no maximum: pick 0, as the row-wise pick does.
     let arg = arg.into_iter().map(|a| if a == u32::MAX { 0 } else { a }).collect();
     Ok((arg, sum.iter().map(|s| -s.ln()).collect()))
-}
-
-/// A helper thread for splitting a single sentence's vocabulary product (`None` if the
-/// system would not start it: the product then runs on the calling thread).
-fn pool() -> Option<&'static rayon::ThreadPool> {
-    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
-    POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(1).build().ok()).as_ref()
 }
 
 /// For each row of `logits`: (argmax id, log-softmax value there).

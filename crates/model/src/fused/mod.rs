@@ -56,6 +56,14 @@ pub fn transposed(t: &Tensor) -> Result<Tensor> {
     Tensor::from_vec(v, (c, r), t.device())
 }
 
+/// One helper thread for inference on a single sentence (the vocabulary product's other
+/// half, the decoder's `W_hh h`), started on first use; `None` if the system would not
+/// start it, and the work then stays on the calling thread.
+pub fn helper_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(1).build().ok()).as_ref()
+}
+
 use fast_math::sigmoid;
 
 #[cfg(test)]
