@@ -45,18 +45,14 @@ impl Attention {
         })
     }
 
-    /// A detached copy for inference with contiguous transposed weights.
-    pub fn frozen_contiguous(&self) -> Result<Self> {
-        Ok(match self {
-            Self::Location { attn, max_length } => {
-                Self::Location { attn: attn.frozen_contiguous()?, max_length: *max_length }
-            }
-            Self::Bahdanau { wa, ua, va } => {
-                Self::Bahdanau { wa: wa.frozen_contiguous()?, ua: ua.frozen_contiguous()?, va: va.frozen_contiguous()? }
-            }
+    /// A detached copy for inference whose products are computed weight-major.
+    pub fn frozen(&self) -> Self {
+        match self {
+            Self::Location { attn, max_length } => Self::Location { attn: attn.frozen(), max_length: *max_length },
+            Self::Bahdanau { wa, ua, va } => Self::Bahdanau { wa: wa.frozen(), ua: ua.frozen(), va: va.frozen() },
             Self::LuongDot => Self::LuongDot,
-            Self::LuongGeneral { w } => Self::LuongGeneral { w: w.frozen_contiguous()? },
-        })
+            Self::LuongGeneral { w } => Self::LuongGeneral { w: w.frozen() },
+        }
     }
 
     /// A copy whose per-step products form their weight gradients once per batch (see

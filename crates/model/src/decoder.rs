@@ -29,8 +29,7 @@ pub struct Decoder {
     gru: GruLayer,
     out: Linear,
     dropout: f64,
-    /// Decoding one sentence with a spare core: `W_hh h` runs on a helper thread while
-    /// this one computes the attention and `W_ih x`.
+    /// Decoding one sentence with a spare core (see [`Self::frozen`]).
     overlap: bool,
 }
 
@@ -78,19 +77,21 @@ impl Decoder {
         })
     }
 
-    /// A detached copy for decoding many sentences at once: every `Wᵀ` a contiguous
-    /// matrix, which roughly doubles the speed of the vocabulary-sized product at batch 64.
-    pub fn frozen_contiguous(&self) -> Result<Self> {
-        Ok(Self {
+    /// A detached copy for decoding: its products are computed weight-major (see
+    /// [`crate::fused::product_weight_major`]), and with `overlap` (one sentence at a time,
+    /// a spare core) each step's `W_hh h` runs on a helper thread while this one computes
+    /// the attention and `W_ih x`.
+    pub fn frozen(&self, overlap: bool) -> Self {
+        Self {
             embedding: candle_nn::Embedding::new(self.embedding.embeddings().detach(), self.embedding.hidden_size()),
-            attention: self.attention.frozen_contiguous()?,
-            combine: self.combine.as_ref().map(Linear::frozen_contiguous).transpose()?,
-            gru: self.gru.frozen_contiguous()?,
-            // The output layer is read vocabulary-major by `greedy_pick`: no copy needed.
-            out: self.out.clone(),
+            attention: self.attention.frozen(),
+            combine: self.combine.as_ref().map(Linear::frozen),
+            gru: self.gru.frozen(),
+            // The output layer is read vocabulary-major by `greedy_pick`.
+            out: self.out.frozen(),
             dropout: self.dropout,
-            overlap: false,
-        })
+            overlap,
+        }
     }
 
     /// A copy for training a batch on the CPU whose per-step products form their weight
@@ -112,12 +113,6 @@ impl Decoder {
         let (gru, gru_products) = self.gru.shared()?;
         products.extend(gru_products);
         Ok((Self { attention, combine, gru, ..self.clone() }, products))
-    }
-
-    /// A copy for decoding one sentence at a time on the CPU with a spare core: each
-    /// step's `W_hh h` runs on a helper thread while this one computes the rest.
-    pub fn overlapping(&self) -> Self {
-        Self { overlap: true, ..self.clone() }
     }
 
     pub fn attention(&self) -> &Attention {

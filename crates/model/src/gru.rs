@@ -23,6 +23,8 @@ pub struct GruLayer {
     /// Per-step products with their weight gradients formed once (see
     /// [`crate::fused::SharedProduct`]), while training on the CPU.
     shared: Option<(SharedProduct, SharedProduct)>,
+    /// A detached copy for inference: per-step products are computed weight-major.
+    frozen: bool,
     hidden: usize,
     input: usize,
 }
@@ -43,25 +45,27 @@ impl GruLayer {
             b_ih: vb.get_with_hints(3 * hidden, &format!("bias_ih_{sfx}"), init)?,
             b_hh: vb.get_with_hints(3 * hidden, &format!("bias_hh_{sfx}"), init)?,
             shared: None,
+            frozen: false,
             hidden,
             input,
         })
     }
 
-    /// A detached copy for inference with contiguous transposed weights (see
-    /// [`crate::params::Linear::frozen_contiguous`]).
-    pub fn frozen_contiguous(&self) -> Result<Self> {
-        Ok(Self {
+    /// A detached copy for inference whose per-step products are computed weight-major
+    /// (see [`crate::fused::product_weight_major`]).
+    pub fn frozen(&self) -> Self {
+        Self {
             b_ih: self.b_ih.detach(),
             b_hh: self.b_hh.detach(),
             w_ih: self.w_ih.detach(),
             w_hh: self.w_hh.detach(),
-            w_ih_t: crate::fused::transposed(&self.w_ih)?,
-            w_hh_t: crate::fused::transposed(&self.w_hh)?,
+            w_ih_t: self.w_ih_t.detach(),
+            w_hh_t: self.w_hh_t.detach(),
             shared: None,
+            frozen: true,
             hidden: self.hidden,
             input: self.input,
-        })
+        }
     }
 
     /// A copy whose per-step products ([`Self::project_step`], [`Self::step`]) form their
@@ -107,6 +111,9 @@ impl GruLayer {
         if let Some((ih, _)) = &self.shared {
             return Ok(ih.forward(x)?);
         }
+        if self.frozen {
+            return Ok(crate::fused::product_weight_major(x, &self.w_ih, Some(&self.b_ih))?);
+        }
         Ok(x.matmul(&self.w_ih_t)?.broadcast_add(&self.b_ih)?)
     }
 
@@ -128,6 +135,7 @@ impl GruLayer {
         expect_dims("GRU hidden", h, &[h.dim(0)?, self.hidden])?;
         Ok(match &self.shared {
             Some((_, hh)) => hh.forward(h)?,
+            None if self.frozen => crate::fused::product_weight_major(h, &self.w_hh, Some(&self.b_hh))?,
             None => h.matmul(&self.w_hh_t)?.broadcast_add(&self.b_hh)?,
         })
     }

@@ -12,9 +12,9 @@ use crate::encoder::Encoder;
 use crate::error::{ModelError, Result};
 use crate::params::{seeded_builder, ParamStore};
 
-/// Batch size from which greedy decoding copies the decoder's weights into contiguous
-/// transposed matrices.
-const CONTIGUOUS_FROM_ROWS: usize = 8;
+/// Rows per thread from which greedy decoding splits a batch between threads (below
+/// it, one sentence's step shares its products with a helper thread instead).
+const ROWS_PER_THREAD: usize = 8;
 
 /// Random streams used while training, stored in checkpoints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,17 +290,9 @@ impl Seq2Seq {
         if b == 0 {
             return Ok(Vec::new());
         }
-        // Contiguous transposed weights pay for their copy from a few rows on (see
-        // `Linear::frozen_contiguous`); a single sentence keeps the views.
-        let frozen = if b >= CONTIGUOUS_FROM_ROWS {
-            Some(self.decoder.frozen_contiguous()?)
-        } else if self.cpu_threads() > 1 {
-            Some(self.decoder.overlapping())
-        } else {
-            None
-        };
-        let decoder = frozen.as_ref().unwrap_or(&self.decoder);
-        let parts = self.cpu_threads().min(b / CONTIGUOUS_FROM_ROWS).max(1);
+        let frozen = self.decoder.frozen(b < ROWS_PER_THREAD && self.cpu_threads() > 1);
+        let decoder = &frozen;
+        let parts = self.cpu_threads().min(b / ROWS_PER_THREAD).max(1);
         if parts == 1 {
             return self.greedy_rows(decoder, sources, steps, stop_at_eos);
         }

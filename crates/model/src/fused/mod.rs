@@ -56,6 +56,42 @@ pub fn transposed(t: &Tensor) -> Result<Tensor> {
     Tensor::from_vec(v, (c, r), t.device())
 }
 
+/// `x Wᵀ + bias` for inference, computed weight-major: `(W xᵀ)ᵀ`. At 32 rows this runs
+/// 1.1–1.7× faster than `x` times a transposed view of `W` (gemm then packs nothing of
+/// the weight), transpose included; at one row it is the same product.
+///
+/// # Shapes
+/// `x: (B, K)`, `w: (N, K)`, `bias: (N)` → `(B, N)`
+pub fn product_weight_major(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let (b, k) = x.dims2()?;
+    let (n, wk) = w.dims2()?;
+    if wk != k || bias.is_some_and(|t| t.dims1().ok() != Some(n)) {
+        candle_core::bail!("weight-major product: x (B, K), weight (N, K) and bias (N) disagree");
+    }
+    if !x.device().is_cpu() {
+        let y = x.matmul(&w.t()?)?;
+        return match bias {
+            Some(bias) => y.broadcast_add(bias),
+            None => Ok(y),
+        };
+    }
+    let mut zt = vec![0f32; n * b];
+    with_f32(x, |x| {
+        with_f32(w, |w| matmul::matmul(&mut zt, matmul::View::rows(w, n, k), matmul::View::rows(x, b, k).t(), false))
+    })??;
+    let mut y = if b == 1 { zt } else { matmul::transpose(&zt, n, b) };
+    if let Some(bias) = bias {
+        with_f32(bias, |bias| {
+            for row in y.chunks_exact_mut(n) {
+                for (v, &c) in row.iter_mut().zip(bias) {
+                    *v += c;
+                }
+            }
+        })?;
+    }
+    Tensor::from_vec(y, (b, n), x.device())
+}
+
 /// One helper thread for inference on a single sentence (the vocabulary product's other
 /// half, the decoder's `W_hh h`), started on first use; `None` if the system would not
 /// start it, and the work then stays on the calling thread.

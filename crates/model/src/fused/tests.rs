@@ -182,3 +182,19 @@ fn greedy_pick_from_states_matches_the_pick_from_logits() {
         }
     }
 }
+
+#[test]
+fn weight_major_product_matches_matmul() {
+    let mut rng = Rng::new(13);
+    let w = random(&[7, 5], &mut rng, 1.0);
+    let bias = random(&[7], &mut rng, 1.0);
+    for b in [1, 5] {
+        let x = random(&[b, 5], &mut rng, 1.0);
+        let want = x.as_tensor().matmul(&w.as_tensor().t().expect("t")).expect("mm");
+        let got = product_weight_major(x.as_tensor(), w.as_tensor(), None).expect("product");
+        assert!(max_diff(&got, &want) < 1e-6);
+        let want = want.broadcast_add(bias.as_tensor()).expect("bias");
+        let got = product_weight_major(x.as_tensor(), w.as_tensor(), Some(bias.as_tensor())).expect("product");
+        assert!(max_diff(&got, &want) < 1e-6);
+    }
+}
