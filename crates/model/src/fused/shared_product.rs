@@ -85,17 +85,27 @@ impl SharedProduct {
             candle_core::bail!("shared-product: input has {k} columns, the weight {}", self.weight.dim(1)?);
         }
         self.lock().made += 1;
-        let step = Step { log: self.log.clone(), weight: self.weight.detach() };
-        x.contiguous()?.apply_op3(&self.detached_weight_t, &self.detached_bias, step)
+        let step = Step { log: self.log.clone(), weight_t: self.detached_weight_t.clone() };
+        x.contiguous()?.apply_op3(&self.weight.detach(), &self.detached_bias, step)
     }
 }
 
-/// One step's product `x Wᵀ + b` (given `Wᵀ`); backward records `(x, dy)` and returns
-/// `dx = dy W` only.
+/// One step's product `x Wᵀ + b`; backward records `(x, dy)` and returns `dx = dy W`
+/// only. Both products run weight-major, `(W xᵀ)ᵀ` and `(Wᵀ dyᵀ)ᵀ` (see
+/// [`super::product_weight_major`]).
 struct Step {
     log: Arc<Mutex<Log>>,
-    /// `W` `(N, K)`, detached, for `dx`.
-    weight: Tensor,
+    /// `Wᵀ` `(K, N)`, contiguous, for `dx`.
+    weight_t: Tensor,
+}
+
+/// `(rows, cols)` row-major from its transpose; a single row or column needs no copy.
+fn untranspose(t: Vec<f32>, rows: usize, cols: usize) -> Vec<f32> {
+    if rows == 1 || cols == 1 {
+        t
+    } else {
+        super::matmul::transpose(&t, cols, rows)
+    }
 }
 
 impl CustomOp3 for Step {
@@ -113,10 +123,11 @@ impl CustomOp3 for Step {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (b, k) = l1.shape().dims2()?;
-        let (_, n) = l2.shape().dims2()?;
-        let (x, wt, bias) = (f32_slice(s1, l1, "x")?, f32_slice(s2, l2, "weight")?, f32_slice(s3, l3, "bias")?);
-        let mut y = vec![0f32; b * n];
-        matmul(&mut y, View::rows(x, b, k), View::rows(wt, k, n), false);
+        let (n, _) = l2.shape().dims2()?;
+        let (x, w, bias) = (f32_slice(s1, l1, "x")?, f32_slice(s2, l2, "weight")?, f32_slice(s3, l3, "bias")?);
+        let mut yt = vec![0f32; n * b];
+        matmul(&mut yt, View::rows(w, n, k), View::rows(x, b, k).t(), false);
+        let mut y = untranspose(yt, b, n);
         for row in y.chunks_exact_mut(n) {
             for (v, &c) in row.iter_mut().zip(bias) {
                 *v += c;
@@ -128,17 +139,19 @@ impl CustomOp3 for Step {
     fn bwd(
         &self,
         x: &Tensor,
-        _wt: &Tensor,
+        w: &Tensor,
         _bias: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let w = &self.weight;
         let (b, k) = x.dims2()?;
         let (n, _) = w.dims2()?;
         let grad = grad.contiguous()?;
-        let mut dx = vec![0f32; b * k];
-        with_f32(&grad, |g| with_f32(w, |w| matmul(&mut dx, View::rows(g, b, n), View::rows(w, n, k), false)))??;
+        let mut dxt = vec![0f32; k * b];
+        with_f32(&grad, |g| {
+            with_f32(&self.weight_t, |wt| matmul(&mut dxt, View::rows(wt, k, n), View::rows(g, b, n).t(), false))
+        })??;
+        let dx = untranspose(dxt, b, k);
         let mut log = self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         log.done += 1;
         log.steps.push((x.clone(), grad));
