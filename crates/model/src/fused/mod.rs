@@ -56,9 +56,9 @@ pub fn transposed(t: &Tensor) -> Result<Tensor> {
     Tensor::from_vec(v, (c, r), t.device())
 }
 
-/// `x Wᵀ + bias` for inference, computed weight-major: `(W xᵀ)ᵀ`. At 32 rows this runs
-/// 1.1–1.7× faster than `x` times a transposed view of `W` (gemm then packs nothing of
-/// the weight), transpose included; at one row it is the same product.
+/// `x Wᵀ + bias` for inference, computed weight-major: `(W xᵀ)ᵀ`. For the GRU's shapes
+/// at 32 rows this runs 1.1–1.7× faster than `x` times a contiguous `Wᵀ` (gemm then packs
+/// nothing of the weight), transpose included; at one row it is the same product.
 ///
 /// # Shapes
 /// `x: (B, K)`, `w: (N, K)`, `bias: (N)` → `(B, N)`
