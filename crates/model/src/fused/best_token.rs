@@ -36,16 +36,21 @@ pub fn best_tokens_of_output(
             None => logits,
         });
     }
-    let bias: Vec<f32> = match bias {
-        Some(t) => t.to_vec1()?,
-        None => vec![0.0; v],
-    };
     // The (V, B) buffer is kept per thread from step to step: a fresh one per step came
     // from the OS as zeroed pages each time (page faults were 8 % of batched decoding).
     let mut zt = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
     zt.clear();
-    for &c in &bias {
-        zt.extend(std::iter::repeat_n(c, b));
+    match bias {
+        // Each vocabulary row starts at its bias, read in place (no per-step copy).
+        Some(t) => with_f32(t, |bias| {
+            for &c in bias {
+                zt.extend(std::iter::repeat_n(c, b));
+            }
+        })?,
+        None => zt.resize(v * b, 0.0),
+    }
+    if zt.len() != v * b {
+        candle_core::bail!("greedy pick: bias must have one value per vocabulary row");
     }
     with_f32(h, |h| {
         with_f32(w, |w| {

@@ -178,12 +178,7 @@ impl CustomOp3 for GruSequence {
         // dW_hh = Σ_steps dghᵀ h_prev, as one product over all steps and rows.
         let mut d_w = vec![0f32; 3 * hs * hs];
         matmul(&mut d_w, View::rows(&d_gh, s * b, 3 * hs).t(), View::rows(&saved.h_prev, s * b, hs), false);
-        let mut d_b = vec![0f32; 3 * hs];
-        for row in d_gh.chunks_exact(3 * hs) {
-            for (acc, &x) in d_b.iter_mut().zip(row) {
-                *acc += x;
-            }
-        }
+        let d_b = super::matmul::column_sums(&d_gh, 3 * hs);
         let dev = gi.device();
         Ok((
             Some(Tensor::from_vec(d_gi, (b, s, 3 * hs), dev)?),

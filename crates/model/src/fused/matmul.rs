@@ -46,6 +46,40 @@ pub fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     dst
 }
 
+/// `x Wᵀ` computed weight-major, `(W xᵀ)ᵀ`, row-major `(b, n)`: gemm then packs nothing
+/// of the (large) weight. A single row needs no transpose back.
+///
+/// `x` is row-major `(b, k)`, `w` row-major `(n, k)`.
+pub fn weight_major(x: &[f32], b: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
+    let mut yt = vec![0f32; n * b];
+    matmul(&mut yt, View::rows(w, n, k), View::rows(x, b, k).t(), false);
+    if b == 1 {
+        yt
+    } else {
+        transpose(&yt, n, b)
+    }
+}
+
+/// Adds `bias` to every row of the row-major `y`.
+pub fn add_to_rows(y: &mut [f32], bias: &[f32]) {
+    for row in y.chunks_exact_mut(bias.len()) {
+        for (v, &c) in row.iter_mut().zip(bias) {
+            *v += c;
+        }
+    }
+}
+
+/// The column sums of a row-major matrix with `cols` columns (a bias gradient).
+pub fn column_sums(m: &[f32], cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; cols];
+    for row in m.chunks_exact(cols) {
+        for (acc, &x) in out.iter_mut().zip(row) {
+            *acc += x;
+        }
+    }
+    out
+}
+
 /// The one `unsafe` call of the project: `gemm` takes raw pointers and strides.
 ///
 /// `dst (+)= a · b` with `dst` row-major `(a.rows, b.cols)`; `accumulate` adds to what is there.

@@ -75,19 +75,9 @@ pub fn product_weight_major(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Re
             None => Ok(y),
         };
     }
-    let mut zt = vec![0f32; n * b];
-    with_f32(x, |x| {
-        with_f32(w, |w| matmul::matmul(&mut zt, matmul::View::rows(w, n, k), matmul::View::rows(x, b, k).t(), false))
-    })??;
-    let mut y = if b == 1 { zt } else { matmul::transpose(&zt, n, b) };
+    let mut y = with_f32(x, |x| with_f32(w, |w| matmul::weight_major(x, b, k, w, n)))??;
     if let Some(bias) = bias {
-        with_f32(bias, |bias| {
-            for row in y.chunks_exact_mut(n) {
-                for (v, &c) in row.iter_mut().zip(bias) {
-                    *v += c;
-                }
-            }
-        })?;
+        with_f32(bias, |bias| matmul::add_to_rows(&mut y, bias))?;
     }
     Tensor::from_vec(y, (b, n), x.device())
 }

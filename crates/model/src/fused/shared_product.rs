@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::matmul::{matmul, View};
+use super::matmul::{add_to_rows, column_sums, matmul, weight_major, View};
 use super::{f32_slice, with_f32};
 
 /// What the steps' backward passes leave for the anchor.
@@ -99,15 +99,6 @@ struct Step {
     weight_t: Tensor,
 }
 
-/// `(rows, cols)` row-major from its transpose; a single row or column needs no copy.
-fn untranspose(t: Vec<f32>, rows: usize, cols: usize) -> Vec<f32> {
-    if rows == 1 || cols == 1 {
-        t
-    } else {
-        super::matmul::transpose(&t, cols, rows)
-    }
-}
-
 impl CustomOp3 for Step {
     fn name(&self) -> &'static str {
         "shared-product-step"
@@ -125,14 +116,8 @@ impl CustomOp3 for Step {
         let (b, k) = l1.shape().dims2()?;
         let (n, _) = l2.shape().dims2()?;
         let (x, w, bias) = (f32_slice(s1, l1, "x")?, f32_slice(s2, l2, "weight")?, f32_slice(s3, l3, "bias")?);
-        let mut yt = vec![0f32; n * b];
-        matmul(&mut yt, View::rows(w, n, k), View::rows(x, b, k).t(), false);
-        let mut y = untranspose(yt, b, n);
-        for row in y.chunks_exact_mut(n) {
-            for (v, &c) in row.iter_mut().zip(bias) {
-                *v += c;
-            }
-        }
+        let mut y = weight_major(x, b, k, w, n);
+        add_to_rows(&mut y, bias);
         Ok((CpuStorage::F32(y), Shape::from((b, n))))
     }
 
@@ -147,11 +132,8 @@ impl CustomOp3 for Step {
         let (b, k) = x.dims2()?;
         let (n, _) = w.dims2()?;
         let grad = grad.contiguous()?;
-        let mut dxt = vec![0f32; k * b];
-        with_f32(&grad, |g| {
-            with_f32(&self.weight_t, |wt| matmul(&mut dxt, View::rows(wt, k, n), View::rows(g, b, n).t(), false))
-        })??;
-        let dx = untranspose(dxt, b, k);
+        // dx = dy W, weight-major over Wᵀ: (Wᵀ dyᵀ)ᵀ.
+        let dx = with_f32(&grad, |g| with_f32(&self.weight_t, |wt| weight_major(g, b, n, wt, k)))??;
         let mut log = self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         log.done += 1;
         log.steps.push((x.clone(), grad));
@@ -211,12 +193,7 @@ impl CustomOp3 for Anchor {
         }
         let mut dw = vec![0f32; n * k];
         matmul(&mut dw, View::rows(&dys, rows, n).t(), View::rows(&xs, rows, k), false);
-        let mut db = vec![0f32; n];
-        for row in dys.chunks_exact(n) {
-            for (d, &g) in db.iter_mut().zip(row) {
-                *d += g;
-            }
-        }
+        let db = column_sums(&dys, n);
         let dev = state.device();
         Ok((Some(grad.clone()), Some(Tensor::from_vec(dw, (n, k), dev)?), Some(Tensor::from_vec(db, n, dev)?)))
     }
