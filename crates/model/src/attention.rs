@@ -45,16 +45,6 @@ impl Attention {
         })
     }
 
-    /// A detached copy for inference whose products are computed weight-major.
-    pub fn frozen(&self) -> Self {
-        match self {
-            Self::Location { attn, max_length } => Self::Location { attn: attn.frozen(), max_length: *max_length },
-            Self::Bahdanau { wa, ua, va } => Self::Bahdanau { wa: wa.frozen(), ua: ua.frozen(), va: va.frozen() },
-            Self::LuongDot => Self::LuongDot,
-            Self::LuongGeneral { w } => Self::LuongGeneral { w: w.frozen() },
-        }
-    }
-
     /// A copy whose per-step products form their weight gradients once per batch (see
     /// [`crate::fused::SharedProduct`]); the products are pushed to `products`.
     pub fn shared(&self, products: &mut Vec<SharedProduct>) -> Result<Self> {
@@ -82,18 +72,23 @@ impl Attention {
         }
     }
 
-    /// Per-batch key projections, computed once (Bahdanau's `U k`, Luong-general's `W k`).
+    /// Per-batch key projections, computed once (Bahdanau's `U k`, Luong-general's `W k`);
+    /// `detached` for inference (no gradients).
     ///
     /// # Shapes
     /// `outputs: (B, S, H)` → `(B, S, H)` or `None`
-    pub fn precompute_keys(&self, outputs: &Tensor) -> Result<Option<Tensor>> {
+    pub fn precompute_keys(&self, outputs: &Tensor, detached: bool) -> Result<Option<Tensor>> {
         // As (B*S, H) rows: a plain 2-D matmul. A 3-D input would make candle multiply by
         // the weight broadcast over the batch (stride 0), which gave wrong results on CUDA.
         let (b, s, h) = outputs.dims3()?;
-        let rows = || outputs.reshape((b * s, h));
+        let project = |l: &Linear| -> Result<Tensor> {
+            let rows = outputs.reshape((b * s, h))?;
+            let keys = if detached { l.forward_detached(&rows)? } else { l.forward(&rows)? };
+            Ok(keys.reshape((b, s, ()))?)
+        };
         Ok(match self {
-            Self::Bahdanau { ua, .. } => Some(ua.forward(&rows()?)?.reshape((b, s, ()))?),
-            Self::LuongGeneral { w } => Some(w.forward(&rows()?)?.reshape((b, s, ()))?),
+            Self::Bahdanau { ua, .. } => Some(project(ua)?),
+            Self::LuongGeneral { w } => Some(project(w)?),
             Self::Location { .. } | Self::LuongDot => None,
         })
     }

@@ -7,7 +7,7 @@ use s2s_data::Rng;
 use crate::attention::{attend, Attention};
 use crate::config::{AttentionKind, ModelConfig, ModelDims};
 use crate::dropout::dropout;
-use crate::error::{expect_dims, ModelError, Result};
+use crate::error::{expect_dims, Result};
 use crate::fused::SharedProduct;
 use crate::gru::GruLayer;
 use crate::params::{embedding, linear, Linear};
@@ -29,8 +29,16 @@ pub struct Decoder {
     gru: GruLayer,
     out: Linear,
     dropout: f64,
-    /// Decoding one sentence with a spare core (see [`Self::frozen`]).
-    overlap: bool,
+}
+
+/// The decoder's parameters by role, read by [`crate::greedy`].
+pub(crate) struct DecoderParts<'a> {
+    pub embedding: &'a Tensor,
+    pub attention: &'a Attention,
+    pub combine: Option<&'a Linear>,
+    /// `weight_ih`, `bias_ih`, `weight_hh`, `bias_hh`
+    pub gru: [&'a Tensor; 4],
+    pub out: &'a Linear,
 }
 
 /// What the decoder attends to, prepared once per batch.
@@ -73,24 +81,16 @@ impl Decoder {
             gru: GruLayer::new(gru_in, h, 0, false, vb.pp("gru"))?,
             out: linear(h, dims.tgt_vocab, true, vb.pp("out"))?,
             dropout: cfg.dropout,
-            overlap: false,
         })
     }
 
-    /// A detached copy for decoding: its products are computed weight-major (see
-    /// [`crate::fused::product_weight_major`]), and with `overlap` (one sentence at a time,
-    /// a spare core) each step's `W_hh h` runs on a helper thread while this one computes
-    /// the attention and `W_ih x`.
-    pub fn frozen(&self, overlap: bool) -> Self {
-        Self {
-            embedding: candle_nn::Embedding::new(self.embedding.embeddings().detach(), self.embedding.hidden_size()),
-            attention: self.attention.frozen(),
-            combine: self.combine.as_ref().map(Linear::frozen),
-            gru: self.gru.frozen(),
-            // The output layer is read vocabulary-major by `greedy_pick`.
-            out: self.out.frozen(),
-            dropout: self.dropout,
-            overlap,
+    pub(crate) fn parts(&self) -> DecoderParts<'_> {
+        DecoderParts {
+            embedding: self.embedding.embeddings(),
+            attention: &self.attention,
+            combine: self.combine.as_ref(),
+            gru: self.gru.params(),
+            out: &self.out,
         }
     }
 
@@ -119,8 +119,9 @@ impl Decoder {
         &self.attention
     }
 
-    pub fn memory(&self, outputs: Tensor, bias: Option<Tensor>) -> Result<Memory> {
-        let keys = self.attention.precompute_keys(&outputs)?;
+    /// The decoder memory of encoder outputs (`detached` for inference: no gradients).
+    pub fn memory(&self, outputs: Tensor, bias: Option<Tensor>, detached: bool) -> Result<Memory> {
+        let keys = self.attention.precompute_keys(&outputs, detached)?;
         Ok(Memory { outputs, keys, bias })
     }
 
@@ -151,43 +152,23 @@ impl Decoder {
     pub fn step_embedded(&self, e: &Tensor, h: &Tensor, mem: &Memory) -> Result<(Tensor, Tensor)> {
         let b = e.dim(0)?;
         expect_dims("decoder hidden", h, &[b, self.gru.hidden_size()])?;
-        // The GRU input and the attention weights.
-        let input = || -> Result<(Tensor, Tensor)> {
-            let scores = self.attention.scores(e, h, &mem.outputs, mem.keys.as_ref())?;
-            let (weights, context) = attend(&scores, mem.bias.as_ref(), &mem.outputs)?;
-            let joined = Tensor::cat(&[e, &context], D::Minus1)?;
-            let x = match &self.combine {
-                Some(c) => c.forward(&joined)?.relu()?,
-                None => joined,
-            };
-            Ok((x, weights))
+        let scores = self.attention.scores(e, h, &mem.outputs, mem.keys.as_ref())?;
+        let (weights, context) = attend(&scores, mem.bias.as_ref(), &mem.outputs)?;
+        let joined = Tensor::cat(&[e, &context], D::Minus1)?;
+        let x = match &self.combine {
+            Some(c) => c.forward(&joined)?.relu()?,
+            None => joined,
         };
-        match crate::fused::helper_pool().filter(|_| self.overlap) {
-            Some(pool) => {
-                // The helper computes W_hh h while this thread works out the GRU input.
-                let (mut gh, mut rest) = (None, None);
-                pool.in_place_scope(|scope| {
-                    scope.spawn(|_| gh = Some(self.gru.hidden_projection(h)));
-                    rest = Some(input().and_then(|(x, weights)| Ok((self.gru.project_step(&x)?, weights))));
-                });
-                let (gi, weights) = rest.ok_or(ModelError::Worker)??;
-                Ok((self.gru.step_with(&gi, &gh.ok_or(ModelError::Worker)??, h)?, weights))
-            }
-            None => {
-                let (x, weights) = input()?;
-                let gi = self.gru.project_step(&x)?;
-                Ok((self.gru.step_with(&gi, &self.gru.hidden_projection(h)?, h)?, weights))
-            }
-        }
+        Ok((self.gru.step(&self.gru.project_step(&x)?, h)?, weights))
     }
 
     /// Greedy choice for each row of `h`: the most likely next token and its
-    /// log-probability (see [`crate::fused::best_tokens_of_output`]).
+    /// log-probability (on the CPU, [`crate::greedy`] decodes without this).
     ///
     /// # Shapes
     /// `h: (B, H)` → two vectors of length B
-    pub fn greedy_pick(&self, h: &Tensor, threads: usize) -> Result<(Vec<u32>, Vec<f32>)> {
-        Ok(crate::fused::best_tokens_of_output(h, self.out.weight(), self.out.bias(), threads)?)
+    pub fn greedy_pick(&self, h: &Tensor) -> Result<(Vec<u32>, Vec<f32>)> {
+        Ok(crate::fused::best_tokens(&self.logits(h)?)?)
     }
 
     /// Unnormalised scores over the target vocabulary.

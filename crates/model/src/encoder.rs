@@ -42,9 +42,17 @@ impl Encoder {
         Ok(Self { embedding: embedding(src_vocab, emb, vb.pp("embedding"))?, layers, hidden: h, dropout: cfg.dropout })
     }
 
+    /// `detached` (inference) computes the input projections without gradients.
+    ///
     /// # Shapes
     /// `src: (B, S)` u32 ids; `mask: (B, S)` 1.0 at real tokens, or `None` when nothing is padded.
-    pub fn forward(&self, src: &Tensor, mask: Option<&Tensor>, mut rng: Option<&mut Rng>) -> Result<Encoded> {
+    pub fn forward(
+        &self,
+        src: &Tensor,
+        mask: Option<&Tensor>,
+        mut rng: Option<&mut Rng>,
+        detached: bool,
+    ) -> Result<Encoded> {
         let (b, s) = src.dims2()?;
         if let Some(m) = mask {
             expect_dims("encoder mask", m, &[b, s])?;
@@ -55,9 +63,9 @@ impl Encoder {
             if k > 0 {
                 x = dropout(&x, self.dropout, rng.as_deref_mut())?;
             }
-            let (mut out, mut h) = self.run(fwd, &x, mask, false)?;
+            let (mut out, mut h) = self.run(fwd, &x, mask, false, detached)?;
             if let Some(bwd) = bwd {
-                let (out_b, h_b) = self.run(bwd, &x, mask, true)?;
+                let (out_b, h_b) = self.run(bwd, &x, mask, true, detached)?;
                 out = (out + out_b)?;
                 h = (h + h_b)?;
             }
@@ -73,9 +81,16 @@ impl Encoder {
 
     /// One direction over the sequence. Masked positions leave the state unchanged and
     /// output zeros, which is what packed sequences give in PyTorch.
-    fn run(&self, gru: &GruLayer, x: &Tensor, mask: Option<&Tensor>, reverse: bool) -> Result<(Tensor, Tensor)> {
+    fn run(
+        &self,
+        gru: &GruLayer,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        reverse: bool,
+        detached: bool,
+    ) -> Result<(Tensor, Tensor)> {
         let (b, s, _) = x.dims3()?;
-        let gi = gru.input_projection(x)?;
+        let gi = gru.input_projection(x, detached)?;
         if let Some(all) = gru.fused_sequence(&gi, mask, reverse)? {
             return Ok((all.narrow(1, 0, s)?, all.narrow(1, s, 1)?.squeeze(1)?));
         }

@@ -23,8 +23,6 @@ pub struct GruLayer {
     /// Per-step products with their weight gradients formed once (see
     /// [`crate::fused::SharedProduct`]), while training on the CPU.
     shared: Option<(SharedProduct, SharedProduct)>,
-    /// A detached copy for inference: per-step products are computed weight-major.
-    frozen: bool,
     hidden: usize,
     input: usize,
 }
@@ -45,27 +43,9 @@ impl GruLayer {
             b_ih: vb.get_with_hints(3 * hidden, &format!("bias_ih_{sfx}"), init)?,
             b_hh: vb.get_with_hints(3 * hidden, &format!("bias_hh_{sfx}"), init)?,
             shared: None,
-            frozen: false,
             hidden,
             input,
         })
-    }
-
-    /// A detached copy for inference whose per-step products are computed weight-major
-    /// (see [`crate::fused::product_weight_major`]).
-    pub fn frozen(&self) -> Self {
-        Self {
-            b_ih: self.b_ih.detach(),
-            b_hh: self.b_hh.detach(),
-            w_ih: self.w_ih.detach(),
-            w_hh: self.w_hh.detach(),
-            w_ih_t: self.w_ih_t.detach(),
-            w_hh_t: self.w_hh_t.detach(),
-            shared: None,
-            frozen: true,
-            hidden: self.hidden,
-            input: self.input,
-        }
     }
 
     /// A copy whose per-step products ([`Self::project_step`], [`Self::step`]) form their
@@ -76,19 +56,31 @@ impl GruLayer {
         Ok((Self { shared: Some((ih.clone(), hh.clone())), ..self.clone() }, [ih, hh]))
     }
 
+    /// `weight_ih`, `bias_ih`, `weight_hh`, `bias_hh`
+    pub(crate) fn params(&self) -> [&Tensor; 4] {
+        [&self.w_ih, &self.b_ih, &self.w_hh, &self.b_hh]
+    }
+
     pub fn hidden_size(&self) -> usize {
         self.hidden
     }
 
-    /// Input-side gate pre-activations `W_ih x + b_ih` for every position in one matmul.
+    /// Input-side gate pre-activations `W_ih x + b_ih` for every position in one matmul;
+    /// `detached` (inference) computes them without gradients (see
+    /// [`crate::fused::detached_product`]).
     ///
     /// # Shapes
     /// `x: (B, T, I)` → `(B, T, 3H)`
-    pub fn input_projection(&self, x: &Tensor) -> Result<Tensor> {
+    pub fn input_projection(&self, x: &Tensor, detached: bool) -> Result<Tensor> {
         let (b, t, i) = x.dims3()?;
         expect_dims("GRU input", x, &[b, t, self.input])?;
         let flat = x.reshape((b * t, i))?;
-        Ok(flat.matmul(&self.w_ih_t)?.broadcast_add(&self.b_ih)?.reshape((b, t, 3 * self.hidden))?)
+        let gi = if detached {
+            crate::fused::detached_product(&flat, &self.w_ih, Some(&self.b_ih))?
+        } else {
+            flat.matmul(&self.w_ih_t)?.broadcast_add(&self.b_ih)?
+        };
+        Ok(gi.reshape((b, t, 3 * self.hidden))?)
     }
 
     /// The whole recurrence from a zero state, fused into one op on the CPU.
@@ -111,9 +103,6 @@ impl GruLayer {
         if let Some((ih, _)) = &self.shared {
             return Ok(ih.forward(x)?);
         }
-        if self.frozen {
-            return Ok(crate::fused::product_weight_major(x, &self.w_ih, Some(&self.b_ih))?);
-        }
         Ok(x.matmul(&self.w_ih_t)?.broadcast_add(&self.b_ih)?)
     }
 
@@ -135,7 +124,6 @@ impl GruLayer {
         expect_dims("GRU hidden", h, &[h.dim(0)?, self.hidden])?;
         Ok(match &self.shared {
             Some((_, hh)) => hh.forward(h)?,
-            None if self.frozen => crate::fused::product_weight_major(h, &self.w_hh, Some(&self.b_hh))?,
             None => h.matmul(&self.w_hh_t)?.broadcast_add(&self.b_hh)?,
         })
     }

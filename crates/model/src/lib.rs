@@ -7,6 +7,7 @@ pub mod dropout;
 pub mod encoder;
 pub mod error;
 pub mod fused;
+mod greedy;
 pub mod gru;
 pub mod params;
 pub mod seq2seq;

@@ -147,14 +147,12 @@ pub struct Linear {
     /// Set while training a recurrence on the CPU: the per-step products whose weight
     /// gradient is formed once per batch.
     shared: Option<SharedProduct>,
-    /// A detached copy for inference: 2-D products are computed weight-major.
-    frozen: bool,
 }
 
 impl Linear {
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
         let weight_t = weight.t()?;
-        Ok(Self { weight, weight_t, bias, shared: None, frozen: false })
+        Ok(Self { weight, weight_t, bias, shared: None })
     }
 
     pub fn weight(&self) -> &Tensor {
@@ -170,18 +168,6 @@ impl Linear {
         self.bias.as_ref()
     }
 
-    /// A detached copy for inference whose 2-D products are computed weight-major (see
-    /// [`crate::fused::product_weight_major`]).
-    pub fn frozen(&self) -> Self {
-        Self {
-            weight: self.weight.detach(),
-            weight_t: self.weight_t.detach(),
-            bias: self.bias.as_ref().map(Tensor::detach),
-            shared: None,
-            frozen: true,
-        }
-    }
-
     /// A copy whose 2-D products go through one [`SharedProduct`] (returned too, for its
     /// anchor); `None` without a bias.
     pub fn shared(&self) -> Result<Option<(Self, SharedProduct)>> {
@@ -190,14 +176,20 @@ impl Linear {
         Ok(Some((Self { shared: Some(product.clone()), ..self.clone() }, product)))
     }
 
+    /// [`Self::forward`] for inference, without gradients (see
+    /// [`crate::fused::detached_product`]).
+    ///
+    /// # Shapes
+    /// `x: (N, in)` → `(N, out)`
+    pub fn forward_detached(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(crate::fused::detached_product(x, &self.weight, self.bias.as_ref())?)
+    }
+
     /// # Shapes
     /// `x: (N, in)` → `(N, out)`, or `(B, T, in)` → `(B, T, out)`
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if let (Some(shared), [_, _]) = (&self.shared, x.dims()) {
             return Ok(shared.forward(x)?);
-        }
-        if let (true, [_, _]) = (self.frozen, x.dims()) {
-            return Ok(crate::fused::product_weight_major(x, &self.weight, self.bias.as_ref())?);
         }
         let y = match x.dims() {
             [b, t, i] => x.reshape((b * t, *i))?.matmul(&self.weight_t)?.reshape((*b, *t, ()))?,

@@ -101,7 +101,15 @@ impl Seq2Seq {
     }
 
     /// Encodes padded sources; returns the decoder memory and the initial decoder state.
-    fn encode(&self, src: &[u32], lengths: &[usize], s: usize, rng: Option<&mut Rng>) -> Result<(Memory, Tensor)> {
+    /// `detached` (inference) computes the products without gradients.
+    fn encode(
+        &self,
+        src: &[u32],
+        lengths: &[usize],
+        s: usize,
+        rng: Option<&mut Rng>,
+        detached: bool,
+    ) -> Result<(Memory, Tensor)> {
         let b = lengths.len();
         if let Some(max) = self.decoder.attention().max_source_length() {
             if let Some(&len) = lengths.iter().find(|&&l| l > max) {
@@ -116,9 +124,9 @@ impl Seq2Seq {
                 lengths.iter().flat_map(|&l| (0..s).map(move |j| if j < l { 1.0 } else { 0.0 })).collect();
             Some(Tensor::from_vec(m, (b, s), &self.device)?)
         };
-        let enc = self.encoder.forward(&src, mask.as_ref(), rng)?;
+        let enc = self.encoder.forward(&src, mask.as_ref(), rng, detached)?;
         let bias = mask.as_ref().map(mask_bias).transpose()?;
-        Ok((self.decoder.memory(enc.outputs, bias)?, enc.final_hidden))
+        Ok((self.decoder.memory(enc.outputs, bias, detached)?, enc.final_hidden))
     }
 
     /// Mean negative log-likelihood per real target token (EOS included, PAD excluded).
@@ -212,7 +220,7 @@ impl Seq2Seq {
     /// batch's token count when `batch` is one part of it).
     fn loss_over(&self, batch: &Batch, mut rng: Option<&mut Rng>, teacher: bool, denominator: usize) -> Result<Tensor> {
         let (b, t) = (batch.size, batch.tgt_len);
-        let (mem, mut h) = self.encode(&batch.src, &batch.src_lengths, batch.src_len, rng.as_deref_mut())?;
+        let (mem, mut h) = self.encode(&batch.src, &batch.src_lengths, batch.src_len, rng.as_deref_mut(), false)?;
         // On the CPU the decoder's per-step weights form their gradients once per batch;
         // the initial state carries them (every step depends on it).
         let shared = if self.device.is_cpu() { Some(self.decoder.shared()?) } else { None };
@@ -283,62 +291,70 @@ impl Seq2Seq {
     }
 
     /// Greedy decoding for `steps` steps; with `stop_at_eos` false it always runs them all
-    /// (what a benchmark against a fixed-length decoder needs). Batches of at least
-    /// 2 × 8 rows are split over [`Self::threads`] threads.
+    /// (what a benchmark against a fixed-length decoder needs). On the CPU the decoder
+    /// runs over plain buffers ([`crate::greedy`]): batches of at least 2 × 8 rows are
+    /// split over [`Self::threads`] threads, smaller ones share each step with a helper
+    /// thread when there is more than one.
     pub fn greedy_steps(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>> {
         let b = sources.len();
         if b == 0 {
             return Ok(Vec::new());
         }
-        let frozen = self.decoder.frozen(b < ROWS_PER_THREAD && self.cpu_threads() > 1);
-        let decoder = &frozen;
-        let parts = self.cpu_threads().min(b / ROWS_PER_THREAD).max(1);
-        if parts == 1 {
-            return self.greedy_rows(decoder, sources, steps, stop_at_eos);
+        if !self.device.is_cpu() {
+            return self.greedy_rows(sources, steps, stop_at_eos);
         }
-        let size = b.div_ceil(parts);
-        let results: Vec<Result<Vec<Hypothesis>>> = std::thread::scope(|scope| {
-            let mut chunks = sources.chunks(size);
-            let first = chunks.next().unwrap_or(&[]);
-            let others: Vec<_> =
-                chunks.map(|c| scope.spawn(move || self.greedy_rows(decoder, c, steps, stop_at_eos))).collect();
-            let mut all = vec![self.greedy_rows(decoder, first, steps, stop_at_eos)];
-            for h in others {
-                all.push(h.join().unwrap_or_else(|_| Err(ModelError::Worker)));
+        let threads = self.cpu_threads();
+        let parts = threads.min(b / ROWS_PER_THREAD).max(1);
+        crate::greedy::with_greedy_decoder(&self.decoder, |decoder| {
+            let run = |rows: &[Vec<u32>], helper| -> Result<Vec<Hypothesis>> {
+                let (mem, h0, lengths) = self.encode_sources(rows)?;
+                decoder.decode(&mem, &h0, &lengths, steps, stop_at_eos, helper)
+            };
+            if parts == 1 {
+                return run(sources, crate::fused::helper_pool().filter(|_| threads > 1));
             }
-            all
-        });
-        let mut hyps = Vec::with_capacity(b);
-        for r in results {
-            hyps.extend(r?);
-        }
-        Ok(hyps)
+            let size = b.div_ceil(parts);
+            let results: Vec<Result<Vec<Hypothesis>>> = std::thread::scope(|scope| {
+                let mut chunks = sources.chunks(size);
+                let first = chunks.next().unwrap_or(&[]);
+                let others: Vec<_> = chunks.map(|c| scope.spawn(move || run(c, None))).collect();
+                let mut all = vec![run(first, None)];
+                for h in others {
+                    all.push(h.join().unwrap_or_else(|_| Err(ModelError::Worker)));
+                }
+                all
+            });
+            let mut hyps = Vec::with_capacity(b);
+            for r in results {
+                hyps.extend(r?);
+            }
+            Ok(hyps)
+        })
     }
 
-    /// Greedy decoding of some rows with `decoder` (this model's, or its frozen copy).
-    fn greedy_rows(
-        &self,
-        decoder: &Decoder,
-        sources: &[Vec<u32>],
-        steps: usize,
-        stop_at_eos: bool,
-    ) -> Result<Vec<Hypothesis>> {
-        let b = sources.len();
-        if b == 0 {
-            return Ok(Vec::new());
-        }
+    /// Pads `sources` into one batch and encodes it: the decoder memory, the initial
+    /// decoder state and each source's length.
+    fn encode_sources(&self, sources: &[Vec<u32>]) -> Result<(Memory, Tensor, Vec<usize>)> {
         let lengths: Vec<usize> = sources.iter().map(Vec::len).collect();
         let s = lengths.iter().copied().max().unwrap_or(0);
         let grid: Vec<u32> =
             sources.iter().flat_map(|x| x.iter().copied().chain(std::iter::repeat(PAD)).take(s)).collect();
-        let (mem, mut h) = self.encode(&grid, &lengths, s, None)?;
+        let (mem, h) = self.encode(&grid, &lengths, s, None, true)?;
+        Ok((mem, h, lengths))
+    }
+
+    /// Greedy decoding with candle's ops, one step at a time (devices other than the CPU).
+    pub(crate) fn greedy_rows(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>> {
+        let b = sources.len();
+        let (mem, mut h, lengths) = self.encode_sources(sources)?;
+        let decoder = &self.decoder;
         let mut prev = Tensor::full(SOS, b, &self.device)?;
         let mut hyps = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }; b];
         let mut done = vec![false; b];
         for _ in 0..steps {
             let (h_new, w) = decoder.step(&prev, &h, &mem, None)?;
             h = h_new.detach();
-            let (ids, best) = decoder.greedy_pick(&h, self.threads)?;
+            let (ids, best) = decoder.greedy_pick(&h)?;
             let w: Vec<Vec<f32>> = w.to_vec2()?;
             for i in 0..b {
                 if done[i] {
@@ -364,7 +380,7 @@ impl Seq2Seq {
     /// by `log_prob / len^length_penalty`.
     pub fn beam(&self, source: &[u32], beam_size: usize, n_best: usize) -> Result<Vec<Hypothesis>> {
         let k = beam_size.max(1);
-        let (mem1, h1) = self.encode(source, &[source.len()], source.len(), None)?;
+        let (mem1, h1) = self.encode(source, &[source.len()], source.len(), None, true)?;
         let norm = |h: &Hypothesis| {
             let len = (h.attention.len().max(1)) as f32;
             h.log_prob / len.powf(self.cfg.length_penalty as f32)

@@ -1,109 +1,63 @@
 //! Greedy pick over the vocabulary: the argmax of each row of logits and its
 //! log-probability, in one pass on the CPU instead of log_softmax + argmax + gather.
 
-use std::cell::RefCell;
-
 use candle_core::{Result, Tensor, D};
 
-thread_local! {
-    /// The logits buffer of [`best_tokens_of_output`], reused by the next step.
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-use super::matmul::{matmul, View};
 use super::with_f32;
 
-/// Greedy pick straight from decoder states `h`: the output layer `h Wᵀ + bias` is
-/// computed vocabulary-major, `(V, B) = W hᵀ` (gemm then packs nothing of the big weight:
-/// 1.6× faster at 32 rows), and each sentence's column gives its argmax and log-probability.
-/// With `threads` > 1 and a single sentence, the vocabulary is split between two threads
-/// (the product reads the whole 5 MB weight for one row and is bound by memory traffic).
+/// For each column of vocabulary-major logits (what greedy decoding's output product
+/// gives): (argmax id, log-softmax value there). Columns are taken 16, then 8, then one at
+/// a time, each block's maxima and sums held in registers across the vocabulary rows.
 ///
 /// # Shapes
-/// `h: (B, H)`, `w: (V, H)`, `bias: (V)` → two vectors of length B
-pub fn best_tokens_of_output(
-    h: &Tensor,
-    w: &Tensor,
-    bias: Option<&Tensor>,
-    threads: usize,
-) -> Result<(Vec<u32>, Vec<f32>)> {
-    let (b, hs) = h.dims2()?;
-    let (v, _) = w.dims2()?;
-    if !h.device().is_cpu() {
-        let logits = h.matmul(&w.t()?)?;
-        return best_tokens(&match bias {
-            Some(bias) => logits.broadcast_add(bias)?,
-            None => logits,
-        });
+/// `z: (V, N)` → two vectors of length N
+pub fn best_in_columns(z: &[f32], n: usize) -> (Vec<u32>, Vec<f32>) {
+    let (mut ids, mut best) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    if n == 1 {
+        let m = row_max(z);
+        ids.push(z.iter().position(|&x| x == m).unwrap_or(0) as u32);
+        best.push(-row_sum_exp(z, m).ln());
+        return (ids, best);
     }
-    // The (V, B) buffer is kept per thread from step to step: a fresh one per step came
-    // from the OS as zeroed pages each time (page faults were 8 % of batched decoding).
-    let mut zt = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    zt.clear();
-    match bias {
-        // Each vocabulary row starts at its bias, read in place (no per-step copy).
-        Some(t) => with_f32(t, |bias| {
-            for &c in bias {
-                zt.extend(std::iter::repeat_n(c, b));
+    let mut c0 = 0;
+    while c0 < n {
+        if n - c0 >= 16 {
+            column_block::<16>(z, n, c0, &mut ids, &mut best);
+            c0 += 16;
+        } else if n - c0 >= 8 {
+            column_block::<8>(z, n, c0, &mut ids, &mut best);
+            c0 += 8;
+        } else {
+            column_block::<1>(z, n, c0, &mut ids, &mut best);
+            c0 += 1;
+        }
+    }
+    (ids, best)
+}
+
+/// Columns `c0..c0 + L` of [`best_in_columns`]: the first index of each maximum, then Σ exp.
+fn column_block<const L: usize>(z: &[f32], n: usize, c0: usize, ids: &mut Vec<u32>, best: &mut Vec<f32>) {
+    let mut m = [f32::NEG_INFINITY; L];
+    let mut arg = [0u32; L];
+    for (j, row) in z.chunks_exact(n).enumerate() {
+        let row = &row[c0..c0 + L];
+        for k in 0..L {
+            // Strictly greater: the first index holding the maximum wins, as argmax's.
+            if row[k] > m[k] {
+                m[k] = row[k];
+                arg[k] = j as u32;
             }
-        })?,
-        None => zt.resize(v * b, 0.0),
-    }
-    if zt.len() != v * b {
-        candle_core::bail!("greedy pick: bias must have one value per vocabulary row");
-    }
-    with_f32(h, |h| {
-        with_f32(w, |w| {
-            let product = |dst: &mut [f32], rows: &[f32]| {
-                let n = dst.len() / b;
-                matmul(dst, View::rows(rows, n, hs), View::rows(h, b, hs).t(), true);
-            };
-            match super::helper_pool() {
-                Some(pool) if threads > 1 && b < 8 && v >= 1024 => {
-                    let half = v / 2;
-                    let (d1, d2) = zt.split_at_mut(half * b);
-                    let (w1, w2) = w.split_at(half * hs);
-                    // This thread takes one half itself: one hand-over per product.
-                    pool.in_place_scope(|scope| {
-                        scope.spawn(|_| product(d2, w2));
-                        product(d1, w1);
-                    });
-                }
-                _ => product(&mut zt, w),
-            }
-        })
-    })??;
-    if b == 1 {
-        let m = row_max(&zt);
-        let arg = zt.iter().position(|&z| z == m).unwrap_or(0);
-        let picked = (vec![arg as u32], vec![-row_sum_exp(&zt, m).ln()]);
-        SCRATCH.with(|s| *s.borrow_mut() = zt);
-        return Ok(picked);
-    }
-    // Column-wise over (V, B), in three passes that each vectorise across the columns:
-    // the maxima, the first index holding each, then Σ exp.
-    let mut m = vec![f32::NEG_INFINITY; b];
-    for row in zt.chunks_exact(b) {
-        for (m, &z) in m.iter_mut().zip(row) {
-            *m = if z > *m { z } else { *m };
         }
     }
-    let mut arg = vec![u32::MAX; b];
-    for (j, row) in zt.chunks_exact(b).enumerate() {
-        for ((a, &m), &z) in arg.iter_mut().zip(&m).zip(row) {
-            *a = if z == m && *a == u32::MAX { j as u32 } else { *a };
+    let mut sum = [0f32; L];
+    for row in z.chunks_exact(n) {
+        let row = &row[c0..c0 + L];
+        for k in 0..L {
+            sum[k] += super::fast_math::exp(row[k] - m[k]);
         }
     }
-    let mut sum = vec![0f32; b];
-    for row in zt.chunks_exact(b) {
-        for ((s, &m), &z) in sum.iter_mut().zip(&m).zip(row) {
-            *s += super::fast_math::exp(z - m);
-        }
-    }
-    // A column of NaNs has no maximum: pick 0, as the row-wise pick does.
-    let arg = arg.into_iter().map(|a| if a == u32::MAX { 0 } else { a }).collect();
-    SCRATCH.with(|s| *s.borrow_mut() = zt);
-    Ok((arg, sum.iter().map(|s| -s.ln()).collect()))
+    ids.extend_from_slice(&arg);
+    best.extend(sum.iter().map(|s| -s.ln()));
 }
 
 /// For each row of `logits`: (argmax id, log-softmax value there).

@@ -35,7 +35,7 @@ pub(crate) fn composed(gi: &Tensor, gh: &Tensor, h: &Tensor, hs: usize) -> Resul
 /// One unit of the cell: gate pre-activations `gi`, `gh` as (r, z, n) and the old state
 /// `h` → (r, z, n, h'). Shared with the fused recurrence so both compute the same bits.
 #[inline(always)]
-pub(super) fn unit_forward(gi: [f32; 3], gh: [f32; 3], h: f32) -> (f32, f32, f32, f32) {
+pub(crate) fn unit_forward(gi: [f32; 3], gh: [f32; 3], h: f32) -> (f32, f32, f32, f32) {
     let r = sigmoid(gi[0] + gh[0]);
     let z = sigmoid(gi[1] + gh[1]);
     let n = super::fast_math::tanh(gi[2] + r * gh[2]);
@@ -56,7 +56,7 @@ pub(super) fn unit_backward(gi: [f32; 3], gh: [f32; 3], h: f32, g: f32) -> ([f32
 /// The (r, z, n) thirds of a `3H` row, each exactly `hs` long (so that loops over
 /// `0..hs` index them without bounds checks and vectorise).
 #[inline(always)]
-pub(super) fn gates(x: &[f32], hs: usize) -> (&[f32], &[f32], &[f32]) {
+pub(crate) fn gates(x: &[f32], hs: usize) -> (&[f32], &[f32], &[f32]) {
     let (r, rest) = x.split_at(hs);
     let (z, n) = rest.split_at(hs);
     (&r[..hs], &z[..hs], &n[..hs])

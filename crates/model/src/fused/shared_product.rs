@@ -92,7 +92,7 @@ impl SharedProduct {
 
 /// One step's product `x Wᵀ + b`; backward records `(x, dy)` and returns `dx = dy W`
 /// only. Both products run weight-major, `(W xᵀ)ᵀ` and `(Wᵀ dyᵀ)ᵀ` (see
-/// [`super::product_weight_major`]).
+/// [`super::matmul::weight_major`]).
 struct Step {
     log: Arc<Mutex<Log>>,
     /// `Wᵀ` `(K, N)`, contiguous, for `dx`.

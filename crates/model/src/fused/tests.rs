@@ -160,41 +160,36 @@ fn shared_products_give_the_gradients_of_per_step_products() {
 }
 
 #[test]
-fn greedy_pick_from_states_matches_the_pick_from_logits() {
+fn greedy_pick_over_columns_matches_the_pick_over_rows() {
     let mut rng = Rng::new(11);
-    let (v, h) = (1500, 6);
-    let w = random(&[v, h], &mut rng, 1.0);
-    let bias = random(&[v], &mut rng, 1.0);
-    for (b, threads) in [(1, 1), (1, 2), (5, 2), (33, 1)] {
-        let states = random(&[b, h], &mut rng, 2.0);
-        let logits = states
-            .as_tensor()
-            .matmul(&w.as_tensor().t().expect("t"))
-            .expect("mm")
-            .broadcast_add(bias.as_tensor())
-            .expect("bias");
-        let (want_ids, want_lp) = best_tokens(&logits).expect("from logits");
-        let (ids, lp) = best_tokens_of_output(states.as_tensor(), w.as_tensor(), Some(bias.as_tensor()), threads)
-            .expect("from states");
-        assert_eq!(ids, want_ids, "batch {b}, threads {threads}");
+    let v = 1500;
+    // 33 columns: two blocks of 16 and one single column; 13: a block of 8 and five singles.
+    for n in [1, 5, 13, 33] {
+        let logits = random(&[n, v], &mut rng, 3.0);
+        let (want_ids, want_lp) = best_tokens(logits.as_tensor()).expect("rows");
+        let rows: Vec<f32> = logits.as_tensor().flatten_all().expect("flat").to_vec1().expect("values");
+        let (ids, lp) = best_in_columns(&super::matmul::transpose(&rows, n, v), n);
+        assert_eq!(ids, want_ids, "{n} columns");
         for (a, e) in lp.iter().zip(&want_lp) {
-            assert!((a - e).abs() < 1e-4 * (1.0 + e.abs()), "batch {b}: log-prob {a} vs {e}");
+            assert!((a - e).abs() < 1e-4 * (1.0 + e.abs()), "{n} columns: log-prob {a} vs {e}");
         }
     }
+    // Ties go to the first index, as argmax's.
+    let tied = [0.5f32, 2.0, 2.0, 1.0, 2.0, 0.0]; // (V 3, N 2): columns [0.5 2 2] and [2 1 0]
+    let (ids, _) = best_in_columns(&tied, 2);
+    assert_eq!(ids, vec![1, 0]);
 }
 
 #[test]
 fn weight_major_product_matches_matmul() {
     let mut rng = Rng::new(13);
     let w = random(&[7, 5], &mut rng, 1.0);
-    let bias = random(&[7], &mut rng, 1.0);
+    let wv: Vec<f32> = w.as_tensor().flatten_all().expect("flat").to_vec1().expect("values");
     for b in [1, 5] {
         let x = random(&[b, 5], &mut rng, 1.0);
         let want = x.as_tensor().matmul(&w.as_tensor().t().expect("t")).expect("mm");
-        let got = product_weight_major(x.as_tensor(), w.as_tensor(), None).expect("product");
-        assert!(max_diff(&got, &want) < 1e-6);
-        let want = want.broadcast_add(bias.as_tensor()).expect("bias");
-        let got = product_weight_major(x.as_tensor(), w.as_tensor(), Some(bias.as_tensor())).expect("product");
+        let xv: Vec<f32> = x.as_tensor().flatten_all().expect("flat").to_vec1().expect("values");
+        let got = Tensor::from_vec(super::matmul::weight_major(&xv, b, 5, &wv, 7), (b, 7), &Device::Cpu).expect("t");
         assert!(max_diff(&got, &want) < 1e-6);
     }
 }

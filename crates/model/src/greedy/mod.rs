@@ -1,0 +1,358 @@
+//! Greedy decoding on the CPU over plain f32 buffers.
+//!
+//! The decoder's parameters are read in place (no copies), and every step runs over
+//! buffers made once per call, one column per sentence (see [`columns`]): each product
+//! is `W X` with the weight as gemm's left operand in its own `(out, in)` layout, so
+//! nothing is packed or transposed, and the output layer's `(V, N)` logits are exactly
+//! what the greedy pick reads. No tensor is made per step. With one thread per part of
+//! the batch there is nothing to share; with a helper thread (a few sentences, a spare
+//! core), each step hands the helper the products that need only the previous state and
+//! token, and half of the vocabulary.
+
+mod columns;
+
+use std::ops::Range;
+
+use candle_core::Tensor;
+use rayon::ThreadPool;
+use s2s_data::{EOS, SOS};
+
+use crate::attention::Attention;
+use crate::decoder::{Decoder, Memory};
+use crate::error::{expect_dims, ModelError, Result};
+use crate::fused::best_in_columns;
+use crate::fused::matmul::{matmul, transpose, View};
+use crate::params::Linear;
+use crate::seq2seq::Hypothesis;
+
+/// What a product's destination holds before `W X` is added.
+#[derive(Clone, Copy, PartialEq)]
+enum Start {
+    /// The bias, one value per row.
+    Bias,
+    /// Nothing: the product overwrites it.
+    Zero,
+    /// A partial product over other input columns.
+    Add,
+}
+
+/// `W x + b` with PyTorch's `(out, in)` weight, read in place.
+#[derive(Clone, Copy)]
+struct Affine<'a> {
+    w: &'a [f32],
+    b: Option<&'a [f32]>,
+    rows: usize,
+    cols: usize,
+}
+
+impl<'a> Affine<'a> {
+    /// `dst = start + W[rows, cols] X` (the bias only if this layer has one).
+    ///
+    /// # Shapes
+    /// `x: (cols.len(), N)` → `dst: (rows.len(), N)`
+    fn apply_part(&self, rows: Range<usize>, cols: Range<usize>, x: &[f32], n: usize, dst: &mut [f32], start: Start) {
+        let accumulate = match (start, self.b) {
+            (Start::Bias, Some(b)) => {
+                for (row, &c) in dst.chunks_exact_mut(n).zip(&b[rows.clone()]) {
+                    row.fill(c);
+                }
+                true
+            }
+            (Start::Add, _) => true,
+            _ => false,
+        };
+        let w = View {
+            data: &self.w[rows.start * self.cols + cols.start..],
+            rows: rows.len(),
+            cols: cols.len(),
+            rs: self.cols,
+            cs: 1,
+        };
+        matmul(dst, w, View::rows(x, cols.len(), n), accumulate);
+    }
+
+    /// `dst = W X + b`
+    fn apply(&self, x: &[f32], n: usize, dst: &mut [f32]) {
+        self.apply_part(0..self.rows, 0..self.cols, x, n, dst, Start::Bias);
+    }
+}
+
+/// How the attention scores its source positions.
+enum Scores<'a> {
+    /// The notebook's location attention: a layer over `[embedded; hidden]`.
+    Location(Affine<'a>),
+    /// Bahdanau: `va · tanh(keys + wa h) + va_bias`.
+    Additive { wa: Affine<'a>, va: &'a [f32], va_bias: f32 },
+    /// Luong: `keys · h`, the keys being the encoder outputs (dot) or their projection (general).
+    Dot { projected: bool },
+}
+
+/// The decoder's parameters as host slices, for greedy decoding.
+pub(crate) struct GreedyDecoder<'a> {
+    /// `(V, E)`
+    embedding: &'a [f32],
+    e: usize,
+    h: usize,
+    scores: Scores<'a>,
+    combine: Option<Affine<'a>>,
+    w_ih: Affine<'a>,
+    w_hh: Affine<'a>,
+    out: Affine<'a>,
+}
+
+/// Runs `f` with `decoder`'s parameters read in place as a [`GreedyDecoder`] (CPU only).
+pub(crate) fn with_greedy_decoder<'a, R>(
+    decoder: &'a Decoder,
+    f: impl FnOnce(&GreedyDecoder) -> Result<R>,
+) -> Result<R> {
+    let parts = decoder.parts();
+    let mut tensors = vec![parts.embedding];
+    tensors.extend(parts.gru);
+    let mut layer = |l: &'a Linear| {
+        tensors.push(l.weight());
+        tensors.extend(l.bias());
+    };
+    for l in [Some(parts.out), parts.combine].into_iter().flatten() {
+        layer(l);
+    }
+    match parts.attention {
+        Attention::Location { attn, .. } => layer(attn),
+        Attention::Bahdanau { wa, va, .. } => {
+            layer(wa);
+            layer(va);
+        }
+        Attention::LuongDot | Attention::LuongGeneral { .. } => {}
+    }
+    crate::fused::with_f32_all(&tensors, |values| {
+        // The same walk as above, over the values.
+        let mut values = values.iter().copied();
+        let mut next = || {
+            values.next().ok_or(ModelError::Shape {
+                what: "decoder parameters",
+                expected: "one value slice per tensor".into(),
+                got: "fewer".into(),
+            })
+        };
+        let embedding = next()?;
+        let [w_ih, b_ih, w_hh, b_hh] = [next()?, next()?, next()?, next()?];
+        let mut affine = |l: &Linear| -> Result<Affine> {
+            let (rows, cols) = l.weight().dims2()?;
+            Ok(Affine { w: next()?, b: l.bias().map(|_| next()).transpose()?, rows, cols })
+        };
+        let out = affine(parts.out)?;
+        let combine = parts.combine.map(&mut affine).transpose()?;
+        let scores = match parts.attention {
+            Attention::Location { attn, .. } => Scores::Location(affine(attn)?),
+            Attention::Bahdanau { wa, va, .. } => {
+                let (wa, va) = (affine(wa)?, affine(va)?);
+                Scores::Additive { wa, va: va.w, va_bias: va.b.and_then(|b| b.first().copied()).unwrap_or(0.0) }
+            }
+            Attention::LuongDot => Scores::Dot { projected: false },
+            Attention::LuongGeneral { .. } => Scores::Dot { projected: true },
+        };
+        let (gates, input) = parts.gru[0].dims2()?;
+        let (e, h) = (parts.embedding.dim(1)?, gates / 3);
+        let w_ih = Affine { w: w_ih, b: Some(b_ih), rows: gates, cols: input };
+        let w_hh = Affine { w: w_hh, b: Some(b_hh), rows: gates, cols: h };
+        f(&GreedyDecoder { embedding, e, h, scores, combine, w_ih, w_hh, out })
+    })?
+}
+
+/// One call's buffers, one column per sentence.
+struct Columns {
+    n: usize,
+    s: usize,
+    /// `(S, H, N)` encoder outputs and, for the attentions that have them, keys.
+    outputs: Vec<f32>,
+    keys: Option<Vec<f32>>,
+    /// `(H, N)` decoder state.
+    state: Vec<f32>,
+    /// `(H, N)` Bahdanau's query `wa h`.
+    query: Vec<f32>,
+    /// `(S, N)`
+    scores: Vec<f32>,
+    weights: Vec<f32>,
+    /// `(E + H, N)`: embedded previous tokens, then the attention context.
+    joined: Vec<f32>,
+    /// `(H, N)` the location attention's GRU input `relu(attn_combine(joined))`.
+    combined: Vec<f32>,
+    /// `(3H, N)` gate pre-activations: input side (two parts) and hidden side.
+    gi: Vec<f32>,
+    gi_context: Vec<f32>,
+    gh: Vec<f32>,
+    /// `(V, N)`
+    logits: Vec<f32>,
+}
+
+impl GreedyDecoder<'_> {
+    /// Greedy decoding of encoded sentences for up to `steps` steps (all of them unless
+    /// `stop_at_eos`); with a `helper` thread each step's work is shared with it.
+    ///
+    /// # Shapes
+    /// `mem.outputs: (N, S, H)`, `mem.keys: (N, S, H)`, `h0: (N, H)`, `lengths: (N)`
+    pub fn decode(
+        &self,
+        mem: &Memory,
+        h0: &Tensor,
+        lengths: &[usize],
+        steps: usize,
+        stop_at_eos: bool,
+        helper: Option<&ThreadPool>,
+    ) -> Result<Vec<Hypothesis>> {
+        let (n, h) = (lengths.len(), self.h);
+        let (_, s, _) = mem.outputs.dims3()?;
+        expect_dims("encoder outputs", &mem.outputs, &[n, s, h])?;
+        expect_dims("initial decoder state", h0, &[n, h])?;
+        let columns = |t: &Tensor| -> Result<Vec<f32>> {
+            let (rows, cols) = (t.dim(0)?, t.elem_count() / n.max(1));
+            Ok(crate::fused::with_f32(t, |x| transpose(x, rows, cols))?)
+        };
+        let keys = match (&self.scores, &mem.keys) {
+            (Scores::Additive { .. } | Scores::Dot { projected: true }, Some(k)) => {
+                expect_dims("attention keys", k, &[n, s, h])?;
+                Some(columns(k)?)
+            }
+            (Scores::Additive { .. } | Scores::Dot { projected: true }, None) => {
+                return Err(ModelError::Shape {
+                    what: "attention keys",
+                    expected: "precomputed".into(),
+                    got: "none".into(),
+                })
+            }
+            _ => None,
+        };
+        let vocab = self.out.rows;
+        let mut c = Columns {
+            n,
+            s,
+            outputs: columns(&mem.outputs)?,
+            keys,
+            state: columns(h0)?,
+            query: vec![0.0; h * n],
+            scores: vec![0.0; s * n],
+            weights: vec![0.0; s * n],
+            joined: vec![0.0; (self.e + h) * n],
+            combined: vec![0.0; h * n],
+            gi: vec![0.0; 3 * h * n],
+            gi_context: vec![0.0; 3 * h * n],
+            gh: vec![0.0; 3 * h * n],
+            logits: vec![0.0; vocab * n],
+        };
+        let mut hyps = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }; n];
+        let mut done = vec![false; n];
+        let mut prev = vec![SOS; n];
+        for _ in 0..steps {
+            self.step(&mut c, &prev, lengths, helper)?;
+            let (ids, best) = best_in_columns(&c.logits, n);
+            for i in 0..n {
+                if done[i] {
+                    continue;
+                }
+                hyps[i].attention.push((0..lengths[i]).map(|j| c.weights[j * n + i]).collect());
+                hyps[i].log_prob += best[i];
+                if ids[i] == EOS {
+                    done[i] = true;
+                } else {
+                    hyps[i].ids.push(ids[i]);
+                }
+            }
+            if stop_at_eos && done.iter().all(|&d| d) {
+                break;
+            }
+            prev = ids;
+        }
+        Ok(hyps)
+    }
+
+    /// One step: the new state in `c.state`, the attention weights in `c.weights`, the
+    /// logits in `c.logits`.
+    fn step(&self, c: &mut Columns, prev: &[u32], lengths: &[usize], helper: Option<&ThreadPool>) -> Result<()> {
+        let (n, s, e, h) = (c.n, c.s, self.e, self.h);
+        let Columns {
+            outputs, keys, state, query, scores, weights, joined, combined, gi, gi_context, gh, logits, ..
+        } = c;
+        let (embedded, context) = joined.split_at_mut(e * n);
+        columns::embed(self.embedding, e, prev, embedded).ok_or(ModelError::Shape {
+            what: "previous tokens",
+            expected: "ids inside the target vocabulary".into(),
+            got: format!("{prev:?}"),
+        })?;
+        let (embedded, state_now, outputs, keys) = (&*embedded, &*state, &*outputs, keys.as_deref());
+        let gates = 0..3 * h;
+        // What needs only the previous state and token: W_hh h, and (when the GRU input
+        // is [embedded; context]) the embedded half of W_ih x.
+        let hidden_side = |gh: &mut [f32], gi: &mut [f32]| {
+            self.w_hh.apply(state_now, n, gh);
+            if self.combine.is_none() {
+                self.w_ih.apply_part(gates.clone(), 0..e, embedded, n, gi, Start::Bias);
+            }
+        };
+        // The attention and the rest of the GRU input.
+        let mut input_side = |gi_context: &mut [f32]| -> Result<()> {
+            match &self.scores {
+                Scores::Location(attn) => {
+                    attn.apply_part(0..s, 0..e, embedded, n, scores, Start::Bias);
+                    attn.apply_part(0..s, e..e + h, state_now, n, scores, Start::Add);
+                }
+                Scores::Additive { wa, va, va_bias } => {
+                    wa.apply(state_now, n, query);
+                    columns::additive_scores(keys.unwrap_or(&[]), query, va, *va_bias, n, scores);
+                }
+                Scores::Dot { projected } => {
+                    let keys = if *projected { keys.unwrap_or(&[]) } else { outputs };
+                    columns::dot_scores(keys, state_now, n, scores);
+                }
+            }
+            columns::masked_softmax(scores, lengths, weights);
+            columns::context(weights, outputs, n, context);
+            match &self.combine {
+                Some(combine) => {
+                    let all = 0..combine.rows;
+                    combine.apply_part(all.clone(), 0..e, embedded, n, combined, Start::Bias);
+                    combine.apply_part(all, e..e + h, context, n, combined, Start::Add);
+                    combined.iter_mut().for_each(|x| *x = x.max(0.0));
+                    self.w_ih.apply(combined, n, gi_context);
+                }
+                None => self.w_ih.apply_part(gates.clone(), e..e + h, context, n, gi_context, Start::Zero),
+            }
+            Ok(())
+        };
+        match helper {
+            Some(pool) => {
+                let mut result = Ok(());
+                pool.in_place_scope(|scope| {
+                    scope.spawn(|_| hidden_side(gh, gi));
+                    result = input_side(gi_context);
+                });
+                result?;
+            }
+            None => {
+                hidden_side(gh, gi);
+                input_side(gi_context)?;
+            }
+        }
+        let gate_input = match self.combine {
+            Some(_) => &gi_context[..],
+            None => {
+                gi.iter_mut().zip(gi_context.iter()).for_each(|(a, &b)| *a += b);
+                &gi[..]
+            }
+        };
+        columns::gru_update(gate_input, gh, state);
+        // The output layer, split by vocabulary rows with the helper.
+        let vocab = self.out.rows;
+        let (state, all) = (&*state, 0..self.out.cols);
+        match helper {
+            Some(pool) if vocab >= 1024 => {
+                let half = vocab / 2;
+                let (first, second) = logits.split_at_mut(half * n);
+                pool.in_place_scope(|scope| {
+                    scope.spawn(|_| self.out.apply_part(half..vocab, all.clone(), state, n, second, Start::Bias));
+                    self.out.apply_part(0..half, all.clone(), state, n, first, Start::Bias);
+                });
+            }
+            _ => self.out.apply(state, n, logits),
+        }
+        Ok(())
+    }
+}
