@@ -5,7 +5,7 @@ use candle_nn::VarBuilder;
 
 use crate::config::AttentionKind;
 use crate::error::{expect_dims, ModelError, Result};
-use crate::fused::SharedProduct;
+use crate::fused::{Products, SharedProduct};
 use crate::params::{linear, Linear};
 
 /// Attention parameters; module path `decoder.attention`.
@@ -73,17 +73,20 @@ impl Attention {
     }
 
     /// Per-batch key projections, computed once (Bahdanau's `U k`, Luong-general's `W k`);
-    /// `detached` for inference (no gradients).
+    /// detached `products` for inference (no gradients).
     ///
     /// # Shapes
     /// `outputs: (B, S, H)` → `(B, S, H)` or `None`
-    pub fn precompute_keys(&self, outputs: &Tensor, detached: bool) -> Result<Option<Tensor>> {
+    pub fn precompute_keys(&self, outputs: &Tensor, products: Products) -> Result<Option<Tensor>> {
         // As (B*S, H) rows: a plain 2-D matmul. A 3-D input would make candle multiply by
         // the weight broadcast over the batch (stride 0), which gave wrong results on CUDA.
         let (b, s, h) = outputs.dims3()?;
         let project = |l: &Linear| -> Result<Tensor> {
             let rows = outputs.reshape((b * s, h))?;
-            let keys = if detached { l.forward_detached(&rows)? } else { l.forward(&rows)? };
+            let keys = match products {
+                Products::Detached(helper) => l.forward_detached(&rows, helper)?,
+                Products::Tracked => l.forward(&rows)?,
+            };
             Ok(keys.reshape((b, s, ()))?)
         };
         Ok(match self {

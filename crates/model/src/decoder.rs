@@ -8,7 +8,7 @@ use crate::attention::{attend, Attention};
 use crate::config::{AttentionKind, ModelConfig, ModelDims};
 use crate::dropout::dropout;
 use crate::error::{expect_dims, Result};
-use crate::fused::SharedProduct;
+use crate::fused::{Products, SharedProduct};
 use crate::gru::GruLayer;
 use crate::params::{embedding, linear, Linear};
 
@@ -119,9 +119,9 @@ impl Decoder {
         &self.attention
     }
 
-    /// The decoder memory of encoder outputs (`detached` for inference: no gradients).
-    pub fn memory(&self, outputs: Tensor, bias: Option<Tensor>, detached: bool) -> Result<Memory> {
-        let keys = self.attention.precompute_keys(&outputs, detached)?;
+    /// The decoder memory of encoder outputs (detached `products` for inference).
+    pub fn memory(&self, outputs: Tensor, bias: Option<Tensor>, products: Products) -> Result<Memory> {
+        let keys = self.attention.precompute_keys(&outputs, products)?;
         Ok(Memory { outputs, keys, bias })
     }
 

@@ -7,6 +7,7 @@ use s2s_data::Rng;
 use crate::config::ModelConfig;
 use crate::dropout::dropout;
 use crate::error::{expect_dims, Result};
+use crate::fused::Products;
 use crate::gru::GruLayer;
 use crate::params::embedding;
 
@@ -42,7 +43,7 @@ impl Encoder {
         Ok(Self { embedding: embedding(src_vocab, emb, vb.pp("embedding"))?, layers, hidden: h, dropout: cfg.dropout })
     }
 
-    /// `detached` (inference) computes the input projections without gradients.
+    /// Detached `products` (inference) compute the products without gradients.
     ///
     /// # Shapes
     /// `src: (B, S)` u32 ids; `mask: (B, S)` 1.0 at real tokens, or `None` when nothing is padded.
@@ -51,7 +52,7 @@ impl Encoder {
         src: &Tensor,
         mask: Option<&Tensor>,
         mut rng: Option<&mut Rng>,
-        detached: bool,
+        products: Products,
     ) -> Result<Encoded> {
         let (b, s) = src.dims2()?;
         if let Some(m) = mask {
@@ -63,9 +64,9 @@ impl Encoder {
             if k > 0 {
                 x = dropout(&x, self.dropout, rng.as_deref_mut())?;
             }
-            let (mut out, mut h) = self.run(fwd, &x, mask, false, detached)?;
+            let (mut out, mut h) = self.run(fwd, &x, mask, false, products)?;
             if let Some(bwd) = bwd {
-                let (out_b, h_b) = self.run(bwd, &x, mask, true, detached)?;
+                let (out_b, h_b) = self.run(bwd, &x, mask, true, products)?;
                 out = (out + out_b)?;
                 h = (h + h_b)?;
             }
@@ -87,11 +88,11 @@ impl Encoder {
         x: &Tensor,
         mask: Option<&Tensor>,
         reverse: bool,
-        detached: bool,
+        products: Products,
     ) -> Result<(Tensor, Tensor)> {
         let (b, s, _) = x.dims3()?;
-        let gi = gru.input_projection(x, detached)?;
-        if let Some(all) = gru.fused_sequence(&gi, mask, reverse)? {
+        let gi = gru.input_projection(x, products)?;
+        if let Some(all) = gru.fused_sequence(&gi, mask, reverse, products)? {
             return Ok((all.narrow(1, 0, s)?, all.narrow(1, s, 1)?.squeeze(1)?));
         }
         let mut h = Tensor::zeros((b, self.hidden), x.dtype(), x.device())?;

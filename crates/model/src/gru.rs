@@ -4,7 +4,7 @@ use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 
 use crate::error::{expect_dims, Result};
-use crate::fused::SharedProduct;
+use crate::fused::{Products, SharedProduct};
 
 /// One GRU layer in one direction.
 ///
@@ -66,17 +66,17 @@ impl GruLayer {
     }
 
     /// Input-side gate pre-activations `W_ih x + b_ih` for every position in one matmul;
-    /// `detached` (inference) computes them without gradients (see
+    /// detached `products` (inference) compute them without gradients (see
     /// [`crate::fused::detached_product`]).
     ///
     /// # Shapes
     /// `x: (B, T, I)` → `(B, T, 3H)`
-    pub fn input_projection(&self, x: &Tensor, detached: bool) -> Result<Tensor> {
+    pub fn input_projection(&self, x: &Tensor, products: Products) -> Result<Tensor> {
         let (b, t, i) = x.dims3()?;
         expect_dims("GRU input", x, &[b, t, self.input])?;
         let flat = x.reshape((b * t, i))?;
-        let gi = if detached {
-            crate::fused::detached_product(&flat, &self.w_ih, Some(&self.b_ih))?
+        let gi = if products.is_detached() {
+            crate::fused::detached_product(&flat, &self.w_ih, Some(&self.b_ih), products.helper())?
         } else {
             flat.matmul(&self.w_ih_t)?.broadcast_add(&self.b_ih)?
         };
@@ -88,11 +88,17 @@ impl GruLayer {
     /// # Shapes
     /// `gi: (B, S, 3H)` from [`Self::input_projection`], `mask: (B, S)` →
     /// `Some((B, S + 1, H))`: outputs, then the final state; `None` on other devices.
-    pub fn fused_sequence(&self, gi: &Tensor, mask: Option<&Tensor>, reverse: bool) -> Result<Option<Tensor>> {
+    pub fn fused_sequence(
+        &self,
+        gi: &Tensor,
+        mask: Option<&Tensor>,
+        reverse: bool,
+        products: Products,
+    ) -> Result<Option<Tensor>> {
         if !gi.device().is_cpu() {
             return Ok(None);
         }
-        Ok(Some(crate::fused::gru_sequence(gi, &self.w_hh, &self.b_hh, mask, reverse)?))
+        Ok(Some(crate::fused::gru_sequence(gi, &self.w_hh, &self.b_hh, mask, reverse, products.helper())?))
     }
 
     /// Input-side pre-activations for one step.

@@ -181,8 +181,8 @@ impl Linear {
     ///
     /// # Shapes
     /// `x: (N, in)` → `(N, out)`
-    pub fn forward_detached(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(crate::fused::detached_product(x, &self.weight, self.bias.as_ref())?)
+    pub fn forward_detached(&self, x: &Tensor, helper: Option<&rayon::ThreadPool>) -> Result<Tensor> {
+        Ok(crate::fused::detached_product(x, &self.weight, self.bias.as_ref(), helper)?)
     }
 
     /// # Shapes

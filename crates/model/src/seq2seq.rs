@@ -10,6 +10,7 @@ use crate::config::{ModelConfig, ModelDims};
 use crate::decoder::{Decoder, Memory};
 use crate::encoder::Encoder;
 use crate::error::{ModelError, Result};
+use crate::fused::Products;
 use crate::params::{seeded_builder, ParamStore};
 
 /// Rows per thread from which greedy decoding splits a batch between threads (below
@@ -101,14 +102,14 @@ impl Seq2Seq {
     }
 
     /// Encodes padded sources; returns the decoder memory and the initial decoder state.
-    /// `detached` (inference) computes the products without gradients.
+    /// Detached `products` (inference) compute the products without gradients.
     fn encode(
         &self,
         src: &[u32],
         lengths: &[usize],
         s: usize,
         rng: Option<&mut Rng>,
-        detached: bool,
+        products: Products,
     ) -> Result<(Memory, Tensor)> {
         let b = lengths.len();
         if let Some(max) = self.decoder.attention().max_source_length() {
@@ -124,9 +125,9 @@ impl Seq2Seq {
                 lengths.iter().flat_map(|&l| (0..s).map(move |j| if j < l { 1.0 } else { 0.0 })).collect();
             Some(Tensor::from_vec(m, (b, s), &self.device)?)
         };
-        let enc = self.encoder.forward(&src, mask.as_ref(), rng, detached)?;
+        let enc = self.encoder.forward(&src, mask.as_ref(), rng, products)?;
         let bias = mask.as_ref().map(mask_bias).transpose()?;
-        Ok((self.decoder.memory(enc.outputs, bias, detached)?, enc.final_hidden))
+        Ok((self.decoder.memory(enc.outputs, bias, products)?, enc.final_hidden))
     }
 
     /// Mean negative log-likelihood per real target token (EOS included, PAD excluded).
@@ -220,7 +221,8 @@ impl Seq2Seq {
     /// batch's token count when `batch` is one part of it).
     fn loss_over(&self, batch: &Batch, mut rng: Option<&mut Rng>, teacher: bool, denominator: usize) -> Result<Tensor> {
         let (b, t) = (batch.size, batch.tgt_len);
-        let (mem, mut h) = self.encode(&batch.src, &batch.src_lengths, batch.src_len, rng.as_deref_mut(), false)?;
+        let (mem, mut h) =
+            self.encode(&batch.src, &batch.src_lengths, batch.src_len, rng.as_deref_mut(), Products::Tracked)?;
         // On the CPU the decoder's per-step weights form their gradients once per batch;
         // the initial state carries them (every step depends on it).
         let shared = if self.device.is_cpu() { Some(self.decoder.shared()?) } else { None };
@@ -307,7 +309,7 @@ impl Seq2Seq {
         let parts = threads.min(b / ROWS_PER_THREAD).max(1);
         crate::greedy::with_greedy_decoder(&self.decoder, |decoder| {
             let run = |rows: &[Vec<u32>], helper| -> Result<Vec<Hypothesis>> {
-                let (mem, h0, lengths) = self.encode_sources(rows)?;
+                let (mem, h0, lengths) = self.encode_sources(rows, helper)?;
                 decoder.decode(&mem, &h0, &lengths, steps, stop_at_eos, helper)
             };
             if parts == 1 {
@@ -332,21 +334,26 @@ impl Seq2Seq {
         })
     }
 
-    /// Pads `sources` into one batch and encodes it: the decoder memory, the initial
-    /// decoder state and each source's length.
-    fn encode_sources(&self, sources: &[Vec<u32>]) -> Result<(Memory, Tensor, Vec<usize>)> {
+    /// Pads `sources` into one batch and encodes it for inference (products shared with
+    /// `helper` when given): the decoder memory, the initial decoder state and each
+    /// source's length.
+    fn encode_sources(
+        &self,
+        sources: &[Vec<u32>],
+        helper: Option<&'static rayon::ThreadPool>,
+    ) -> Result<(Memory, Tensor, Vec<usize>)> {
         let lengths: Vec<usize> = sources.iter().map(Vec::len).collect();
         let s = lengths.iter().copied().max().unwrap_or(0);
         let grid: Vec<u32> =
             sources.iter().flat_map(|x| x.iter().copied().chain(std::iter::repeat(PAD)).take(s)).collect();
-        let (mem, h) = self.encode(&grid, &lengths, s, None, true)?;
+        let (mem, h) = self.encode(&grid, &lengths, s, None, Products::Detached(helper))?;
         Ok((mem, h, lengths))
     }
 
     /// Greedy decoding with candle's ops, one step at a time (devices other than the CPU).
     pub(crate) fn greedy_rows(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>> {
         let b = sources.len();
-        let (mem, mut h, lengths) = self.encode_sources(sources)?;
+        let (mem, mut h, lengths) = self.encode_sources(sources, None)?;
         let decoder = &self.decoder;
         let mut prev = Tensor::full(SOS, b, &self.device)?;
         let mut hyps = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }; b];
@@ -380,7 +387,7 @@ impl Seq2Seq {
     /// by `log_prob / len^length_penalty`.
     pub fn beam(&self, source: &[u32], beam_size: usize, n_best: usize) -> Result<Vec<Hypothesis>> {
         let k = beam_size.max(1);
-        let (mem1, h1) = self.encode(source, &[source.len()], source.len(), None, true)?;
+        let (mem1, h1) = self.encode(source, &[source.len()], source.len(), None, Products::Detached(None))?;
         let norm = |h: &Hypothesis| {
             let len = (h.attention.len().max(1)) as f32;
             h.log_prob / len.powf(self.cfg.length_penalty as f32)

@@ -246,13 +246,14 @@ fn greedy_over_buffers_matches_greedy_over_candle_ops() {
         for bidirectional in [false, true] {
             let cfg = ModelConfig {
                 attention,
-                hidden_size: 8,
+                hidden_size: 24,
                 embedding_size: 5,
                 bidirectional,
                 dropout: 0.0,
                 ..Default::default()
             };
-            // A vocabulary over 1,024 rows: one sentence's output product is split with the helper.
+            // With a helper, one sentence's output product is split with it, and so are the
+            // encoder's products of at least 64 weight rows (3H = 72).
             let dims = ModelDims { src_vocab: 7, tgt_vocab: 1100, max_length: 6 };
             let mut m = Seq2Seq::new(&cfg, dims, 5, &Device::Cpu).expect("model");
             for threads in [1, 2] {

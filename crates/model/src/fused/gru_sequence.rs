@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::gru_cell::{gates, gates_mut, unit_backward, unit_forward};
-use super::matmul::{add_to_rows, matmul, transpose, weight_major, View};
+use super::matmul::{add_to_rows, matmul, transpose, weight_major, weight_major_with, View};
 use super::{f32_slice, with_f32};
 
 /// What the forward pass keeps for the backward pass, time-major in processing order.
@@ -24,6 +24,8 @@ struct GruSequence {
     /// `(B, S)` 1.0 at real positions, or `None` when nothing is padded.
     mask: Option<Vec<f32>>,
     reverse: bool,
+    /// Shares each step's `W_hh h` with this thread (inference on a few sentences).
+    helper: Option<&'static rayon::ThreadPool>,
     saved: Mutex<Option<Saved>>,
 }
 
@@ -33,7 +35,14 @@ struct GruSequence {
 /// # Shapes
 /// `gi: (B, S, 3H)` input pre-activations `W_ih x + b_ih`, `w_hh: (3H, H)`, `b_hh: (3H)`,
 /// `mask: (B, S)` → `(B, S + 1, H)`: the outputs of the S positions, then the final state.
-pub fn gru_sequence(gi: &Tensor, w_hh: &Tensor, b_hh: &Tensor, mask: Option<&Tensor>, reverse: bool) -> Result<Tensor> {
+pub fn gru_sequence(
+    gi: &Tensor,
+    w_hh: &Tensor,
+    b_hh: &Tensor,
+    mask: Option<&Tensor>,
+    reverse: bool,
+    helper: Option<&'static rayon::ThreadPool>,
+) -> Result<Tensor> {
     let (b, s, h3) = gi.dims3()?;
     let (rows, hidden) = w_hh.dims2()?;
     if rows != h3 || h3 != 3 * hidden || b_hh.dims1()? != h3 {
@@ -48,7 +57,7 @@ pub fn gru_sequence(gi: &Tensor, w_hh: &Tensor, b_hh: &Tensor, mask: Option<&Ten
         }
         None => None,
     };
-    let op = GruSequence { hidden, mask, reverse, saved: Mutex::new(None) };
+    let op = GruSequence { hidden, mask, reverse, helper, saved: Mutex::new(None) };
     gi.contiguous()?.apply_op3(&w_hh.contiguous()?, &b_hh.contiguous()?, op)
 }
 
@@ -94,7 +103,7 @@ impl CustomOp3 for GruSequence {
             let gh = &mut saved.gh[step * b * 3 * hs..(step + 1) * b * 3 * hs];
             // Weight-major: gemm packs nothing of W_hh (2.6× faster at 32 rows than h W_hhᵀ,
             // which packed the whole weight at every step).
-            gh.copy_from_slice(&weight_major(&h, b, hs, w, 3 * hs));
+            gh.copy_from_slice(&weight_major_with(&h, b, hs, w, 3 * hs, self.helper));
             add_to_rows(gh, bias);
             for row in 0..b {
                 let m = self.mask_at(row, t, s);

@@ -60,6 +60,32 @@ pub fn weight_major(x: &[f32], b: usize, k: usize, w: &[f32], n: usize) -> Vec<f
     }
 }
 
+/// [`weight_major`], with a `helper` thread computing the second half of the weight's
+/// rows (one hand-over; for one sentence, where the product is bound by reading the weight).
+pub fn weight_major_with(
+    x: &[f32],
+    b: usize,
+    k: usize,
+    w: &[f32],
+    n: usize,
+    helper: Option<&rayon::ThreadPool>,
+) -> Vec<f32> {
+    let Some(pool) = helper.filter(|_| n >= 64) else { return weight_major(x, b, k, w, n) };
+    let half = n / 2;
+    let mut yt = vec![0f32; n * b];
+    let (first, second) = yt.split_at_mut(half * b);
+    let xt = View::rows(x, b, k).t();
+    pool.in_place_scope(|scope| {
+        scope.spawn(|_| matmul(second, View::rows(&w[half * k..], n - half, k), xt, false));
+        matmul(first, View::rows(w, half, k), xt, false);
+    });
+    if b == 1 {
+        yt
+    } else {
+        transpose(&yt, n, b)
+    }
+}
+
 /// Adds `bias` to every row of the row-major `y`.
 pub fn add_to_rows(y: &mut [f32], bias: &[f32]) {
     for row in y.chunks_exact_mut(bias.len()) {

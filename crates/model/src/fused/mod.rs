@@ -70,13 +70,40 @@ pub fn transposed(t: &Tensor) -> Result<Tensor> {
     Tensor::from_vec(v, (c, r), t.device())
 }
 
+/// How the encoder's products are computed: tracked for gradients (training), or
+/// detached for inference, weight-major (see [`detached_product`]) and, with a helper
+/// thread, split with it by weight rows.
+#[derive(Debug, Clone, Copy)]
+pub enum Products {
+    Tracked,
+    Detached(Option<&'static rayon::ThreadPool>),
+}
+
+impl Products {
+    pub fn is_detached(self) -> bool {
+        matches!(self, Self::Detached(_))
+    }
+
+    pub fn helper(self) -> Option<&'static rayon::ThreadPool> {
+        match self {
+            Self::Detached(h) => h,
+            Self::Tracked => None,
+        }
+    }
+}
+
 /// `x Wᵀ + bias` for inference, without gradients: on the CPU computed weight-major,
 /// `(W xᵀ)ᵀ`, so that gemm packs nothing of the weight (packing the encoder's weights
-/// took a quarter of encoding one sentence).
+/// took a quarter of encoding one sentence); with a `helper` thread, split with it.
 ///
 /// # Shapes
 /// `x: (B, K)`, `w: (N, K)`, `bias: (N)` → `(B, N)`
-pub fn detached_product(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+pub fn detached_product(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    helper: Option<&rayon::ThreadPool>,
+) -> Result<Tensor> {
     let (b, k) = x.dims2()?;
     let (n, wk) = w.dims2()?;
     if wk != k || bias.is_some_and(|t| t.dims1().ok() != Some(n)) {
@@ -90,7 +117,7 @@ pub fn detached_product(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result
         }
         .detach());
     }
-    let mut y = with_f32(x, |x| with_f32(w, |w| matmul::weight_major(x, b, k, w, n)))??;
+    let mut y = with_f32(x, |x| with_f32(w, |w| matmul::weight_major_with(x, b, k, w, n, helper)))??;
     if let Some(bias) = bias {
         with_f32(bias, |bias| matmul::add_to_rows(&mut y, bias))?;
     }

@@ -113,7 +113,7 @@ fn gru_sequence_matches_the_step_loop_with_padding_both_directions() {
         ];
         check(
             &vars,
-            |t| gru_sequence(&t[0], &t[1], &t[2], Some(&mask), reverse).expect("fused"),
+            |t| gru_sequence(&t[0], &t[1], &t[2], Some(&mask), reverse, None).expect("fused"),
             |t| gru_sequence_composed(&t[0], &t[1], &t[2], &mask, reverse),
         );
     }

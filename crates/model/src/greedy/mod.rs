@@ -98,6 +98,9 @@ pub(crate) struct GreedyDecoder<'a> {
     w_ih: Affine<'a>,
     w_hh: Affine<'a>,
     out: Affine<'a>,
+    /// Output rows computed by the helper thread: with `W_hh h` they balance the rest of
+    /// the output layer plus the attention side (see [`GreedyDecoder::state_side`]).
+    helper_rows: usize,
 }
 
 /// Runs `f` with `decoder`'s parameters read in place as a [`GreedyDecoder`] (CPU only).
@@ -154,14 +157,22 @@ pub(crate) fn with_greedy_decoder<'a, R>(
         let (e, h) = (parts.embedding.dim(1)?, gates / 3);
         let w_ih = Affine { w: w_ih, b: Some(b_ih), rows: gates, cols: input };
         let w_hh = Affine { w: w_hh, b: Some(b_hh), rows: gates, cols: h };
-        f(&GreedyDecoder { embedding, e, h, scores, combine, w_ih, w_hh, out })
+        // Weight elements read on each side besides the output rows (the attention's
+        // element-wise work is small next to them).
+        let caller_extra = match (&scores, combine) {
+            (_, Some(_)) => 0,
+            (Scores::Additive { wa, .. }, None) => wa.rows * wa.cols + gates * h,
+            _ => gates * h,
+        };
+        let balanced = (out.rows * h + caller_extra).saturating_sub(gates * h) / (2 * h.max(1));
+        let helper_rows = balanced.min(out.rows);
+        f(&GreedyDecoder { embedding, e, h, scores, combine, w_ih, w_hh, out, helper_rows })
     })?
 }
 
 /// One call's buffers, one column per sentence.
 struct Columns {
     n: usize,
-    s: usize,
     /// `(S, H, N)` encoder outputs and, for the attentions that have them, keys.
     outputs: Vec<f32>,
     keys: Option<Vec<f32>>,
@@ -169,9 +180,11 @@ struct Columns {
     state: Vec<f32>,
     /// `(H, N)` Bahdanau's query `wa h`.
     query: Vec<f32>,
-    /// `(S, N)`
+    /// `(S, N)`: scores and weights of the attention being prepared, and the weights of
+    /// the step whose state was last computed (what the hypotheses record).
     scores: Vec<f32>,
     weights: Vec<f32>,
+    used_weights: Vec<f32>,
     /// `(E + H, N)`: embedded previous tokens, then the attention context.
     joined: Vec<f32>,
     /// `(H, N)` the location attention's GRU input `relu(attn_combine(joined))`.
@@ -224,13 +237,13 @@ impl GreedyDecoder<'_> {
         let vocab = self.out.rows;
         let mut c = Columns {
             n,
-            s,
             outputs: columns(&mem.outputs)?,
             keys,
             state: columns(h0)?,
             query: vec![0.0; h * n],
             scores: vec![0.0; s * n],
             weights: vec![0.0; s * n],
+            used_weights: vec![0.0; s * n],
             joined: vec![0.0; (self.e + h) * n],
             combined: vec![0.0; h * n],
             gi: vec![0.0; 3 * h * n],
@@ -240,15 +253,28 @@ impl GreedyDecoder<'_> {
         };
         let mut hyps = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }; n];
         let mut done = vec![false; n];
+        // Each step: the token side (the previous token's embedding, the GRU update), then
+        // the state side (the output layer over the new state and, for the next step,
+        // what needs only that state); the first step's state side runs before the loop.
+        self.state_side(&mut c, lengths, false, steps > 0, helper);
         let mut prev = vec![SOS; n];
-        for _ in 0..steps {
-            self.step(&mut c, &prev, lengths, helper)?;
+        let mut tt = [0f64; 3];
+        let t_all = std::time::Instant::now();
+        for step in 0..steps {
+            let t0 = std::time::Instant::now();
+            self.token_side(&mut c, &prev, lengths, helper)?;
+            tt[0] += t0.elapsed().as_secs_f64();
+            let t0 = std::time::Instant::now();
+            self.state_side(&mut c, lengths, true, step + 1 < steps, helper);
+            tt[1] += t0.elapsed().as_secs_f64();
+            let t0 = std::time::Instant::now();
             let (ids, best) = best_in_columns(&c.logits, n);
+            tt[2] += t0.elapsed().as_secs_f64();
             for i in 0..n {
                 if done[i] {
                     continue;
                 }
-                hyps[i].attention.push((0..lengths[i]).map(|j| c.weights[j * n + i]).collect());
+                hyps[i].attention.push((0..lengths[i]).map(|j| c.used_weights[j * n + i]).collect());
                 hyps[i].log_prob += best[i];
                 if ids[i] == EOS {
                     done[i] = true;
@@ -261,15 +287,81 @@ impl GreedyDecoder<'_> {
             }
             prev = ids;
         }
+        if std::env::var("S2S_PROFILE").is_ok() {
+            eprintln!(
+                "n={n} total {:.0} token {:.0} state {:.0} pick {:.0}",
+                t_all.elapsed().as_secs_f64() * 1e6,
+                tt[0] * 1e6,
+                tt[1] * 1e6,
+                tt[2] * 1e6
+            );
+        }
         Ok(hyps)
     }
 
-    /// One step: the new state in `c.state`, the attention weights in `c.weights`, the
-    /// logits in `c.logits`.
-    fn step(&self, c: &mut Columns, prev: &[u32], lengths: &[usize], helper: Option<&ThreadPool>) -> Result<()> {
-        let (n, s, e, h) = (c.n, c.s, self.e, self.h);
+    /// What needs only the state `h`: with `output`, the logits over it (split by rows
+    /// with the helper), and with `next`, the next step's `W_hh h` and (attentions that do
+    /// not read the embedded token) its attention weights, context and the context half
+    /// of `W_ih x`. The helper takes `W_hh h` and the first [`Self::helper_rows`] rows of
+    /// the output; without a helper both sides run here, in the same products.
+    fn state_side(&self, c: &mut Columns, lengths: &[usize], output: bool, next: bool, helper: Option<&ThreadPool>) {
+        let (n, vocab) = (c.n, self.out.rows);
+        let split = if output && helper.is_some() { self.helper_rows } else { 0 };
+        let Columns { outputs, keys, state, query, scores, weights, joined, gi_context, gh, logits, .. } = c;
+        let (state, outputs, keys) = (&*state, &*outputs, keys.as_deref());
+        let (first, rest) = logits.split_at_mut(split * n);
+        let context = &mut joined[self.e * n..];
+        let all = 0..self.out.cols;
+        let helper_side = |first: &mut [f32], gh: &mut [f32]| {
+            if output {
+                self.out.apply_part(0..split, all.clone(), state, n, first, Start::Bias);
+            }
+            if next {
+                self.w_hh.apply(state, n, gh);
+            }
+        };
+        let mut caller_side = |rest: &mut [f32]| {
+            if output {
+                self.out.apply_part(split..vocab, all.clone(), state, n, rest, Start::Bias);
+            }
+            if next && self.combine.is_none() {
+                let a = Attend { state, outputs, keys, lengths };
+                self.attend(&a, &[], query, scores, weights, context);
+                let gates = 0..self.w_ih.rows;
+                self.w_ih.apply_part(gates, self.e..self.e + self.h, context, n, gi_context, Start::Zero);
+            }
+        };
+        match helper {
+            Some(pool) => pool.in_place_scope(|scope| {
+                scope.spawn(|_| helper_side(first, gh));
+                caller_side(rest);
+            }),
+            None => {
+                helper_side(first, gh);
+                caller_side(rest);
+            }
+        }
+    }
+
+    /// What needs the previous tokens: their embedding, the rest of the GRU input (for
+    /// the location attention, its attention and `relu(attn_combine(..))` first), and the
+    /// GRU update of `c.state`.
+    fn token_side(&self, c: &mut Columns, prev: &[u32], lengths: &[usize], helper: Option<&ThreadPool>) -> Result<()> {
+        let (n, e) = (c.n, self.e);
         let Columns {
-            outputs, keys, state, query, scores, weights, joined, combined, gi, gi_context, gh, logits, ..
+            outputs,
+            keys,
+            state,
+            query,
+            scores,
+            weights,
+            used_weights,
+            joined,
+            combined,
+            gi,
+            gi_context,
+            gh,
+            ..
         } = c;
         let (embedded, context) = joined.split_at_mut(e * n);
         columns::embed(self.embedding, e, prev, embedded).ok_or(ModelError::Shape {
@@ -277,82 +369,78 @@ impl GreedyDecoder<'_> {
             expected: "ids inside the target vocabulary".into(),
             got: format!("{prev:?}"),
         })?;
-        let (embedded, state_now, outputs, keys) = (&*embedded, &*state, &*outputs, keys.as_deref());
-        let gates = 0..3 * h;
-        // What needs only the previous state and token: W_hh h, and (when the GRU input
-        // is [embedded; context]) the embedded half of W_ih x.
-        let hidden_side = |gh: &mut [f32], gi: &mut [f32]| {
-            self.w_hh.apply(state_now, n, gh);
-            if self.combine.is_none() {
-                self.w_ih.apply_part(gates.clone(), 0..e, embedded, n, gi, Start::Bias);
-            }
-        };
-        // The attention and the rest of the GRU input.
-        let mut input_side = |gi_context: &mut [f32]| -> Result<()> {
-            match &self.scores {
-                Scores::Location(attn) => {
-                    attn.apply_part(0..s, 0..e, embedded, n, scores, Start::Bias);
-                    attn.apply_part(0..s, e..e + h, state_now, n, scores, Start::Add);
-                }
-                Scores::Additive { wa, va, va_bias } => {
-                    wa.apply(state_now, n, query);
-                    columns::additive_scores(keys.unwrap_or(&[]), query, va, *va_bias, n, scores);
-                }
-                Scores::Dot { projected } => {
-                    let keys = if *projected { keys.unwrap_or(&[]) } else { outputs };
-                    columns::dot_scores(keys, state_now, n, scores);
-                }
-            }
-            columns::masked_softmax(scores, lengths, weights);
-            columns::context(weights, outputs, n, context);
-            match &self.combine {
-                Some(combine) => {
-                    let all = 0..combine.rows;
-                    combine.apply_part(all.clone(), 0..e, embedded, n, combined, Start::Bias);
-                    combine.apply_part(all, e..e + h, context, n, combined, Start::Add);
-                    combined.iter_mut().for_each(|x| *x = x.max(0.0));
-                    self.w_ih.apply(combined, n, gi_context);
-                }
-                None => self.w_ih.apply_part(gates.clone(), e..e + h, context, n, gi_context, Start::Zero),
-            }
-            Ok(())
-        };
-        match helper {
-            Some(pool) => {
-                let mut result = Ok(());
-                pool.in_place_scope(|scope| {
-                    scope.spawn(|_| hidden_side(gh, gi));
-                    result = input_side(gi_context);
-                });
-                result?;
+        match &self.combine {
+            Some(combine) => {
+                let a = Attend { state, outputs, keys: keys.as_deref(), lengths };
+                self.attend(&a, embedded, query, scores, weights, context);
+                let all = 0..combine.rows;
+                combine.apply_part(all.clone(), 0..e, embedded, n, combined, Start::Bias);
+                combine.apply_part(all, e..e + self.h, context, n, combined, Start::Add);
+                combined.iter_mut().for_each(|x| *x = x.max(0.0));
+                self.w_ih.apply(combined, n, gi);
             }
             None => {
-                hidden_side(gh, gi);
-                input_side(gi_context)?;
-            }
-        }
-        let gate_input = match self.combine {
-            Some(_) => &gi_context[..],
-            None => {
+                // Split by gate rows with the helper: the same products either way.
+                let (rows, half) = (self.w_ih.rows, self.w_ih.rows / 2);
+                let (first, second) = gi.split_at_mut(half * n);
+                let embedded = &*embedded;
+                let upper =
+                    |second: &mut [f32]| self.w_ih.apply_part(half..rows, 0..e, embedded, n, second, Start::Bias);
+                match helper {
+                    Some(pool) => pool.in_place_scope(|scope| {
+                        scope.spawn(|_| upper(second));
+                        self.w_ih.apply_part(0..half, 0..e, embedded, n, first, Start::Bias);
+                    }),
+                    None => self.w_ih.apply_part(0..rows, 0..e, embedded, n, gi, Start::Bias),
+                }
                 gi.iter_mut().zip(gi_context.iter()).for_each(|(a, &b)| *a += b);
-                &gi[..]
             }
-        };
-        columns::gru_update(gate_input, gh, state);
-        // The output layer, split by vocabulary rows with the helper.
-        let vocab = self.out.rows;
-        let (state, all) = (&*state, 0..self.out.cols);
-        match helper {
-            Some(pool) if vocab >= 1024 => {
-                let half = vocab / 2;
-                let (first, second) = logits.split_at_mut(half * n);
-                pool.in_place_scope(|scope| {
-                    scope.spawn(|_| self.out.apply_part(half..vocab, all.clone(), state, n, second, Start::Bias));
-                    self.out.apply_part(0..half, all.clone(), state, n, first, Start::Bias);
-                });
-            }
-            _ => self.out.apply(state, n, logits),
         }
+        used_weights.copy_from_slice(weights);
+        columns::gru_update(gi, gh, state);
         Ok(())
     }
+
+    /// Attention weights over the source positions from `a.state` (and, for the location
+    /// attention, the embedded tokens), and the context they give.
+    ///
+    /// # Shapes
+    /// `embedded: (E, N)` → `weights: (S, N)`, `context: (H, N)`
+    fn attend(
+        &self,
+        a: &Attend,
+        embedded: &[f32],
+        query: &mut [f32],
+        scores: &mut [f32],
+        weights: &mut [f32],
+        context: &mut [f32],
+    ) {
+        let n = a.lengths.len();
+        let s = scores.len() / n.max(1);
+        let (e, h) = (self.e, self.h);
+        match &self.scores {
+            Scores::Location(attn) => {
+                attn.apply_part(0..s, 0..e, embedded, n, scores, Start::Bias);
+                attn.apply_part(0..s, e..e + h, a.state, n, scores, Start::Add);
+            }
+            Scores::Additive { wa, va, va_bias } => {
+                wa.apply(a.state, n, query);
+                columns::additive_scores(a.keys.unwrap_or(&[]), query, va, *va_bias, n, scores);
+            }
+            Scores::Dot { projected } => {
+                let keys = if *projected { a.keys.unwrap_or(&[]) } else { a.outputs };
+                columns::dot_scores(keys, a.state, n, scores);
+            }
+        }
+        columns::masked_softmax(scores, a.lengths, weights);
+        columns::context(weights, a.outputs, n, context);
+    }
+}
+
+/// What the attention reads: the state it queries with and the encoder's columns.
+struct Attend<'c> {
+    state: &'c [f32],
+    outputs: &'c [f32],
+    keys: Option<&'c [f32]>,
+    lengths: &'c [usize],
 }
