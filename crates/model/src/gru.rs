@@ -98,7 +98,7 @@ impl GruLayer {
         if !gi.device().is_cpu() {
             return Ok(None);
         }
-        Ok(Some(crate::fused::gru_sequence(gi, &self.w_hh, &self.b_hh, mask, reverse, products.helper())?))
+        Ok(Some(crate::fused::gru_sequence(gi, &self.w_hh, &self.b_hh, mask, reverse, products)?))
     }
 
     /// Input-side pre-activations for one step.

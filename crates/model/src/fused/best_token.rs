@@ -12,6 +12,11 @@ use super::with_f32;
 /// # Shapes
 /// `z: (V, N)` → two vectors of length N
 pub fn best_in_columns(z: &[f32], n: usize) -> (Vec<u32>, Vec<f32>) {
+    super::simd::widest(|| best_in_columns_impl(z, n))
+}
+
+#[inline(always)]
+fn best_in_columns_impl(z: &[f32], n: usize) -> (Vec<u32>, Vec<f32>) {
     let (mut ids, mut best) = (Vec::with_capacity(n), Vec::with_capacity(n));
     if n == 1 {
         let m = row_max(z);
@@ -36,6 +41,7 @@ pub fn best_in_columns(z: &[f32], n: usize) -> (Vec<u32>, Vec<f32>) {
 }
 
 /// Columns `c0..c0 + L` of [`best_in_columns`]: the first index of each maximum, then Σ exp.
+#[inline(always)]
 fn column_block<const L: usize>(z: &[f32], n: usize, c0: usize, ids: &mut Vec<u32>, best: &mut Vec<f32>) {
     let mut m = [f32::NEG_INFINITY; L];
     let mut arg = [0u32; L];
@@ -89,6 +95,7 @@ pub fn best_tokens(logits: &Tensor) -> Result<(Vec<u32>, Vec<f32>)> {
 const LANES: usize = 8;
 
 /// The largest value of a row, over 8 independent lanes so that it vectorises.
+#[inline(always)]
 fn row_max(row: &[f32]) -> f32 {
     let mut acc = [f32::NEG_INFINITY; LANES];
     let chunks = row.chunks_exact(LANES);
@@ -102,6 +109,7 @@ fn row_max(row: &[f32]) -> f32 {
 }
 
 /// `Σ exp(z − m)` over a row, in 8 lanes.
+#[inline(always)]
 fn row_sum_exp(row: &[f32], m: f32) -> f32 {
     let mut acc = [0f32; LANES];
     let chunks = row.chunks_exact(LANES);

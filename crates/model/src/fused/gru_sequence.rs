@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::gru_cell::{gates, gates_mut, unit_backward, unit_forward};
-use super::matmul::{add_to_rows, matmul, transpose, weight_major, weight_major_with, View};
-use super::{f32_slice, with_f32};
+use super::matmul::{add_to_rows, linear_product, linear_product_with, matmul, transpose, View};
+use super::{f32_slice, with_f32, Products};
 
 /// What the forward pass keeps for the backward pass, time-major in processing order.
 struct Saved {
@@ -24,8 +24,9 @@ struct GruSequence {
     /// `(B, S)` 1.0 at real positions, or `None` when nothing is padded.
     mask: Option<Vec<f32>>,
     reverse: bool,
-    /// Shares each step's `W_hh h` with this thread (inference on a few sentences).
-    helper: Option<&'static rayon::ThreadPool>,
+    /// Detached for inference: nothing is kept for backward, and each step's `W_hh h` is
+    /// shared with the helper thread if there is one.
+    products: Products,
     saved: Mutex<Option<Saved>>,
 }
 
@@ -41,7 +42,7 @@ pub fn gru_sequence(
     b_hh: &Tensor,
     mask: Option<&Tensor>,
     reverse: bool,
-    helper: Option<&'static rayon::ThreadPool>,
+    products: Products,
 ) -> Result<Tensor> {
     let (b, s, h3) = gi.dims3()?;
     let (rows, hidden) = w_hh.dims2()?;
@@ -57,7 +58,7 @@ pub fn gru_sequence(
         }
         None => None,
     };
-    let op = GruSequence { hidden, mask, reverse, helper, saved: Mutex::new(None) };
+    let op = GruSequence { hidden, mask, reverse, products, saved: Mutex::new(None) };
     gi.contiguous()?.apply_op3(&w_hh.contiguous()?, &b_hh.contiguous()?, op)
 }
 
@@ -97,13 +98,18 @@ impl CustomOp3 for GruSequence {
         };
         let mut out = vec![0f32; b * (s + 1) * hs];
         let mut h = vec![0f32; b * hs];
-        let mut saved = Saved { h_prev: vec![0f32; s * b * hs], gh: vec![0f32; s * b * 3 * hs] };
+        // What backward needs, kept for every step; for inference, only the step at hand.
+        let kept = if self.products.is_detached() { 1 } else { s };
+        let mut saved = Saved { h_prev: vec![0f32; kept * b * hs], gh: vec![0f32; kept * b * 3 * hs] };
         for (step, t) in self.order(s).into_iter().enumerate() {
-            saved.h_prev[step * b * hs..(step + 1) * b * hs].copy_from_slice(&h);
-            let gh = &mut saved.gh[step * b * 3 * hs..(step + 1) * b * 3 * hs];
+            let slot = step % kept;
+            if kept > 1 {
+                saved.h_prev[slot * b * hs..(slot + 1) * b * hs].copy_from_slice(&h);
+            }
+            let gh = &mut saved.gh[slot * b * 3 * hs..(slot + 1) * b * 3 * hs];
             // Weight-major: gemm packs nothing of W_hh (2.6× faster at 32 rows than h W_hhᵀ,
             // which packed the whole weight at every step).
-            gh.copy_from_slice(&weight_major_with(&h, b, hs, w, 3 * hs, self.helper));
+            gh.copy_from_slice(&linear_product_with(&h, b, hs, w, 3 * hs, self.products.helper()));
             add_to_rows(gh, bias);
             for row in 0..b {
                 let m = self.mask_at(row, t, s);
@@ -123,8 +129,10 @@ impl CustomOp3 for GruSequence {
         for row in 0..b {
             out[(row * (s + 1) + s) * hs..(row * (s + 1) + s + 1) * hs].copy_from_slice(&h[row * hs..(row + 1) * hs]);
         }
-        if let Ok(mut slot) = self.saved.lock() {
-            *slot = Some(saved);
+        if kept == s {
+            if let Ok(mut slot) = self.saved.lock() {
+                *slot = Some(saved);
+            }
         }
         Ok((CpuStorage::F32(out), Shape::from((b, s + 1, hs))))
     }
@@ -180,7 +188,7 @@ impl CustomOp3 for GruSequence {
                             }
                         }
                         // dh_prev += dgh · W_hh, weight-major over W_hhᵀ (made once above).
-                        let back = weight_major(dgh, b, 3 * hs, &w_t, hs);
+                        let back = linear_product(dgh, b, 3 * hs, &w_t, hs);
                         dh.iter_mut().zip(&back).for_each(|(d, &x)| *d += x);
                     }
                 })

@@ -13,6 +13,7 @@ pub(crate) mod gru_cell;
 mod gru_sequence;
 pub(crate) mod matmul;
 mod shared_product;
+pub(crate) mod simd;
 
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 
@@ -117,7 +118,7 @@ pub fn detached_product(
         }
         .detach());
     }
-    let mut y = with_f32(x, |x| with_f32(w, |w| matmul::weight_major_with(x, b, k, w, n, helper)))??;
+    let mut y = with_f32(x, |x| with_f32(w, |w| matmul::linear_product_with(x, b, k, w, n, helper)))??;
     if let Some(bias) = bias {
         with_f32(bias, |bias| matmul::add_to_rows(&mut y, bias))?;
     }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::matmul::{add_to_rows, column_sums, matmul, weight_major, View};
+use super::matmul::{add_to_rows, column_sums, linear_product, matmul, View};
 use super::{f32_slice, with_f32};
 
 /// What the steps' backward passes leave for the anchor.
@@ -92,7 +92,7 @@ impl SharedProduct {
 
 /// One step's product `x Wᵀ + b`; backward records `(x, dy)` and returns `dx = dy W`
 /// only. Both products run weight-major, `(W xᵀ)ᵀ` and `(Wᵀ dyᵀ)ᵀ` (see
-/// [`super::matmul::weight_major`]).
+/// [`super::matmul::linear_product`]).
 struct Step {
     log: Arc<Mutex<Log>>,
     /// `Wᵀ` `(K, N)`, contiguous, for `dx`.
@@ -116,7 +116,7 @@ impl CustomOp3 for Step {
         let (b, k) = l1.shape().dims2()?;
         let (n, _) = l2.shape().dims2()?;
         let (x, w, bias) = (f32_slice(s1, l1, "x")?, f32_slice(s2, l2, "weight")?, f32_slice(s3, l3, "bias")?);
-        let mut y = weight_major(x, b, k, w, n);
+        let mut y = linear_product(x, b, k, w, n);
         add_to_rows(&mut y, bias);
         Ok((CpuStorage::F32(y), Shape::from((b, n))))
     }
@@ -133,7 +133,7 @@ impl CustomOp3 for Step {
         let (n, _) = w.dims2()?;
         let grad = grad.contiguous()?;
         // dx = dy W, weight-major over Wᵀ: (Wᵀ dyᵀ)ᵀ.
-        let dx = with_f32(&grad, |g| with_f32(&self.weight_t, |wt| weight_major(g, b, n, wt, k)))??;
+        let dx = with_f32(&grad, |g| with_f32(&self.weight_t, |wt| linear_product(g, b, n, wt, k)))??;
         let mut log = self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         log.done += 1;
         log.steps.push((x.clone(), grad));

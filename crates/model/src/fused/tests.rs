@@ -113,7 +113,7 @@ fn gru_sequence_matches_the_step_loop_with_padding_both_directions() {
         ];
         check(
             &vars,
-            |t| gru_sequence(&t[0], &t[1], &t[2], Some(&mask), reverse, None).expect("fused"),
+            |t| gru_sequence(&t[0], &t[1], &t[2], Some(&mask), reverse, Products::Tracked).expect("fused"),
             |t| gru_sequence_composed(&t[0], &t[1], &t[2], &mask, reverse),
         );
     }
@@ -189,7 +189,7 @@ fn weight_major_product_matches_matmul() {
         let x = random(&[b, 5], &mut rng, 1.0);
         let want = x.as_tensor().matmul(&w.as_tensor().t().expect("t")).expect("mm");
         let xv: Vec<f32> = x.as_tensor().flatten_all().expect("flat").to_vec1().expect("values");
-        let got = Tensor::from_vec(super::matmul::weight_major(&xv, b, 5, &wv, 7), (b, 7), &Device::Cpu).expect("t");
+        let got = Tensor::from_vec(super::matmul::linear_product(&xv, b, 5, &wv, 7), (b, 7), &Device::Cpu).expect("t");
         assert!(max_diff(&got, &want) < 1e-6);
     }
 }
