@@ -16,8 +16,8 @@ use super::{f32_slice, with_f32};
 struct OutputNll {
     targets: Vec<u32>,
     weights: Vec<f32>,
-    /// The forward pass's `h Wᵀ + bias`, `(N, V)`, for backward.
-    logits: Mutex<Option<Vec<f32>>>,
+    /// The forward pass's `h Wᵀ + bias`, `(N, V)`, and each row's log-sum-exp, for backward.
+    logits: Mutex<Option<(Vec<f32>, Vec<f32>)>>,
 }
 
 /// Per-row NLL of `targets` under `log_softmax(h Wᵀ + bias)`, scaled by `weights`.
@@ -54,6 +54,7 @@ pub fn nll_from_logits(logits: &Tensor, bias: &Tensor, targets: &Tensor, weights
 
 /// `max + log Σ exp(z − max)` of one row, with 8-lane partial sums so that the loops
 /// vectorise.
+#[inline(always)]
 fn row_lse(row: &[f32]) -> f32 {
     const L: usize = 8;
     let mut mx = [f32::NEG_INFINITY; L];
@@ -100,13 +101,15 @@ impl CustomOp3 for OutputNll {
             row.copy_from_slice(bias);
         }
         matmul(&mut z, View::rows(h, n, hs), View::rows(w, v, hs).t(), true);
+        let lse: Vec<f32> = super::simd::widest(|| z.chunks_exact(v).map(row_lse).collect());
         let out: Vec<f32> = z
             .chunks_exact(v)
+            .zip(&lse)
             .zip(self.targets.iter().zip(&self.weights))
-            .map(|(row, (&t, &wt))| wt * (row_lse(row) - row[t as usize]))
+            .map(|((row, &lse), (&t, &wt))| wt * (lse - row[t as usize]))
             .collect();
         if let Ok(mut slot) = self.logits.lock() {
-            *slot = Some(z);
+            *slot = Some((z, lse));
         }
         Ok((CpuStorage::F32(out), Shape::from(n)))
     }
@@ -122,25 +125,26 @@ impl CustomOp3 for OutputNll {
         let (n, hs) = h.dims2()?;
         let (v, _) = w.dims2()?;
         let saved = self.logits.lock().ok().and_then(|mut g| g.take());
-        let Some(mut d) = saved else { candle_core::bail!("output-nll: backward without a forward pass") };
+        let Some((mut d, lse)) = saved else { candle_core::bail!("output-nll: backward without a forward pass") };
         let mut db = vec![0f32; v];
         with_f32(grad, |g| {
-            for (i, row) in d.chunks_exact_mut(v).enumerate() {
-                let scale = g[i] * self.weights[i];
-                if scale == 0.0 {
-                    row.fill(0.0);
-                    continue;
+            super::simd::widest(|| {
+                for (i, (row, &shift)) in d.chunks_exact_mut(v).zip(&lse).enumerate() {
+                    let scale = g[i] * self.weights[i];
+                    if scale == 0.0 {
+                        row.fill(0.0);
+                        continue;
+                    }
+                    // d z = scale · (softmax(z) − onehot(target)), written over z.
+                    for x in row.iter_mut() {
+                        *x = scale * super::fast_math::exp(*x - shift);
+                    }
+                    row[self.targets[i] as usize] -= scale;
+                    for (acc, &dj) in db.iter_mut().zip(row.iter()) {
+                        *acc += dj;
+                    }
                 }
-                // d z = scale · (softmax(z) − onehot(target)), written over z.
-                let shift = row_lse(row);
-                for x in row.iter_mut() {
-                    *x = scale * super::fast_math::exp(*x - shift);
-                }
-                row[self.targets[i] as usize] -= scale;
-                for (acc, &dj) in db.iter_mut().zip(row.iter()) {
-                    *acc += dj;
-                }
-            }
+            })
         })?;
         let mut dh = vec![0f32; n * hs];
         let mut dw = vec![0f32; v * hs];
