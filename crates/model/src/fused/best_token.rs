@@ -6,64 +6,121 @@ use candle_core::{Result, Tensor, D};
 use super::with_f32;
 
 /// For each column of vocabulary-major logits (what greedy decoding's output product
-/// gives): (argmax id, log-softmax value there). Columns are taken 16, then 8, then one at
-/// a time, each block's maxima and sums held in registers across the vocabulary rows.
+/// gives): (argmax id, log-softmax value there).
 ///
 /// # Shapes
 /// `z: (V, N)` → two vectors of length N
 pub fn best_in_columns(z: &[f32], n: usize) -> (Vec<u32>, Vec<f32>) {
-    super::simd::widest(|| best_in_columns_impl(z, n))
+    let mut pick = ColumnPick::new(n);
+    pick.update(z, 0);
+    pick.finish()
 }
 
-#[inline(always)]
-fn best_in_columns_impl(z: &[f32], n: usize) -> (Vec<u32>, Vec<f32>) {
-    let (mut ids, mut best) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    if n == 1 {
-        let m = row_max(z);
-        ids.push(z.iter().position(|&x| x == m).unwrap_or(0) as u32);
-        best.push(-row_sum_exp(z, m).ln());
-        return (ids, best);
+/// The greedy pick of [`best_in_columns`] over vocabulary rows seen a chunk at a time
+/// (each chunk read right after its product, while it is still in cache), then merged:
+/// per column the first row holding the maximum so far, the maximum and `Σ exp(z − max)`
+/// (rescaled when a later chunk raises the maximum). Columns are taken 16, then 8, then
+/// one at a time, each block's maxima and sums held in registers across the chunk's rows.
+#[derive(Debug, Clone)]
+pub struct ColumnPick {
+    max: Vec<f32>,
+    arg: Vec<u32>,
+    sum: Vec<f32>,
+}
+
+impl ColumnPick {
+    pub fn new(n: usize) -> Self {
+        Self { max: vec![f32::NEG_INFINITY; n], arg: vec![0; n], sum: vec![0.0; n] }
     }
-    let mut c0 = 0;
-    while c0 < n {
-        if n - c0 >= 16 {
-            column_block::<16>(z, n, c0, &mut ids, &mut best);
-            c0 += 16;
-        } else if n - c0 >= 8 {
-            column_block::<8>(z, n, c0, &mut ids, &mut best);
-            c0 += 8;
-        } else {
-            column_block::<1>(z, n, c0, &mut ids, &mut best);
-            c0 += 1;
+
+    /// Takes in the rows `z: (R, N)`, vocabulary rows `first..first + R`, which come after
+    /// every row taken in so far.
+    pub fn update(&mut self, z: &[f32], first: usize) {
+        super::simd::widest(|| {
+            let n = self.max.len();
+            if n == 1 {
+                // One column: the rows are contiguous, taken in 8 lanes.
+                let m = row_max(z);
+                if m > self.max[0] {
+                    self.sum[0] *= super::fast_math::exp(self.max[0] - m);
+                    self.max[0] = m;
+                    self.arg[0] = (first + z.iter().position(|&x| x == m).unwrap_or(0)) as u32;
+                }
+                self.sum[0] += row_sum_exp(z, self.max[0]);
+                return;
+            }
+            let mut c0 = 0;
+            while c0 < n {
+                let width = if n - c0 >= 16 {
+                    self.column_block::<16>(z, c0, first)
+                } else if n - c0 >= 8 {
+                    self.column_block::<8>(z, c0, first)
+                } else {
+                    self.column_block::<1>(z, c0, first)
+                };
+                c0 += width;
+            }
+        })
+    }
+
+    /// Columns `c0..c0 + L` of [`Self::update`]: the chunk's maxima and their first rows,
+    /// then the sums rescaled to the new maxima.
+    #[inline(always)]
+    fn column_block<const L: usize>(&mut self, z: &[f32], c0: usize, first: usize) -> usize {
+        let n = self.max.len();
+        let mut m = [f32::NEG_INFINITY; L];
+        let mut arg = [0u32; L];
+        for (j, row) in z.chunks_exact(n).enumerate() {
+            let row = &row[c0..c0 + L];
+            for k in 0..L {
+                // Strictly greater: the first index holding the maximum wins, as argmax's.
+                if row[k] > m[k] {
+                    m[k] = row[k];
+                    arg[k] = (first + j) as u32;
+                }
+            }
         }
-    }
-    (ids, best)
-}
-
-/// Columns `c0..c0 + L` of [`best_in_columns`]: the first index of each maximum, then Σ exp.
-#[inline(always)]
-fn column_block<const L: usize>(z: &[f32], n: usize, c0: usize, ids: &mut Vec<u32>, best: &mut Vec<f32>) {
-    let mut m = [f32::NEG_INFINITY; L];
-    let mut arg = [0u32; L];
-    for (j, row) in z.chunks_exact(n).enumerate() {
-        let row = &row[c0..c0 + L];
+        let mut sum = [0f32; L];
         for k in 0..L {
-            // Strictly greater: the first index holding the maximum wins, as argmax's.
-            if row[k] > m[k] {
-                m[k] = row[k];
-                arg[k] = j as u32;
+            let c = c0 + k;
+            if m[k] > self.max[c] {
+                // A new maximum: the sum so far is rescaled to it (0 when nothing came before).
+                sum[k] = self.sum[c] * super::fast_math::exp(self.max[c] - m[k]);
+                self.max[c] = m[k];
+                self.arg[c] = arg[k];
+            } else {
+                sum[k] = self.sum[c];
+                m[k] = self.max[c];
+            }
+        }
+        for row in z.chunks_exact(n) {
+            let row = &row[c0..c0 + L];
+            for k in 0..L {
+                sum[k] += super::fast_math::exp(row[k] - m[k]);
+            }
+        }
+        self.sum[c0..c0 + L].copy_from_slice(&sum);
+        L
+    }
+
+    /// Adds a pick over later vocabulary rows.
+    pub fn merge(&mut self, later: &Self) {
+        for c in 0..self.max.len() {
+            let (m1, m2) = (self.max[c], later.max[c]);
+            if m2 > m1 {
+                self.sum[c] = self.sum[c] * super::fast_math::exp(m1 - m2) + later.sum[c];
+                self.max[c] = m2;
+                self.arg[c] = later.arg[c];
+            } else if m2 > f32::NEG_INFINITY {
+                self.sum[c] += later.sum[c] * super::fast_math::exp(m2 - m1);
             }
         }
     }
-    let mut sum = [0f32; L];
-    for row in z.chunks_exact(n) {
-        let row = &row[c0..c0 + L];
-        for k in 0..L {
-            sum[k] += super::fast_math::exp(row[k] - m[k]);
-        }
+
+    /// Each column's (argmax id, log-softmax value there): `−ln Σ exp(z − max)`.
+    pub fn finish(self) -> (Vec<u32>, Vec<f32>) {
+        (self.arg, self.sum.iter().map(|s| -s.ln()).collect())
     }
-    ids.extend_from_slice(&arg);
-    best.extend(sum.iter().map(|s| -s.ln()));
 }
 
 /// For each row of `logits`: (argmax id, log-softmax value there).

@@ -18,7 +18,7 @@ pub(crate) mod simd;
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 
 pub use additive_score::additive_score;
-pub use best_token::{best_in_columns, best_tokens};
+pub use best_token::{best_in_columns, best_tokens, ColumnPick};
 pub use cross_entropy::{nll_from_logits, output_nll};
 pub use gru_cell::gru_cell;
 pub use gru_sequence::gru_sequence;

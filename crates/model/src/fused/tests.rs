@@ -168,10 +168,24 @@ fn greedy_pick_over_columns_matches_the_pick_over_rows() {
         let logits = random(&[n, v], &mut rng, 3.0);
         let (want_ids, want_lp) = best_tokens(logits.as_tensor()).expect("rows");
         let rows: Vec<f32> = logits.as_tensor().flatten_all().expect("flat").to_vec1().expect("values");
-        let (ids, lp) = best_in_columns(&super::matmul::transpose(&rows, n, v), n);
-        assert_eq!(ids, want_ids, "{n} columns");
-        for (a, e) in lp.iter().zip(&want_lp) {
-            assert!((a - e).abs() < 1e-4 * (1.0 + e.abs()), "{n} columns: log-prob {a} vs {e}");
+        let z = super::matmul::transpose(&rows, n, v);
+        // Whole, and as two running picks over chunks of 97 rows merged at row 700.
+        let chunked = {
+            let (mut first, mut later) = (ColumnPick::new(n), ColumnPick::new(n));
+            for (pick, rows) in [(&mut first, 0..700), (&mut later, 700..v)] {
+                for from in rows.clone().step_by(97) {
+                    let to = (from + 97).min(rows.end);
+                    pick.update(&z[from * n..to * n], from);
+                }
+            }
+            first.merge(&later);
+            first.finish()
+        };
+        for (ids, lp) in [best_in_columns(&z, n), chunked] {
+            assert_eq!(ids, want_ids, "{n} columns");
+            for (a, e) in lp.iter().zip(&want_lp) {
+                assert!((a - e).abs() < 1e-4 * (1.0 + e.abs()), "{n} columns: log-prob {a} vs {e}");
+            }
         }
     }
     // Ties go to the first index, as argmax's.

@@ -20,10 +20,14 @@ use s2s_data::{EOS, SOS};
 use crate::attention::Attention;
 use crate::decoder::{Decoder, Memory};
 use crate::error::{expect_dims, ModelError, Result};
-use crate::fused::best_in_columns;
 use crate::fused::matmul::{matmul, transpose, View};
+use crate::fused::ColumnPick;
 use crate::params::Linear;
 use crate::seq2seq::Hypothesis;
+
+/// Output rows multiplied at a time before the greedy pick reads them (at 32 sentences,
+/// 64 KiB of logits: still in cache; the whole vocabulary's were not).
+const OUTPUT_CHUNK: usize = 512;
 
 /// What a product's destination holds before `W X` is added.
 #[derive(Clone, Copy, PartialEq)]
@@ -193,8 +197,8 @@ struct Columns {
     gi: Vec<f32>,
     gi_context: Vec<f32>,
     gh: Vec<f32>,
-    /// `(V, N)`
-    logits: Vec<f32>,
+    /// Two `(OUTPUT_CHUNK, N)` buffers of output rows, one per side of a step.
+    chunks: Vec<f32>,
 }
 
 impl GreedyDecoder<'_> {
@@ -234,7 +238,6 @@ impl GreedyDecoder<'_> {
             }
             _ => None,
         };
-        let vocab = self.out.rows;
         let mut c = Columns {
             n,
             outputs: columns(&mem.outputs)?,
@@ -249,7 +252,7 @@ impl GreedyDecoder<'_> {
             gi: vec![0.0; 3 * h * n],
             gi_context: vec![0.0; 3 * h * n],
             gh: vec![0.0; 3 * h * n],
-            logits: vec![0.0; vocab * n],
+            chunks: vec![0.0; 2 * OUTPUT_CHUNK * n],
         };
         let mut hyps = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }; n];
         let mut done = vec![false; n];
@@ -258,18 +261,9 @@ impl GreedyDecoder<'_> {
         // what needs only that state); the first step's state side runs before the loop.
         self.state_side(&mut c, lengths, false, steps > 0, helper);
         let mut prev = vec![SOS; n];
-        let mut tt = [0f64; 3];
-        let t_all = std::time::Instant::now();
         for step in 0..steps {
-            let t0 = std::time::Instant::now();
             self.token_side(&mut c, &prev, lengths, helper)?;
-            tt[0] += t0.elapsed().as_secs_f64();
-            let t0 = std::time::Instant::now();
-            self.state_side(&mut c, lengths, true, step + 1 < steps, helper);
-            tt[1] += t0.elapsed().as_secs_f64();
-            let t0 = std::time::Instant::now();
-            let (ids, best) = best_in_columns(&c.logits, n);
-            tt[2] += t0.elapsed().as_secs_f64();
+            let (ids, best) = self.state_side(&mut c, lengths, true, step + 1 < steps, helper);
             for i in 0..n {
                 if done[i] {
                     continue;
@@ -287,60 +281,77 @@ impl GreedyDecoder<'_> {
             }
             prev = ids;
         }
-        if std::env::var("S2S_PROFILE").is_ok() {
-            eprintln!(
-                "n={n} total {:.0} token {:.0} state {:.0} pick {:.0}",
-                t_all.elapsed().as_secs_f64() * 1e6,
-                tt[0] * 1e6,
-                tt[1] * 1e6,
-                tt[2] * 1e6
-            );
-        }
         Ok(hyps)
     }
 
-    /// What needs only the state `h`: with `output`, the logits over it (split by rows
-    /// with the helper), and with `next`, the next step's `W_hh h` and (attentions that do
-    /// not read the embedded token) its attention weights, context and the context half
-    /// of `W_ih x`. The helper takes `W_hh h` and the first [`Self::helper_rows`] rows of
-    /// the output; without a helper both sides run here, in the same products.
-    fn state_side(&self, c: &mut Columns, lengths: &[usize], output: bool, next: bool, helper: Option<&ThreadPool>) {
+    /// What needs only the state `h`: with `output`, the output layer over it and the
+    /// greedy pick (ids and log-probabilities; empty without `output`), and with `next`,
+    /// the next step's `W_hh h` and (attentions that do not read the embedded token) its
+    /// attention weights, context and the context half of `W_ih x`. The helper takes
+    /// `W_hh h` and the first [`GreedyDecoder::helper_rows`] rows of the output; without a
+    /// helper both sides run here. The output rows are multiplied a chunk at a time, each
+    /// chunk picked from while it is still in cache.
+    fn state_side(
+        &self,
+        c: &mut Columns,
+        lengths: &[usize],
+        output: bool,
+        next: bool,
+        helper: Option<&ThreadPool>,
+    ) -> (Vec<u32>, Vec<f32>) {
         let (n, vocab) = (c.n, self.out.rows);
         let split = if output && helper.is_some() { self.helper_rows } else { 0 };
-        let Columns { outputs, keys, state, query, scores, weights, joined, gi_context, gh, logits, .. } = c;
+        let Columns { outputs, keys, state, query, scores, weights, joined, gi_context, gh, chunks, .. } = c;
         let (state, outputs, keys) = (&*state, &*outputs, keys.as_deref());
-        let (first, rest) = logits.split_at_mut(split * n);
+        let (first_chunk, rest_chunk) = chunks.split_at_mut(OUTPUT_CHUNK * n);
         let context = &mut joined[self.e * n..];
-        let all = 0..self.out.cols;
-        let helper_side = |first: &mut [f32], gh: &mut [f32]| {
+        // The output rows `rows`, chunk by chunk, into a running pick.
+        let output_rows = |rows: Range<usize>, chunk: &mut [f32]| -> ColumnPick {
+            let mut pick = ColumnPick::new(n);
             if output {
-                self.out.apply_part(0..split, all.clone(), state, n, first, Start::Bias);
+                let all = 0..self.out.cols;
+                for from in rows.clone().step_by(OUTPUT_CHUNK) {
+                    let to = (from + OUTPUT_CHUNK).min(rows.end);
+                    let z = &mut chunk[..(to - from) * n];
+                    self.out.apply_part(from..to, all.clone(), state, n, z, Start::Bias);
+                    pick.update(z, from);
+                }
             }
+            pick
+        };
+        let helper_side = |chunk: &mut [f32], gh: &mut [f32]| -> ColumnPick {
+            let pick = output_rows(0..split, chunk);
             if next {
                 self.w_hh.apply(state, n, gh);
             }
+            pick
         };
-        let mut caller_side = |rest: &mut [f32]| {
-            if output {
-                self.out.apply_part(split..vocab, all.clone(), state, n, rest, Start::Bias);
-            }
+        let mut caller_side = |chunk: &mut [f32]| -> ColumnPick {
+            let pick = output_rows(split..vocab, chunk);
             if next && self.combine.is_none() {
                 let a = Attend { state, outputs, keys, lengths };
                 self.attend(&a, &[], query, scores, weights, context);
                 let gates = 0..self.w_ih.rows;
                 self.w_ih.apply_part(gates, self.e..self.e + self.h, context, n, gi_context, Start::Zero);
             }
+            pick
         };
-        match helper {
-            Some(pool) => pool.in_place_scope(|scope| {
-                scope.spawn(|_| helper_side(first, gh));
-                caller_side(rest);
-            }),
-            None => {
-                helper_side(first, gh);
-                caller_side(rest);
+        let (mut pick, later) = match helper {
+            Some(pool) => {
+                let (mut first, mut later) = (None, None);
+                pool.in_place_scope(|scope| {
+                    scope.spawn(|_| first = Some(helper_side(first_chunk, gh)));
+                    later = Some(caller_side(rest_chunk));
+                });
+                (first.unwrap_or_else(|| ColumnPick::new(n)), later.unwrap_or_else(|| ColumnPick::new(n)))
             }
+            None => (helper_side(first_chunk, gh), caller_side(rest_chunk)),
+        };
+        if !output {
+            return (Vec::new(), Vec::new());
         }
+        pick.merge(&later);
+        pick.finish()
     }
 
     /// What needs the previous tokens: their embedding, the rest of the GRU input (for
