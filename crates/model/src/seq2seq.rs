@@ -48,6 +48,30 @@ pub struct Hypothesis {
     pub attention: Vec<Vec<f32>>,
 }
 
+/// Adds one greedy step to the hypotheses not yet ended: the chosen id (EOS ends one), its
+/// log-probability and the attention row `attention(i)`. Returns whether all have ended.
+pub(crate) fn record_greedy_step(
+    hyps: &mut [Hypothesis],
+    done: &mut [bool],
+    ids: &[u32],
+    best: &[f32],
+    attention: impl Fn(usize) -> Vec<f32>,
+) -> bool {
+    for i in 0..hyps.len() {
+        if done[i] {
+            continue;
+        }
+        hyps[i].attention.push(attention(i));
+        hyps[i].log_prob += best[i];
+        if ids[i] == EOS {
+            done[i] = true;
+        } else {
+            hyps[i].ids.push(ids[i]);
+        }
+    }
+    done.iter().all(|&d| d)
+}
+
 #[derive(Debug)]
 pub struct Seq2Seq {
     cfg: ModelConfig,
@@ -363,19 +387,8 @@ impl Seq2Seq {
             h = h_new.detach();
             let (ids, best) = decoder.greedy_pick(&h)?;
             let w: Vec<Vec<f32>> = w.to_vec2()?;
-            for i in 0..b {
-                if done[i] {
-                    continue;
-                }
-                hyps[i].attention.push(w[i][..lengths[i]].to_vec());
-                hyps[i].log_prob += best[i];
-                if ids[i] == EOS {
-                    done[i] = true;
-                } else {
-                    hyps[i].ids.push(ids[i]);
-                }
-            }
-            if stop_at_eos && done.iter().all(|&d| d) {
+            let all_done = record_greedy_step(&mut hyps, &mut done, &ids, &best, |i| w[i][..lengths[i]].to_vec());
+            if stop_at_eos && all_done {
                 break;
             }
             prev = Tensor::new(ids, &self.device)?;

@@ -117,7 +117,8 @@ pub fn column_sums(m: &[f32], cols: usize) -> Vec<f32> {
     out
 }
 
-/// The one `unsafe` call of the project: `gemm` takes raw pointers and strides.
+/// One of the project's two `unsafe` calls (the other runs AVX-512 code after a CPU check,
+/// `fused/simd.rs`): `gemm` takes raw pointers and strides.
 ///
 /// `dst (+)= a · b` with `dst` row-major `(a.rows, b.cols)`; `accumulate` adds to what is there.
 ///

@@ -3,11 +3,10 @@
 //! The decoder's parameters are read in place (no copies), and every step runs over
 //! buffers made once per call, one column per sentence (see [`columns`]): each product
 //! is `W X` with the weight as gemm's left operand in its own `(out, in)` layout, so
-//! nothing is packed or transposed, and the output layer's `(V, N)` logits are exactly
-//! what the greedy pick reads. No tensor is made per step. With one thread per part of
-//! the batch there is nothing to share; with a helper thread (a few sentences, a spare
-//! core), each step hands the helper the products that need only the previous state and
-//! token, and half of the vocabulary.
+//! nothing is packed or transposed, and the output layer's `(rows, N)` logits come in
+//! the layout the greedy pick reads ([`ColumnPick`]). No tensor is made per step. With
+//! one thread per part of the batch there is nothing to share; with a helper thread (a
+//! few sentences, a spare core), each step's products are split with it by weight rows.
 
 mod columns;
 
@@ -15,7 +14,7 @@ use std::ops::Range;
 
 use candle_core::Tensor;
 use rayon::ThreadPool;
-use s2s_data::{EOS, SOS};
+use s2s_data::SOS;
 
 use crate::attention::Attention;
 use crate::decoder::{Decoder, Memory};
@@ -23,7 +22,7 @@ use crate::error::{expect_dims, ModelError, Result};
 use crate::fused::matmul::{matmul, transpose, View};
 use crate::fused::ColumnPick;
 use crate::params::Linear;
-use crate::seq2seq::Hypothesis;
+use crate::seq2seq::{record_greedy_step, Hypothesis};
 
 /// Output rows multiplied at a time before the greedy pick reads them (at 32 sentences,
 /// 64 KiB of logits: still in cache; the whole vocabulary's were not).
@@ -264,19 +263,11 @@ impl GreedyDecoder<'_> {
         for step in 0..steps {
             self.token_side(&mut c, &prev, lengths, helper)?;
             let (ids, best) = self.state_side(&mut c, lengths, true, step + 1 < steps, helper);
-            for i in 0..n {
-                if done[i] {
-                    continue;
-                }
-                hyps[i].attention.push((0..lengths[i]).map(|j| c.used_weights[j * n + i]).collect());
-                hyps[i].log_prob += best[i];
-                if ids[i] == EOS {
-                    done[i] = true;
-                } else {
-                    hyps[i].ids.push(ids[i]);
-                }
-            }
-            if stop_at_eos && done.iter().all(|&d| d) {
+            let weights = &c.used_weights;
+            let all_done = record_greedy_step(&mut hyps, &mut done, &ids, &best, |i| {
+                (0..lengths[i]).map(|j| weights[j * n + i]).collect()
+            });
+            if stop_at_eos && all_done {
                 break;
             }
             prev = ids;
