@@ -40,6 +40,11 @@ fn bad_inputs_exit_2_with_one_clear_line() {
     let out = run(&["run", "no/such/config.toml"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("no/such/config.toml"));
+    // Regression: an error that names its own cause printed the cause a second time.
+    let p = dir.path().join("bad.toml");
+    std::fs::write(&p, "[data]\ndataset = \"tsv\"\npath = \"missing.tsv\"\n").expect("write");
+    let stderr = text(&run(&["run", p.to_str().expect("utf8")], dir.path())).1;
+    assert_eq!(stderr.matches("os error").count(), 1, "the cause once: {stderr:?}");
 }
 
 #[test]

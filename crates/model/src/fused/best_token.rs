@@ -1,26 +1,17 @@
-//! Greedy pick over the vocabulary: the argmax of each row of logits and its
-//! log-probability, in one pass on the CPU instead of log_softmax + argmax + gather.
+//! Greedy pick over the vocabulary: the argmax of each row (or, vocabulary-major, each
+//! column) of logits and its log-probability, without log_softmax + argmax + gather.
 
 use candle_core::{Result, Tensor, D};
 
 use super::with_f32;
 
-/// For each column of vocabulary-major logits (what greedy decoding's output product
-/// gives): (argmax id, log-softmax value there).
-///
-/// # Shapes
-/// `z: (V, N)` → two vectors of length N
-pub fn best_in_columns(z: &[f32], n: usize) -> (Vec<u32>, Vec<f32>) {
-    let mut pick = ColumnPick::new(n);
-    pick.update(z, 0);
-    pick.finish()
-}
-
-/// The greedy pick of [`best_in_columns`] over vocabulary rows seen a chunk at a time
-/// (each chunk read right after its product, while it is still in cache), then merged:
-/// per column the first row holding the maximum so far, the maximum and `Σ exp(z − max)`
-/// (rescaled when a later chunk raises the maximum). Columns are taken 16, then 8, then
-/// one at a time, each block's maxima and sums held in registers across the chunk's rows.
+/// Greedy pick over vocabulary-major logits `(V, N)` (what greedy decoding's output
+/// product gives): each column's argmax id and its log-softmax value. Rows come a chunk at
+/// a time, each read right after its product while it is still in cache; per column it
+/// keeps the first row holding the maximum so far, the maximum and `Σ exp(z − max)`
+/// (rescaled when a later chunk raises the maximum), and two picks over consecutive row
+/// ranges merge. Columns are taken 16, then 8, then one at a time, each block's maxima and
+/// sums held in registers across the chunk's rows.
 #[derive(Debug, Clone)]
 pub struct ColumnPick {
     max: Vec<f32>,

@@ -57,22 +57,12 @@ const DIRECT_FROM_ROWS: usize = 128;
 ///
 /// `x` is row-major `(b, k)`, `w` row-major `(n, k)`.
 pub fn linear_product(x: &[f32], b: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
-    if b >= DIRECT_FROM_ROWS {
-        let mut y = vec![0f32; b * n];
-        matmul(&mut y, View::rows(x, b, k), View::rows(w, n, k).t(), false);
-        return y;
-    }
-    let mut yt = vec![0f32; n * b];
-    matmul(&mut yt, View::rows(w, n, k), View::rows(x, b, k).t(), false);
-    if b == 1 {
-        yt
-    } else {
-        transpose(&yt, n, b)
-    }
+    linear_product_with(x, b, k, w, n, None)
 }
 
-/// [`linear_product`], with a `helper` thread computing the second half of the weight's
-/// rows (one hand-over; for one sentence, where the product is bound by reading the weight).
+/// [`linear_product`], with a `helper` thread computing the second half of a weight-major
+/// product's rows (one hand-over; for a few sentences, where the product is bound by
+/// reading the weight).
 pub fn linear_product_with(
     x: &[f32],
     b: usize,
@@ -81,15 +71,24 @@ pub fn linear_product_with(
     n: usize,
     helper: Option<&rayon::ThreadPool>,
 ) -> Vec<f32> {
-    let Some(pool) = helper.filter(|_| n >= 64) else { return linear_product(x, b, k, w, n) };
-    let half = n / 2;
+    if b >= DIRECT_FROM_ROWS {
+        let mut y = vec![0f32; b * n];
+        matmul(&mut y, View::rows(x, b, k), View::rows(w, n, k).t(), false);
+        return y;
+    }
     let mut yt = vec![0f32; n * b];
-    let (first, second) = yt.split_at_mut(half * b);
     let xt = View::rows(x, b, k).t();
-    pool.in_place_scope(|scope| {
-        scope.spawn(|_| matmul(second, View::rows(&w[half * k..], n - half, k), xt, false));
-        matmul(first, View::rows(w, half, k), xt, false);
-    });
+    match helper.filter(|_| n >= 64) {
+        Some(pool) => {
+            let half = n / 2;
+            let (first, second) = yt.split_at_mut(half * b);
+            pool.in_place_scope(|scope| {
+                scope.spawn(|_| matmul(second, View::rows(&w[half * k..], n - half, k), xt, false));
+                matmul(first, View::rows(w, half, k), xt, false);
+            });
+        }
+        None => matmul(&mut yt, View::rows(w, n, k), xt, false),
+    }
     if b == 1 {
         yt
     } else {

@@ -2,7 +2,9 @@
 //! the GRU cell's gates, Bahdanau's additive scores and the cross-entropy over the
 //! vocabulary. Each replaces a dozen small candle ops (and their allocations) with one
 //! pass forward and one backward. On other devices the composed candle ops are used;
-//! the tests check that both paths agree.
+//! the tests check that both paths agree. Inference's pieces live here too: the greedy
+//! pick over the vocabulary, detached weight-major products, and the AVX-512 builds of
+//! element-wise kernels (`simd`).
 
 mod additive_score;
 mod best_token;
@@ -18,7 +20,7 @@ pub(crate) mod simd;
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 
 pub use additive_score::additive_score;
-pub use best_token::{best_in_columns, best_tokens, ColumnPick};
+pub use best_token::{best_tokens, ColumnPick};
 pub use cross_entropy::{nll_from_logits, output_nll};
 pub use gru_cell::gru_cell;
 pub use gru_sequence::gru_sequence;
