@@ -5,18 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod artifacts;
-mod checkpoint;
 mod commands;
-mod config;
-mod device;
-mod loaded_run;
-mod observer;
-mod report_html;
-mod run_dir;
-mod runs;
-mod task;
-mod translator;
+mod progress;
+mod signal;
+mod tables;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -166,24 +158,18 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let outcome = |r: anyhow::Result<commands::run::Outcome>| {
+    let outcome = |r: anyhow::Result<s2s_run::Outcome>| {
         r.map(|o| match o {
-            commands::run::Outcome::Completed(_) => ExitCode::SUCCESS,
-            commands::run::Outcome::Interrupted(_) => ExitCode::from(130),
+            s2s_run::Outcome::Completed(_) => ExitCode::SUCCESS,
+            s2s_run::Outcome::Interrupted(_) => ExitCode::from(130),
         })
     };
     let result = match cli.command {
-        Command::Run { config, sets } => {
-            commands::run::install_signal_handler();
-            outcome(commands::run::execute(&config, &sets))
-        }
-        Command::Resume { run, epochs, sets } => {
-            commands::run::install_signal_handler();
-            outcome(commands::resume::execute(&run, epochs, &sets))
-        }
+        Command::Run { config, sets } => outcome(commands::run::execute(&config, &sets)),
+        Command::Resume { run, epochs, sets } => outcome(commands::resume::execute(&run, epochs, &sets)),
         Command::Eval { run, split, data, checkpoint, json } => {
-            commands::eval::execute(&run, &commands::eval::Options { split, data, checkpoint, json })
-                .map(|_| ExitCode::SUCCESS)
+            let data = data.map_or(s2s_run::eval::EvalData::Split(split), s2s_run::eval::EvalData::File);
+            commands::eval::execute(&run, &data, &checkpoint, json).map(|_| ExitCode::SUCCESS)
         }
         Command::List { dir } => commands::list::execute(&dir).map(|()| ExitCode::SUCCESS),
         Command::Compare { runs, all_keys, sort, json, csv, out, dir } => {
@@ -195,7 +181,7 @@ fn main() -> ExitCode {
             commands::sweep::execute(&config, &grids, &sets, jobs).map(|()| ExitCode::SUCCESS)
         }
         Command::Bench { train, hidden, batch, steps, bucketing, infer_sentences, decode_batches, threads, seed } => {
-            commands::bench::execute(&commands::bench::Options {
+            commands::bench::execute(&s2s_run::bench::BenchOptions {
                 train,
                 hidden,
                 batch,

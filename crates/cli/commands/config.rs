@@ -3,11 +3,9 @@
 use std::path::Path;
 
 use anyhow::Result;
-
-use crate::config::ExperimentConfig;
+use s2s_run::ExperimentConfig;
 
 pub fn execute(config: &Path, sets: &[String]) -> Result<()> {
-    let cfg = ExperimentConfig::load(config, sets)?;
-    print!("{}", cfg.to_toml());
+    print!("{}", ExperimentConfig::load(config, sets)?.to_toml());
     Ok(())
 }

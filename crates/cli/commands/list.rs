@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use anyhow::Result;
-
-use crate::runs::{age, find_runs};
+use s2s_run::clock::age;
+use s2s_run::find_runs;
 
 pub fn execute(dir: &Path) -> Result<()> {
     let runs = find_runs(dir);
@@ -15,7 +15,7 @@ pub fn execute(dir: &Path) -> Result<()> {
     let width = runs.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
     println!("{:<width$}  {:<11}  {:>6}  {:<22}  {:>5}", "name", "status", "epochs", "best validation", "age");
     for r in &runs {
-        let best = match (r.max("valid_bleu"), r.min("valid_loss")) {
+        let best = match (r.best_of("valid_bleu"), r.best_of("valid_loss")) {
             (Some(b), _) => format!("valid_bleu {b:.2}"),
             (None, Some(l)) => format!("valid_loss {l:.4}"),
             (None, None) => "-".into(),

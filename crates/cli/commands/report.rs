@@ -3,16 +3,16 @@
 use std::path::Path;
 
 use anyhow::Result;
+use s2s_run::report::{artifacts::write_loss_curve, page::write_report};
+use s2s_run::RunDir;
 
-use crate::artifacts::write_loss_curve;
-use crate::loaded_run::read_config;
-
-pub fn execute(run_dir: &Path) -> Result<()> {
-    let cfg = read_config(run_dir)?;
-    if run_dir.join("metrics.csv").exists() {
-        write_loss_curve(run_dir, &format!("{}: loss", cfg.run.name))?;
+pub fn execute(dir: &Path) -> Result<()> {
+    let run = RunDir::at(dir);
+    let cfg = run.read_config()?;
+    if run.metrics_csv().exists() {
+        write_loss_curve(&run, &format!("{}: loss", cfg.run.name))?;
     }
-    crate::report_html::write_report(run_dir)?;
-    println!("{}", run_dir.join("report.html").display());
+    write_report(&run)?;
+    println!("{}", run.report_html().display());
     Ok(())
 }

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use s2s_report::{attention_heatmap, Heatmap};
-
-use crate::loaded_run::{open, LoadedRun};
-use crate::translator::{translate_n_best, Translation};
+use s2s_run::{OpenedRun, Which};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -17,12 +15,11 @@ pub struct Options {
     pub heatmap: Option<PathBuf>,
 }
 
-pub fn execute(run_dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
-    let run = open(run_dir, &opts.checkpoint)?;
-    let beam = opts.beam.max(opts.n_best).max(1);
+pub fn execute(dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
+    let run = OpenedRun::open(dir, &Which::parse(&opts.checkpoint))?;
     if !texts.is_empty() {
         for t in texts {
-            one(&run, t, beam, opts)?;
+            one(&run, t, opts)?;
         }
         return Ok(());
     }
@@ -41,7 +38,7 @@ pub fn execute(run_dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
         if line.is_empty() {
             continue;
         }
-        if let Err(e) = one(&run, line, beam, opts) {
+        if let Err(e) = one(&run, line, opts) {
             if !interactive {
                 return Err(e);
             }
@@ -51,9 +48,9 @@ pub fn execute(run_dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
     Ok(())
 }
 
-fn one(run: &LoadedRun, text: &str, beam: usize, opts: &Options) -> Result<()> {
-    let hyps: Vec<Translation> =
-        translate_n_best(&run.model, &run.cfg.data, &run.src_vocab, &run.tgt_vocab, text, beam, opts.n_best.max(1))?;
+fn one(run: &OpenedRun, text: &str, opts: &Options) -> Result<()> {
+    let beam = opts.beam.max(opts.n_best).max(1);
+    let hyps = run.translate_n_best(text, beam, opts.n_best.max(1))?;
     if let Some(first) = hyps.first() {
         if !first.unknown.is_empty() {
             eprintln!("warning: unknown word(s) {} translated as UNK", first.unknown.join(", "));
@@ -61,11 +58,8 @@ fn one(run: &LoadedRun, text: &str, beam: usize, opts: &Options) -> Result<()> {
         if let Some(path) = &opts.heatmap {
             let (x, y) = first.labels();
             let title = format!("{} → {}", first.tokens.join(" "), first.output.join(" "));
-            attention_heatmap(
-                path,
-                &Heatmap { title: &title, source: &x, output: &y, weights: &first.attention },
-                run.cfg.report.colormap,
-            )?;
+            let map = Heatmap { title: &title, source: &x, output: &y, weights: &first.attention };
+            attention_heatmap(path, &map, run.cfg.report.colormap)?;
         }
     }
     if opts.n_best <= 1 {

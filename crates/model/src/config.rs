@@ -18,9 +18,20 @@ pub enum AttentionKind {
     LuongGeneral,
 }
 
+/// Which model family a run trains; each lives behind [`crate::TranslationModel`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Architecture {
+    /// GRU encoder + attention decoder ([`crate::Seq2Seq`]).
+    #[default]
+    Gru,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
+    /// The model family.
+    pub architecture: Architecture,
     pub attention: AttentionKind,
     /// GRU hidden size of the encoder and the decoder.
     pub hidden_size: usize,
@@ -43,6 +54,7 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
+            architecture: Architecture::Gru,
             attention: AttentionKind::Bahdanau,
             hidden_size: 256,
             embedding_size: 0,

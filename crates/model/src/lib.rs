@@ -1,13 +1,15 @@
-//! GRU encoder + attention decoder sequence-to-sequence model (candle).
+//! Sequence-to-sequence translation models (candle): the GRU encoder + attention decoder
+//! family today, each family behind [`TranslationModel`] and built by [`build`].
 
 pub mod attention;
 pub mod config;
+pub mod decode;
 pub mod decoder;
 pub mod dropout;
 pub mod encoder;
 pub mod error;
+pub mod family;
 pub mod fused;
-mod greedy;
 pub mod gru;
 pub mod params;
 pub mod seq2seq;
@@ -17,7 +19,9 @@ mod testdata;
 #[cfg(test)]
 mod tests;
 
-pub use config::{AttentionKind, ModelConfig, ModelDims};
+pub use config::{Architecture, AttentionKind, ModelConfig, ModelDims};
+pub use decode::{BeamSearch, Hypothesis};
+pub use family::{build, parameter_count, ParameterCount, TranslationModel};
 pub use error::ModelError;
 pub use params::ParamStore;
-pub use seq2seq::{Hypothesis, Mode, Seq2Seq, TrainRngs};
+pub use seq2seq::{Mode, Seq2Seq, TrainRngs};

@@ -1,15 +1,17 @@
-//! The whole model: encoder, decoder, loss, greedy and beam decoding.
+//! The GRU family's whole model: encoder, decoder and loss; decoding is [`crate::decode`]'s.
 
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, D};
-use s2s_data::{Batch, Rng, EOS, PAD, SOS};
+use s2s_data::{Batch, Rng, PAD, SOS};
 use serde::{Deserialize, Serialize};
 
 use crate::attention::mask_bias;
-use crate::config::{ModelConfig, ModelDims};
+use crate::config::{AttentionKind, ModelConfig, ModelDims};
+use crate::decode::Hypothesis;
 use crate::decoder::{Decoder, Memory};
 use crate::encoder::Encoder;
 use crate::error::{ModelError, Result};
+use crate::family::ParameterCount;
 use crate::fused::Products;
 use crate::params::{seeded_builder, ParamStore};
 
@@ -35,41 +37,6 @@ impl TrainRngs {
 pub enum Mode<'a> {
     Train { rngs: &'a mut TrainRngs, teacher_forcing_ratio: f64 },
     Eval,
-}
-
-/// One decoded translation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hypothesis {
-    /// Target ids, without the final EOS.
-    pub ids: Vec<u32>,
-    /// Sum of the log-probabilities of the emitted tokens (EOS included when emitted).
-    pub log_prob: f32,
-    /// One row of source-position weights per emitted token (EOS included when emitted).
-    pub attention: Vec<Vec<f32>>,
-}
-
-/// Adds one greedy step to the hypotheses not yet ended: the chosen id (EOS ends one), its
-/// log-probability and the attention row `attention(i)`. Returns whether all have ended.
-pub(crate) fn record_greedy_step(
-    hyps: &mut [Hypothesis],
-    done: &mut [bool],
-    ids: &[u32],
-    best: &[f32],
-    attention: impl Fn(usize) -> Vec<f32>,
-) -> bool {
-    for i in 0..hyps.len() {
-        if done[i] {
-            continue;
-        }
-        hyps[i].attention.push(attention(i));
-        hyps[i].log_prob += best[i];
-        if ids[i] == EOS {
-            done[i] = true;
-        } else {
-            hyps[i].ids.push(ids[i]);
-        }
-    }
-    done.iter().all(|&d| d)
 }
 
 #[derive(Debug)]
@@ -115,6 +82,28 @@ impl Seq2Seq {
 
     pub fn params(&self) -> &ParamStore {
         &self.params
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    /// What [`Self::new`] would allocate, from the sizes alone.
+    pub fn parameter_count(cfg: &ModelConfig, dims: &ModelDims) -> ParameterCount {
+        let (e, h) = (cfg.embedding_dim() as u128, cfg.hidden_size as u128);
+        let (src, tgt, slots) = (dims.src_vocab as u128, dims.tgt_vocab as u128, dims.max_length as u128);
+        let gru = |input: u128| 3 * h * input + 3 * h * h + 6 * h;
+        let directions = if cfg.bidirectional { 2 } else { 1 };
+        let encoder: u128 = (0..cfg.encoder_layers).map(|k| directions * gru(if k == 0 { e } else { h })).sum();
+        let linear = |i: u128, o: u128, bias: bool| i * o + if bias { o } else { 0 };
+        let (attention, combine, gru_in) = match cfg.attention {
+            AttentionKind::Location => (linear(e + h, slots, true), linear(e + h, h, true), h),
+            AttentionKind::Bahdanau => (2 * linear(h, h, true) + linear(h, 1, true), 0, e + h),
+            AttentionKind::LuongDot => (0, 0, e + h),
+            AttentionKind::LuongGeneral => (linear(h, h, false), 0, e + h),
+        };
+        let vocabulary = src * e + tgt * e + linear(h, tgt, true);
+        ParameterCount { total: vocabulary + encoder + attention + combine + gru(gru_in), vocabulary }
     }
 
     pub fn dims(&self) -> &ModelDims {
@@ -331,7 +320,7 @@ impl Seq2Seq {
         }
         let threads = self.cpu_threads();
         let parts = threads.min(b / ROWS_PER_THREAD).max(1);
-        crate::greedy::with_greedy_decoder(&self.decoder, |decoder| {
+        crate::decode::greedy::with_greedy_decoder(&self.decoder, |decoder| {
             let run = |rows: &[Vec<u32>], helper| -> Result<Vec<Hypothesis>> {
                 let (mem, h0, lengths) = self.encode_sources(rows, helper)?;
                 decoder.decode(&mem, &h0, &lengths, steps, stop_at_eos, helper)
@@ -376,93 +365,20 @@ impl Seq2Seq {
 
     /// Greedy decoding with candle's ops, one step at a time (devices other than the CPU).
     pub(crate) fn greedy_rows(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>> {
-        let b = sources.len();
-        let (mem, mut h, lengths) = self.encode_sources(sources, None)?;
-        let decoder = &self.decoder;
-        let mut prev = Tensor::full(SOS, b, &self.device)?;
-        let mut hyps = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }; b];
-        let mut done = vec![false; b];
-        for _ in 0..steps {
-            let (h_new, w) = decoder.step(&prev, &h, &mem, None)?;
-            h = h_new.detach();
-            let (ids, best) = decoder.greedy_pick(&h)?;
-            let w: Vec<Vec<f32>> = w.to_vec2()?;
-            let all_done = record_greedy_step(&mut hyps, &mut done, &ids, &best, |i| w[i][..lengths[i]].to_vec());
-            if stop_at_eos && all_done {
-                break;
-            }
-            prev = Tensor::new(ids, &self.device)?;
-        }
-        Ok(hyps)
+        let (mem, h, lengths) = self.encode_sources(sources, None)?;
+        crate::decode::greedy_rows(&self.decoder, &mem, h, &lengths, steps, stop_at_eos)
     }
 
     /// Beam search for one source; returns up to `n_best` hypotheses, best first, ranked
     /// by `log_prob / len^length_penalty`.
     pub fn beam(&self, source: &[u32], beam_size: usize, n_best: usize) -> Result<Vec<Hypothesis>> {
-        let k = beam_size.max(1);
-        let (mem1, h1) = self.encode(source, &[source.len()], source.len(), None, Products::Detached(None))?;
-        let norm = |h: &Hypothesis| {
-            let len = (h.attention.len().max(1)) as f32;
-            h.log_prob / len.powf(self.cfg.length_penalty as f32)
+        let (mem, h) = self.encode(source, &[source.len()], source.len(), None, Products::Detached(None))?;
+        let search = crate::decode::BeamSearch {
+            beam_size,
+            n_best,
+            max_steps: self.max_steps(),
+            length_penalty: self.cfg.length_penalty,
         };
-        let mut alive = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }];
-        let mut finished: Vec<Hypothesis> = Vec::new();
-        let mut h = h1;
-        let mut last = vec![SOS];
-        for _ in 0..self.max_steps() {
-            let n = alive.len();
-            let mem = mem1.repeat_row(0, n)?;
-            let prev = Tensor::new(last.clone(), &self.device)?;
-            let (h_new, w) = self.decoder.step(&prev, &h, &mem, None)?;
-            let h_new = h_new.detach();
-            let logp: Vec<Vec<f32>> =
-                candle_nn::ops::log_softmax(&self.decoder.logits(&h_new)?, D::Minus1)?.to_vec2()?;
-            let w: Vec<Vec<f32>> = w.to_vec2()?;
-            let mut cands: Vec<(f32, usize, u32)> = Vec::new();
-            for (i, row) in logp.iter().enumerate() {
-                let mut top: Vec<(u32, f32)> = row.iter().enumerate().map(|(j, &v)| (j as u32, v)).collect();
-                top.sort_by(|a, b| b.1.total_cmp(&a.1));
-                cands.extend(top.into_iter().take(k).map(|(tok, lp)| (alive[i].log_prob + lp, i, tok)));
-            }
-            cands.sort_by(|a, b| b.0.total_cmp(&a.0));
-            let mut next = Vec::new();
-            let mut rows = Vec::new();
-            for (score, i, tok) in cands.into_iter().take(k) {
-                let mut hyp = alive[i].clone();
-                hyp.log_prob = score;
-                hyp.attention.push(w[i].clone());
-                if tok == EOS {
-                    finished.push(hyp);
-                } else {
-                    hyp.ids.push(tok);
-                    next.push(hyp);
-                    rows.push((i as u32, tok));
-                }
-            }
-            if finished.len() >= k.max(n_best) || next.is_empty() {
-                alive = next;
-                break;
-            }
-            let idx = Tensor::new(rows.iter().map(|r| r.0).collect::<Vec<_>>(), &self.device)?;
-            h = h_new.index_select(&idx, 0)?;
-            last = rows.iter().map(|r| r.1).collect();
-            alive = next;
-        }
-        finished.extend(alive);
-        finished.sort_by(|a, b| norm(b).total_cmp(&norm(a)));
-        finished.truncate(n_best.max(1));
-        Ok(finished)
-    }
-
-    /// Decodes with the configured beam size (greedy when 1), one best hypothesis each.
-    pub fn translate(&self, sources: &[Vec<u32>]) -> Result<Vec<Hypothesis>> {
-        if self.cfg.beam_size <= 1 {
-            return self.greedy(sources);
-        }
-        let mut out = Vec::with_capacity(sources.len());
-        for s in sources {
-            out.extend(self.beam(s, self.cfg.beam_size, 1)?.into_iter().take(1));
-        }
-        Ok(out)
+        search.run(&self.decoder, &mem, h)
     }
 }

@@ -6,7 +6,6 @@ pub mod error;
 pub mod heatmap;
 pub mod html;
 pub mod loss_curve;
-pub mod metric;
 pub mod text;
 
 pub use colormap::Colormap;

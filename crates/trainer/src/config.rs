@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
+use crate::metric::MetricSpec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -45,11 +46,10 @@ pub struct TrainConfig {
     pub warmup_steps: usize,
     /// Clip the global gradient L2 norm to this value (0 = no clipping).
     pub clip_grad_norm: f64,
-    /// Probability that a batch is trained with the reference as decoder input.
-    pub teacher_forcing_ratio: f64,
     /// Validate every N epochs (0 = never).
     pub validate_every: usize,
-    /// Metric that decides `best` and early stopping: valid_loss, valid_bleu or valid_chrf.
+    /// Metric that decides `best` and early stopping: one the task declares
+    /// ([`crate::TrainStep::metrics`]), which also says whether higher is better.
     pub early_stopping_metric: String,
     /// Stop after this many validations without improvement (0 = never stop early).
     pub early_stopping_patience: usize,
@@ -79,7 +79,6 @@ impl Default for TrainConfig {
             lr_patience: 2,
             warmup_steps: 0,
             clip_grad_norm: 0.0,
-            teacher_forcing_ratio: 1.0,
             validate_every: 1,
             early_stopping_metric: "valid_loss".into(),
             early_stopping_patience: 0,
@@ -88,11 +87,6 @@ impl Default for TrainConfig {
             keep_checkpoints: 2,
         }
     }
-}
-
-/// Metrics where larger is better.
-pub fn higher_is_better(metric: &str) -> bool {
-    metric.ends_with("bleu") || metric.ends_with("chrf") || metric.ends_with("accuracy")
 }
 
 impl TrainConfig {
@@ -130,19 +124,25 @@ impl TrainConfig {
         if !(self.clip_grad_norm.is_finite() && self.clip_grad_norm >= 0.0) {
             return bad("clip_grad_norm", format!("must be >= 0, got {}", self.clip_grad_norm));
         }
-        if !(0.0..=1.0).contains(&self.teacher_forcing_ratio) {
-            return bad("teacher_forcing_ratio", format!("must be in [0, 1], got {}", self.teacher_forcing_ratio));
-        }
         if self.keep_checkpoints == 0 {
             return bad("keep_checkpoints", "must be at least 1 (the newest checkpoint is what resume uses)".into());
         }
-        const METRICS: [&str; 3] = ["valid_loss", "valid_bleu", "valid_chrf"];
-        if !METRICS.contains(&self.early_stopping_metric.as_str()) {
-            return bad(
-                "early_stopping_metric",
-                format!("unknown metric {:?}; choose one of {}", self.early_stopping_metric, METRICS.join(", ")),
-            );
-        }
         Ok(())
+    }
+
+    /// Checks `early_stopping_metric` against the metrics a task declares and returns
+    /// the declaration (with its direction).
+    pub fn monitored(&self, declared: &[MetricSpec]) -> Result<MetricSpec> {
+        declared.iter().find(|m| m.name == self.early_stopping_metric).copied().ok_or_else(|| {
+            let names: Vec<&str> = declared.iter().map(|m| m.name).collect();
+            TrainError::InvalidConfig {
+                key: "early_stopping_metric",
+                message: format!(
+                    "unknown metric {:?}; choose one of {}",
+                    self.early_stopping_metric,
+                    names.join(", ")
+                ),
+            }
+        })
     }
 }

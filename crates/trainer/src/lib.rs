@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod error;
+pub mod metric;
 pub mod observer;
 pub mod optimizer;
 pub mod policy;
@@ -11,6 +12,7 @@ pub mod trainer;
 
 pub use config::{OptimizerKind, Schedule, TrainConfig};
 pub use error::{Result, TrainError};
-pub use observer::{EpochRecord, Observer, Recorder, Summary};
+pub use metric::{Direction, MetricSpec};
+pub use observer::{EpochRecord, Observers, Observer, Recorder, Summary};
 pub use optimizer::Optimizer;
 pub use trainer::{CheckpointKind, Checkpointer, NoCheckpoints, TrainStep, Trainer, TrainerState};

@@ -1,7 +1,9 @@
-//! What the trainer reports while it runs. The CLI draws progress bars and writes
-//! metrics files; tests record events in memory.
+//! What the trainer reports while it runs. A run writes its metrics file and report
+//! through observers, the CLI draws progress; tests record events in memory.
 
 use serde::{Deserialize, Serialize};
+
+use crate::trainer::{CheckpointKind, TrainerState};
 
 /// One finished epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,7 +51,42 @@ pub trait Observer {
     fn on_epoch(&mut self, _record: &EpochRecord) -> crate::Result<()> {
         Ok(())
     }
+    /// Called after a checkpoint was written; an error stops training.
+    fn on_checkpoint(&mut self, _kind: CheckpointKind, _state: &TrainerState) -> crate::Result<()> {
+        Ok(())
+    }
     fn on_end(&mut self, _summary: &Summary) {}
+}
+
+/// Several observers as one, each told of every event in order.
+#[derive(Default)]
+pub struct Observers<'a>(pub Vec<&'a mut dyn Observer>);
+
+impl std::fmt::Debug for Observers<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Observers({})", self.0.len())
+    }
+}
+
+impl Observer for Observers<'_> {
+    fn on_start(&mut self, first_epoch: usize, total_epochs: usize) {
+        self.0.iter_mut().for_each(|o| o.on_start(first_epoch, total_epochs));
+    }
+    fn on_epoch_start(&mut self, epoch: usize, batches: usize) {
+        self.0.iter_mut().for_each(|o| o.on_epoch_start(epoch, batches));
+    }
+    fn on_step(&mut self, epoch: usize, batch: usize, loss: f64) {
+        self.0.iter_mut().for_each(|o| o.on_step(epoch, batch, loss));
+    }
+    fn on_epoch(&mut self, record: &EpochRecord) -> crate::Result<()> {
+        self.0.iter_mut().try_for_each(|o| o.on_epoch(record))
+    }
+    fn on_checkpoint(&mut self, kind: CheckpointKind, state: &TrainerState) -> crate::Result<()> {
+        self.0.iter_mut().try_for_each(|o| o.on_checkpoint(kind, state))
+    }
+    fn on_end(&mut self, summary: &Summary) {
+        self.0.iter_mut().for_each(|o| o.on_end(summary));
+    }
 }
 
 /// Keeps every epoch record; for tests.

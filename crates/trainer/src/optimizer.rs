@@ -38,6 +38,10 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
+    /// Buffers of a parameter's size the optimizer keeps per parameter (the moments,
+    /// allocated whatever the optimizer kind).
+    pub const BUFFERS_PER_PARAMETER: usize = 2;
+
     pub fn new(cfg: &TrainConfig, params: Vec<(String, Var)>) -> Self {
         let slots = params
             .into_iter()

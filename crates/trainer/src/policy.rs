@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::metric::Direction;
+
 /// What the trainer remembers about the monitored metric.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
@@ -28,19 +30,13 @@ pub fn after_validation(
     progress: &mut Progress,
     value: f64,
     epoch: usize,
-    higher_is_better: bool,
+    direction: Direction,
     patience: usize,
     lr_patience: usize,
 ) -> Decision {
     let improved = match progress.best {
         None => value.is_finite(),
-        Some((best, _)) => {
-            if higher_is_better {
-                value > best
-            } else {
-                value < best
-            }
-        }
+        Some((best, _)) => direction.improves(value, best),
     };
     if improved {
         progress.best = Some((value, epoch));
@@ -78,11 +74,11 @@ mod tests {
     #[test]
     fn early_stopping_after_patience() {
         let mut p = Progress::default();
-        assert!(after_validation(&mut p, 3.0, 1, false, 2, 0).improved);
-        assert!(after_validation(&mut p, 2.5, 2, false, 2, 0).improved);
-        let d = after_validation(&mut p, 2.6, 3, false, 2, 0);
+        assert!(after_validation(&mut p, 3.0, 1, Direction::Lower, 2, 0).improved);
+        assert!(after_validation(&mut p, 2.5, 2, Direction::Lower, 2, 0).improved);
+        let d = after_validation(&mut p, 2.6, 3, Direction::Lower, 2, 0);
         assert_eq!(d, Decision { improved: false, stop: false });
-        let d = after_validation(&mut p, 2.7, 4, false, 2, 0);
+        let d = after_validation(&mut p, 2.7, 4, Direction::Lower, 2, 0);
         assert_eq!(d, Decision { improved: false, stop: true });
         assert_eq!(p.best, Some((2.5, 2)));
     }
@@ -90,9 +86,9 @@ mod tests {
     #[test]
     fn higher_is_better_and_plateau() {
         let mut p = Progress::default();
-        after_validation(&mut p, 10.0, 1, true, 0, 1);
-        assert!(after_validation(&mut p, 12.0, 2, true, 0, 1).improved);
-        let d = after_validation(&mut p, 11.0, 3, true, 0, 1);
+        after_validation(&mut p, 10.0, 1, Direction::Higher, 0, 1);
+        assert!(after_validation(&mut p, 12.0, 2, Direction::Higher, 0, 1).improved);
+        let d = after_validation(&mut p, 11.0, 3, Direction::Higher, 0, 1);
         assert!(!d.improved && !d.stop);
         assert_eq!(p.plateau_reductions, 1);
     }

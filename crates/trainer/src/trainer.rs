@@ -9,8 +9,9 @@ use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{higher_is_better, TrainConfig};
+use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
+use crate::metric::MetricSpec;
 use crate::observer::{EpochRecord, Observer, Summary};
 use crate::optimizer::Optimizer;
 use crate::policy::{after_validation, Progress};
@@ -19,6 +20,9 @@ use crate::schedule::learning_rate;
 /// What a model must offer to be trained.
 pub trait TrainStep {
     type Batch;
+    /// Whatever else the task needs to continue exactly (its random streams), saved with
+    /// every checkpoint and handed back on resume.
+    type State;
     /// The trainable variables, in a stable order.
     fn parameters(&self) -> Vec<(String, Var)>;
     /// The batches of epoch `epoch` (0-based), deterministic for a given run.
@@ -34,12 +38,13 @@ pub trait TrainStep {
         let value = f64::from(loss.to_scalar::<f32>()?);
         Ok((value, loss.backward()?))
     }
-    /// Validation metrics (`valid_loss`, ...); empty when there is nothing to validate on.
+    /// The metrics [`Self::validate`] reports, each with the direction it improves in.
+    fn metrics(&self) -> Vec<MetricSpec>;
+    /// Validation metrics, named as in [`Self::metrics`]; empty when there is nothing to
+    /// validate on.
     fn validate(&mut self) -> Result<Vec<(String, f64)>>;
-    /// Whatever else the task needs to continue exactly (its random streams), for checkpoints.
-    fn snapshot(&self) -> serde_json::Value {
-        serde_json::Value::Null
-    }
+    /// The task's [`Self::State`] now, for a checkpoint.
+    fn snapshot(&self) -> Self::State;
 }
 
 /// Why a checkpoint is written.
@@ -70,23 +75,18 @@ pub struct TrainerState {
     pub last_train_loss: Option<f64>,
 }
 
-/// Persists checkpoints; the CLI writes run folders, tests may ignore them.
-pub trait Checkpointer {
-    fn save(
-        &mut self,
-        kind: CheckpointKind,
-        state: &TrainerState,
-        optimizer: &Optimizer,
-        task: &serde_json::Value,
-    ) -> Result<()>;
+/// Persists checkpoints of a task whose own state is `S`; a run writes them into its
+/// folder, tests may keep them in memory or ignore them.
+pub trait Checkpointer<S> {
+    fn save(&mut self, kind: CheckpointKind, state: &TrainerState, optimizer: &Optimizer, task: &S) -> Result<()>;
 }
 
 /// A [`Checkpointer`] that writes nothing.
 #[derive(Debug, Default)]
 pub struct NoCheckpoints;
 
-impl Checkpointer for NoCheckpoints {
-    fn save(&mut self, _: CheckpointKind, _: &TrainerState, _: &Optimizer, _: &serde_json::Value) -> Result<()> {
+impl<S> Checkpointer<S> for NoCheckpoints {
+    fn save(&mut self, _: CheckpointKind, _: &TrainerState, _: &Optimizer, _: &S) -> Result<()> {
         Ok(())
     }
 }
@@ -134,7 +134,7 @@ impl Trainer {
         &mut self,
         task: &mut T,
         observer: &mut dyn Observer,
-        checkpointer: &mut dyn Checkpointer,
+        checkpointer: &mut dyn Checkpointer<T::State>,
     ) -> Result<Summary> {
         let cfg = &self.cfg;
         let mut opt = Optimizer::new(cfg, task.parameters());
@@ -146,13 +146,16 @@ impl Trainer {
             opt.load_state(&tensors, steps)?;
         }
         let start = Instant::now();
-        let metric = cfg.early_stopping_metric.clone();
-        let higher = higher_is_better(&metric);
+        let monitored = cfg.monitored(&task.metrics())?;
+        let mut save = |kind, state: &TrainerState, opt: &Optimizer, task: &T, observer: &mut dyn Observer| {
+            checkpointer.save(kind, state, opt, &task.snapshot())?;
+            observer.on_checkpoint(kind, state)
+        };
         observer.on_start(self.state.epochs_done, cfg.epochs);
         let mut interrupted = false;
         if self.state.steps == 0 {
             // A starting point to resume from, whatever happens before the first step ends.
-            checkpointer.save(CheckpointKind::Last, &self.state, &opt, &task.snapshot())?;
+            save(CheckpointKind::Last, &self.state, &opt, task, observer)?;
         }
         while self.state.epochs_done < cfg.epochs && !self.state.stopped_early && !interrupted {
             let epoch = self.state.epochs_done;
@@ -179,7 +182,7 @@ impl Trainer {
                 let stop = self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
                 let due = cfg.checkpoint_every_steps > 0 && self.state.steps.is_multiple_of(cfg.checkpoint_every_steps);
                 if i + 1 < batches.len() && (stop || due) {
-                    checkpointer.save(CheckpointKind::Last, &self.state, &opt, &task.snapshot())?;
+                    save(CheckpointKind::Last, &self.state, &opt, task, observer)?;
                 }
                 if stop {
                     interrupted = true;
@@ -195,12 +198,12 @@ impl Trainer {
             let validate = cfg.validate_every > 0 && ((epoch + 1).is_multiple_of(cfg.validate_every) || last_epoch);
             let metrics = if validate { task.validate()? } else { Vec::new() };
             let mut improved = false;
-            if let Some((_, v)) = metrics.iter().find(|(k, _)| *k == metric) {
+            if let Some((_, v)) = metrics.iter().find(|(k, _)| k == monitored.name) {
                 let d = after_validation(
                     &mut self.state.progress,
                     *v,
                     epoch + 1,
-                    higher,
+                    monitored.direction,
                     cfg.early_stopping_patience,
                     if cfg.lr_schedule == crate::config::Schedule::Plateau { cfg.lr_patience } else { 0 },
                 );
@@ -226,12 +229,12 @@ impl Trainer {
             };
             observer.on_epoch(&record)?;
             if improved {
-                checkpointer.save(CheckpointKind::Best, &self.state, &opt, &task.snapshot())?;
+                save(CheckpointKind::Best, &self.state, &opt, task, observer)?;
             }
             let periodic = cfg.checkpoint_every > 0 && (epoch + 1).is_multiple_of(cfg.checkpoint_every);
             let stop = self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
             if periodic || last_epoch || self.state.stopped_early || stop {
-                checkpointer.save(CheckpointKind::Last, &self.state, &opt, &task.snapshot())?;
+                save(CheckpointKind::Last, &self.state, &opt, task, observer)?;
             }
             interrupted = stop && !last_epoch;
         }
@@ -267,6 +270,11 @@ mod tests {
 
     impl TrainStep for Regression {
         type Batch = Vec<f32>;
+        type State = ();
+        fn metrics(&self) -> Vec<MetricSpec> {
+            vec![MetricSpec { name: "valid_loss", direction: crate::Direction::Lower }]
+        }
+        fn snapshot(&self) {}
         fn parameters(&self) -> Vec<(String, Var)> {
             vec![("b".into(), self.b.clone()), ("w".into(), self.w.clone())]
         }
@@ -336,8 +344,8 @@ mod tests {
         saved: Vec<Saved>,
     }
 
-    impl Checkpointer for Memory {
-        fn save(&mut self, _: CheckpointKind, s: &TrainerState, o: &Optimizer, _: &serde_json::Value) -> Result<()> {
+    impl Checkpointer<()> for Memory {
+        fn save(&mut self, _: CheckpointKind, s: &TrainerState, o: &Optimizer, _: &()) -> Result<()> {
             self.saved.push((s.clone(), o.state_tensors()?, o.steps, vec![]));
             Ok(())
         }

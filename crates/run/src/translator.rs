@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use s2s_data::normalize::normalize;
 use s2s_data::{DataConfig, Vocab};
-use s2s_model::{Hypothesis, Seq2Seq};
+use s2s_model::{Hypothesis, TranslationModel};
 
 /// One translated sentence.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +54,7 @@ fn to_translation(source: &str, tokens: Vec<String>, unknown: Vec<String>, h: Hy
 
 /// Translates sentences with the model's configured decoding (greedy or beam).
 pub fn translate(
-    model: &Seq2Seq,
+    model: &dyn TranslationModel,
     data: &DataConfig,
     src: &Vocab,
     tgt: &Vocab,
@@ -73,7 +73,7 @@ pub fn translate(
 
 /// The `n_best` beam hypotheses of one sentence.
 pub fn translate_n_best(
-    model: &Seq2Seq,
+    model: &dyn TranslationModel,
     data: &DataConfig,
     src: &Vocab,
     tgt: &Vocab,

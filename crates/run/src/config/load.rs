@@ -1,58 +1,16 @@
-//! The experiment config: one section per crate, composed here and layered
-//! defaults < config file < `S2S_` environment variables < `--set` overrides.
+//! Reading an experiment config: defaults < config file < `S2S_` environment variables <
+//! `--set` overrides, each section read by its own struct, and every problem turned into
+//! one line naming the key and where its value came from.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Value};
 use figment::Figment;
-use s2s_data::DataConfig;
-use s2s_model::ModelConfig;
-use s2s_report::ReportConfig;
-use s2s_trainer::TrainConfig;
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
 
-use crate::device::DeviceSpec;
-
-/// The `[run]` section.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RunConfig {
-    /// Run folder prefix; empty = the config file's name.
-    pub name: String,
-    /// Seeds weight initialisation, splits, shuffling, dropout and teacher forcing.
-    pub seed: u64,
-    /// "cpu", "cuda", "cuda:N" or "auto".
-    pub device: String,
-    /// Where run folders are created.
-    pub output_dir: PathBuf,
-    /// CPU threads (0 = all cores): the rows of each training batch and of batched greedy
-    /// decoding are split between them. One is the default; batch 1 has nothing to split.
-    pub threads: usize,
-}
-
-impl Default for RunConfig {
-    fn default() -> Self {
-        Self {
-            name: String::new(),
-            seed: 0,
-            device: "cpu".into(),
-            output_dir: PathBuf::from("experiments"),
-            threads: 1,
-        }
-    }
-}
-
-/// A whole experiment.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ExperimentConfig {
-    pub run: RunConfig,
-    pub data: DataConfig,
-    pub model: ModelConfig,
-    pub train: TrainConfig,
-    pub report: ReportConfig,
-}
+use super::{ExperimentConfig, SECTIONS};
+use crate::task::TaskConfig;
 
 /// A config problem, already phrased for the user.
 #[derive(Debug, thiserror::Error)]
@@ -67,11 +25,10 @@ impl ExperimentConfig {
         if let Err(e) = text.parse::<toml::Table>() {
             return Err(ConfigError(toml_syntax_message(path, &text, &e)));
         }
-        let mut fig = Figment::from(Serialized::defaults(Self::default()))
+        let fig = Figment::from(Serialized::defaults(Self::default().to_table()))
             .merge(Toml::file_exact(path))
             .merge(Env::prefixed("S2S_").split("__"));
-        fig = apply_sets(fig, sets)?;
-        let mut cfg: Self = fig.extract().map_err(|e| ConfigError(describe(&e, path)))?;
+        let mut cfg = Self::from_figment(&apply_sets(fig, sets)?, &path.display().to_string())?;
         if cfg.run.name.is_empty() {
             cfg.run.name = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
         }
@@ -79,25 +36,57 @@ impl ExperimentConfig {
         Ok(cfg)
     }
 
-    /// Checks every section's values.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let msg = |e: &dyn std::fmt::Display| ConfigError(e.to_string());
-        self.data.validate().map_err(|e| msg(&e))?;
-        self.model.validate().map_err(|e| msg(&e))?;
-        self.train.validate().map_err(|e| msg(&e))?;
-        DeviceSpec::parse(&self.run.device).map_err(|e| msg(&e))?;
-        if self.run.name.contains(['/', '\\']) || self.run.name.starts_with('.') {
-            return Err(ConfigError(format!(
-                "run.name: {:?} must not contain path separators or start with '.'",
-                self.run.name
-            )));
+    /// Reads a resolved config (a run's `config.toml`); keys it lacks take their defaults.
+    pub fn parse_resolved(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        if let Err(e) = text.parse::<toml::Table>() {
+            return Err(ConfigError(toml_syntax_message(origin, text, &e)));
         }
-        Ok(())
+        let fig = Figment::from(Serialized::defaults(Self::default().to_table())).merge(Toml::string(text));
+        Self::from_figment(&fig, &origin.display().to_string())
     }
 
-    pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    /// This config with `--set` overrides applied and checked.
+    pub fn with_sets(&self, sets: &[String]) -> Result<Self, ConfigError> {
+        let fig = apply_sets(Figment::from(Serialized::defaults(self.to_table())), sets)?;
+        let cfg = Self::from_figment(&fig, "the run's config.toml")?;
+        cfg.validate()?;
+        Ok(cfg)
     }
+
+    /// Extracts each section with its own struct; `[train]`'s keys go to the task's
+    /// struct or the trainer's by name. `origin` names the file in messages.
+    fn from_figment(fig: &Figment, origin: &str) -> Result<Self, ConfigError> {
+        let root: Dict = fig.extract().map_err(|e| ConfigError(describe(&e, fig, origin)))?;
+        if let Some(key) = root.keys().find(|k| !SECTIONS.contains(&k.as_str())) {
+            let source = source_of(fig, key, origin);
+            let hint = nearest(key, &SECTIONS).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
+            return Err(ConfigError(format!("unknown key `{key}` in {source}{hint}")));
+        }
+        let section = |name: &str| -> Dict {
+            match root.get(name) {
+                Some(Value::Dict(_, d)) => d.clone(),
+                _ => Dict::new(),
+            }
+        };
+        let (task_keys, trainer_keys): (Dict, Dict) =
+            section("train").into_iter().partition(|(k, _)| TaskConfig::KEYS.contains(&k.as_str()));
+        Ok(Self {
+            run: read(fig, origin, "run", section("run"))?,
+            data: read(fig, origin, "data", section("data"))?,
+            model: read(fig, origin, "model", section("model"))?,
+            train: read(fig, origin, "train", trainer_keys)?,
+            task: read(fig, origin, "train", task_keys)?,
+            report: read(fig, origin, "report", section("report"))?,
+        })
+    }
+}
+
+/// Deserializes one section (or part of one) from values that keep their sources.
+fn read<T: DeserializeOwned>(fig: &Figment, origin: &str, name: &str, dict: Dict) -> Result<T, ConfigError> {
+    T::deserialize(&Value::from(dict)).map_err(|mut e| {
+        e.path.insert(0, name.to_string());
+        ConfigError(describe(&e, fig, origin))
+    })
 }
 
 /// Adds `--set key=value` overrides; values are TOML (`0.01`, `true`, `"x"`, `[1, 2]`),
@@ -153,75 +142,44 @@ fn toml_syntax_message(path: &Path, text: &str, e: &toml::de::Error) -> String {
     }
 }
 
-/// Turns a figment error into one line naming the key, the source and the problem.
-fn describe(e: &figment::Error, path: &Path) -> String {
-    use figment::error::Kind;
-    let e = e.clone().into_iter().next().unwrap_or_else(|| e.clone());
-    let source = match e.metadata.as_ref() {
+/// Which provider gave the value at `key`: the file, an environment variable or `--set`.
+fn source_of(fig: &Figment, key: &str, origin: &str) -> String {
+    match fig.find_metadata(key) {
         Some(m) if m.name.contains("environment") => "an S2S_ environment variable".to_string(),
         Some(m) if m.name == "--set" => "--set".to_string(),
-        _ => path.display().to_string(),
-    };
+        _ => origin.to_string(),
+    }
+}
+
+/// Turns a figment error into one line naming the key, the source and the problem.
+fn describe(e: &figment::Error, fig: &Figment, origin: &str) -> String {
+    use figment::error::Kind;
+    let e = e.clone().into_iter().next().unwrap_or_else(|| e.clone());
     let at = e.path.join(".");
-    match &e.kind {
-        Kind::UnknownField(field, expected) => {
-            let full = if e.path.last() == Some(field) || at.is_empty() {
-                if at.is_empty() {
-                    field.clone()
-                } else {
-                    at.clone()
-                }
+    let full = match &e.kind {
+        Kind::UnknownField(field, _) if e.path.last() != Some(field) => {
+            if at.is_empty() {
+                field.clone()
             } else {
                 format!("{at}.{field}")
-            };
+            }
+        }
+        _ => at.clone(),
+    };
+    let source = source_of(fig, &full, origin);
+    match &e.kind {
+        Kind::UnknownField(field, expected) => {
             let hint = nearest(field, expected).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
             format!("unknown key `{full}` in {source}{hint}")
         }
         Kind::UnknownVariant(v, expected) => {
             format!("{at} = {v:?} in {source} is not known; expected one of: {}", expected.join(", "))
         }
-        Kind::InvalidType(actual, expected) => {
-            format!("{at} in {source}: expected {expected}, found {actual}")
-        }
-        Kind::InvalidValue(actual, expected) => {
+        Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
             format!("{at} in {source}: expected {expected}, found {actual}")
         }
         other => format!("{at} in {source}: {other}"),
     }
-}
-
-/// Every leaf of a config as `section.key` → TOML text.
-pub fn flatten(cfg: &ExperimentConfig) -> BTreeMap<String, String> {
-    fn walk(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
-        match v {
-            toml::Value::Table(t) => {
-                for (k, v) in t {
-                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                    walk(&key, v, out);
-                }
-            }
-            other => {
-                out.insert(prefix.to_string(), other.to_string());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if let Ok(v) = toml::Value::try_from(cfg) {
-        walk("", &v, &mut out);
-    }
-    out
-}
-
-/// The keys whose values differ: (key, old, new).
-pub fn diff(old: &ExperimentConfig, new: &ExperimentConfig) -> Vec<(String, String, String)> {
-    let (a, b) = (flatten(old), flatten(new));
-    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    keys.into_iter()
-        .filter_map(|k| {
-            let (x, y) = (a.get(k).cloned().unwrap_or_default(), b.get(k).cloned().unwrap_or_default());
-            (x != y).then(|| (k.clone(), x, y))
-        })
-        .collect()
 }
 
 /// The candidate closest to `word` by edit distance, if reasonably close.
@@ -249,7 +207,10 @@ fn levenshtein(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
+    use s2s_trainer::TrainConfig;
 
     fn write(dir: &Path, text: &str) -> PathBuf {
         let p = dir.join("exp.toml");
@@ -260,9 +221,10 @@ mod tests {
     #[test]
     fn layering_file_env_set() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let p = write(dir.path(), "[train]\nlearning_rate = 0.5\nepochs = 3\n");
+        let p = write(dir.path(), "[train]\nlearning_rate = 0.5\nepochs = 3\nteacher_forcing_ratio = 0.25\n");
         let cfg = ExperimentConfig::load(&p, &[]).expect("load");
         assert_eq!(cfg.train.learning_rate, 0.5);
+        assert_eq!(cfg.task.teacher_forcing_ratio, 0.25);
         assert_eq!(cfg.train.batch_size, TrainConfig::default().batch_size);
         assert_eq!(cfg.run.name, "exp");
         // figment's Jail error type is large; this is a test.
@@ -287,15 +249,21 @@ mod tests {
             ("[train]\nlerning_rate = 0.1\n", &[], "unknown key `train.lerning_rate`"),
             ("[train]\nlerning_rate = 0.1\n", &[], "did you mean `learning_rate`"),
             ("[train]\nepochs = \"many\"\n", &[], "train.epochs"),
+            ("[train]\nteacher_forcing_ratio = \"x\"\n", &[], "train.teacher_forcing_ratio"),
+            ("[train]\nteacher_forcing_ratio = 2.0\n", &[], "train.teacher_forcing_ratio"),
+            ("[trian]\nepochs = 1\n", &[], "did you mean `train`"),
             ("[model]\nhidden_size = 0\n", &[], "model.hidden_size"),
+            ("[model]\narchitecture = \"lstm\"\n", &[], "model.architecture = \"lstm\""),
             ("[train]\nlearning_rate = -1.0\n", &[], "train.learning_rate"),
             ("[train]\nlearning_rate = nan\n", &[], "train.learning_rate"),
             ("[train]\nepochs = 0\n", &[], "train.epochs"),
+            ("[train]\nearly_stopping_metric = \"valid_acc\"\n", &[], "valid_bleu"),
             ("[data]\ndataset = \"wmt\"\n", &[], "data.dataset = \"wmt\""),
             ("[run]\ndevice = \"tpu\"\n", &[], "tpu"),
             ("[train\nepochs = 1\n", &[], "line 1, column"),
             ("", &["train.epochs"], "expected key=value"),
             ("", &["train.epochs=abc"], "train.epochs in --set"),
+            ("", &["train.epochz=3"], "unknown key `train.epochz` in --set"),
         ];
         for (text, sets, needle) in cases {
             let p = write(dir.path(), text);
@@ -310,8 +278,13 @@ mod tests {
 
     #[test]
     fn resolved_config_round_trips() {
-        let cfg = ExperimentConfig::default();
-        let back: ExperimentConfig = toml::from_str(&cfg.to_toml()).expect("parse");
+        let cfg = ExperimentConfig { task: TaskConfig { teacher_forcing_ratio: 0.5 }, ..Default::default() };
+        let text = cfg.to_toml();
+        assert!(text.contains("teacher_forcing_ratio = 0.5"), "{text}");
+        let back = ExperimentConfig::parse_resolved(&text, Path::new("config.toml")).expect("parse");
         assert_eq!(back, cfg);
+        // A config.toml written before a key existed still reads, with the default.
+        let old = text.replace("architecture = \"gru\"\n", "");
+        assert_eq!(ExperimentConfig::parse_resolved(&old, Path::new("config.toml")).expect("old"), cfg);
     }
 }

@@ -1,4 +1,5 @@
-//! Corpus-level translation metrics, identical to sacreBLEU's defaults.
+//! Corpus-level translation metrics, identical to sacreBLEU's defaults. They depend on
+//! nothing else of s2s (no model, no plotting), so scoring can be used on its own.
 //!
 //! `bleu_fixtures.json` is a copy of `shared/bench/bleu_fixtures.json`, produced by
 //! `python3 shared/bench/make_bleu_fixtures.py` with sacrebleu 2.6.0

@@ -22,7 +22,7 @@ use crate::error::{expect_dims, ModelError, Result};
 use crate::fused::matmul::{matmul, transpose, View};
 use crate::fused::ColumnPick;
 use crate::params::Linear;
-use crate::seq2seq::{record_greedy_step, Hypothesis};
+use crate::decode::{record_greedy_step, Hypothesis};
 
 /// Output rows multiplied at a time before the greedy pick reads them (at 32 sentences,
 /// 64 KiB of logits: still in cache; the whole vocabulary's were not).

@@ -1,11 +1,11 @@
 //! `report.html`: a run folder on one self-contained page.
 
-use std::path::Path;
-
-use anyhow::Result;
 use s2s_report::Page;
 
-use crate::runs::RunSummary;
+use crate::error::{Result, RunError};
+use crate::report::artifacts::svgs_in;
+use crate::run_dir::{write_atomic, RunDir};
+use crate::summary::RunSummary;
 
 fn fmt(v: f64) -> String {
     if v == v.trunc() && v.abs() < 1e15 {
@@ -17,9 +17,11 @@ fn fmt(v: f64) -> String {
     }
 }
 
-/// Writes `run_dir/report.html` from what the folder holds.
-pub fn write_report(run_dir: &Path) -> Result<()> {
-    let Some(run) = RunSummary::load(run_dir) else { anyhow::bail!("{} is not a run folder", run_dir.display()) };
+/// Writes `report.html` from what the folder holds.
+pub fn write_report(dir: &RunDir) -> Result<()> {
+    let Some(run) = RunSummary::load(dir.path()) else {
+        return Err(RunError::Refused(format!("{} is not a run folder", dir.path().display())));
+    };
     let mut page = Page::new(&format!("s2s run {}", run.name));
     page.heading(1, &format!("Run {}", run.name));
     let mut summary: Vec<Vec<Option<String>>> = vec![vec![Some("status".into()), Some(run.status.clone())]];
@@ -42,7 +44,7 @@ pub fn write_report(run_dir: &Path) -> Result<()> {
     }
     page.heading(2, "Summary").table(&["".into(), "".into()], &summary);
 
-    if let Ok(svg) = std::fs::read(run_dir.join("loss.svg")) {
+    if let Ok(svg) = std::fs::read(dir.loss_svg()) {
         page.heading(2, "Loss").svg(&svg, "loss curves");
     }
 
@@ -64,10 +66,8 @@ pub fn write_report(run_dir: &Path) -> Result<()> {
         .collect();
     page.heading(2, "Metrics").table(&headers, &rows);
 
-    let att = run_dir.join("attention");
-    let mut svgs: Vec<_> = std::fs::read_dir(&att).into_iter().flatten().flatten().map(|e| e.path()).collect();
-    svgs.retain(|p| p.extension().is_some_and(|e| e == "svg"));
-    svgs.sort();
+    let att = dir.attention();
+    let svgs = svgs_in(&att);
     if !svgs.is_empty() {
         page.heading(2, "Attention").grid_start();
         for p in &svgs {
@@ -83,10 +83,8 @@ pub fn write_report(run_dir: &Path) -> Result<()> {
     if !epochs_dirs.is_empty() {
         page.heading(2, "Attention over training");
         for d in &epochs_dirs {
-            let mut files: Vec<_> = std::fs::read_dir(d).into_iter().flatten().flatten().map(|e| e.path()).collect();
-            files.sort();
             page.heading(3, &d.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()).grid_start();
-            for p in files {
+            for p in svgs_in(d) {
                 if let Ok(svg) = std::fs::read(&p) {
                     page.svg(&svg, &p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
                 }
@@ -94,11 +92,11 @@ pub fn write_report(run_dir: &Path) -> Result<()> {
             page.grid_end();
         }
     }
-    if let Ok(t) = std::fs::read_to_string(run_dir.join("translations.txt")) {
+    if let Ok(t) = std::fs::read_to_string(dir.translations_txt()) {
         page.heading(2, "Translations").paragraph("> source, = reference, < model").preformatted(&t);
     }
-    if let Ok(c) = std::fs::read_to_string(run_dir.join("config.toml")) {
+    if let Ok(c) = std::fs::read_to_string(dir.config_toml()) {
         page.heading(2, "Resolved config").preformatted(&c);
     }
-    crate::run_dir::write_atomic(&run_dir.join("report.html"), page.render().as_bytes())
+    write_atomic(&dir.report_html(), page.render().as_bytes())
 }

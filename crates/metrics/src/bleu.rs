@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::tokenize_13a::tokenize_13a;
+use crate::tokenize_13a::tokenize_13a;
 
 /// BLEU and the statistics sacreBLEU reports with it.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,15 +1,17 @@
-//! What a finished run leaves for people: loss.svg, attention heatmaps, translations.txt.
+//! What a run leaves for people besides its numbers: loss.svg, one attention heatmap per
+//! report sentence, translations.txt, and the heatmaps kept per epoch.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::path::Path;
 
-use anyhow::{Context, Result};
 use s2s_data::Corpus;
-use s2s_model::Seq2Seq;
+use s2s_model::TranslationModel;
 use s2s_report::{attention_heatmap, line_chart, slug, Heatmap, Series};
 
 use crate::config::ExperimentConfig;
+use crate::error::{io, Result};
+use crate::observe::metrics_csv::read_metrics;
+use crate::run_dir::{write_atomic, RunDir};
 use crate::translator::{references, translate, Translation};
 
 /// The sentences the report translates: the configured list, else the first training ones.
@@ -20,57 +22,38 @@ pub fn report_sentences(cfg: &ExperimentConfig, corpus: &Corpus) -> Vec<String> 
     corpus.train.iter().take(cfg.report.max_sentences).map(|p| p.src.join(" ")).collect()
 }
 
-/// One metrics column: its name and (epoch, value) points.
-pub type MetricColumn = (String, Vec<(f64, f64)>);
-
-/// Reads `metrics.csv` into (column name → points by epoch).
-pub fn read_metrics(path: &Path) -> Result<Vec<MetricColumn>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    let mut cols: Vec<(String, Vec<(f64, f64)>)> = header.iter().map(|h| (h.to_string(), Vec::new())).collect();
-    for line in lines {
-        let vals: Vec<&str> = line.split(',').collect();
-        let Some(epoch) = vals.first().and_then(|v| v.parse::<f64>().ok()) else { continue };
-        for (i, v) in vals.iter().enumerate().skip(1) {
-            if let (Some(col), Ok(x)) = (cols.get_mut(i), v.parse::<f64>()) {
-                col.1.push((epoch, x));
-            }
-        }
-    }
-    Ok(cols)
-}
-
 /// Draws loss.svg from metrics.csv.
-pub fn write_loss_curve(run_dir: &Path, title: &str) -> Result<()> {
-    let cols = read_metrics(&run_dir.join("metrics.csv"))?;
+pub fn write_loss_curve(run: &RunDir, title: &str) -> Result<()> {
+    let cols = read_metrics(&run.metrics_csv())?;
     let series: Vec<Series> = cols
         .into_iter()
         .filter(|(name, pts)| (name == "train_loss" || name == "valid_loss") && !pts.is_empty())
         .map(|(name, points)| Series { name, points })
         .collect();
-    line_chart(&run_dir.join("loss.svg"), title, "epoch", "loss (NLL per target token)", &series)?;
+    line_chart(&run.loss_svg(), title, "epoch", "loss (NLL per target token)", &series)?;
     Ok(())
 }
 
 /// Translates the report sentences, writes their heatmaps and translations.txt.
 pub fn write_translations(
-    run_dir: &Path,
+    run: &RunDir,
     cfg: &ExperimentConfig,
     corpus: &Corpus,
-    model: &Seq2Seq,
+    model: &dyn TranslationModel,
 ) -> Result<Vec<Translation>> {
     let sentences = report_sentences(cfg, corpus);
     let refs = references(corpus);
     let mut out = Vec::new();
     let mut text = String::new();
-    let att_dir = run_dir.join("attention");
-    std::fs::create_dir_all(&att_dir)?;
+    let att_dir = run.attention();
+    std::fs::create_dir_all(&att_dir).map_err(io(&att_dir))?;
     let mut used = HashSet::new();
     for s in &sentences {
         let t = match translate(model, &cfg.data, &corpus.src_vocab, &corpus.tgt_vocab, std::slice::from_ref(s)) {
             Ok(mut t) => t.remove(0),
             Err(e) => {
+                // A sentence the model cannot take (too long for location attention) is
+                // reported in the file instead of failing the run.
                 let _ = writeln!(text, "> {s}\n! {e}\n");
                 continue;
             }
@@ -89,6 +72,30 @@ pub fn write_translations(
         attention_heatmap(&att_dir.join(format!("{name}.svg")), &map, cfg.report.colormap)?;
         out.push(t);
     }
-    std::fs::write(run_dir.join("translations.txt"), text)?;
+    write_atomic(&run.translations_txt(), text.as_bytes())?;
     Ok(out)
+}
+
+/// Copies the current heatmaps to `attention/epoch-<N>/` (report.track_attention).
+pub fn snapshot_attention(run: &RunDir, epoch: usize) -> Result<()> {
+    let att = run.attention();
+    let dest = run.attention_at_epoch(epoch);
+    std::fs::create_dir_all(&dest).map_err(io(&dest))?;
+    for e in std::fs::read_dir(&att).map_err(io(&att))?.flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "svg") {
+            if let Some(name) = p.file_name() {
+                std::fs::copy(&p, dest.join(name)).map_err(io(&p))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The SVG files directly in `dir`, sorted by name.
+pub fn svgs_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut svgs: Vec<_> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    svgs.retain(|p| p.extension().is_some_and(|e| e == "svg"));
+    svgs.sort();
+    svgs
 }

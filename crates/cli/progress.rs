@@ -1,0 +1,85 @@
+//! Training sessions on the terminal: progress as a bar when stdout is a terminal, else a line every
+//! twentieth of the run (and at every validation).
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use s2s_trainer::{EpochRecord, Observer, Summary};
+
+#[derive(Debug)]
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    total: usize,
+    every: usize,
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        Self { bar: None, total: 0, every: 1 }
+    }
+}
+
+impl Observer for Progress {
+    fn on_start(&mut self, first_epoch: usize, total_epochs: usize) {
+        self.total = total_epochs;
+        self.every = (total_epochs / 20).max(1);
+        self.bar = std::io::stdout().is_terminal().then(|| {
+            let bar = ProgressBar::new(total_epochs as u64);
+            let style =
+                ProgressStyle::with_template("{bar:30} epoch {pos}/{len}  {msg}  [{elapsed_precise} < {eta_precise}]")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.set_position(first_epoch as u64);
+            bar
+        });
+    }
+
+    fn on_epoch(&mut self, r: &EpochRecord) -> s2s_trainer::Result<()> {
+        let valid: String = r
+            .metrics
+            .iter()
+            .filter(|(k, _)| k == "valid_loss" || k == "valid_bleu")
+            .map(|(k, v)| format!("  {k} {v:.4}"))
+            .collect();
+        let msg = format!("loss {:.4}{valid}", r.train_loss);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(r.epoch as u64);
+                bar.set_message(msg);
+            }
+            None => {
+                if r.epoch.is_multiple_of(self.every) || r.epoch == self.total || r.epoch == 1 || !r.metrics.is_empty()
+                {
+                    println!(
+                        "epoch {:>4}/{}  train_loss {:.4}{valid}  lr {:.3e}  {:.1}s",
+                        r.epoch, self.total, r.train_loss, r.learning_rate, r.elapsed_s
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_end(&mut self, _summary: &Summary) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}
+
+/// The closing lines of a training session.
+pub fn print_outcome(outcome: &s2s_run::Outcome) {
+    match outcome {
+        s2s_run::Outcome::Completed(done) => {
+            for line in &done.lines {
+                println!("{line}");
+            }
+            for t in &done.translations {
+                println!("  {}  →  {}", t.source, t.output.join(" "));
+            }
+        }
+        s2s_run::Outcome::Interrupted(dir) => {
+            eprintln!("interrupted: checkpoint written; continue with `s2s resume {}`", dir.display());
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Beam search over one encoded source.
+
+use candle_core::{Tensor, D};
+use s2s_data::{EOS, SOS};
+
+use super::Hypothesis;
+use crate::decoder::{Decoder, Memory};
+use crate::error::{expect_dims, Result};
+
+/// The settings of one beam search.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BeamSearch {
+    /// Hypotheses kept alive at each step (at least 1).
+    pub beam_size: usize,
+    /// Hypotheses returned.
+    pub n_best: usize,
+    pub max_steps: usize,
+    /// Finished hypotheses are ranked by `log_prob / len^length_penalty`.
+    pub length_penalty: f64,
+}
+
+impl BeamSearch {
+    /// Searches from the encoded source `mem` (one row) and initial state `h0`; returns up
+    /// to `n_best` hypotheses, best first.
+    ///
+    /// # Shapes
+    /// `mem.outputs: (1, S, H)`, `h0: (1, H)`
+    pub fn run(&self, decoder: &Decoder, mem: &Memory, h0: Tensor) -> Result<Vec<Hypothesis>> {
+        let k = self.beam_size.max(1);
+        let (_, s, hidden) = mem.outputs.dims3()?;
+        expect_dims("encoder outputs", &mem.outputs, &[1, s, hidden])?;
+        expect_dims("initial decoder state", &h0, &[1, hidden])?;
+        let device = h0.device().clone();
+        let norm = |h: &Hypothesis| {
+            let len = (h.attention.len().max(1)) as f32;
+            h.log_prob / len.powf(self.length_penalty as f32)
+        };
+        let mut alive = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }];
+        let mut finished: Vec<Hypothesis> = Vec::new();
+        let mut h = h0;
+        let mut last = vec![SOS];
+        for _ in 0..self.max_steps {
+            let n = alive.len();
+            let rows_mem = mem.repeat_row(0, n)?;
+            let prev = Tensor::new(last.clone(), &device)?;
+            let (h_new, w) = decoder.step(&prev, &h, &rows_mem, None)?;
+            let h_new = h_new.detach();
+            let logp: Vec<Vec<f32>> = candle_nn::ops::log_softmax(&decoder.logits(&h_new)?, D::Minus1)?.to_vec2()?;
+            let w: Vec<Vec<f32>> = w.to_vec2()?;
+            let mut cands: Vec<(f32, usize, u32)> = Vec::new();
+            for (i, row) in logp.iter().enumerate() {
+                let mut top: Vec<(u32, f32)> = row.iter().enumerate().map(|(j, &v)| (j as u32, v)).collect();
+                top.sort_by(|a, b| b.1.total_cmp(&a.1));
+                cands.extend(top.into_iter().take(k).map(|(tok, lp)| (alive[i].log_prob + lp, i, tok)));
+            }
+            cands.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let mut next = Vec::new();
+            let mut rows = Vec::new();
+            for (score, i, tok) in cands.into_iter().take(k) {
+                let mut hyp = alive[i].clone();
+                hyp.log_prob = score;
+                hyp.attention.push(w[i].clone());
+                if tok == EOS {
+                    finished.push(hyp);
+                } else {
+                    hyp.ids.push(tok);
+                    next.push(hyp);
+                    rows.push((i as u32, tok));
+                }
+            }
+            if finished.len() >= k.max(self.n_best) || next.is_empty() {
+                alive = next;
+                break;
+            }
+            let idx = Tensor::new(rows.iter().map(|r| r.0).collect::<Vec<_>>(), &device)?;
+            h = h_new.index_select(&idx, 0)?;
+            last = rows.iter().map(|r| r.1).collect();
+            alive = next;
+        }
+        finished.extend(alive);
+        finished.sort_by(|a, b| norm(b).total_cmp(&norm(a)));
+        finished.truncate(self.n_best.max(1));
+        Ok(finished)
+    }
+}

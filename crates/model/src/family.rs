@@ -1,0 +1,143 @@
+//! The seam between a run and a model family: everything the run needs of a model (loss,
+//! gradients, decoding with attention, parameters, sizes) behind one trait, and one
+//! constructor that picks the family from `model.architecture`. A new family adds a
+//! variant to [`Architecture`], an implementation of [`TranslationModel`], and an arm
+//! in [`build`] and [`parameter_count`]; nothing outside this crate changes.
+
+use candle_core::backprop::GradStore;
+use candle_core::{Device, Tensor};
+use s2s_data::Batch;
+
+use crate::config::{Architecture, ModelConfig, ModelDims};
+use crate::decode::Hypothesis;
+use crate::error::Result;
+use crate::params::ParamStore;
+use crate::seq2seq::{Mode, Seq2Seq};
+
+/// A trainable translation model of any family.
+pub trait TranslationModel: std::fmt::Debug + Send + Sync {
+    fn config(&self) -> &ModelConfig;
+    fn dims(&self) -> &ModelDims;
+    fn device(&self) -> &Device;
+    /// The parameters, named as in the checkpoint (`vb.pp(..)` paths).
+    fn params(&self) -> &ParamStore;
+    /// Threads the rows of training batches and batched decoding are split over.
+    fn set_threads(&mut self, threads: usize);
+    fn threads(&self) -> usize;
+    /// Mean negative log-likelihood per real target token.
+    ///
+    /// # Shapes
+    /// returns a scalar
+    fn loss(&self, batch: &Batch, mode: Mode) -> Result<Tensor>;
+    /// The loss's value and the gradient of every parameter.
+    fn loss_and_grads(&self, batch: &Batch, mode: Mode) -> Result<(f64, GradStore)>;
+    /// Greedy decoding for `steps` steps, stopping when every sentence has ended if
+    /// `stop_at_eos`. Each source ends with EOS.
+    fn greedy_steps(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>>;
+    /// Greedy decoding up to the configured length.
+    fn greedy(&self, sources: &[Vec<u32>]) -> Result<Vec<Hypothesis>>;
+    /// Beam search for one source: up to `n_best` hypotheses, best first.
+    fn beam(&self, source: &[u32], beam_size: usize, n_best: usize) -> Result<Vec<Hypothesis>>;
+    /// Decodes with the configured beam size (greedy when 1), one best hypothesis each.
+    fn translate(&self, sources: &[Vec<u32>]) -> Result<Vec<Hypothesis>> {
+        let beam = self.config().beam_size;
+        if beam <= 1 {
+            return self.greedy(sources);
+        }
+        let mut out = Vec::with_capacity(sources.len());
+        for s in sources {
+            out.extend(self.beam(s, beam, 1)?.into_iter().take(1));
+        }
+        Ok(out)
+    }
+}
+
+/// A freshly initialised model of the configured family; its weights depend only on `seed`.
+pub fn build(cfg: &ModelConfig, dims: ModelDims, seed: u64, device: &Device) -> Result<Box<dyn TranslationModel>> {
+    match cfg.architecture {
+        Architecture::Gru => Ok(Box::new(Seq2Seq::new(cfg, dims, seed, device)?)),
+    }
+}
+
+/// The number of parameters [`build`] would create, computed from the sizes alone (no
+/// allocation), so that a run can refuse a model too big for the machine. Also the
+/// share of them whose size grows with the vocabularies (embeddings, output layer).
+pub fn parameter_count(cfg: &ModelConfig, dims: &ModelDims) -> ParameterCount {
+    match cfg.architecture {
+        Architecture::Gru => Seq2Seq::parameter_count(cfg, dims),
+    }
+}
+
+/// See [`parameter_count`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParameterCount {
+    pub total: u128,
+    /// Parameters in vocabulary-sized tensors.
+    pub vocabulary: u128,
+}
+
+impl TranslationModel for Seq2Seq {
+    fn config(&self) -> &ModelConfig {
+        Seq2Seq::config(self)
+    }
+    fn dims(&self) -> &ModelDims {
+        Seq2Seq::dims(self)
+    }
+    fn device(&self) -> &Device {
+        Seq2Seq::device(self)
+    }
+    fn params(&self) -> &ParamStore {
+        Seq2Seq::params(self)
+    }
+    fn set_threads(&mut self, threads: usize) {
+        Seq2Seq::set_threads(self, threads);
+    }
+    fn threads(&self) -> usize {
+        Seq2Seq::threads(self)
+    }
+    fn loss(&self, batch: &Batch, mode: Mode) -> Result<Tensor> {
+        Seq2Seq::loss(self, batch, mode)
+    }
+    fn loss_and_grads(&self, batch: &Batch, mode: Mode) -> Result<(f64, GradStore)> {
+        Seq2Seq::loss_and_grads(self, batch, mode)
+    }
+    fn greedy_steps(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>> {
+        Seq2Seq::greedy_steps(self, sources, steps, stop_at_eos)
+    }
+    fn greedy(&self, sources: &[Vec<u32>]) -> Result<Vec<Hypothesis>> {
+        Seq2Seq::greedy(self, sources)
+    }
+    fn beam(&self, source: &[u32], beam_size: usize, n_best: usize) -> Result<Vec<Hypothesis>> {
+        Seq2Seq::beam(self, source, beam_size, n_best)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AttentionKind;
+
+    /// The size-only count equals what the constructor really allocates, for every
+    /// attention and encoder shape.
+    #[test]
+    fn parameter_count_matches_the_built_model() {
+        let dims = ModelDims { src_vocab: 13, tgt_vocab: 17, max_length: 7 };
+        for attention in [AttentionKind::Location, AttentionKind::Bahdanau, AttentionKind::LuongDot, AttentionKind::LuongGeneral] {
+            for (layers, bidirectional, embedding_size) in [(1, false, 0), (2, true, 5), (3, false, 9)] {
+                let cfg = ModelConfig {
+                    attention,
+                    hidden_size: 6,
+                    embedding_size,
+                    encoder_layers: layers,
+                    bidirectional,
+                    ..Default::default()
+                };
+                let model = build(&cfg, dims, 0, &Device::Cpu).expect("model");
+                let counted = parameter_count(&cfg, &dims);
+                assert_eq!(counted.total, model.params().total() as u128, "{cfg:?}");
+                let e = cfg.embedding_dim() as u128;
+                assert_eq!(counted.vocabulary, 13 * e + 17 * e + 17 * 6 + 17);
+            }
+        }
+    }
+}

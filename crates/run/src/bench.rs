@@ -1,0 +1,119 @@
+//! The measurements `scripts/bench.py` compares with PyTorch's `torch_ref.py batched`:
+//! training target tokens/s and greedy decoding sentences/s, on the same data, model and
+//! batches.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::Device;
+use s2s_data::{BatchPlan, DataConfig, Dataset};
+use s2s_model::{AttentionKind, ModelConfig, ModelDims, TrainRngs};
+use s2s_trainer::{NoCheckpoints, Observer, TrainConfig, Trainer};
+
+use crate::error::{Result, RunError};
+use crate::session::set_threads;
+use crate::task::{TaskConfig, TranslationTask};
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub train: PathBuf,
+    pub hidden: usize,
+    pub batch: usize,
+    pub steps: usize,
+    pub bucketing: bool,
+    pub infer_sentences: usize,
+    /// Batch sizes to time greedy decoding at.
+    pub decode_batches: Vec<usize>,
+    /// `run.threads` for training and decoding (0 = all cores).
+    pub threads: usize,
+    pub seed: u64,
+}
+
+/// Peak resident memory of this process in KiB (Linux), if known.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Sets the stop flag after `steps` steps.
+struct StopAfter(Arc<AtomicBool>, usize, usize);
+
+impl Observer for StopAfter {
+    fn on_step(&mut self, _: usize, _: usize, _: f64) {
+        self.2 += 1;
+        if self.2 >= self.1 {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Trains the first `steps` batches of epoch 0 (as torch_ref.py --max-steps does), then
+/// times greedy decoding; returns the figures as one JSON object.
+pub fn measure(o: &BenchOptions) -> Result<serde_json::Value> {
+    let threads = set_threads(o.threads);
+    let data = DataConfig {
+        dataset: Dataset::Tsv,
+        train_path: Some(o.train.clone()),
+        length_bucketing: o.bucketing,
+        shuffle: true,
+        ..Default::default()
+    };
+    let corpus = s2s_data::load(&data, o.seed)?;
+    let model_cfg =
+        ModelConfig { attention: AttentionKind::Bahdanau, hidden_size: o.hidden, dropout: 0.1, ..Default::default() };
+    let dims = ModelDims { src_vocab: corpus.src_vocab.len(), tgt_vocab: corpus.tgt_vocab.len(), max_length: 10 };
+    let mut model = s2s_model::build(&model_cfg, dims, o.seed, &Device::Cpu)?;
+    model.set_threads(threads);
+    let examples = s2s_data::batch::encode(&corpus.train, &corpus.src_vocab, &corpus.tgt_vocab);
+    let plan = BatchPlan { batch_size: o.batch, shuffle: true, length_bucketing: o.bucketing, seed: o.seed };
+    let batches = plan.epoch(&examples, 0);
+    if o.steps == 0 || o.steps > batches.len() {
+        return Err(RunError::Refused(format!("--steps must be between 1 and {} (one epoch)", batches.len())));
+    }
+    let mut task = TranslationTask {
+        model: model.as_ref(),
+        train: examples.clone(),
+        valid: Vec::new(),
+        valid_refs: Vec::new(),
+        tgt_vocab: &corpus.tgt_vocab,
+        plan,
+        rngs: TrainRngs::new(o.seed),
+        config: TaskConfig { teacher_forcing_ratio: 1.0 },
+    };
+    let tokens: usize = batches.iter().take(o.steps).map(s2s_data::Batch::target_tokens).sum();
+    let cfg =
+        TrainConfig { epochs: 1, batch_size: o.batch, learning_rate: 1e-3, validate_every: 0, ..Default::default() };
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut trainer = Trainer::new(cfg)?.threads(threads).stop_when(stop.clone());
+    let t0 = Instant::now();
+    trainer.fit(&mut task, &mut StopAfter(stop, o.steps, 0), &mut NoCheckpoints)?;
+    let train_s = t0.elapsed().as_secs_f64();
+
+    let n = o.infer_sentences.min(examples.len());
+    let sources: Vec<Vec<u32>> = examples[..n].iter().map(|e| e.src.clone()).collect();
+    let mut result = serde_json::json!({
+        "mode": "s2s",
+        "pairs": examples.len(),
+        "hidden": o.hidden,
+        "batch": o.batch,
+        "bucketing": o.bucketing,
+        "steps": o.steps,
+        "threads": threads,
+        "train_tok_per_s": (tokens as f64 / train_s * 10.0).round() / 10.0,
+    });
+    for &bs in &o.decode_batches {
+        let t0 = Instant::now();
+        for chunk in sources.chunks(bs.max(1)) {
+            model.greedy_steps(chunk, 10, false)?;
+        }
+        let rate = n as f64 / t0.elapsed().as_secs_f64();
+        result[format!("infer_sent_per_s_b{bs}")] = ((rate * 10.0).round() / 10.0).into();
+    }
+    result["peak_rss_kib"] = peak_rss_kib().into();
+    Ok(result)
+}

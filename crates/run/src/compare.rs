@@ -1,0 +1,169 @@
+//! Comparing runs: the config keys that differ, the headline results (sortable by any,
+//! each in its own direction), and a comparison folder (`compare-<timestamp>/`) with the
+//! loss curves overlaid and each sentence's heatmaps side by side.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use s2s_report::{line_chart, Page, Series};
+
+use crate::error::{damaged, io, Result, RunError};
+use crate::summary::{result_columns, RunSummary};
+
+/// Comparison folders are named `compare-<timestamp>`; run listings skip them.
+pub const FOLDER_PREFIX: &str = "compare-";
+
+/// Keys that differ between runs by construction; shown with `all_keys` only.
+const IGNORED: [&str; 2] = ["run.name", "run.output_dir"];
+
+/// The comparison: config columns (differing or all) and results, per run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Comparison {
+    pub keys: Vec<String>,
+    pub runs: Vec<RunRow>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunRow {
+    pub run: String,
+    pub path: String,
+    pub status: String,
+    pub config: BTreeMap<String, Option<String>>,
+    pub results: BTreeMap<String, Option<f64>>,
+}
+
+/// The result column names, in display order.
+pub fn result_keys() -> Vec<String> {
+    result_columns().iter().map(|c| c.name.to_string()).collect()
+}
+
+pub fn build(runs: &[RunSummary], all_keys: bool) -> Comparison {
+    let configs: Vec<BTreeMap<String, String>> =
+        runs.iter().map(|r| r.config().map(|c| c.flatten()).unwrap_or_default()).collect();
+    let every: BTreeSet<&String> = configs.iter().flat_map(|c| c.keys()).collect();
+    let keys: Vec<String> = every
+        .into_iter()
+        .filter(|k| {
+            all_keys
+                || (!IGNORED.contains(&k.as_str())
+                    && configs.iter().map(|c| c.get(*k)).collect::<BTreeSet<_>>().len() > 1)
+        })
+        .cloned()
+        .collect();
+    let rows = runs
+        .iter()
+        .zip(&configs)
+        .map(|(r, c)| RunRow {
+            run: r.name.clone(),
+            path: r.dir.path().display().to_string(),
+            status: r.status.clone(),
+            config: keys.iter().map(|k| (k.clone(), c.get(k).cloned())).collect(),
+            results: r.results().into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        })
+        .collect();
+    Comparison { keys, runs: rows }
+}
+
+impl Comparison {
+    /// Sorts the runs best first by a result column, in that column's direction; runs
+    /// without the figure go last.
+    pub fn sort_by(&mut self, metric: &str) -> Result<()> {
+        let Some(column) = result_columns().into_iter().find(|c| c.name == metric) else {
+            return Err(RunError::Refused(format!("--sort {metric:?}: choose one of {}", result_keys().join(", "))));
+        };
+        self.runs.sort_by(|a, b| match (a.results[metric], b.results[metric]) {
+            (Some(x), Some(y)) => match column.direction {
+                Some(d) => d.best_first(x, y),
+                None => x.total_cmp(&y),
+            },
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        });
+        Ok(())
+    }
+}
+
+/// A result as the tables show it.
+pub fn cell(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(x) if x.abs() >= 100.0 || x == x.trunc() => format!("{x:.1}"),
+        Some(x) => format!("{x:.4}"),
+    }
+}
+
+/// Writes the comparison folder: loss.svg, attention/, index.html and comparison.json.
+pub fn write_folder(out: &Path, runs: &[RunSummary], cmp: &Comparison) -> Result<()> {
+    let result_keys = result_keys();
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let mut series = Vec::new();
+    for r in runs {
+        for col in ["train_loss", "valid_loss"] {
+            let pts = r.column(col).to_vec();
+            if !pts.is_empty() {
+                series.push(Series { name: format!("{} {col}", r.name), points: pts });
+            }
+        }
+    }
+    let loss = out.join("loss.svg");
+    line_chart(&loss, "Loss by run", "epoch", "loss (NLL per target token)", &series)?;
+    let mut page = Page::new("s2s comparison");
+    page.heading(1, &format!("Comparison of {} runs", runs.len()));
+    let mut headers = vec!["run".to_string()];
+    headers.extend(cmp.keys.iter().cloned());
+    let rows: Vec<Vec<Option<String>>> = cmp
+        .runs
+        .iter()
+        .map(|r| std::iter::once(Some(r.run.clone())).chain(cmp.keys.iter().map(|k| r.config[k].clone())).collect())
+        .collect();
+    page.heading(2, "Config keys that differ").table(&headers, &rows);
+    let mut headers = vec!["run".to_string(), "status".into()];
+    headers.extend(result_keys.iter().cloned());
+    let rows: Vec<Vec<Option<String>>> = cmp
+        .runs
+        .iter()
+        .map(|r| {
+            [Some(r.run.clone()), Some(r.status.clone())]
+                .into_iter()
+                .chain(result_keys.iter().map(|k| r.results[k].map(|v| cell(Some(v)))))
+                .collect()
+        })
+        .collect();
+    page.heading(2, "Results").table(&headers, &rows);
+    let svg = std::fs::read(&loss).map_err(io(&loss))?;
+    page.heading(2, "Loss curves").svg(&svg, "train and validation loss of every run");
+    let sentences: BTreeSet<String> = runs
+        .iter()
+        .flat_map(|r| crate::report::artifacts::svgs_in(&r.dir.attention()))
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    let att = out.join("attention");
+    if !sentences.is_empty() {
+        page.heading(2, "Attention, side by side");
+        std::fs::create_dir_all(&att).map_err(io(&att))?;
+    }
+    for s in &sentences {
+        page.heading(3, s).grid_start();
+        for r in runs {
+            let p = r.dir.attention().join(format!("{s}.svg"));
+            match std::fs::read(&p) {
+                Ok(svg) => {
+                    let copy = att.join(format!("{s}--{}.svg", r.name));
+                    std::fs::write(&copy, &svg).map_err(io(&copy))?;
+                    page.svg(&svg, &r.name);
+                }
+                Err(_) => {
+                    page.paragraph(&format!("{}: no heatmap for this sentence", r.name));
+                }
+            }
+        }
+        page.grid_end();
+    }
+    let index = out.join("index.html");
+    std::fs::write(&index, page.render()).map_err(io(&index))?;
+    let json_path = out.join("comparison.json");
+    let json = serde_json::to_string_pretty(cmp).map_err(|e| damaged(&json_path, e))?;
+    std::fs::write(&json_path, json).map_err(io(&json_path))?;
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! The experiment config: one section per crate, composed here. `[run]` is this crate's
+//! ([`RunConfig`]); `[train]` holds the trainer's keys ([`s2s_trainer::TrainConfig`]) and
+//! the translation task's ([`TaskConfig`]), each struct with its own defaults and
+//! `deny_unknown_fields`. Loading and layering is [`load`]'s.
+
+mod load;
+mod resume;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use s2s_data::DataConfig;
+use s2s_model::ModelConfig;
+use s2s_report::ReportConfig;
+use s2s_trainer::TrainConfig;
+use serde::{Deserialize, Serialize};
+
+pub use load::{apply_sets, nearest, ConfigError};
+pub use resume::{resume_changes, Change};
+
+use crate::device::DeviceSpec;
+use crate::task::{TaskConfig, TranslationTask};
+
+/// The `[run]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Run folder prefix; empty = the config file's name.
+    pub name: String,
+    /// Seeds weight initialisation, splits, shuffling, dropout and teacher forcing.
+    pub seed: u64,
+    /// "cpu", "cuda", "cuda:N" or "auto".
+    pub device: String,
+    /// Where run folders are created.
+    pub output_dir: PathBuf,
+    /// CPU threads (0 = all cores). Each training batch's rows are split between them
+    /// (gradients summed) and so are the optimizer's update and batched greedy decoding;
+    /// with fewer than 16 sentences, greedy decoding shares each step with one helper
+    /// thread instead. One is the default.
+    pub threads: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            seed: 0,
+            device: "cpu".into(),
+            output_dir: PathBuf::from("experiments"),
+            threads: 1,
+        }
+    }
+}
+
+/// A whole experiment.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExperimentConfig {
+    pub run: RunConfig,
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    /// The trainer's part of `[train]`.
+    pub train: TrainConfig,
+    /// The translation task's part of `[train]`.
+    pub task: TaskConfig,
+    pub report: ReportConfig,
+}
+
+/// The section names, in the order a config file lists them.
+const SECTIONS: [&str; 5] = ["run", "data", "model", "train", "report"];
+
+impl ExperimentConfig {
+    /// Checks every section's values.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let msg = |e: &dyn std::fmt::Display| ConfigError(e.to_string());
+        self.data.validate().map_err(|e| msg(&e))?;
+        self.model.validate().map_err(|e| msg(&e))?;
+        self.train.validate().map_err(|e| msg(&e))?;
+        self.train.monitored(&TranslationTask::METRICS).map_err(|e| msg(&e))?;
+        self.task.validate()?;
+        DeviceSpec::parse(&self.run.device).map_err(|e| msg(&e))?;
+        if self.run.name.contains(['/', '\\']) || self.run.name.starts_with('.') {
+            return Err(ConfigError(format!(
+                "run.name: {:?} must not contain path separators or start with '.'",
+                self.run.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// The config as one TOML table, sections in file order (`[train]` is the trainer's
+    /// keys followed by the task's).
+    pub fn to_table(&self) -> toml::Table {
+        fn table(v: &impl Serialize) -> toml::Table {
+            toml::Table::try_from(v).unwrap_or_default()
+        }
+        let mut train = table(&self.train);
+        train.extend(table(&self.task));
+        let mut doc = toml::Table::new();
+        for (name, t) in SECTIONS.iter().zip([table(&self.run), table(&self.data), table(&self.model), train, table(&self.report)]) {
+            doc.insert((*name).to_string(), toml::Value::Table(t));
+        }
+        doc
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(&self.to_table()).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+
+    /// Every leaf as `section.key` → TOML text.
+    pub fn flatten(&self) -> BTreeMap<String, String> {
+        fn walk(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
+            match v {
+                toml::Value::Table(t) => {
+                    for (k, v) in t {
+                        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                        walk(&key, v, out);
+                    }
+                }
+                other => {
+                    out.insert(prefix.to_string(), other.to_string());
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk("", &toml::Value::Table(self.to_table()), &mut out);
+        out
+    }
+}
+
+/// The keys whose values differ between two configs.
+pub fn diff(old: &ExperimentConfig, new: &ExperimentConfig) -> Vec<Change> {
+    let (a, b) = (old.flatten(), new.flatten());
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter_map(|k| {
+            let (x, y) = (a.get(k).cloned().unwrap_or_default(), b.get(k).cloned().unwrap_or_default());
+            (x != y).then(|| Change { key: k.clone(), old: x, new: y })
+        })
+        .collect()
+}

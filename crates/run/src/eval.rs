@@ -1,0 +1,94 @@
+//! Evaluating a trained run on held-out data; the figures are saved as
+//! `eval-<split>.json` in the run folder.
+
+use std::path::{Path, PathBuf};
+
+use s2s_data::{DataConfig, Dataset};
+
+use crate::checkpoint::Which;
+use crate::error::{damaged, Result, RunError};
+use crate::opened::OpenedRun;
+use crate::run_dir::write_atomic;
+use crate::scoring::{alignment_of, score};
+
+/// What to evaluate on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvalData {
+    /// A split of the run's own data: valid, test or train.
+    Split(String),
+    /// A TSV file, normalized as the run's data.
+    File(PathBuf),
+}
+
+/// What `eval` measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EvalResult {
+    pub run: String,
+    pub checkpoint: String,
+    pub split: String,
+    pub pairs: usize,
+    pub loss: f64,
+    pub ppl: f64,
+    pub bleu: f64,
+    pub chrf: f64,
+    pub exact_match: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alignment: Option<f64>,
+}
+
+/// Scores checkpoint `which` of the run at `dir` on `data` and saves the result.
+pub fn evaluate(dir: &Path, which: &Which, data: &EvalData) -> Result<EvalResult> {
+    let run = OpenedRun::open(dir, which)?;
+    let (pairs, split, file_key) = match data {
+        EvalData::File(path) => {
+            let cfg = DataConfig {
+                dataset: Dataset::Tsv,
+                path: None,
+                train_path: Some(path.clone()),
+                valid_path: None,
+                test_path: None,
+                ..run.cfg.data.clone()
+            };
+            (s2s_data::load(&cfg, run.cfg.run.seed)?.train, path.display().to_string(), "data".to_string())
+        }
+        EvalData::Split(split) => {
+            let corpus = s2s_data::load(&run.cfg.data, run.cfg.run.seed)?;
+            let pairs = match split.as_str() {
+                "valid" => corpus.valid,
+                "test" => corpus.test,
+                "train" => corpus.train,
+                other => return Err(RunError::Refused(format!("--split {other:?}: use valid, test or train"))),
+            };
+            (pairs, split.clone(), split.clone())
+        }
+    };
+    if pairs.is_empty() {
+        return Err(RunError::Refused(format!(
+            "the {split} split of {} is empty; pass --data PATH to evaluate on a TSV file",
+            dir.display()
+        )));
+    }
+    let examples = s2s_data::batch::encode(&pairs, &run.src_vocab, &run.tgt_vocab);
+    let refs: Vec<String> = pairs.iter().map(|p| p.tgt.join(" ")).collect();
+    let alignment = match data {
+        EvalData::Split(_) => alignment_of(run.cfg.data.dataset),
+        EvalData::File(_) => None,
+    };
+    let s = score(run.model.as_ref(), &examples, &refs, &run.tgt_vocab, alignment)?;
+    let result = EvalResult {
+        run: dir.display().to_string(),
+        checkpoint: run.checkpoint.name(),
+        split,
+        pairs: pairs.len(),
+        loss: s.loss,
+        ppl: s.ppl,
+        bleu: s.bleu,
+        chrf: s.chrf,
+        exact_match: s.exact_match,
+        alignment: s.alignment,
+    };
+    let path = run.dir.eval_json(&file_key);
+    let json = serde_json::to_string_pretty(&result).map_err(|e| damaged(&path, e))?;
+    write_atomic(&path, json.as_bytes())?;
+    Ok(result)
+}

@@ -1,0 +1,44 @@
+//! The run: everything about one experiment and its folder. A [`config::ExperimentConfig`]
+//! (layered from TOML, `S2S_` variables and `--set`) is trained in a [`RunDir`] by
+//! [`session::start`] / [`session::resume`]: the translation [`task`] drives the trainer,
+//! [`checkpoint`]s are written and verified, and observers keep `metrics.csv` and the
+//! [`report`]. A trained run is opened with [`OpenedRun`] to translate, [`eval`]uated,
+//! summarised ([`summary`]) and compared ([`compare`]).
+//!
+//! ```no_run
+//! let run = s2s_run::OpenedRun::open("experiments/base-20261201-120000".as_ref(), &s2s_run::Which::Best)?;
+//! let out = run.translate(&["je suis froid .".to_string()])?;
+//! println!("{}", out[0].output.join(" "));
+//! # Ok::<(), s2s_run::RunError>(())
+//! ```
+
+pub mod bench;
+pub mod checkpoint;
+pub mod clock;
+pub mod compare;
+pub mod config;
+pub mod device;
+pub mod error;
+pub mod eval;
+pub mod memory;
+pub mod observe;
+pub mod opened;
+pub mod report;
+pub mod run_dir;
+pub mod run_info;
+pub mod scoring;
+pub mod session;
+pub mod summary;
+pub mod sweep;
+pub mod task;
+pub mod translator;
+
+pub use checkpoint::Which;
+pub use config::{ConfigError, ExperimentConfig};
+pub use error::{Result, RunError};
+pub use opened::OpenedRun;
+pub use run_dir::RunDir;
+pub use run_info::RunInfo;
+pub use session::{Finished, Outcome, SessionHooks};
+pub use summary::{find_runs, RunSummary};
+pub use translator::Translation;

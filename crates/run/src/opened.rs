@@ -1,0 +1,58 @@
+//! A trained run opened for use: its config, vocabularies and one checkpoint's weights,
+//! ready to translate text.
+
+use std::path::Path;
+
+use s2s_data::Vocab;
+use s2s_model::{ModelDims, TranslationModel};
+
+use crate::checkpoint::{locate_for_use, LoadedCheckpoint, Which};
+use crate::config::ExperimentConfig;
+use crate::device::DeviceSpec;
+use crate::error::Result;
+use crate::run_dir::RunDir;
+use crate::session::set_threads;
+use crate::translator::{translate, translate_n_best, Translation};
+
+#[derive(Debug)]
+pub struct OpenedRun {
+    pub dir: RunDir,
+    pub cfg: ExperimentConfig,
+    pub src_vocab: Vocab,
+    pub tgt_vocab: Vocab,
+    pub model: Box<dyn TranslationModel>,
+    pub checkpoint: LoadedCheckpoint,
+}
+
+impl OpenedRun {
+    /// Opens `dir` with checkpoint `which`; `Best` falls back to the newest checkpoint
+    /// when the run never validated.
+    pub fn open(dir: &Path, which: &Which) -> Result<Self> {
+        let dir = RunDir::at(dir);
+        let cfg = dir.read_config()?;
+        let src_vocab = Vocab::load(&dir.src_vocab())?;
+        let tgt_vocab = Vocab::load(&dir.tgt_vocab())?;
+        let checkpoint = locate_for_use(&dir, which)?;
+        let threads = set_threads(cfg.run.threads);
+        let spec = DeviceSpec::parse(&cfg.run.device)?;
+        let dims = ModelDims { src_vocab: src_vocab.len(), tgt_vocab: tgt_vocab.len(), max_length: cfg.data.max_length };
+        if spec == DeviceSpec::Cpu {
+            crate::memory::check_fits(&cfg.model, &dims, false, threads)?;
+        }
+        let mut model = s2s_model::build(&cfg.model, dims, cfg.run.seed, &spec.open(&cfg.run.device)?)?;
+        model.set_threads(threads);
+        checkpoint.load_model(model.as_ref())?;
+        Ok(Self { dir, cfg, src_vocab, tgt_vocab, model, checkpoint })
+    }
+
+    /// Translates sentences with the run's normalization and configured decoding.
+    pub fn translate(&self, texts: &[String]) -> Result<Vec<Translation>> {
+        Ok(translate(self.model.as_ref(), &self.cfg.data, &self.src_vocab, &self.tgt_vocab, texts)?)
+    }
+
+    /// The `n_best` hypotheses of beam search with width `beam` for one sentence.
+    pub fn translate_n_best(&self, text: &str, beam: usize, n_best: usize) -> Result<Vec<Translation>> {
+        let (model, data) = (self.model.as_ref(), &self.cfg.data);
+        Ok(translate_n_best(model, data, &self.src_vocab, &self.tgt_vocab, text, beam, n_best)?)
+    }
+}

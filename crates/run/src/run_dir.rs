@@ -1,0 +1,204 @@
+//! A run folder, `experiments/<name>-<UTC timestamp>/`. [`RunDir`] alone knows its
+//! layout; everything else asks it for paths:
+//!
+//! | path | what |
+//! | --- | --- |
+//! | `config.toml` | the resolved config |
+//! | `run.json` | status, times, sessions, final metrics ([`crate::RunInfo`]) |
+//! | `metrics.csv` | one row per epoch |
+//! | `checkpoints/step-<N>/`, `checkpoints/best/` | weights, optimizer, state ([`crate::checkpoint`]) |
+//! | `checkpoints/{src,tgt}_vocab.json` | the vocabularies |
+//! | `loss.svg`, `attention/<sentence>.svg`, `attention/epoch-<N>/` | charts |
+//! | `translations.txt`, `report.html`, `eval-<split>.json` | what people read |
+//! | `.lock` | held while a process trains the run |
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::config::ExperimentConfig;
+use crate::error::{io, Result, RunError};
+
+/// A run folder's paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// A run folder at `root` (which may not exist yet).
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// Creates a new, empty run folder that no other run uses, even within the same second.
+    pub fn create(output_dir: &Path, name: &str) -> Result<Self> {
+        fs::create_dir_all(output_dir).map_err(io(output_dir))?;
+        let base = format!("{name}-{}", crate::clock::stamp_now());
+        for k in 1..10_000 {
+            let dir = if k == 1 { output_dir.join(&base) } else { output_dir.join(format!("{base}-{k}")) };
+            match fs::create_dir(&dir) {
+                Ok(()) => return Ok(Self::at(dir)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io(&dir)(e)),
+            }
+        }
+        Err(RunError::Refused(format!("too many runs named {base} in {}", output_dir.display())))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// The folder's name (the run's name with its timestamp).
+    pub fn name(&self) -> String {
+        self.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+
+    /// Whether the folder looks like a run (it has a run.json or a config.toml).
+    pub fn is_run(&self) -> bool {
+        self.run_json().exists() || self.config_toml().exists()
+    }
+
+    pub fn config_toml(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+    pub fn run_json(&self) -> PathBuf {
+        self.root.join("run.json")
+    }
+    pub fn metrics_csv(&self) -> PathBuf {
+        self.root.join("metrics.csv")
+    }
+    pub fn loss_svg(&self) -> PathBuf {
+        self.root.join("loss.svg")
+    }
+    pub fn translations_txt(&self) -> PathBuf {
+        self.root.join("translations.txt")
+    }
+    pub fn report_html(&self) -> PathBuf {
+        self.root.join("report.html")
+    }
+    /// `eval-<split>.json`, where `split` is valid, test, train or data.
+    pub fn eval_json(&self, split: &str) -> PathBuf {
+        self.root.join(format!("eval-{split}.json"))
+    }
+    /// The current heatmaps, one SVG per report sentence.
+    pub fn attention(&self) -> PathBuf {
+        self.root.join("attention")
+    }
+    /// The heatmaps kept at the end of epoch `epoch` (`report.track_attention`).
+    pub fn attention_at_epoch(&self, epoch: usize) -> PathBuf {
+        self.attention().join(format!("epoch-{epoch:04}"))
+    }
+    pub fn checkpoints(&self) -> PathBuf {
+        self.root.join("checkpoints")
+    }
+    pub fn src_vocab(&self) -> PathBuf {
+        self.checkpoints().join("src_vocab.json")
+    }
+    pub fn tgt_vocab(&self) -> PathBuf {
+        self.checkpoints().join("tgt_vocab.json")
+    }
+    fn lock_file(&self) -> PathBuf {
+        self.root.join(".lock")
+    }
+
+    /// Reads the resolved `config.toml`.
+    pub fn read_config(&self) -> Result<ExperimentConfig> {
+        let p = self.config_toml();
+        let text = fs::read_to_string(&p).map_err(|_| {
+            RunError::Refused(format!("{} is not a run folder (no config.toml)", self.root.display()))
+        })?;
+        Ok(ExperimentConfig::parse_resolved(&text, &p)?)
+    }
+
+    /// Replaces `config.toml` atomically.
+    pub fn write_config(&self, cfg: &ExperimentConfig) -> Result<()> {
+        write_atomic(&self.config_toml(), cfg.to_toml().as_bytes())
+    }
+
+    /// Takes the run's lock; see [`RunLock`].
+    pub fn lock(&self) -> Result<RunLock> {
+        let path = self.lock_file();
+        let f = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io(&path))?;
+        match f.try_lock() {
+            Ok(()) => Ok(RunLock(f)),
+            Err(_) => Err(RunError::Refused(format!(
+                "{} is being trained by another s2s process; wait for it or stop it first",
+                self.root.display()
+            ))),
+        }
+    }
+
+    /// Whether some process holds the run's lock (is training it now).
+    pub fn is_locked(&self) -> bool {
+        let Ok(f) = fs::OpenOptions::new().write(true).open(self.lock_file()) else { return false };
+        f.try_lock().is_err()
+    }
+}
+
+/// Held while a process trains the run; dropping it (or the process dying) releases it.
+#[derive(Debug)]
+pub struct RunLock(#[allow(dead_code)] fs::File);
+
+/// Writes `bytes` to `path` atomically: temp file, fsync, rename, fsync the folder. A
+/// crash leaves either the old file or the new one, never half of one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    {
+        let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+    }
+    fs::rename(&tmp, path).map_err(io(path))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Flushes a folder's entries (a rename in it) to disk; best effort, as not every file
+/// system can open a folder for syncing.
+pub(crate) fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_second_runs_get_distinct_folders() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = RunDir::create(dir.path(), "x").expect("a");
+        let b = RunDir::create(dir.path(), "x").expect("b");
+        assert_ne!(a, b);
+        assert!(a.path().is_dir() && b.path().is_dir());
+    }
+
+    #[test]
+    fn lock_is_exclusive_and_released_on_drop() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = RunDir::at(dir.path());
+        let held = run.lock().expect("lock");
+        assert!(run.is_locked());
+        assert!(run.lock().is_err());
+        drop(held);
+        assert!(!run.is_locked());
+    }
+
+    #[test]
+    fn config_is_replaced_atomically() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = RunDir::at(dir.path());
+        let mut cfg = ExperimentConfig::default();
+        run.write_config(&cfg).expect("write");
+        cfg.train.epochs = 77;
+        run.write_config(&cfg).expect("rewrite");
+        assert_eq!(run.read_config().expect("read").train.epochs, 77);
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).expect("ls").flatten().filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).collect();
+        assert!(leftovers.is_empty());
+    }
+}

@@ -1,0 +1,79 @@
+//! Scoring a model on examples: loss and perplexity under teacher forcing, BLEU, chrF and
+//! exact match of its greedy translations, and (for synthetic tasks) attention alignment.
+
+use s2s_data::batch::sequential;
+use s2s_data::{Dataset, Example, Vocab};
+use s2s_metrics::{corpus_bleu, corpus_chrf};
+use s2s_model::{Mode, TranslationModel};
+
+/// Sentences decoded per batch while scoring.
+pub const EVAL_BATCH: usize = 64;
+
+/// Figures of a model on some examples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scores {
+    pub loss: f64,
+    pub ppl: f64,
+    pub bleu: f64,
+    pub chrf: f64,
+    /// Share of greedy translations equal to their reference.
+    pub exact_match: f64,
+    /// For tasks with a known alignment: share of output words whose attention argmax
+    /// is the aligned source word.
+    pub alignment: Option<f64>,
+    pub hypotheses: Vec<String>,
+}
+
+/// The source position output word `i` should attend to, for tasks that know it.
+pub type Alignment = fn(i: usize, src_words: usize) -> usize;
+
+/// The known alignment of a synthetic dataset.
+pub fn alignment_of(dataset: Dataset) -> Option<Alignment> {
+    match dataset {
+        Dataset::Copy => Some(|i, _| i),
+        Dataset::Reverse => Some(|i, n| n - 1 - i),
+        Dataset::Seed | Dataset::Tsv => None,
+    }
+}
+
+/// Loss (teacher forcing, no dropout), perplexity, and BLEU / chrF / exact match of
+/// greedy translations against `refs` (one per example).
+pub fn score(
+    model: &dyn TranslationModel,
+    examples: &[Example],
+    refs: &[String],
+    tgt_vocab: &Vocab,
+    alignment: Option<Alignment>,
+) -> Result<Scores, s2s_model::ModelError> {
+    let (mut sum, mut tokens) = (0f64, 0usize);
+    let mut hyps = Vec::with_capacity(examples.len());
+    let (mut aligned, mut counted) = (0usize, 0usize);
+    for b in sequential(examples, EVAL_BATCH) {
+        let l = f64::from(model.loss(&b, Mode::Eval)?.to_scalar::<f32>()?);
+        sum += l * b.target_tokens() as f64;
+        tokens += b.target_tokens();
+        let sources: Vec<Vec<u32>> = b.indices.iter().map(|&i| examples[i].src.clone()).collect();
+        for (h, src) in model.greedy(&sources)?.into_iter().zip(&sources) {
+            if let Some(align) = alignment {
+                let words = src.len() - 1;
+                for (i, row) in h.attention.iter().enumerate().take(h.ids.len().min(words)) {
+                    let arg = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |x| x.0);
+                    aligned += usize::from(arg == align(i, words));
+                    counted += 1;
+                }
+            }
+            hyps.push(tgt_vocab.decode(&h.ids).join(" "));
+        }
+    }
+    let loss = sum / tokens.max(1) as f64;
+    let exact = hyps.iter().zip(refs).filter(|(h, r)| h == r).count() as f64 / hyps.len().max(1) as f64;
+    Ok(Scores {
+        loss,
+        ppl: loss.exp(),
+        bleu: corpus_bleu(&hyps, refs),
+        chrf: corpus_chrf(&hyps, refs),
+        exact_match: exact,
+        alignment: alignment.map(|_| aligned as f64 / counted.max(1) as f64),
+        hypotheses: hyps,
+    })
+}

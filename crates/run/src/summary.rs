@@ -1,0 +1,124 @@
+//! What a run folder says about itself, for `list`, `compare`, `sweep` and the report:
+//! status (with `stale` for a running run whose process is gone), metrics columns and the
+//! headline results, each result knowing which way is better.
+
+use std::path::{Path, PathBuf};
+
+use s2s_trainer::Direction;
+
+use crate::config::ExperimentConfig;
+use crate::observe::metrics_csv::{read_metrics, MetricColumn};
+use crate::run_dir::RunDir;
+use crate::run_info::RunInfo;
+use crate::task::direction_of;
+
+/// A run folder, read.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub dir: RunDir,
+    pub name: String,
+    /// completed | running | interrupted | failed | stale | unknown
+    pub status: String,
+    pub info: Option<RunInfo>,
+    pub epochs: usize,
+    /// Column → (epoch, value) points from metrics.csv.
+    pub metrics: Vec<MetricColumn>,
+}
+
+/// A headline result: its column name, which way is better, and how it is read.
+#[derive(Debug, Clone, Copy)]
+pub struct ResultColumn {
+    pub name: &'static str,
+    /// `None` for counts that rank nothing (epochs).
+    pub direction: Option<Direction>,
+}
+
+/// The headline results of every run, in display order.
+pub fn result_columns() -> Vec<ResultColumn> {
+    let task = |metric: &str| direction_of(metric);
+    vec![
+        ResultColumn { name: "epochs", direction: None },
+        ResultColumn { name: "train_loss", direction: Some(Direction::Lower) },
+        ResultColumn { name: "best_train_loss", direction: Some(Direction::Lower) },
+        ResultColumn { name: "valid_loss", direction: task("valid_loss") },
+        ResultColumn { name: "best_valid_loss", direction: task("valid_loss") },
+        ResultColumn { name: "valid_bleu", direction: task("valid_bleu") },
+        ResultColumn { name: "best_valid_bleu", direction: task("valid_bleu") },
+        ResultColumn { name: "best_valid_chrf", direction: task("valid_chrf") },
+        ResultColumn { name: "wall_s", direction: Some(Direction::Lower) },
+        ResultColumn { name: "tokens_per_s", direction: Some(Direction::Higher) },
+    ]
+}
+
+impl RunSummary {
+    /// Reads a run folder; `None` when it is not one.
+    pub fn load(dir: &Path) -> Option<Self> {
+        let run = RunDir::at(dir);
+        if !run.is_run() {
+            return None;
+        }
+        let info = RunInfo::load(&run).ok();
+        let metrics = read_metrics(&run.metrics_csv()).unwrap_or_default();
+        let epochs = metrics.iter().find(|(k, _)| k == "train_loss").map_or(0, |(_, p)| p.len());
+        let mut status = info.as_ref().map_or("unknown".to_string(), |i| i.status.clone());
+        if status == "running" && !run.is_locked() {
+            status = "stale".into();
+        }
+        Some(Self { name: run.name(), dir: run, status, info, epochs, metrics })
+    }
+
+    pub fn column(&self, name: &str) -> &[(f64, f64)] {
+        self.metrics.iter().find(|(k, _)| k == name).map_or(&[], |(_, p)| p.as_slice())
+    }
+
+    pub fn last(&self, name: &str) -> Option<f64> {
+        self.column(name).last().map(|p| p.1)
+    }
+
+    /// The best value of a metrics column, by the direction `direction`.
+    pub fn best(&self, name: &str, direction: Direction) -> Option<f64> {
+        self.column(name).iter().map(|p| p.1).min_by(|a, b| direction.best_first(*a, *b))
+    }
+
+    /// The best of a column the task reports (by its own direction).
+    pub fn best_of(&self, metric: &str) -> Option<f64> {
+        direction_of(metric).and_then(|d| self.best(metric, d))
+    }
+
+    /// Each of [`result_columns`]; `None` where the run has no such figure.
+    pub fn results(&self) -> Vec<(&'static str, Option<f64>)> {
+        result_columns()
+            .into_iter()
+            .map(|c| {
+                let value = match c.name {
+                    "epochs" => Some(self.epochs as f64),
+                    "wall_s" => {
+                        self.info.as_ref().and_then(|i| i.final_metric("wall_s")).or_else(|| self.last("elapsed_s"))
+                    }
+                    name => match (name.strip_prefix("best_"), c.direction) {
+                        (Some(col), Some(d)) => self.best(col, d),
+                        _ => self.last(name),
+                    },
+                };
+                (c.name, value)
+            })
+            .collect()
+    }
+
+    pub fn config(&self) -> Option<ExperimentConfig> {
+        self.dir.read_config().ok()
+    }
+}
+
+/// Run folders directly under `dir`, oldest first (comparison folders excluded).
+pub fn find_runs(dir: &Path) -> Vec<RunSummary> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(crate::compare::FOLDER_PREFIX)))
+        .collect();
+    dirs.sort();
+    dirs.iter().filter_map(|d| RunSummary::load(d)).collect()
+}

@@ -1,0 +1,122 @@
+//! Translation as a [`TrainStep`]: the bridge between a model and the trainer, and the
+//! task's own settings.
+
+use candle_core::backprop::GradStore;
+use candle_core::{Tensor, Var};
+use s2s_data::{Batch, BatchPlan, Example, Vocab};
+use s2s_model::{Mode, TrainRngs, TranslationModel};
+use s2s_trainer::{Direction, MetricSpec, TrainError, TrainStep};
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+use crate::scoring::score;
+
+/// The translation task's keys of the `[train]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskConfig {
+    /// Probability that a batch is trained with the reference as decoder input.
+    pub teacher_forcing_ratio: f64,
+}
+
+impl Default for TaskConfig {
+    fn default() -> Self {
+        Self { teacher_forcing_ratio: 1.0 }
+    }
+}
+
+impl TaskConfig {
+    /// The keys this struct reads from `[train]`.
+    pub const KEYS: [&'static str; 1] = ["teacher_forcing_ratio"];
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(0.0..=1.0).contains(&self.teacher_forcing_ratio) {
+            return Err(ConfigError(format!(
+                "train.teacher_forcing_ratio: must be in [0, 1], got {}",
+                self.teacher_forcing_ratio
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A model being trained to translate.
+#[derive(Debug)]
+pub struct TranslationTask<'a> {
+    pub model: &'a dyn TranslationModel,
+    pub train: Vec<Example>,
+    pub valid: Vec<Example>,
+    /// Reference translations of `valid`, as words, for BLEU and chrF.
+    pub valid_refs: Vec<String>,
+    pub tgt_vocab: &'a Vocab,
+    pub plan: BatchPlan,
+    pub rngs: TrainRngs,
+    pub config: TaskConfig,
+}
+
+impl TranslationTask<'_> {
+    /// What [`TrainStep::validate`] reports; `train.early_stopping_metric` is one of them.
+    pub const METRICS: [MetricSpec; 4] = [
+        MetricSpec { name: "valid_loss", direction: Direction::Lower },
+        MetricSpec { name: "valid_ppl", direction: Direction::Lower },
+        MetricSpec { name: "valid_bleu", direction: Direction::Higher },
+        MetricSpec { name: "valid_chrf", direction: Direction::Higher },
+    ];
+
+    fn mode(&mut self) -> Mode<'_> {
+        Mode::Train { rngs: &mut self.rngs, teacher_forcing_ratio: self.config.teacher_forcing_ratio }
+    }
+}
+
+impl TrainStep for TranslationTask<'_> {
+    type Batch = Batch;
+    type State = TrainRngs;
+
+    fn parameters(&self) -> Vec<(String, Var)> {
+        self.model.params().vars()
+    }
+
+    fn epoch_batches(&mut self, epoch: usize) -> s2s_trainer::Result<Vec<Batch>> {
+        Ok(self.plan.epoch(&self.train, epoch))
+    }
+
+    fn batch_weight(&self, batch: &Batch) -> usize {
+        batch.target_tokens()
+    }
+
+    fn loss(&mut self, batch: &Batch) -> s2s_trainer::Result<Tensor> {
+        let model = self.model;
+        model.loss(batch, self.mode()).map_err(TrainError::task)
+    }
+
+    fn loss_and_grads(&mut self, batch: &Batch) -> s2s_trainer::Result<(f64, GradStore)> {
+        let model = self.model;
+        model.loss_and_grads(batch, self.mode()).map_err(TrainError::task)
+    }
+
+    fn metrics(&self) -> Vec<MetricSpec> {
+        Self::METRICS.to_vec()
+    }
+
+    fn validate(&mut self) -> s2s_trainer::Result<Vec<(String, f64)>> {
+        if self.valid.is_empty() {
+            return Ok(Vec::new());
+        }
+        let s = score(self.model, &self.valid, &self.valid_refs, self.tgt_vocab, None).map_err(TrainError::task)?;
+        Ok(vec![
+            ("valid_loss".into(), s.loss),
+            ("valid_ppl".into(), s.ppl),
+            ("valid_bleu".into(), s.bleu),
+            ("valid_chrf".into(), s.chrf),
+        ])
+    }
+
+    fn snapshot(&self) -> TrainRngs {
+        self.rngs.clone()
+    }
+}
+
+/// The direction of a metric the task reports, by name.
+pub fn direction_of(metric: &str) -> Option<Direction> {
+    TranslationTask::METRICS.iter().find(|m| m.name == metric).map(|m| m.direction)
+}
