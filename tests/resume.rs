@@ -42,6 +42,17 @@ fn straight(dir: &Path, cfg: &Path, epochs: &str) -> PathBuf {
     std::fs::read_dir(dir.join("straight")).expect("d").next().expect("run").expect("e").path()
 }
 
+/// The step of the newest numbered checkpoint (0 when there is none).
+fn newest_step(run: &Path) -> usize {
+    std::fs::read_dir(run.join("checkpoints"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().strip_prefix("step-").and_then(|s| s.parse().ok()))
+        .max()
+        .unwrap_or(0)
+}
+
 fn status(run: &Path) -> String {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).expect("run.json")).expect("json");
@@ -93,6 +104,9 @@ fn sigkill_at_random_moments_then_resume_is_still_bit_identical() {
     let started = Instant::now();
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
     let mut kills = 0;
+    // Kills that hit a session while it trained: after the kill the run is still marked
+    // running and has a checkpoint past step 0 (so training had begun and not finished).
+    let mut mid_training = 0;
     let mut first = true;
     loop {
         let mut cmd = s2s();
@@ -129,6 +143,11 @@ fn sigkill_at_random_moments_then_resume_is_still_bit_identical() {
                 let run_dir = dir.path().join("experiments");
                 if !run_dir.exists() || std::fs::read_dir(&run_dir).expect("d").next().is_none() {
                     first = true; // killed before the run folder existed: start again
+                } else {
+                    let r = only_run(dir.path());
+                    if status(&r) == "running" && newest_step(&r) > 0 {
+                        mid_training += 1;
+                    }
                 }
             }
             None => {
@@ -137,7 +156,8 @@ fn sigkill_at_random_moments_then_resume_is_still_bit_identical() {
             }
         }
     }
-    eprintln!("{kills} kills");
+    eprintln!("{kills} kills, {mid_training} mid-training");
+    assert!(mid_training >= 1, "no kill landed mid-training ({kills} kills)");
     let crashed = only_run(dir.path());
     assert_eq!(status(&crashed), "completed", "after {kills} kills");
     assert_eq!(model_bytes(&reference), model_bytes(&crashed), "after {kills} kills");

@@ -13,7 +13,13 @@ fn csv_field(s: &str) -> String {
 pub fn print_csv(cmp: &Comparison) {
     let keys = result_keys();
     let line = |cells: Vec<String>| println!("{}", cells.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
-    line(["run".to_string(), "status".into()].into_iter().chain(cmp.keys.iter().cloned()).chain(keys.iter().cloned()).collect());
+    line(
+        ["run".to_string(), "status".into()]
+            .into_iter()
+            .chain(cmp.keys.iter().cloned())
+            .chain(keys.iter().cloned())
+            .collect(),
+    );
     for r in &cmp.runs {
         let mut row = vec![r.run.clone(), r.status.clone()];
         row.extend(cmp.keys.iter().map(|k| r.config[k].clone().unwrap_or_default()));

@@ -10,7 +10,8 @@ use crate::progress::{print_outcome, Progress};
 pub fn execute(config: &Path, sets: &[String]) -> Result<Outcome> {
     let cfg = ExperimentConfig::load(config, sets)?;
     let mut progress = Progress::new();
-    let hooks = SessionHooks { stop: crate::signal::stop_flag(), progress: &mut progress, say: &mut |l| println!("{l}") };
+    let hooks =
+        SessionHooks { stop: crate::signal::stop_flag(), progress: &mut progress, say: &mut |l| println!("{l}") };
     let outcome = session::start(cfg, config, hooks)?;
     print_outcome(&outcome);
     Ok(outcome)

@@ -122,7 +122,9 @@ mod tests {
     #[test]
     fn parameter_count_matches_the_built_model() {
         let dims = ModelDims { src_vocab: 13, tgt_vocab: 17, max_length: 7 };
-        for attention in [AttentionKind::Location, AttentionKind::Bahdanau, AttentionKind::LuongDot, AttentionKind::LuongGeneral] {
+        for attention in
+            [AttentionKind::Location, AttentionKind::Bahdanau, AttentionKind::LuongDot, AttentionKind::LuongGeneral]
+        {
             for (layers, bidirectional, embedding_size) in [(1, false, 0), (2, true, 5), (3, false, 9)] {
                 let cfg = ModelConfig {
                     attention,

@@ -21,7 +21,7 @@ mod tests;
 
 pub use config::{Architecture, AttentionKind, ModelConfig, ModelDims};
 pub use decode::{BeamSearch, Hypothesis};
-pub use family::{build, parameter_count, ParameterCount, TranslationModel};
 pub use error::ModelError;
+pub use family::{build, parameter_count, ParameterCount, TranslationModel};
 pub use params::ParamStore;
 pub use seq2seq::{Mode, Seq2Seq, TrainRngs};

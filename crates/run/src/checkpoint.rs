@@ -306,7 +306,8 @@ mod tests {
         write_steps(&run, m.as_ref(), &[10], 5);
         let ck = numbered(&run)[0].1.clone();
         let path = ck.join(STATE_FILE);
-        let mut json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).expect("read")).expect("json");
+        let mut json: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).expect("read")).expect("json");
         json["rngs"] = serde_json::Value::Null;
         fs::write(&path, json.to_string()).expect("write");
         let err = verify(&ck).expect_err("no rngs").to_string();

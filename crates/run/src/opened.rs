@@ -35,7 +35,8 @@ impl OpenedRun {
         let checkpoint = locate_for_use(&dir, which)?;
         let threads = set_threads(cfg.run.threads);
         let spec = DeviceSpec::parse(&cfg.run.device)?;
-        let dims = ModelDims { src_vocab: src_vocab.len(), tgt_vocab: tgt_vocab.len(), max_length: cfg.data.max_length };
+        let dims =
+            ModelDims { src_vocab: src_vocab.len(), tgt_vocab: tgt_vocab.len(), max_length: cfg.data.max_length };
         if spec == DeviceSpec::Cpu {
             crate::memory::check_fits(&cfg.model, &dims, false, threads)?;
         }

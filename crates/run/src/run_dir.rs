@@ -106,9 +106,8 @@ impl RunDir {
     /// Reads the resolved `config.toml`.
     pub fn read_config(&self) -> Result<ExperimentConfig> {
         let p = self.config_toml();
-        let text = fs::read_to_string(&p).map_err(|_| {
-            RunError::Refused(format!("{} is not a run folder (no config.toml)", self.root.display()))
-        })?;
+        let text = fs::read_to_string(&p)
+            .map_err(|_| RunError::Refused(format!("{} is not a run folder (no config.toml)", self.root.display())))?;
         Ok(ExperimentConfig::parse_resolved(&text, &p)?)
     }
 
@@ -198,7 +197,11 @@ mod tests {
         cfg.train.epochs = 77;
         run.write_config(&cfg).expect("rewrite");
         assert_eq!(run.read_config().expect("read").train.epochs, 77);
-        let leftovers: Vec<_> = fs::read_dir(dir.path()).expect("ls").flatten().filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).collect();
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .expect("ls")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
         assert!(leftovers.is_empty());
     }
 }

@@ -87,9 +87,8 @@ impl RunInfo {
 
     pub fn load(run: &RunDir) -> Result<Self> {
         let p = run.run_json();
-        let text = std::fs::read_to_string(&p).map_err(|_| {
-            RunError::Refused(format!("{} is not a run folder (no run.json)", run.path().display()))
-        })?;
+        let text = std::fs::read_to_string(&p)
+            .map_err(|_| RunError::Refused(format!("{} is not a run folder (no run.json)", run.path().display())))?;
         serde_json::from_str(&text).map_err(|e| damaged(&p, format!("not a valid run.json: {e}")))
     }
 

@@ -125,7 +125,13 @@ pub fn describe(p: &Prepared) -> Vec<String> {
         ),
         format!(
             "train: {:?} lr {}, batch {}, {} epochs, teacher forcing {}, seed {}, device {}",
-            t.optimizer, t.learning_rate, t.batch_size, t.epochs, c.task.teacher_forcing_ratio, c.run.seed, c.run.device
+            t.optimizer,
+            t.learning_rate,
+            t.batch_size,
+            t.epochs,
+            c.task.teacher_forcing_ratio,
+            c.run.seed,
+            c.run.device
         ),
         format!("parameters: {} in all", p.model.params().total()),
     ];
@@ -358,7 +364,8 @@ fn finish(result: Result<Trained>, p: &Prepared, run: &RunDir, info: &mut RunInf
     let trained = result?;
     saved?;
     let epoch = info.final_metrics.get("epochs").and_then(serde_json::Value::as_u64).unwrap_or(0) as usize;
-    let translations: Vec<Translation> = Renderer { run, cfg: &p.cfg, corpus: &p.corpus, model: p.model.as_ref() }.render(epoch)?;
+    let translations: Vec<Translation> =
+        Renderer { run, cfg: &p.cfg, corpus: &p.corpus, model: p.model.as_ref() }.render(epoch)?;
     if trained.interrupted {
         return Ok(Outcome::Interrupted(run.path().to_path_buf()));
     }

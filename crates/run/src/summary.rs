@@ -117,7 +117,9 @@ pub fn find_runs(dir: &Path) -> Vec<RunSummary> {
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(crate::compare::FOLDER_PREFIX)))
+        .filter(|p| {
+            p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(crate::compare::FOLDER_PREFIX))
+        })
         .collect();
     dirs.sort();
     dirs.iter().filter_map(|d| RunSummary::load(d)).collect()

@@ -137,11 +137,7 @@ impl TrainConfig {
             let names: Vec<&str> = declared.iter().map(|m| m.name).collect();
             TrainError::InvalidConfig {
                 key: "early_stopping_metric",
-                message: format!(
-                    "unknown metric {:?}; choose one of {}",
-                    self.early_stopping_metric,
-                    names.join(", ")
-                ),
+                message: format!("unknown metric {:?}; choose one of {}", self.early_stopping_metric, names.join(", ")),
             }
         })
     }

@@ -13,6 +13,6 @@ pub mod trainer;
 pub use config::{OptimizerKind, Schedule, TrainConfig};
 pub use error::{Result, TrainError};
 pub use metric::{Direction, MetricSpec};
-pub use observer::{EpochRecord, Observers, Observer, Recorder, Summary};
+pub use observer::{EpochRecord, Observer, Observers, Recorder, Summary};
 pub use optimizer::Optimizer;
 pub use trainer::{CheckpointKind, Checkpointer, NoCheckpoints, TrainStep, Trainer, TrainerState};

@@ -96,7 +96,9 @@ impl ExperimentConfig {
         let mut train = table(&self.train);
         train.extend(table(&self.task));
         let mut doc = toml::Table::new();
-        for (name, t) in SECTIONS.iter().zip([table(&self.run), table(&self.data), table(&self.model), train, table(&self.report)]) {
+        for (name, t) in
+            SECTIONS.iter().zip([table(&self.run), table(&self.data), table(&self.model), train, table(&self.report)])
+        {
             doc.insert((*name).to_string(), toml::Value::Table(t));
         }
         doc

@@ -17,12 +17,12 @@ use rayon::ThreadPool;
 use s2s_data::SOS;
 
 use crate::attention::Attention;
+use crate::decode::{record_greedy_step, Hypothesis};
 use crate::decoder::{Decoder, Memory};
 use crate::error::{expect_dims, ModelError, Result};
 use crate::fused::matmul::{matmul, transpose, View};
 use crate::fused::ColumnPick;
 use crate::params::Linear;
-use crate::decode::{record_greedy_step, Hypothesis};
 
 /// Output rows multiplied at a time before the greedy pick reads them (at 32 sentences,
 /// 64 KiB of logits: still in cache; the whole vocabulary's were not).
