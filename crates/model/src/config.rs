@@ -106,3 +106,11 @@ pub struct ModelDims {
     /// Longest source in tokens (EOS included); the location attention has one slot each.
     pub max_length: usize,
 }
+
+/// A model's parameter count, from its sizes alone ([`crate::parameter_count`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParameterCount {
+    pub total: u128,
+    /// Parameters in vocabulary-sized tensors.
+    pub vocabulary: u128,
+}

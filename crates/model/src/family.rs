@@ -8,7 +8,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor};
 use s2s_data::Batch;
 
-use crate::config::{Architecture, ModelConfig, ModelDims};
+use crate::config::{Architecture, ModelConfig, ModelDims, ParameterCount};
 use crate::decode::Hypothesis;
 use crate::error::Result;
 use crate::params::ParamStore;
@@ -66,14 +66,6 @@ pub fn parameter_count(cfg: &ModelConfig, dims: &ModelDims) -> ParameterCount {
     match cfg.architecture {
         Architecture::Gru => Seq2Seq::parameter_count(cfg, dims),
     }
-}
-
-/// See [`parameter_count`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ParameterCount {
-    pub total: u128,
-    /// Parameters in vocabulary-sized tensors.
-    pub vocabulary: u128,
 }
 
 impl TranslationModel for Seq2Seq {

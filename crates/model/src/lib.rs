@@ -19,9 +19,9 @@ mod testdata;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Architecture, AttentionKind, ModelConfig, ModelDims};
+pub use config::{Architecture, AttentionKind, ModelConfig, ModelDims, ParameterCount};
 pub use decode::{BeamSearch, Hypothesis};
 pub use error::ModelError;
-pub use family::{build, parameter_count, ParameterCount, TranslationModel};
+pub use family::{build, parameter_count, TranslationModel};
 pub use params::ParamStore;
 pub use seq2seq::{Mode, Seq2Seq, TrainRngs};

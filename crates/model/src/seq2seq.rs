@@ -6,12 +6,11 @@ use s2s_data::{Batch, Rng, PAD, SOS};
 use serde::{Deserialize, Serialize};
 
 use crate::attention::mask_bias;
-use crate::config::{AttentionKind, ModelConfig, ModelDims};
+use crate::config::{AttentionKind, ModelConfig, ModelDims, ParameterCount};
 use crate::decode::Hypothesis;
 use crate::decoder::{Decoder, Memory};
 use crate::encoder::Encoder;
 use crate::error::{ModelError, Result};
-use crate::family::ParameterCount;
 use crate::fused::Products;
 use crate::params::{seeded_builder, ParamStore};
 

@@ -8,10 +8,8 @@ use std::path::Path;
 use s2s_report::{line_chart, Page, Series};
 
 use crate::error::{damaged, io, Result, RunError};
+pub use crate::summary::FOLDER_PREFIX;
 use crate::summary::{result_columns, RunSummary};
-
-/// Comparison folders are named `compare-<timestamp>`; run listings skip them.
-pub const FOLDER_PREFIX: &str = "compare-";
 
 /// Keys that differ between runs by construction; shown with `all_keys` only.
 const IGNORED: [&str; 2] = ["run.name", "run.output_dir"];

@@ -2,8 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::ConfigError;
 use crate::device::DeviceError;
+
+/// A config problem, already phrased for the user (one line naming the key).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {

@@ -34,8 +34,8 @@ pub mod task;
 pub mod translator;
 
 pub use checkpoint::Which;
-pub use config::{ConfigError, ExperimentConfig};
-pub use error::{Result, RunError};
+pub use config::ExperimentConfig;
+pub use error::{ConfigError, Result, RunError};
 pub use opened::OpenedRun;
 pub use run_dir::RunDir;
 pub use run_info::RunInfo;

@@ -110,6 +110,10 @@ impl RunSummary {
     }
 }
 
+/// Comparison folders (`compare-<timestamp>`, see [`crate::compare`]) sit beside run
+/// folders; run listings skip them.
+pub const FOLDER_PREFIX: &str = "compare-";
+
 /// Run folders directly under `dir`, oldest first (comparison folders excluded).
 pub fn find_runs(dir: &Path) -> Vec<RunSummary> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -117,9 +121,7 @@ pub fn find_runs(dir: &Path) -> Vec<RunSummary> {
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| {
-            p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(crate::compare::FOLDER_PREFIX))
-        })
+        .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(FOLDER_PREFIX)))
         .collect();
     dirs.sort();
     dirs.iter().filter_map(|d| RunSummary::load(d)).collect()

@@ -8,7 +8,7 @@ use s2s_model::{Mode, TrainRngs, TranslationModel};
 use s2s_trainer::{Direction, MetricSpec, TrainError, TrainStep};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::scoring::score;
 
 /// The translation task's keys of the `[train]` section.

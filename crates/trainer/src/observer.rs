@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::trainer::{CheckpointKind, TrainerState};
+use crate::checkpoint::CheckpointKind;
+use crate::state::TrainerState;
 
 /// One finished epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,15 +7,16 @@ use std::time::Instant;
 
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
-use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{CheckpointKind, Checkpointer};
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
 use crate::metric::MetricSpec;
 use crate::observer::{EpochRecord, Observer, Summary};
 use crate::optimizer::Optimizer;
-use crate::policy::{after_validation, Progress};
+use crate::policy::after_validation;
 use crate::schedule::learning_rate;
+use crate::state::TrainerState;
 
 /// What a model must offer to be trained.
 pub trait TrainStep {
@@ -45,50 +46,6 @@ pub trait TrainStep {
     fn validate(&mut self) -> Result<Vec<(String, f64)>>;
     /// The task's [`Self::State`] now, for a checkpoint.
     fn snapshot(&self) -> Self::State;
-}
-
-/// Why a checkpoint is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckpointKind {
-    /// The newest state (every `checkpoint_every` epochs and at the end).
-    Last,
-    /// The best validation so far.
-    Best,
-}
-
-/// Where-we-are of a training run, saved with every checkpoint.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TrainerState {
-    pub epochs_done: usize,
-    pub steps: usize,
-    /// Batches of epoch `epochs_done` already trained (a mid-epoch checkpoint).
-    pub batch_in_epoch: usize,
-    /// The current epoch's running loss sum and weight, so a resumed epoch reports the same mean.
-    pub epoch_loss_sum: f64,
-    pub epoch_weight_sum: usize,
-    /// Learning rate and gradient norm of the last step taken.
-    pub last_lr: f64,
-    pub last_grad_norm: f64,
-    pub progress: Progress,
-    pub stopped_early: bool,
-    pub last_train_loss: Option<f64>,
-}
-
-/// Persists checkpoints of a task whose own state is `S`; a run writes them into its
-/// folder, tests may keep them in memory or ignore them.
-pub trait Checkpointer<S> {
-    fn save(&mut self, kind: CheckpointKind, state: &TrainerState, optimizer: &Optimizer, task: &S) -> Result<()>;
-}
-
-/// A [`Checkpointer`] that writes nothing.
-#[derive(Debug, Default)]
-pub struct NoCheckpoints;
-
-impl<S> Checkpointer<S> for NoCheckpoints {
-    fn save(&mut self, _: CheckpointKind, _: &TrainerState, _: &Optimizer, _: &S) -> Result<()> {
-        Ok(())
-    }
 }
 
 #[derive(Debug)]
@@ -255,6 +212,7 @@ impl Trainer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::NoCheckpoints;
     use crate::observer::Recorder;
     use candle_core::Device;
 

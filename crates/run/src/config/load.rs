@@ -10,12 +10,8 @@ use figment::Figment;
 use serde::de::DeserializeOwned;
 
 use super::{ExperimentConfig, SECTIONS};
+use crate::error::ConfigError;
 use crate::task::TaskConfig;
-
-/// A config problem, already phrased for the user.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
 
 impl ExperimentConfig {
     /// Reads `path` and applies the environment and `--set key=value` overrides.

@@ -15,10 +15,11 @@ use s2s_report::ReportConfig;
 use s2s_trainer::TrainConfig;
 use serde::{Deserialize, Serialize};
 
-pub use load::{apply_sets, nearest, ConfigError};
+pub use load::{apply_sets, nearest};
 pub use resume::{resume_changes, Change};
 
 use crate::device::DeviceSpec;
+pub use crate::error::ConfigError;
 use crate::task::{TaskConfig, TranslationTask};
 
 /// The `[run]` section.
