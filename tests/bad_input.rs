@@ -20,6 +20,10 @@ fn bad_inputs_exit_2_with_one_clear_line() {
         ("[run]\ndevice = \"cuda\"\n", "--features cuda", &[]),
         ("", "expected key=value", &["--set", "train.epochs"]),
         ("[data]\ndataset = \"tsv\"\npath = \"missing.tsv\"\n", "missing.tsv", &[]),
+        ("[train]\nteacher_forcing_ratio = 1.5\n", "train.teacher_forcing_ratio", &[]),
+        ("[model]\narchitecture = \"lstm\"\n", "model.architecture", &[]),
+        // Regression: one zero too many used to abort with a failed 120 GB allocation.
+        ("", "model.hidden_size = 100000", &["--set", "model.hidden_size=100000"]),
     ];
     for (toml, needle, extra) in cases {
         if cfg!(feature = "cuda") && needle.contains("cuda") {

@@ -1,7 +1,7 @@
 //! `s2s compare [RUN ...]`: the config keys that differ and the key results as a table,
 //! JSON or CSV, plus a comparison folder.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Result};
 use s2s_run::compare::{build, write_folder, Comparison, FOLDER_PREFIX};
@@ -43,9 +43,9 @@ pub fn execute(names: &[PathBuf], opts: &Options) -> Result<Comparison> {
     }
     let out =
         opts.out.clone().unwrap_or_else(|| opts.dir.join(format!("{FOLDER_PREFIX}{}", s2s_run::clock::stamp_now())));
-    write_folder(&out, &runs, &cmp)?;
+    let index = write_folder(&out, &runs, &cmp)?;
     if !opts.json && !opts.csv {
-        println!("\ncomparison: {}", Path::new(&out).join("index.html").display());
+        println!("\ncomparison: {}", index.display());
     }
     Ok(cmp)
 }

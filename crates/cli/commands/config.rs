@@ -6,6 +6,6 @@ use anyhow::Result;
 use s2s_run::ExperimentConfig;
 
 pub fn execute(config: &Path, sets: &[String]) -> Result<()> {
-    print!("{}", ExperimentConfig::load(config, sets)?.to_toml());
+    print!("{}", ExperimentConfig::load(config, sets)?.to_toml()?);
     Ok(())
 }

@@ -9,6 +9,9 @@ use s2s_run::Which;
 
 pub fn execute(dir: &Path, data: &EvalData, checkpoint: &str, json: bool) -> Result<EvalResult> {
     let r = evaluate(dir, &Which::parse(checkpoint), data)?;
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(r);

@@ -10,8 +10,12 @@ use crate::progress::{print_outcome, Progress};
 
 pub fn execute(run: &Path, epochs: Option<usize>, sets: &[String]) -> Result<Outcome> {
     let mut progress = Progress::new();
-    let hooks =
-        SessionHooks { stop: crate::signal::stop_flag(), progress: &mut progress, say: &mut |l| println!("{l}") };
+    let hooks = SessionHooks {
+        stop: crate::signal::stop_flag(),
+        progress: &mut progress,
+        say: &mut |l| println!("{l}"),
+        warn: &mut |w| eprintln!("warning: {w}"),
+    };
     let outcome = session::resume(&RunDir::at(run), epochs, sets, hooks)?;
     print_outcome(&outcome);
     Ok(outcome)

@@ -51,12 +51,13 @@ pub fn execute(config: &Path, grids: &[String], sets: &[String], jobs: usize) ->
         }
     }
     let new: Vec<_> = find_runs(&out_dir).into_iter().filter(|r| !before.iter().any(|b| b == r.dir.path())).collect();
-    println!();
-    let cmp = build(&new, false);
-    crate::tables::print_table(&cmp);
-    let out = out_dir.join(format!("{FOLDER_PREFIX}{}", s2s_run::clock::stamp_now()));
-    write_folder(&out, &new, &cmp)?;
-    println!("\ncomparison: {}", out.join("index.html").display());
+    if !new.is_empty() {
+        println!();
+        let cmp = build(&new, false);
+        crate::tables::print_table(&cmp);
+        let out = out_dir.join(format!("{FOLDER_PREFIX}{}", s2s_run::clock::stamp_now()));
+        println!("\ncomparison: {}", write_folder(&out, &new, &cmp)?.display());
+    }
     if !failures.is_empty() {
         bail!("{} sweep run(s) failed: {}", failures.len(), failures.join(", "));
     }

@@ -17,6 +17,9 @@ pub struct Options {
 
 pub fn execute(dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
     let run = OpenedRun::open(dir, &Which::parse(&opts.checkpoint))?;
+    for w in &run.checkpoint.skipped {
+        eprintln!("warning: {w}");
+    }
     if !texts.is_empty() {
         for t in texts {
             one(&run, t, opts)?;

@@ -176,6 +176,9 @@ impl Checkpointer<TrainRngs> for FileCheckpointer<'_> {
 pub struct LoadedCheckpoint {
     pub dir: PathBuf,
     pub state: CheckpointState,
+    /// Newer checkpoints that were damaged and passed over, one line each, for the caller
+    /// to warn about.
+    pub skipped: Vec<String>,
 }
 
 /// Finds `which` and checks its files against their recorded SHA-256: `Last` is the
@@ -194,11 +197,11 @@ pub fn locate(run: &RunDir, which: &Which) -> Result<LoadedCheckpoint> {
             continue;
         }
         match verify(&dir) {
-            Ok(state) => return Ok(LoadedCheckpoint { dir, state }),
-            Err(e) => {
-                eprintln!("warning: checkpoint {} is damaged and was skipped: {e}", dir.display());
-                problems.push(e.to_string());
+            Ok(state) => {
+                let skipped = problems.iter().map(|p| format!("a damaged checkpoint was skipped: {p}")).collect();
+                return Ok(LoadedCheckpoint { dir, state, skipped });
             }
+            Err(e) => problems.push(e.to_string()),
         }
     }
     if problems.is_empty() {
@@ -291,7 +294,9 @@ mod tests {
         fs::write(newest.join(MODEL_FILE), b"garbage").expect("damage");
         let err = verify(&newest).expect_err("checksum").to_string();
         assert!(err.contains("model.safetensors") && err.contains("checksum"), "{err}");
-        assert_eq!(locate(&run, &Which::Last).expect("previous").state.trainer.steps, 10);
+        let previous = locate(&run, &Which::Last).expect("previous");
+        assert_eq!(previous.state.trainer.steps, 10);
+        assert!(previous.skipped.len() == 1 && previous.skipped[0].contains("checksum"), "{:?}", previous.skipped);
         // With every checkpoint damaged, the error names them.
         fs::remove_file(numbered(&run)[0].1.join(STATE_FILE)).expect("rm");
         let err = locate(&run, &Which::Last).expect_err("none left").to_string();

@@ -37,7 +37,7 @@ pub fn result_keys() -> Vec<String> {
 
 pub fn build(runs: &[RunSummary], all_keys: bool) -> Comparison {
     let configs: Vec<BTreeMap<String, String>> =
-        runs.iter().map(|r| r.config().map(|c| c.flatten()).unwrap_or_default()).collect();
+        runs.iter().map(|r| r.config().and_then(|c| c.flatten().ok()).unwrap_or_default()).collect();
     let every: BTreeSet<&String> = configs.iter().flat_map(|c| c.keys()).collect();
     let keys: Vec<String> = every
         .into_iter()
@@ -91,8 +91,9 @@ pub fn cell(v: Option<f64>) -> String {
     }
 }
 
-/// Writes the comparison folder: loss.svg, attention/, index.html and comparison.json.
-pub fn write_folder(out: &Path, runs: &[RunSummary], cmp: &Comparison) -> Result<()> {
+/// Writes the comparison folder (loss.svg, attention/, index.html, comparison.json) and
+/// returns the path of its index.html.
+pub fn write_folder(out: &Path, runs: &[RunSummary], cmp: &Comparison) -> Result<std::path::PathBuf> {
     let result_keys = result_keys();
     std::fs::create_dir_all(out).map_err(io(out))?;
     let mut series = Vec::new();
@@ -163,5 +164,5 @@ pub fn write_folder(out: &Path, runs: &[RunSummary], cmp: &Comparison) -> Result
     let json_path = out.join("comparison.json");
     let json = serde_json::to_string_pretty(cmp).map_err(|e| damaged(&json_path, e))?;
     std::fs::write(&json_path, json).map_err(io(&json_path))?;
-    Ok(())
+    Ok(index)
 }

@@ -41,15 +41,14 @@ impl DeviceSpec {
         Ok(spec)
     }
 
-    /// Opens the device; `auto` says which one it chose.
+    /// Opens the device (`auto`: the first GPU if there is one, else the CPU).
     pub fn open(self, text: &str) -> Result<Device, DeviceError> {
         match self {
             Self::Cpu => Ok(Device::Cpu),
             Self::Cuda(n) => Device::new_cuda(n).map_err(|e| DeviceError::Open(text.to_string(), e.to_string())),
             Self::Auto => {
-                let dev = if cfg!(feature = "cuda") { Device::new_cuda(0).unwrap_or(Device::Cpu) } else { Device::Cpu };
-                eprintln!("device auto: using {}", if dev.is_cuda() { "cuda:0" } else { "cpu" });
-                Ok(dev)
+                // No GPU (or none usable) is what `auto` is for: the CPU then, as documented.
+                Ok(if cfg!(feature = "cuda") { Device::new_cuda(0).unwrap_or(Device::Cpu) } else { Device::Cpu })
             }
         }
     }

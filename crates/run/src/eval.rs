@@ -34,6 +34,9 @@ pub struct EvalResult {
     pub exact_match: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alignment: Option<f64>,
+    /// Damaged checkpoints passed over on the way to the one used.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// Scores checkpoint `which` of the run at `dir` on `data` and saves the result.
@@ -86,6 +89,7 @@ pub fn evaluate(dir: &Path, which: &Which, data: &EvalData) -> Result<EvalResult
         chrf: s.chrf,
         exact_match: s.exact_match,
         alignment: s.alignment,
+        warnings: run.checkpoint.skipped.clone(),
     };
     let path = run.dir.eval_json(&file_key);
     let json = serde_json::to_string_pretty(&result).map_err(|e| damaged(&path, e))?;

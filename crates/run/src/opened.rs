@@ -34,13 +34,13 @@ impl OpenedRun {
         let tgt_vocab = Vocab::load(&dir.tgt_vocab())?;
         let checkpoint = locate_for_use(&dir, which)?;
         let threads = set_threads(cfg.run.threads);
-        let spec = DeviceSpec::parse(&cfg.run.device)?;
+        let device = DeviceSpec::parse(&cfg.run.device)?.open(&cfg.run.device)?;
         let dims =
             ModelDims { src_vocab: src_vocab.len(), tgt_vocab: tgt_vocab.len(), max_length: cfg.data.max_length };
-        if spec == DeviceSpec::Cpu {
+        if device.is_cpu() {
             crate::memory::check_fits(&cfg.model, &dims, false, threads)?;
         }
-        let mut model = s2s_model::build(&cfg.model, dims, cfg.run.seed, &spec.open(&cfg.run.device)?)?;
+        let mut model = s2s_model::build(&cfg.model, dims, cfg.run.seed, &device)?;
         model.set_threads(threads);
         checkpoint.load_model(model.as_ref())?;
         Ok(Self { dir, cfg, src_vocab, tgt_vocab, model, checkpoint })

@@ -113,7 +113,7 @@ impl RunDir {
 
     /// Replaces `config.toml` atomically.
     pub fn write_config(&self, cfg: &ExperimentConfig) -> Result<()> {
-        write_atomic(&self.config_toml(), cfg.to_toml().as_bytes())
+        write_atomic(&self.config_toml(), cfg.to_toml()?.as_bytes())
     }
 
     /// Takes the run's lock; see [`RunLock`].
@@ -151,6 +151,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         f.write_all(bytes).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
     }
+    fs::rename(&tmp, path).map_err(io(path))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Replaces `path` with what `draw` writes to the temporary path it is given, renamed
+/// into place only when `draw` succeeds (for files a library writes itself, like charts).
+pub fn replace_with<E>(path: &Path, draw: impl FnOnce(&Path) -> std::result::Result<(), E>) -> Result<()>
+where
+    RunError: From<E>,
+{
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    if let Err(e) = draw(&tmp) {
+        let _ = fs::remove_file(&tmp); // best effort: the error that matters is draw's
+        return Err(e.into());
+    }
+    fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io(&tmp))?;
     fs::rename(&tmp, path).map_err(io(path))?;
     sync_dir(dir);
     Ok(())

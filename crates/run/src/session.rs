@@ -49,8 +49,10 @@ pub struct SessionHooks<'a> {
     pub stop: Arc<AtomicBool>,
     /// Told of every training event (a progress bar).
     pub progress: &'a mut dyn Observer,
-    /// Where the session's few lines of text go (settings, the closing summary).
+    /// Where the session's few lines of text go (settings, the resume point).
     pub say: &'a mut dyn FnMut(&str),
+    /// Where warnings go (a damaged checkpoint passed over).
+    pub warn: &'a mut dyn FnMut(&str),
 }
 
 impl std::fmt::Debug for SessionHooks<'_> {
@@ -91,10 +93,10 @@ pub fn prepare(cfg: ExperimentConfig) -> Result<Prepared> {
         tgt_vocab: corpus.tgt_vocab.len(),
         max_length: cfg.data.max_length,
     };
-    if spec == DeviceSpec::Cpu {
+    let device = spec.open(&cfg.run.device)?;
+    if device.is_cpu() {
         crate::memory::check_fits(&cfg.model, &dims, true, threads)?;
     }
-    let device = spec.open(&cfg.run.device)?;
     let mut model = s2s_model::build(&cfg.model, dims, cfg.run.seed, &device)?;
     model.set_threads(threads);
     Ok(Prepared { cfg, corpus, model })
@@ -131,7 +133,11 @@ pub fn describe(p: &Prepared) -> Vec<String> {
             t.epochs,
             c.task.teacher_forcing_ratio,
             c.run.seed,
-            c.run.device
+            match (c.run.device.as_str(), p.model.device().is_cpu()) {
+                ("auto", true) => "auto (cpu)",
+                ("auto", false) => "auto (cuda:0)",
+                (d, _) => d,
+            }
         ),
         format!("parameters: {} in all", p.model.params().total()),
     ];
@@ -186,7 +192,7 @@ pub fn start(cfg: ExperimentConfig, config: &Path, hooks: SessionHooks) -> Resul
         Ok(())
     };
     let result = setup().and_then(|()| train(&p, &run, &mut info, None, hooks));
-    finish(result, &p, &run, &mut info)
+    finish(result, &run, &mut info)
 }
 
 /// Continues `run` from its newest good checkpoint until `epochs` (if given) with the
@@ -198,7 +204,7 @@ pub fn resume(run: &RunDir, epochs: Option<usize>, sets: &[String], hooks: Sessi
         new.train.epochs = e;
     }
     new.validate()?;
-    let (changes, refused) = resume_changes(&old, &new);
+    let (changes, refused) = resume_changes(&old, &new)?;
     if !refused.is_empty() {
         let list: Vec<String> = refused.iter().map(ToString::to_string).collect();
         return Err(RunError::Refused(format!(
@@ -209,6 +215,9 @@ pub fn resume(run: &RunDir, epochs: Option<usize>, sets: &[String], hooks: Sessi
     let _lock = run.lock()?;
     let mut info = RunInfo::load(run)?;
     let ck = locate(run, &Which::Last)?;
+    for w in &ck.skipped {
+        (hooks.warn)(w);
+    }
     let t = ck.state.trainer.clone();
     let dir = run.path().display();
     if t.stopped_early {
@@ -252,13 +261,14 @@ pub fn resume(run: &RunDir, epochs: Option<usize>, sets: &[String], hooks: Sessi
     });
     info.save(run)?;
     let result = train(&p, run, &mut info, Some(ck), hooks);
-    finish(result, &p, run, &mut info)
+    finish(result, run, &mut info)
 }
 
 /// What a session that trained to its end leaves for [`finish`] to print.
 struct Trained {
     interrupted: bool,
     lines: Vec<String>,
+    translations: Vec<Translation>,
 }
 
 /// Trains (from scratch or from `resume`) and records the final metrics in `info`.
@@ -311,8 +321,11 @@ fn train(
     fm.insert("epochs".into(), summary.epochs_done.into());
     fm.insert("steps".into(), summary.steps.into());
     if summary.interrupted {
-        return Ok(Trained { interrupted: true, lines: Vec::new() });
+        // The report stays as the last end-of-epoch checkpoint left it: the model is
+        // partway through an epoch, and an uninterrupted run never renders there.
+        return Ok(Trained { interrupted: true, lines: Vec::new(), translations: Vec::new() });
     }
+    let translations = renderer.artifacts(summary.epochs_done)?;
     fm.insert("train_loss".into(), summary.final_train_loss.into());
     let previous_wall = fm.get("wall_s").and_then(serde_json::Value::as_f64).filter(|_| resumed).unwrap_or(0.0);
     fm.insert("wall_s".into(), (previous_wall + wall).into());
@@ -341,12 +354,12 @@ fn train(
         lines.push(format!("best {} {v:.4} at epoch {e}", cfg.train.early_stopping_metric));
     }
     lines.push(format!("run folder: {}", run.path().display()));
-    Ok(Trained { interrupted: false, lines })
+    Ok(Trained { interrupted: false, lines, translations })
 }
 
-/// Records how a session ended in run.json, then renders the report once more from the
-/// final state (a failed session leaves the last checkpoint's report).
-fn finish(result: Result<Trained>, p: &Prepared, run: &RunDir, info: &mut RunInfo) -> Result<Outcome> {
+/// Records how a session ended in run.json; a completed one then renders report.html
+/// from the final folder (a failed or interrupted one leaves the last checkpoint's).
+fn finish(result: Result<Trained>, run: &RunDir, info: &mut RunInfo) -> Result<Outcome> {
     let status = match &result {
         Ok(t) if t.interrupted => "interrupted",
         Ok(_) => "completed",
@@ -363,11 +376,18 @@ fn finish(result: Result<Trained>, p: &Prepared, run: &RunDir, info: &mut RunInf
     let saved = info.save(run);
     let trained = result?;
     saved?;
-    let epoch = info.final_metrics.get("epochs").and_then(serde_json::Value::as_u64).unwrap_or(0) as usize;
-    let translations: Vec<Translation> =
-        Renderer { run, cfg: &p.cfg, corpus: &p.corpus, model: p.model.as_ref() }.render(epoch)?;
     if trained.interrupted {
         return Ok(Outcome::Interrupted(run.path().to_path_buf()));
     }
-    Ok(Outcome::Completed(Finished { dir: run.path().to_path_buf(), lines: trained.lines, translations }))
+    if let Err(e) = crate::report::page::write_report(run) {
+        info.status = "failed".into();
+        info.error = Some(e.to_string());
+        if let Some(s) = info.sessions.last_mut() {
+            s.status = "failed".into();
+        }
+        info.save(run)?;
+        return Err(e);
+    }
+    let Trained { lines, translations, .. } = trained;
+    Ok(Outcome::Completed(Finished { dir: run.path().to_path_buf(), lines, translations }))
 }

@@ -77,7 +77,7 @@ impl RunSummary {
 
     /// The best value of a metrics column, by the direction `direction`.
     pub fn best(&self, name: &str, direction: Direction) -> Option<f64> {
-        self.column(name).iter().map(|p| p.1).min_by(|a, b| direction.best_first(*a, *b))
+        self.column(name).iter().map(|p| p.1).filter(|v| !v.is_nan()).min_by(|a, b| direction.best_first(*a, *b))
     }
 
     /// The best of a column the task reports (by its own direction).

@@ -21,7 +21,7 @@ impl ExperimentConfig {
         if let Err(e) = text.parse::<toml::Table>() {
             return Err(ConfigError(toml_syntax_message(path, &text, &e)));
         }
-        let fig = Figment::from(Serialized::defaults(Self::default().to_table()))
+        let fig = Figment::from(Serialized::defaults(Self::default().to_table()?))
             .merge(Toml::file_exact(path))
             .merge(Env::prefixed("S2S_").split("__"));
         let mut cfg = Self::from_figment(&apply_sets(fig, sets)?, &path.display().to_string())?;
@@ -37,13 +37,13 @@ impl ExperimentConfig {
         if let Err(e) = text.parse::<toml::Table>() {
             return Err(ConfigError(toml_syntax_message(origin, text, &e)));
         }
-        let fig = Figment::from(Serialized::defaults(Self::default().to_table())).merge(Toml::string(text));
+        let fig = Figment::from(Serialized::defaults(Self::default().to_table()?)).merge(Toml::string(text));
         Self::from_figment(&fig, &origin.display().to_string())
     }
 
     /// This config with `--set` overrides applied and checked.
     pub fn with_sets(&self, sets: &[String]) -> Result<Self, ConfigError> {
-        let fig = apply_sets(Figment::from(Serialized::defaults(self.to_table())), sets)?;
+        let fig = apply_sets(Figment::from(Serialized::defaults(self.to_table()?)), sets)?;
         let cfg = Self::from_figment(&fig, "the run's config.toml")?;
         cfg.validate()?;
         Ok(cfg)
@@ -52,36 +52,49 @@ impl ExperimentConfig {
     /// Extracts each section with its own struct; `[train]`'s keys go to the task's
     /// struct or the trainer's by name. `origin` names the file in messages.
     fn from_figment(fig: &Figment, origin: &str) -> Result<Self, ConfigError> {
-        let root: Dict = fig.extract().map_err(|e| ConfigError(describe(&e, fig, origin)))?;
+        let root: Dict = fig.extract().map_err(|e| ConfigError(describe(&e, fig, origin, &[])))?;
         if let Some(key) = root.keys().find(|k| !SECTIONS.contains(&k.as_str())) {
             let source = source_of(fig, key, origin);
             let hint = nearest(key, &SECTIONS).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
             return Err(ConfigError(format!("unknown key `{key}` in {source}{hint}")));
         }
-        let section = |name: &str| -> Dict {
+        let section = |name: &str| -> Result<Dict, ConfigError> {
             match root.get(name) {
-                Some(Value::Dict(_, d)) => d.clone(),
-                _ => Dict::new(),
+                Some(Value::Dict(_, d)) => Ok(d.clone()),
+                None => Ok(Dict::new()),
+                Some(other) => Err(ConfigError(format!(
+                    "`{name}` in {} must be a section of keys ([{name}]), not {}",
+                    source_of(fig, name, origin),
+                    other.to_actual()
+                ))),
             }
         };
         let (task_keys, trainer_keys): (Dict, Dict) =
-            section("train").into_iter().partition(|(k, _)| TaskConfig::KEYS.contains(&k.as_str()));
+            section("train")?.into_iter().partition(|(k, _)| TaskConfig::KEYS.contains(&k.as_str()));
         Ok(Self {
-            run: read(fig, origin, "run", section("run"))?,
-            data: read(fig, origin, "data", section("data"))?,
-            model: read(fig, origin, "model", section("model"))?,
-            train: read(fig, origin, "train", trainer_keys)?,
-            task: read(fig, origin, "train", task_keys)?,
-            report: read(fig, origin, "report", section("report"))?,
+            run: read(fig, origin, "run", section("run")?, &[])?,
+            data: read(fig, origin, "data", section("data")?, &[])?,
+            model: read(fig, origin, "model", section("model")?, &[])?,
+            // An unknown `[train]` key is suggested from both structs' keys.
+            train: read(fig, origin, "train", trainer_keys, &TaskConfig::KEYS)?,
+            task: read(fig, origin, "train", task_keys, &[])?,
+            report: read(fig, origin, "report", section("report")?, &[])?,
         })
     }
 }
 
-/// Deserializes one section (or part of one) from values that keep their sources.
-fn read<T: DeserializeOwned>(fig: &Figment, origin: &str, name: &str, dict: Dict) -> Result<T, ConfigError> {
+/// Deserializes one section (or part of one) from values that keep their sources;
+/// `siblings` are keys of the same section read by another struct.
+fn read<T: DeserializeOwned>(
+    fig: &Figment,
+    origin: &str,
+    name: &str,
+    dict: Dict,
+    siblings: &[&str],
+) -> Result<T, ConfigError> {
     T::deserialize(&Value::from(dict)).map_err(|mut e| {
         e.path.insert(0, name.to_string());
-        ConfigError(describe(&e, fig, origin))
+        ConfigError(describe(&e, fig, origin, siblings))
     })
 }
 
@@ -148,7 +161,7 @@ fn source_of(fig: &Figment, key: &str, origin: &str) -> String {
 }
 
 /// Turns a figment error into one line naming the key, the source and the problem.
-fn describe(e: &figment::Error, fig: &Figment, origin: &str) -> String {
+fn describe(e: &figment::Error, fig: &Figment, origin: &str, siblings: &[&str]) -> String {
     use figment::error::Kind;
     let e = e.clone().into_iter().next().unwrap_or_else(|| e.clone());
     let at = e.path.join(".");
@@ -165,7 +178,8 @@ fn describe(e: &figment::Error, fig: &Figment, origin: &str) -> String {
     let source = source_of(fig, &full, origin);
     match &e.kind {
         Kind::UnknownField(field, expected) => {
-            let hint = nearest(field, expected).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
+            let known: Vec<&str> = expected.iter().chain(siblings).copied().collect();
+            let hint = nearest(field, &known).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
             format!("unknown key `{full}` in {source}{hint}")
         }
         Kind::UnknownVariant(v, expected) => {
@@ -247,6 +261,9 @@ mod tests {
             ("[train]\nepochs = \"many\"\n", &[], "train.epochs"),
             ("[train]\nteacher_forcing_ratio = \"x\"\n", &[], "train.teacher_forcing_ratio"),
             ("[train]\nteacher_forcing_ratio = 2.0\n", &[], "train.teacher_forcing_ratio"),
+            ("[train]\nteacher_forcing_rato = 1.0\n", &[], "did you mean `teacher_forcing_ratio`"),
+            ("[model]\nhidden_size = 8\n", &["model=3"], "`model` in --set must be a section"),
+            ("", &["run.seed=18446744073709551615"], "run.seed in --set"),
             ("[trian]\nepochs = 1\n", &[], "did you mean `train`"),
             ("[model]\nhidden_size = 0\n", &[], "model.hidden_size"),
             ("[model]\narchitecture = \"lstm\"\n", &[], "model.architecture = \"lstm\""),
@@ -272,10 +289,20 @@ mod tests {
         assert!(err.contains("/no/such.toml"), "{err}");
     }
 
+    /// A value TOML cannot hold (an integer beyond i64, say from an environment variable)
+    /// is refused at validation, not written as an empty section.
+    #[test]
+    fn unwritable_values_are_refused() {
+        let mut cfg = ExperimentConfig::default();
+        cfg.run.seed = u64::MAX;
+        let err = cfg.validate().expect_err("u64::MAX").to_string();
+        assert!(err.contains("[run] cannot be written as TOML"), "{err}");
+    }
+
     #[test]
     fn resolved_config_round_trips() {
         let cfg = ExperimentConfig { task: TaskConfig { teacher_forcing_ratio: 0.5 }, ..Default::default() };
-        let text = cfg.to_toml();
+        let text = cfg.to_toml().expect("toml");
         assert!(text.contains("teacher_forcing_ratio = 0.5"), "{text}");
         let back = ExperimentConfig::parse_resolved(&text, Path::new("config.toml")).expect("parse");
         assert_eq!(back, cfg);

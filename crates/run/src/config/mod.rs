@@ -79,6 +79,7 @@ impl ExperimentConfig {
         self.train.monitored(&TranslationTask::METRICS).map_err(|e| msg(&e))?;
         self.task.validate()?;
         DeviceSpec::parse(&self.run.device).map_err(|e| msg(&e))?;
+        self.to_table()?;
         if self.run.name.contains(['/', '\\']) || self.run.name.starts_with('.') {
             return Err(ConfigError(format!(
                 "run.name: {:?} must not contain path separators or start with '.'",
@@ -89,28 +90,36 @@ impl ExperimentConfig {
     }
 
     /// The config as one TOML table, sections in file order (`[train]` is the trainer's
-    /// keys followed by the task's).
-    pub fn to_table(&self) -> toml::Table {
-        fn table(v: &impl Serialize) -> toml::Table {
-            toml::Table::try_from(v).unwrap_or_default()
+    /// keys followed by the task's). Fails for values TOML cannot hold (integers beyond
+    /// i64), naming the section; [`Self::validate`] checks this, so a loaded config renders.
+    pub fn to_table(&self) -> Result<toml::Table, ConfigError> {
+        fn table(name: &str, v: &impl Serialize) -> Result<toml::Table, ConfigError> {
+            toml::Table::try_from(v).map_err(|e| ConfigError(format!("[{name}] cannot be written as TOML: {e}")))
         }
-        let mut train = table(&self.train);
-        train.extend(table(&self.task));
+        let mut train = table("train", &self.train)?;
+        train.extend(table("train", &self.task)?);
+        let sections = [
+            table("run", &self.run)?,
+            table("data", &self.data)?,
+            table("model", &self.model)?,
+            train,
+            table("report", &self.report)?,
+        ];
         let mut doc = toml::Table::new();
-        for (name, t) in
-            SECTIONS.iter().zip([table(&self.run), table(&self.data), table(&self.model), train, table(&self.report)])
-        {
+        for (name, t) in SECTIONS.iter().zip(sections) {
             doc.insert((*name).to_string(), toml::Value::Table(t));
         }
-        doc
+        Ok(doc)
     }
 
-    pub fn to_toml(&self) -> String {
-        toml::to_string(&self.to_table()).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    /// The resolved config as a TOML document (what `config.toml` holds).
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string(&self.to_table()?)
+            .map_err(|e| ConfigError(format!("the config cannot be written as TOML: {e}")))
     }
 
     /// Every leaf as `section.key` → TOML text.
-    pub fn flatten(&self) -> BTreeMap<String, String> {
+    pub fn flatten(&self) -> Result<BTreeMap<String, String>, ConfigError> {
         fn walk(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
             match v {
                 toml::Value::Table(t) => {
@@ -125,19 +134,20 @@ impl ExperimentConfig {
             }
         }
         let mut out = BTreeMap::new();
-        walk("", &toml::Value::Table(self.to_table()), &mut out);
-        out
+        walk("", &toml::Value::Table(self.to_table()?), &mut out);
+        Ok(out)
     }
 }
 
 /// The keys whose values differ between two configs.
-pub fn diff(old: &ExperimentConfig, new: &ExperimentConfig) -> Vec<Change> {
-    let (a, b) = (old.flatten(), new.flatten());
+pub fn diff(old: &ExperimentConfig, new: &ExperimentConfig) -> Result<Vec<Change>, ConfigError> {
+    let (a, b) = (old.flatten()?, new.flatten()?);
     let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    keys.into_iter()
+    Ok(keys
+        .into_iter()
         .filter_map(|k| {
             let (x, y) = (a.get(k).cloned().unwrap_or_default(), b.get(k).cloned().unwrap_or_default());
             (x != y).then(|| Change { key: k.clone(), old: x, new: y })
         })
-        .collect()
+        .collect())
 }

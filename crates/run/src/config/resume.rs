@@ -2,6 +2,7 @@
 //! weights mean. A pure policy, tested without a run.
 
 use super::{diff, ExperimentConfig};
+use crate::error::ConfigError;
 
 /// One key whose value differs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,10 +32,13 @@ const MAY_CHANGE: [&str; 9] = [
 ];
 
 /// The changes from `old` to `new`, split into (allowed, refused).
-pub fn resume_changes(old: &ExperimentConfig, new: &ExperimentConfig) -> (Vec<Change>, Vec<Change>) {
-    diff(old, new)
+pub fn resume_changes(
+    old: &ExperimentConfig,
+    new: &ExperimentConfig,
+) -> Result<(Vec<Change>, Vec<Change>), ConfigError> {
+    Ok(diff(old, new)?
         .into_iter()
-        .partition(|c| MAY_CHANGE.iter().any(|p| c.key == *p || (p.ends_with('.') && c.key.starts_with(p))))
+        .partition(|c| MAY_CHANGE.iter().any(|p| c.key == *p || (p.ends_with('.') && c.key.starts_with(p)))))
 }
 
 #[cfg(test)]
@@ -49,7 +53,7 @@ mod tests {
         new.report.max_sentences += 1;
         new.model.hidden_size = 7;
         new.task.teacher_forcing_ratio = 0.5;
-        let (ok, refused) = resume_changes(&old, &new);
+        let (ok, refused) = resume_changes(&old, &new).expect("diff");
         let keys = |v: &[Change]| v.iter().map(|c| c.key.clone()).collect::<Vec<_>>();
         assert_eq!(keys(&ok), ["report.max_sentences", "train.epochs"]);
         assert_eq!(keys(&refused), ["model.hidden_size", "train.teacher_forcing_ratio"]);

@@ -11,7 +11,7 @@ use s2s_report::{attention_heatmap, line_chart, slug, Heatmap, Series};
 use crate::config::ExperimentConfig;
 use crate::error::{io, Result};
 use crate::observe::metrics_csv::read_metrics;
-use crate::run_dir::{write_atomic, RunDir};
+use crate::run_dir::{replace_with, write_atomic, RunDir};
 use crate::translator::{references, translate, Translation};
 
 /// The sentences the report translates: the configured list, else the first training ones.
@@ -30,8 +30,7 @@ pub fn write_loss_curve(run: &RunDir, title: &str) -> Result<()> {
         .filter(|(name, pts)| (name == "train_loss" || name == "valid_loss") && !pts.is_empty())
         .map(|(name, points)| Series { name, points })
         .collect();
-    line_chart(&run.loss_svg(), title, "epoch", "loss (NLL per target token)", &series)?;
-    Ok(())
+    replace_with(&run.loss_svg(), |tmp| line_chart(tmp, title, "epoch", "loss (NLL per target token)", &series))
 }
 
 /// Translates the report sentences, writes their heatmaps and translations.txt.
@@ -69,7 +68,7 @@ pub fn write_translations(
         let (x, y) = t.labels();
         let title = format!("{} → {}", t.tokens.join(" "), t.output.join(" "));
         let map = Heatmap { title: &title, source: &x, output: &y, weights: &t.attention };
-        attention_heatmap(&att_dir.join(format!("{name}.svg")), &map, cfg.report.colormap)?;
+        replace_with(&att_dir.join(format!("{name}.svg")), |tmp| attention_heatmap(tmp, &map, cfg.report.colormap))?;
         out.push(t);
     }
     write_atomic(&run.translations_txt(), text.as_bytes())?;
@@ -85,7 +84,7 @@ pub fn snapshot_attention(run: &RunDir, epoch: usize) -> Result<()> {
         let p = e.path();
         if p.extension().is_some_and(|x| x == "svg") {
             if let Some(name) = p.file_name() {
-                std::fs::copy(&p, dest.join(name)).map_err(io(&p))?;
+                write_atomic(&dest.join(name), &std::fs::read(&p).map_err(io(&p))?)?;
             }
         }
     }

@@ -23,14 +23,20 @@ pub struct Renderer<'a> {
 }
 
 impl Renderer<'_> {
-    /// Redraws loss.svg, the heatmaps and translations.txt (keeping the heatmaps of
-    /// `epoch` with `report.track_attention`), then report.html. Returns the translations.
-    pub fn render(&self, epoch: usize) -> Result<Vec<Translation>> {
+    /// Redraws loss.svg, the heatmaps and translations.txt, keeping the heatmaps of
+    /// `epoch` with `report.track_attention`. Returns the translations.
+    pub fn artifacts(&self, epoch: usize) -> Result<Vec<Translation>> {
         artifacts::write_loss_curve(self.run, &format!("{}: loss", self.cfg.run.name))?;
         let translations = artifacts::write_translations(self.run, self.cfg, self.corpus, self.model)?;
         if self.cfg.report.track_attention {
             artifacts::snapshot_attention(self.run, epoch)?;
         }
+        Ok(translations)
+    }
+
+    /// [`Self::artifacts`], then report.html from the folder.
+    pub fn render(&self, epoch: usize) -> Result<Vec<Translation>> {
+        let translations = self.artifacts(epoch)?;
         page::write_report(self.run)?;
         Ok(translations)
     }
