@@ -40,6 +40,9 @@ pub fn execute(config: &Path, grids: &[String], sets: &[String], jobs: usize) ->
                 cmd.arg("--set").arg(format!("{k}={v}"));
             }
             cmd.arg("--set").arg(format!("run.name={name}"));
+            // TensorBoard's HPARAMS tab shows the keys the sweep varies.
+            let keys: Vec<String> = grid.iter().map(|(k, _)| format!("{k:?}")).collect();
+            cmd.arg("--set").arg(format!("report.hparams=[{}]", keys.join(", ")));
             cmd.stdout(std::process::Stdio::null());
             println!("  starting {name}");
             children.push((name, cmd.spawn().context("cannot start a sweep run")?));

@@ -16,10 +16,22 @@ pub struct ReportConfig {
     pub colormap: Colormap,
     /// Keep each checkpoint's heatmaps under attention/epoch-<N>/ to watch attention form.
     pub track_attention: bool,
+    /// Also write TensorBoard event files under tensorboard/ (`tensorboard --logdir experiments`).
+    pub tensorboard: bool,
+    /// Config keys shown as hyperparameters in TensorBoard's HPARAMS tab (`s2s sweep` sets
+    /// the keys it varies); empty = a few common ones.
+    pub hparams: Vec<String>,
 }
 
 impl Default for ReportConfig {
     fn default() -> Self {
-        Self { sentences: Vec::new(), max_sentences: 5, colormap: Colormap::Bone, track_attention: false }
+        Self {
+            sentences: Vec::new(),
+            max_sentences: 5,
+            colormap: Colormap::Bone,
+            track_attention: false,
+            tensorboard: true,
+            hparams: Vec::new(),
+        }
     }
 }

@@ -22,18 +22,27 @@ pub struct Heatmap<'a> {
 
 /// Writes `map` as an SVG file.
 pub fn attention_heatmap(path: &Path, map: &Heatmap, colormap: Colormap) -> Result<()> {
+    let svg = attention_heatmap_svg(map, colormap)?;
+    std::fs::write(path, svg).map_err(|e| ReportError::Draw { path: path.to_path_buf(), message: e.to_string() })
+}
+
+/// Draws `map` as SVG text.
+pub fn attention_heatmap_svg(map: &Heatmap, colormap: Colormap) -> Result<String> {
     check(map)?;
-    let err = |e: &dyn std::fmt::Display| ReportError::Draw { path: path.to_path_buf(), message: e.to_string() };
+    let err = |e: &dyn std::fmt::Display| ReportError::Input { what: map.title.to_string(), message: e.to_string() };
     let w = 220 + 60 * map.source.len() as u32;
     let h = 170 + 40 * map.output.len() as u32;
-    let root = SVGBackend::new(path, (w.max(480), h.max(300))).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let width = root.dim_in_pixel().0;
-    let (left, right) = root.split_horizontally(width - 110);
-    draw_matrix(&left, map, colormap).map_err(|e| err(&e))?;
-    draw_colorbar(&right, colormap).map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
-    Ok(())
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (w.max(480), h.max(300))).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let width = root.dim_in_pixel().0;
+        let (left, right) = root.split_horizontally(width - 110);
+        draw_matrix(&left, map, colormap).map_err(|e| err(&e))?;
+        draw_colorbar(&right, colormap).map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(svg)
 }
 
 fn check(map: &Heatmap) -> Result<()> {

@@ -6,14 +6,16 @@ pub mod error;
 pub mod heatmap;
 pub mod html;
 pub mod loss_curve;
+pub mod raster;
 pub mod text;
 
 pub use colormap::Colormap;
 pub use config::ReportConfig;
 pub use error::ReportError;
-pub use heatmap::{attention_heatmap, Heatmap};
+pub use heatmap::{attention_heatmap, attention_heatmap_svg, Heatmap};
 pub use html::Page;
 pub use loss_curve::{line_chart, Series};
+pub use raster::svg_to_png;
 pub use text::{escape_html, slug};
 
 #[cfg(test)]

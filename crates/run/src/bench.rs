@@ -44,7 +44,7 @@ pub fn peak_rss_kib() -> Option<u64> {
 struct StopAfter(Arc<AtomicBool>, usize, usize);
 
 impl Observer for StopAfter {
-    fn on_step(&mut self, _: usize, _: usize, _: f64) {
+    fn on_step(&mut self, _: &s2s_trainer::StepRecord) {
         self.2 += 1;
         if self.2 >= self.1 {
             self.0.store(true, Ordering::SeqCst);

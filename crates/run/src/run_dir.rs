@@ -10,6 +10,7 @@
 //! | `checkpoints/{src,tgt}_vocab.json` | the vocabularies |
 //! | `loss.svg`, `attention/<sentence>.svg`, `attention/epoch-<N>/` | charts |
 //! | `translations.txt`, `report.html`, `eval-<split>.json` | what people read |
+//! | `tensorboard/events.out.tfevents.*` | TensorBoard's event files, one per session |
 //! | `.lock` | held while a process trains the run |
 
 use std::fs;
@@ -89,6 +90,10 @@ impl RunDir {
     /// The heatmaps kept at the end of epoch `epoch` (`report.track_attention`).
     pub fn attention_at_epoch(&self, epoch: usize) -> PathBuf {
         self.attention().join(format!("epoch-{epoch:04}"))
+    }
+    /// TensorBoard's event files (`report.tensorboard`).
+    pub fn tensorboard(&self) -> PathBuf {
+        self.root.join("tensorboard")
     }
     pub fn checkpoints(&self) -> PathBuf {
         self.root.join("checkpoints")

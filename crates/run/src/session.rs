@@ -18,7 +18,7 @@ use crate::config::{resume_changes, ExperimentConfig};
 use crate::device::DeviceSpec;
 use crate::error::{io, Result, RunError};
 use crate::observe::metrics_csv::truncate_after;
-use crate::observe::{MetricsCsv, ReportObserver};
+use crate::observe::{MetricsCsv, ReportObserver, TensorBoardObserver};
 use crate::report::Renderer;
 use crate::run_dir::RunDir;
 use crate::run_info::{DataInfo, ParameterCounts, RunInfo, Session};
@@ -285,6 +285,7 @@ fn train(
     let mut trainer = Trainer::new(cfg.train.clone())?;
     let mut rngs = TrainRngs::new(cfg.run.seed);
     let resumed = resume.is_some();
+    let resumed_at = resume.as_ref().map(|ck| ck.state.trainer.steps);
     if let Some(ck) = resume {
         ck.load_model(model)?;
         let moments = ck.optimizer_tensors(model.device())?;
@@ -310,12 +311,20 @@ fn train(
     let renderer = Renderer { run, cfg, corpus: &p.corpus, model };
     let mut csv = MetricsCsv::open(&run.metrics_csv())?;
     let mut report = ReportObserver { renderer };
+    let mut tensorboard =
+        if cfg.report.tensorboard { Some(TensorBoardObserver::start(renderer, resumed_at)?) } else { None };
     let mut checkpointer = FileCheckpointer { run: run.clone(), model, keep: cfg.train.keep_checkpoints };
     let start = Instant::now();
     let summary = {
         let mut observers = Observers(vec![&mut csv, &mut report, hooks.progress]);
+        if let Some(tb) = tensorboard.as_mut() {
+            observers.0.push(tb);
+        }
         trainer.fit(&mut task, &mut observers, &mut checkpointer)?
     };
+    if let Some(e) = tensorboard.as_mut().and_then(TensorBoardObserver::error) {
+        return Err(e);
+    }
     let wall = start.elapsed().as_secs_f64();
     let fm = &mut info.final_metrics;
     fm.insert("epochs".into(), summary.epochs_done.into());

@@ -16,7 +16,7 @@ pub use checkpoint::{CheckpointKind, Checkpointer, NoCheckpoints};
 pub use config::{OptimizerKind, Schedule, TrainConfig};
 pub use error::{Result, TrainError};
 pub use metric::{Direction, MetricSpec};
-pub use observer::{EpochRecord, Observer, Observers, Recorder, Summary};
+pub use observer::{EpochRecord, Observer, Observers, Recorder, StepRecord, Summary};
 pub use optimizer::Optimizer;
 pub use state::TrainerState;
 pub use trainer::{TrainStep, Trainer};

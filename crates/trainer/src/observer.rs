@@ -31,6 +31,20 @@ pub struct EpochRecord {
     pub improved: bool,
 }
 
+/// One optimizer step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepRecord {
+    /// 0-based epoch and batch within it.
+    pub epoch: usize,
+    pub batch: usize,
+    /// Optimizer steps taken so far, this one included (1-based).
+    pub step: usize,
+    pub loss: f64,
+    pub learning_rate: f64,
+    /// Before clipping.
+    pub grad_norm: f64,
+}
+
 /// The end of a `fit`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -47,7 +61,7 @@ pub struct Summary {
 pub trait Observer {
     fn on_start(&mut self, _first_epoch: usize, _total_epochs: usize) {}
     fn on_epoch_start(&mut self, _epoch: usize, _batches: usize) {}
-    fn on_step(&mut self, _epoch: usize, _batch: usize, _loss: f64) {}
+    fn on_step(&mut self, _step: &StepRecord) {}
     /// Called after each epoch; an error stops training (e.g. metrics cannot be written).
     fn on_epoch(&mut self, _record: &EpochRecord) -> crate::Result<()> {
         Ok(())
@@ -76,8 +90,8 @@ impl Observer for Observers<'_> {
     fn on_epoch_start(&mut self, epoch: usize, batches: usize) {
         self.0.iter_mut().for_each(|o| o.on_epoch_start(epoch, batches));
     }
-    fn on_step(&mut self, epoch: usize, batch: usize, loss: f64) {
-        self.0.iter_mut().for_each(|o| o.on_step(epoch, batch, loss));
+    fn on_step(&mut self, step: &StepRecord) {
+        self.0.iter_mut().for_each(|o| o.on_step(step));
     }
     fn on_epoch(&mut self, record: &EpochRecord) -> crate::Result<()> {
         self.0.iter_mut().try_for_each(|o| o.on_epoch(record))
@@ -99,7 +113,7 @@ pub struct Recorder {
 }
 
 impl Observer for Recorder {
-    fn on_step(&mut self, _epoch: usize, _batch: usize, _loss: f64) {
+    fn on_step(&mut self, _step: &StepRecord) {
         self.steps += 1;
     }
     fn on_epoch(&mut self, record: &EpochRecord) -> crate::Result<()> {

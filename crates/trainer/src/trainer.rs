@@ -12,7 +12,7 @@ use crate::checkpoint::{CheckpointKind, Checkpointer};
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
 use crate::metric::MetricSpec;
-use crate::observer::{EpochRecord, Observer, Summary};
+use crate::observer::{EpochRecord, Observer, StepRecord, Summary};
 use crate::optimizer::Optimizer;
 use crate::policy::after_validation;
 use crate::schedule::learning_rate;
@@ -135,7 +135,14 @@ impl Trainer {
                 trained_weight += w;
                 self.state.steps += 1;
                 self.state.batch_in_epoch = i + 1;
-                observer.on_step(epoch, i, value);
+                observer.on_step(&StepRecord {
+                    epoch,
+                    batch: i,
+                    step: self.state.steps,
+                    loss: value,
+                    learning_rate: lr,
+                    grad_norm: self.state.last_grad_norm,
+                });
                 let stop = self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
                 let due = cfg.checkpoint_every_steps > 0 && self.state.steps.is_multiple_of(cfg.checkpoint_every_steps);
                 if i + 1 < batches.len() && (stop || due) {
@@ -332,8 +339,8 @@ mod tests {
         let mut mem = Memory::default();
         struct StopAt(Arc<AtomicBool>, usize, Recorder);
         impl Observer for StopAt {
-            fn on_step(&mut self, e: usize, b: usize, _: f64) {
-                if e * 4 + b + 1 == self.1 {
+            fn on_step(&mut self, s: &StepRecord) {
+                if s.epoch * 4 + s.batch + 1 == self.1 {
                     self.0.store(true, Ordering::SeqCst);
                 }
             }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use s2s_data::Corpus;
 use s2s_model::TranslationModel;
-use s2s_report::{attention_heatmap, line_chart, slug, Heatmap, Series};
+use s2s_report::{attention_heatmap_svg, line_chart, slug, Heatmap, Series};
 
 use crate::config::ExperimentConfig;
 use crate::error::{io, Result};
@@ -33,6 +33,59 @@ pub fn write_loss_curve(run: &RunDir, title: &str) -> Result<()> {
     replace_with(&run.loss_svg(), |tmp| line_chart(tmp, title, "epoch", "loss (NLL per target token)", &series))
 }
 
+/// One report sentence, translated by the current model.
+#[derive(Debug, Clone)]
+pub struct ReportSentence {
+    /// The sentence as configured.
+    pub text: String,
+    /// A file-name-safe name, unique among the report sentences.
+    pub name: String,
+    /// The reference translation when the data has one ("-" otherwise).
+    pub reference: String,
+    /// The translation, or why the model could not take the sentence (too long for the
+    /// location attention, say): reported instead of failing the run.
+    pub translation: std::result::Result<Translation, String>,
+}
+
+impl ReportSentence {
+    /// The attention heatmap of a translated sentence.
+    pub fn heatmap_svg(&self, colormap: s2s_report::Colormap) -> Result<Option<String>> {
+        let Ok(t) = &self.translation else { return Ok(None) };
+        let (x, y) = t.labels();
+        let title = format!("{} → {}", t.tokens.join(" "), t.output.join(" "));
+        let map = Heatmap { title: &title, source: &x, output: &y, weights: &t.attention };
+        Ok(Some(attention_heatmap_svg(&map, colormap)?))
+    }
+}
+
+/// Translates the report sentences.
+pub fn translate_report_sentences(
+    cfg: &ExperimentConfig,
+    corpus: &Corpus,
+    model: &dyn TranslationModel,
+) -> Vec<ReportSentence> {
+    let refs = references(corpus);
+    let mut used = HashSet::new();
+    report_sentences(cfg, corpus)
+        .into_iter()
+        .map(|s| {
+            let mut name = slug(&s);
+            let mut k = 2;
+            while !used.insert(name.clone()) {
+                name = format!("{}-{k}", slug(&s));
+                k += 1;
+            }
+            let translation =
+                translate(model, &cfg.data, &corpus.src_vocab, &corpus.tgt_vocab, std::slice::from_ref(&s))
+                    .map(|mut t| t.remove(0))
+                    .map_err(|e| e.to_string());
+            let key = translation.as_ref().map_or(String::new(), |t| t.tokens.join(" "));
+            let reference = refs.get(&key).cloned().unwrap_or_else(|| "-".into());
+            ReportSentence { text: s, name, reference, translation }
+        })
+        .collect()
+}
+
 /// Translates the report sentences, writes their heatmaps and translations.txt.
 pub fn write_translations(
     run: &RunDir,
@@ -40,36 +93,23 @@ pub fn write_translations(
     corpus: &Corpus,
     model: &dyn TranslationModel,
 ) -> Result<Vec<Translation>> {
-    let sentences = report_sentences(cfg, corpus);
-    let refs = references(corpus);
     let mut out = Vec::new();
     let mut text = String::new();
     let att_dir = run.attention();
     std::fs::create_dir_all(&att_dir).map_err(io(&att_dir))?;
-    let mut used = HashSet::new();
-    for s in &sentences {
-        let t = match translate(model, &cfg.data, &corpus.src_vocab, &corpus.tgt_vocab, std::slice::from_ref(s)) {
-            Ok(mut t) => t.remove(0),
+    for s in translate_report_sentences(cfg, corpus, model) {
+        match &s.translation {
             Err(e) => {
-                // A sentence the model cannot take (too long for location attention) is
-                // reported in the file instead of failing the run.
-                let _ = writeln!(text, "> {s}\n! {e}\n");
-                continue;
+                let _ = writeln!(text, "> {}\n! {e}\n", s.text);
             }
-        };
-        let reference = refs.get(&t.tokens.join(" ")).cloned().unwrap_or_else(|| "-".into());
-        let _ = writeln!(text, "> {s}\n= {reference}\n< {}\n", t.output.join(" "));
-        let mut name = slug(s);
-        let mut k = 2;
-        while !used.insert(name.clone()) {
-            name = format!("{}-{k}", slug(s));
-            k += 1;
+            Ok(t) => {
+                let _ = writeln!(text, "> {}\n= {}\n< {}\n", s.text, s.reference, t.output.join(" "));
+                if let Some(svg) = s.heatmap_svg(cfg.report.colormap)? {
+                    write_atomic(&att_dir.join(format!("{}.svg", s.name)), svg.as_bytes())?;
+                }
+                out.push(t.clone());
+            }
         }
-        let (x, y) = t.labels();
-        let title = format!("{} → {}", t.tokens.join(" "), t.output.join(" "));
-        let map = Heatmap { title: &title, source: &x, output: &y, weights: &t.attention };
-        replace_with(&att_dir.join(format!("{name}.svg")), |tmp| attention_heatmap(tmp, &map, cfg.report.colormap))?;
-        out.push(t);
     }
     write_atomic(&run.translations_txt(), text.as_bytes())?;
     Ok(out)

@@ -1,0 +1,196 @@
+//! TensorBoard event files, written by an observer into `RUN/tensorboard/` (one file per
+//! session), so that `tensorboard --logdir experiments` shows every run under its name:
+//!
+//! - scalars: `train/loss`, `train/learning_rate`, `train/grad_norm` per step;
+//!   `train/loss_epoch` and `train/tokens_per_s` per epoch; `valid/loss|ppl|bleu|chrf` at
+//!   each validation; `final/...` and `best/...` when a session completes;
+//! - text: the resolved config at step 0, the report sentences' translations;
+//! - images: each report sentence's attention heatmap as PNG;
+//! - hparams: the `report.hparams` keys (a sweep's grid keys) for the HPARAMS tab.
+//!
+//! Translations and heatmaps are logged at each validation (at each end-of-epoch
+//! checkpoint when the run never validates). A resumed session starts its file with
+//! `SessionLog.START` at its first step, which TensorBoard takes as "drop what earlier
+//! files wrote from this step on": after a crash each step's value appears once.
+
+mod proto;
+mod record;
+mod summary;
+
+use std::collections::HashMap;
+
+use s2s_trainer::{CheckpointKind, EpochRecord, Observer, StepRecord, Summary, TrainError, TrainerState};
+
+use self::proto::{Event, SessionLog, SummaryValue, What, SESSION_START};
+use self::record::{now_secs, EventFile};
+use crate::error::{Result, RunError};
+use crate::report::artifacts::translate_report_sentences;
+use crate::report::Renderer;
+
+/// Hyperparameters shown when `report.hparams` is empty.
+const DEFAULT_HPARAMS: [&str; 6] =
+    ["model.attention", "model.hidden_size", "train.optimizer", "train.learning_rate", "train.batch_size", "run.seed"];
+
+#[derive(Debug)]
+pub struct TensorBoardObserver<'a> {
+    renderer: Renderer<'a>,
+    file: EventFile,
+    /// The latest validation's metrics, for the `final/` scalars.
+    last_metrics: Vec<(String, f64)>,
+    /// An error met in an event that cannot return one (a step), reported at the next that can.
+    pending: Option<RunError>,
+}
+
+impl<'a> TensorBoardObserver<'a> {
+    /// Starts this session's event file. A new run logs its config and hyperparameters at
+    /// step 0; a resumed one (`resumed_at` = the checkpoint's step) purges what earlier
+    /// sessions logged after that step.
+    pub fn start(renderer: Renderer<'a>, resumed_at: Option<usize>) -> Result<Self> {
+        let file = EventFile::create(&renderer.run.tensorboard())?;
+        let mut tb = Self { renderer, file, last_metrics: Vec::new(), pending: None };
+        match resumed_at {
+            Some(step) => {
+                let log = SessionLog { status: SESSION_START, ..Default::default() };
+                tb.write(step + 1, What::SessionLog(log))?;
+            }
+            None => {
+                let cfg = tb.renderer.cfg;
+                let config = cfg.to_toml()?;
+                let indented: String = config.lines().map(|l| format!("    {l}\n")).collect();
+                let hparams = summary::session_start(tb.hparams()?, now_secs());
+                tb.values(0, vec![summary::text("config", &indented), hparams])?;
+            }
+        }
+        tb.file.flush()?;
+        Ok(tb)
+    }
+
+    /// The configured hyperparameter keys and their values.
+    fn hparams(&self) -> Result<HashMap<String, prost_types::Value>> {
+        let cfg = self.renderer.cfg;
+        let table = toml::Value::Table(cfg.to_table()?);
+        let keys: Vec<&str> = if cfg.report.hparams.is_empty() {
+            DEFAULT_HPARAMS.to_vec()
+        } else {
+            cfg.report.hparams.iter().map(String::as_str).collect()
+        };
+        let mut out = HashMap::new();
+        for key in keys {
+            let found = key.split('.').try_fold(&table, |v, part| v.get(part));
+            match found {
+                Some(v) => out.insert(key.to_string(), summary::hparam_value(v)),
+                None => return Err(RunError::Refused(format!("report.hparams: {key:?} is not a config key"))),
+            };
+        }
+        Ok(out)
+    }
+
+    fn write(&mut self, step: usize, what: What) -> Result<()> {
+        self.file.write(&Event { wall_time: now_secs(), step: step as i64, what: Some(what) })
+    }
+
+    fn values(&mut self, step: usize, values: Vec<SummaryValue>) -> Result<()> {
+        self.write(step, What::Summary(summary::summary(values)))
+    }
+
+    /// The report sentences' translations (one markdown table) and heatmaps at `step`.
+    fn translations(&mut self, step: usize) -> Result<()> {
+        let r = self.renderer;
+        let mut table = String::from("| source | reference | translation |\n| --- | --- | --- |\n");
+        let mut values = Vec::new();
+        for s in translate_report_sentences(r.cfg, r.corpus, r.model) {
+            let out = match &s.translation {
+                Ok(t) => t.output.join(" "),
+                Err(e) => format!("(not translated: {e})"),
+            };
+            let cell = |t: &str| t.replace('|', "\\|");
+            table.push_str(&format!("| {} | {} | {} |\n", cell(&s.text), cell(&s.reference), cell(&out)));
+            if let Some(svg) = s.heatmap_svg(r.cfg.report.colormap)? {
+                let (png, w, h) = s2s_report::svg_to_png(&svg)?;
+                values.push(summary::image(&format!("attention/{}", s.name), png, w, h));
+            }
+        }
+        values.insert(0, summary::text("translations", &table));
+        self.values(step, values)
+    }
+
+    fn epoch(&mut self, r: &EpochRecord) -> Result<()> {
+        let mut values = vec![
+            summary::scalar("train/loss_epoch", r.train_loss),
+            summary::scalar("train/tokens_per_s", r.tokens_per_s),
+        ];
+        for (name, v) in &r.metrics {
+            let tag = name.strip_prefix("valid_").map_or(name.clone(), |m| format!("valid/{m}"));
+            values.push(summary::scalar(&tag, *v));
+        }
+        self.values(r.step, values)?;
+        if !r.metrics.is_empty() {
+            self.last_metrics.clone_from(&r.metrics);
+            self.translations(r.step)?;
+        }
+        self.file.flush()
+    }
+
+    fn end(&mut self, s: &Summary) -> Result<()> {
+        if !s.interrupted {
+            let mut values = vec![summary::scalar("final/train_loss", s.final_train_loss)];
+            for (name, v) in &self.last_metrics {
+                values.push(summary::scalar(&format!("final/{name}"), *v));
+            }
+            if let Some((v, _)) = s.best {
+                values.push(summary::scalar(&format!("best/{}", self.renderer.cfg.train.early_stopping_metric), v));
+            }
+            values.push(summary::session_end(now_secs()));
+            self.values(s.steps, values)?;
+        }
+        self.file.flush()
+    }
+
+    fn take_pending(&mut self) -> s2s_trainer::Result<()> {
+        self.pending.take().map_or(Ok(()), |e| Err(TrainError::task(e)))
+    }
+}
+
+impl Observer for TensorBoardObserver<'_> {
+    fn on_step(&mut self, s: &StepRecord) {
+        let values = vec![
+            summary::scalar("train/loss", s.loss),
+            summary::scalar("train/learning_rate", s.learning_rate),
+            summary::scalar("train/grad_norm", s.grad_norm),
+        ];
+        // Handed to the OS at once: a checkpoint written right after this step must not
+        // find the step's values still in our buffer if the process is then killed.
+        if let Err(e) = self.values(s.step, values).and_then(|()| self.file.flush()) {
+            self.pending.get_or_insert(e);
+        }
+    }
+
+    fn on_epoch(&mut self, r: &EpochRecord) -> s2s_trainer::Result<()> {
+        self.take_pending()?;
+        self.epoch(r).map_err(TrainError::task)
+    }
+
+    fn on_checkpoint(&mut self, kind: CheckpointKind, state: &TrainerState) -> s2s_trainer::Result<()> {
+        self.take_pending()?;
+        let never_validates = self.renderer.cfg.train.validate_every == 0;
+        if kind == CheckpointKind::Last && never_validates && state.batch_in_epoch == 0 && state.steps > 0 {
+            self.translations(state.steps).map_err(TrainError::task)?;
+        }
+        // What is written before a checkpoint must survive a crash after it.
+        self.file.flush().map_err(TrainError::task)
+    }
+
+    fn on_end(&mut self, summary: &Summary) {
+        let result = self.end(summary);
+        if let Err(e) = result {
+            self.pending.get_or_insert(e);
+        }
+    }
+}
+
+impl TensorBoardObserver<'_> {
+    /// An error the observer met where it could not report it (a step, the end).
+    pub fn error(&mut self) -> Option<RunError> {
+        self.pending.take()
+    }
+}
