@@ -12,6 +12,9 @@ pub fn execute(dir: &Path, data: &EvalData, checkpoint: &str, json: bool) -> Res
     for w in &r.warnings {
         eprintln!("warning: {w}");
     }
+    if let Some(note) = &r.note {
+        eprintln!("note: {note}");
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(r);

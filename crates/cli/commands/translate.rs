@@ -37,11 +37,7 @@ pub fn execute(dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
         if stdin.lock().read_line(&mut line)? == 0 {
             break;
         }
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        if let Err(e) = one(&run, line, opts) {
+        if let Err(e) = one(&run, line.trim(), opts) {
             if !interactive {
                 return Err(e);
             }
@@ -52,6 +48,11 @@ pub fn execute(dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
 }
 
 fn one(run: &OpenedRun, text: &str, opts: &Options) -> Result<()> {
+    // Nothing in, nothing out: an empty line (the model would make a sentence up).
+    if text.trim().is_empty() {
+        println!();
+        return Ok(());
+    }
     let beam = opts.beam.max(opts.n_best).max(1);
     let hyps = run.translate_n_best(text, beam, opts.n_best.max(1))?;
     if let Some(first) = hyps.first() {
@@ -61,7 +62,13 @@ fn one(run: &OpenedRun, text: &str, opts: &Options) -> Result<()> {
         if let Some(path) = &opts.heatmap {
             let (x, y) = first.labels();
             let title = format!("{} → {}", first.tokens.join(" "), first.output.join(" "));
-            let map = Heatmap { title: &title, source: &x, output: &y, weights: &first.attention };
+            let map = Heatmap {
+                title: &title,
+                source: &x,
+                output: &y,
+                weights: &first.attention,
+                annotate: run.cfg.report.annotate && Heatmap::fits_annotations(x.len(), y.len()),
+            };
             attention_heatmap(path, &map, run.cfg.report.colormap)?;
         }
     }

@@ -16,6 +16,8 @@ pub struct ReportConfig {
     pub colormap: Colormap,
     /// Keep each checkpoint's heatmaps under attention/epoch-<N>/ to watch attention form.
     pub track_attention: bool,
+    /// Print the weights in the heatmap cells (for sentences of up to 12 tokens).
+    pub annotate: bool,
     /// Also write TensorBoard event files under tensorboard/ (`tensorboard --logdir experiments`).
     pub tensorboard: bool,
     /// Config keys shown as hyperparameters in TensorBoard's HPARAMS tab (`s2s sweep` sets
@@ -30,6 +32,7 @@ impl Default for ReportConfig {
             max_sentences: 5,
             colormap: Colormap::Bone,
             track_attention: false,
+            annotate: true,
             tensorboard: true,
             hparams: Vec::new(),
         }

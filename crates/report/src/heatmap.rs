@@ -4,6 +4,7 @@ use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::colormap::Colormap;
 use crate::error::{ReportError, Result};
@@ -18,6 +19,19 @@ pub struct Heatmap<'a> {
     pub output: &'a [String],
     /// `weights[row][col]` in [0, 1].
     pub weights: &'a [Vec<f32>],
+    /// Print each weight in its cell (seaborn's `annot`).
+    pub annotate: bool,
+}
+
+/// Sentences longer than this (in tokens, on either axis) are not annotated: the
+/// numbers would not fit their cells.
+pub const ANNOTATE_MAX_TOKENS: usize = 12;
+
+impl Heatmap<'_> {
+    /// Whether a map of this size can carry its numbers.
+    pub fn fits_annotations(source: usize, output: usize) -> bool {
+        source <= ANNOTATE_MAX_TOKENS && output <= ANNOTATE_MAX_TOKENS
+    }
 }
 
 /// Writes `map` as an SVG file.
@@ -63,11 +77,13 @@ type DrawResult = std::result::Result<(), DrawingAreaErrorKind<std::io::Error>>;
 
 fn draw_matrix(area: &DrawingArea<SVGBackend, Shift>, map: &Heatmap, colormap: Colormap) -> DrawResult {
     let (cols, rows) = (map.source.len(), map.output.len());
+    // Label areas just wide enough for the words, so the axis titles sit by the axes.
+    let longest = map.output.iter().map(|w| w.chars().count()).max().unwrap_or(1) as u32;
     let mut chart = ChartBuilder::on(area)
         .caption(map.title, ("sans-serif", 18))
         .margin(10)
-        .x_label_area_size(80)
-        .y_label_area_size(110)
+        .x_label_area_size(48)
+        .y_label_area_size(36 + 8 * longest.min(24))
         .build_cartesian_2d(0f64..cols as f64, rows as f64..0f64)?;
     let src = map.source;
     let out = map.output;
@@ -90,6 +106,19 @@ fn draw_matrix(area: &DrawingArea<SVGBackend, Shift>, map: &Heatmap, colormap: C
             )
         })
     }))?;
+    if map.annotate {
+        chart.draw_series(map.weights.iter().enumerate().flat_map(|(r, row)| {
+            row.iter().enumerate().map(move |(c, &v)| {
+                let cell = colormap.color(f64::from(v));
+                let light = 0.299 * f64::from(cell.0) + 0.587 * f64::from(cell.1) + 0.114 * f64::from(cell.2) > 140.0;
+                let ink: &'static RGBColor = if light { &BLACK } else { &WHITE };
+                let style = TextStyle::from(("sans-serif", 13).into_font())
+                    .color(ink)
+                    .pos(Pos::new(HPos::Center, VPos::Center));
+                Text::new(format!("{v:.2}"), (c as f64 + 0.5, r as f64 + 0.5), style)
+            })
+        }))?;
+    }
     Ok(())
 }
 
@@ -111,10 +140,11 @@ fn draw_colorbar(area: &DrawingArea<SVGBackend, Shift>, colormap: Colormap) -> D
         .caption("weight", ("sans-serif", 14))
         .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
     chart.configure_mesh().disable_mesh().disable_x_axis().y_labels(6).label_style(("sans-serif", 12)).draw()?;
-    let steps = 50;
+    // Many thin bands, each overlapping the next, so neither steps nor seams show.
+    let steps = 256;
     chart.draw_series((0..steps).map(|i| {
-        let (a, b) = (i as f64 / steps as f64, (i + 1) as f64 / steps as f64);
-        Rectangle::new([(0.0, a), (1.0, b)], colormap.color((a + b) / 2.0).filled())
+        let (a, b) = (i as f64 / steps as f64, ((i + 2) as f64 / steps as f64).min(1.0));
+        Rectangle::new([(0.0, a), (1.0, b)], colormap.color((i as f64 + 0.5) / steps as f64).filled())
     }))?;
     Ok(())
 }

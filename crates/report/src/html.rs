@@ -13,7 +13,9 @@ pub struct Page {
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}\
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:90%}th{background:#f3f3f3}\
 pre{background:#f7f7f7;padding:1em;overflow:auto}img{max-width:100%;border:1px solid #eee}\
-.grid{display:flex;flex-wrap:wrap;gap:1em}.grid figure{margin:0}.gap{color:#999}";
+.grid{display:flex;flex-wrap:wrap;gap:1em}.grid figure{margin:0}.gap{color:#999}\
+.cols{display:grid;gap:1em;align-items:start}.cols figure{margin:0}.cols img{width:100%}\
+table.kv td:first-child{font-weight:bold;background:#f7f7f7}details{margin:1em 0}summary{cursor:pointer}";
 
 impl Page {
     pub fn new(title: &str) -> Self {
@@ -54,6 +56,42 @@ impl Page {
             self.body.push_str("</tr>\n");
         }
         self.body.push_str("</table>\n");
+        self
+    }
+
+    /// Rows of name and value, without a header row.
+    pub fn key_values(&mut self, rows: &[(String, String)]) -> &mut Self {
+        self.body.push_str("<table class=\"kv\">\n");
+        for (k, v) in rows {
+            self.body.push_str(&format!("<tr><td>{}</td><td>{}</td></tr>\n", escape_html(k), escape_html(v)));
+        }
+        self.body.push_str("</table>\n");
+        self
+    }
+
+    /// A paragraph holding one link (a relative path, escaped).
+    pub fn link(&mut self, href: &str, text: &str) -> &mut Self {
+        self.body.push_str(&format!("<p><a href=\"{}\">{}</a></p>\n", escape_html(href), escape_html(text)));
+        self
+    }
+
+    /// Starts / ends a block folded under `summary` until clicked.
+    pub fn details_start(&mut self, summary: &str) -> &mut Self {
+        self.body.push_str(&format!("<details><summary>{}</summary>\n", escape_html(summary)));
+        self
+    }
+
+    pub fn details_end(&mut self) -> &mut Self {
+        self.body.push_str("</details>\n");
+        self
+    }
+
+    /// Starts a grid of `n` equal columns (figures scaled to fit); end with [`Self::grid_end`].
+    pub fn columns_start(&mut self, n: usize) -> &mut Self {
+        self.body.push_str(&format!(
+            "<div class=\"cols\" style=\"grid-template-columns:repeat({},minmax(0,1fr))\">\n",
+            n.max(1)
+        ));
         self
     }
 
@@ -123,9 +161,11 @@ mod tests {
         let mut p = Page::new("<script>alert(1)</script>");
         p.heading(2, "a & b").paragraph("\"quoted\" 'single' élève").preformatted("<b>x</b>");
         p.table(&["k<".into()], &[vec![Some("<script>".into())], vec![None]]);
+        p.key_values(&[("a<".into(), "b&".into())]).link("x\"y", "<i>").details_start("<s>").details_end();
+        p.columns_start(3).grid_end();
         p.svg(b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>", "c<");
         let html = p.render();
-        assert!(!html.contains("<script>") && !html.contains("<b>"));
+        assert!(!html.contains("<script>") && !html.contains("<b>") && !html.contains("<i>"));
         let body = html.trim_start_matches("<!DOCTYPE html>\n");
         roxmltree::Document::parse(body).expect("well-formed");
     }

@@ -14,7 +14,7 @@ pub use config::ReportConfig;
 pub use error::ReportError;
 pub use heatmap::{attention_heatmap, attention_heatmap_svg, Heatmap};
 pub use html::Page;
-pub use loss_curve::{line_chart, Series};
+pub use loss_curve::{group_color, line_chart, wants_log_scale, Series, Stroke};
 pub use raster::svg_to_png;
 pub use text::{escape_html, slug};
 

@@ -74,8 +74,13 @@ mod tests {
     #[test]
     fn a_heatmap_rasterizes_to_a_png_of_its_size() {
         let words = ["a".to_string(), "b".to_string()];
-        let map =
-            crate::Heatmap { title: "t", source: &words, output: &words, weights: &[vec![1.0, 0.0], vec![0.2, 0.8]] };
+        let map = crate::Heatmap {
+            title: "t",
+            source: &words,
+            output: &words,
+            weights: &[vec![1.0, 0.0], vec![0.2, 0.8]],
+            annotate: true,
+        };
         let svg = crate::attention_heatmap_svg(&map, crate::Colormap::Bone).expect("svg");
         let (png, w, h) = svg_to_png(&svg).expect("png");
         assert_eq!(&png[1..4], b"PNG");

@@ -18,7 +18,8 @@ fn heatmap_is_well_formed_with_hostile_words() {
     let out = words("a&b </svg> EOS");
     let weights: Vec<Vec<f32>> =
         (0..out.len()).map(|r| (0..src.len()).map(|c| ((r + c) % 3) as f32 / 2.0).collect()).collect();
-    let map = Heatmap { title: "attention: <b>x</b> & y", source: &src, output: &out, weights: &weights };
+    let map =
+        Heatmap { title: "attention: <b>x</b> & y", source: &src, output: &out, weights: &weights, annotate: true };
     for cm in [Colormap::Bone, Colormap::Ylorrd] {
         attention_heatmap(&p, &map, cm).expect("draw");
         let text = parse(&p);
@@ -34,7 +35,7 @@ fn heatmap_rejects_ragged_weights() {
     let src = words("a b");
     let out = words("x");
     let weights = vec![vec![1.0f32]];
-    let map = Heatmap { title: "t", source: &src, output: &out, weights: &weights };
+    let map = Heatmap { title: "t", source: &src, output: &out, weights: &weights, annotate: true };
     assert!(attention_heatmap(&dir.path().join("h.svg"), &map, Colormap::Bone).is_err());
 }
 
@@ -43,16 +44,15 @@ fn loss_chart_has_title_axes_and_legend() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("loss.svg");
     let series = vec![
-        Series { name: "train_loss".into(), points: (1..=20).map(|i| (i as f64, 3.0 / i as f64)).collect() },
-        Series { name: "valid_loss".into(), points: vec![(5.0, 1.0), (10.0, f64::NAN), (20.0, 0.4)] },
+        Series::new("train_loss", (1..=20).map(|i| (i as f64, 3.0 / i as f64)).collect(), 0),
+        Series::new("valid_loss", vec![(5.0, 1.0), (10.0, f64::NAN), (20.0, 0.4)], 0).dashed(),
     ];
     line_chart(&p, "Loss <run & co>", "epoch", "loss", &series).expect("draw");
     let text = parse(&p);
     for needle in ["Loss &lt;run &amp; co&gt;", "epoch", "loss", "train_loss", "valid_loss"] {
         assert!(text.contains(needle), "missing {needle}");
     }
-    line_chart(&p, "single", "epoch", "loss", &[Series { name: "x".into(), points: vec![(1.0, 1.0)] }])
-        .expect("one point");
+    line_chart(&p, "single", "epoch", "loss", &[Series::new("x", vec![(1.0, 1.0)], 0)]).expect("one point");
     parse(&p);
 }
 

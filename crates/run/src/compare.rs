@@ -96,12 +96,14 @@ pub fn cell(v: Option<f64>) -> String {
 pub fn write_folder(out: &Path, runs: &[RunSummary], cmp: &Comparison) -> Result<std::path::PathBuf> {
     let result_keys = result_keys();
     std::fs::create_dir_all(out).map_err(io(out))?;
+    // One colour per run; train solid, validation dashed.
     let mut series = Vec::new();
-    for r in runs {
+    for (group, r) in runs.iter().enumerate() {
         for col in ["train_loss", "valid_loss"] {
             let pts = r.column(col).to_vec();
             if !pts.is_empty() {
-                series.push(Series { name: format!("{} {col}", r.name), points: pts });
+                let s = Series::new(format!("{} {col}", r.name), pts, group);
+                series.push(if col == "valid_loss" { s.dashed() } else { s });
             }
         }
     }
@@ -143,7 +145,8 @@ pub fn write_folder(out: &Path, runs: &[RunSummary], cmp: &Comparison) -> Result
         std::fs::create_dir_all(&att).map_err(io(&att))?;
     }
     for s in &sentences {
-        page.heading(3, s).grid_start();
+        // One column per run, scaled to fit: the same sentence really side by side.
+        page.heading(3, s).columns_start(runs.len());
         for r in runs {
             let p = r.dir.attention().join(format!("{s}.svg"));
             match std::fs::read(&p) {

@@ -34,6 +34,10 @@ pub struct EvalResult {
     pub exact_match: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alignment: Option<f64>,
+    /// Why other pairs than the ones asked for were scored (a run without a validation
+    /// split is scored on its training pairs, as the notebook does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Damaged checkpoints passed over on the way to the one used.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -42,6 +46,11 @@ pub struct EvalResult {
 /// Scores checkpoint `which` of the run at `dir` on `data` and saves the result.
 pub fn evaluate(dir: &Path, which: &Which, data: &EvalData) -> Result<EvalResult> {
     let run = OpenedRun::open(dir, which)?;
+    let mut note = None;
+    let mut return_split = match data {
+        EvalData::Split(s) => s.clone(),
+        EvalData::File(_) => String::new(),
+    };
     let (pairs, split, file_key) = match data {
         EvalData::File(path) => {
             let cfg = DataConfig {
@@ -57,12 +66,17 @@ pub fn evaluate(dir: &Path, which: &Which, data: &EvalData) -> Result<EvalResult
         EvalData::Split(split) => {
             let corpus = s2s_data::load(&run.cfg.data, run.cfg.run.seed)?;
             let pairs = match split.as_str() {
+                "valid" if corpus.valid.is_empty() => {
+                    note = Some("the run has no validation split; these are its training pairs".to_string());
+                    return_split = "train".to_string();
+                    corpus.train
+                }
                 "valid" => corpus.valid,
                 "test" => corpus.test,
                 "train" => corpus.train,
                 other => return Err(RunError::Refused(format!("--split {other:?}: use valid, test or train"))),
             };
-            (pairs, split.clone(), split.clone())
+            (pairs, return_split.clone(), return_split)
         }
     };
     if pairs.is_empty() {
@@ -89,6 +103,7 @@ pub fn evaluate(dir: &Path, which: &Which, data: &EvalData) -> Result<EvalResult
         chrf: s.chrf,
         exact_match: s.exact_match,
         alignment: s.alignment,
+        note,
         warnings: run.checkpoint.skipped.clone(),
     };
     let path = run.dir.eval_json(&file_key);

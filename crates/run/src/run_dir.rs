@@ -8,7 +8,7 @@
 //! | `metrics.csv` | one row per epoch |
 //! | `checkpoints/step-<N>/`, `checkpoints/best/` | weights, optimizer, state ([`crate::checkpoint`]) |
 //! | `checkpoints/{src,tgt}_vocab.json` | the vocabularies |
-//! | `loss.svg`, `attention/<sentence>.svg`, `attention/epoch-<N>/` | charts |
+//! | `loss.svg`, `scores.svg`, `attention/<sentence>.svg`, `attention/epoch-<N>/` | charts |
 //! | `translations.txt`, `report.html`, `eval-<split>.json` | what people read |
 //! | `tensorboard/events.out.tfevents.*` | TensorBoard's event files, one per session |
 //! | `.lock` | held while a process trains the run |
@@ -72,6 +72,10 @@ impl RunDir {
     }
     pub fn loss_svg(&self) -> PathBuf {
         self.root.join("loss.svg")
+    }
+    /// Validation BLEU and chrF by epoch (runs that validate).
+    pub fn scores_svg(&self) -> PathBuf {
+        self.root.join("scores.svg")
     }
     pub fn translations_txt(&self) -> PathBuf {
         self.root.join("translations.txt")

@@ -22,15 +22,24 @@ pub fn report_sentences(cfg: &ExperimentConfig, corpus: &Corpus) -> Vec<String> 
     corpus.train.iter().take(cfg.report.max_sentences).map(|p| p.src.join(" ")).collect()
 }
 
-/// Draws loss.svg from metrics.csv.
+/// Draws loss.svg (train solid, validation dashed) from metrics.csv, and scores.svg
+/// (validation BLEU and chrF) when the run validated.
 pub fn write_loss_curve(run: &RunDir, title: &str) -> Result<()> {
     let cols = read_metrics(&run.metrics_csv())?;
-    let series: Vec<Series> = cols
-        .into_iter()
-        .filter(|(name, pts)| (name == "train_loss" || name == "valid_loss") && !pts.is_empty())
-        .map(|(name, points)| Series { name, points })
-        .collect();
-    replace_with(&run.loss_svg(), |tmp| line_chart(tmp, title, "epoch", "loss (NLL per target token)", &series))
+    let column = |name: &str| cols.iter().find(|(n, _)| n == name).map(|(_, p)| p.clone()).unwrap_or_default();
+    let mut series = vec![Series::new("train_loss", column("train_loss"), 0)];
+    let valid = column("valid_loss");
+    if !valid.is_empty() {
+        series.push(Series::new("valid_loss", valid, 0).dashed());
+    }
+    replace_with(&run.loss_svg(), |tmp| line_chart(tmp, title, "epoch", "loss (NLL per target token)", &series))?;
+    let (bleu, chrf) = (column("valid_bleu"), column("valid_chrf"));
+    if !bleu.is_empty() {
+        let scores = [Series::new("valid_bleu", bleu, 0), Series::new("valid_chrf", chrf, 1)];
+        let title = title.replace(": loss", ": validation scores");
+        replace_with(&run.scores_svg(), |tmp| line_chart(tmp, &title, "epoch", "BLEU / chrF (0-100)", &scores))?;
+    }
+    Ok(())
 }
 
 /// One report sentence, translated by the current model.
@@ -49,11 +58,18 @@ pub struct ReportSentence {
 
 impl ReportSentence {
     /// The attention heatmap of a translated sentence.
-    pub fn heatmap_svg(&self, colormap: s2s_report::Colormap) -> Result<Option<String>> {
+    pub fn heatmap_svg(&self, report: &s2s_report::ReportConfig) -> Result<Option<String>> {
+        let (colormap, annotate) = (report.colormap, report.annotate);
         let Ok(t) = &self.translation else { return Ok(None) };
         let (x, y) = t.labels();
         let title = format!("{} → {}", t.tokens.join(" "), t.output.join(" "));
-        let map = Heatmap { title: &title, source: &x, output: &y, weights: &t.attention };
+        let map = Heatmap {
+            title: &title,
+            source: &x,
+            output: &y,
+            weights: &t.attention,
+            annotate: annotate && Heatmap::fits_annotations(x.len(), y.len()),
+        };
         Ok(Some(attention_heatmap_svg(&map, colormap)?))
     }
 }
@@ -104,7 +120,7 @@ pub fn write_translations(
             }
             Ok(t) => {
                 let _ = writeln!(text, "> {}\n= {}\n< {}\n", s.text, s.reference, t.output.join(" "));
-                if let Some(svg) = s.heatmap_svg(cfg.report.colormap)? {
+                if let Some(svg) = s.heatmap_svg(&cfg.report)? {
                     write_atomic(&att_dir.join(format!("{}.svg", s.name)), svg.as_bytes())?;
                 }
                 out.push(t.clone());

@@ -1,4 +1,6 @@
-//! `report.html`: a run folder on one self-contained page.
+//! `report.html`: a run folder on one self-contained page, in the order people read it:
+//! the summary, then the translations and their attention, then the curves, then the
+//! metrics table (the latest rows; the rest folded, with a link to metrics.csv).
 
 use s2s_report::Page;
 
@@ -7,14 +9,51 @@ use crate::report::artifacts::svgs_in;
 use crate::run_dir::{write_atomic, RunDir};
 use crate::summary::RunSummary;
 
-fn fmt(v: f64) -> String {
-    if v == v.trunc() && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else if v.abs() >= 100.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.4}")
+/// Rows of the metrics table shown unfolded.
+const LATEST_ROWS: usize = 20;
+
+/// A number as people read it: integers whole, others to 4 significant digits (very
+/// small ones in scientific notation).
+pub fn fmt(v: f64) -> String {
+    let abs = v.abs();
+    if !v.is_finite() || (v == v.trunc() && abs < 1e15) {
+        return format!("{v}");
     }
+    if abs < 1e-3 {
+        return format!("{v:.3e}");
+    }
+    let decimals = (3 - abs.log10().floor() as i32).max(0) as usize;
+    format!("{v:.decimals$}")
+}
+
+/// A JSON value from run.json as a table cell.
+fn cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Number(n) => n.as_f64().map_or(n.to_string(), fmt),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// translations.txt's `>`, `=`, `<` lines as (source, reference, translation) rows.
+fn translation_rows(text: &str) -> Vec<Vec<Option<String>>> {
+    let mut rows = Vec::new();
+    for block in text.split("\n\n") {
+        let (mut src, mut reference, mut out) = (None, None, None);
+        for line in block.lines() {
+            match line.split_at_checked(2) {
+                Some(("> ", v)) => src = Some(v.to_string()),
+                Some(("= ", v)) => reference = Some(v.to_string()),
+                Some(("< ", v)) => out = Some(v.to_string()),
+                Some(("! ", v)) => out = Some(format!("(not translated: {v})")),
+                _ => {}
+            }
+        }
+        if src.is_some() {
+            rows.push(vec![src, reference, out]);
+        }
+    }
+    rows
 }
 
 /// Writes `report.html` from what the folder holds.
@@ -24,11 +63,11 @@ pub fn write_report(dir: &RunDir) -> Result<()> {
     };
     let mut page = Page::new(&format!("s2s run {}", run.name));
     page.heading(1, &format!("Run {}", run.name));
-    let mut summary: Vec<Vec<Option<String>>> = vec![vec![Some("status".into()), Some(run.status.clone())]];
+    let mut summary: Vec<(String, String)> = vec![("status".into(), run.status.clone())];
     if let Some(i) = &run.info {
         for (k, v) in [
             ("started", i.started_at.clone()),
-            ("ended", i.ended_at.clone().unwrap_or_default()),
+            ("ended", i.ended_at.clone().unwrap_or_else(|| "-".into())),
             ("seed", i.seed.to_string()),
             ("device", i.device.clone()),
             ("version", i.program_version.clone()),
@@ -36,36 +75,16 @@ pub fn write_report(dir: &RunDir) -> Result<()> {
             ("train / valid pairs", format!("{} / {}", i.data.train_pairs, i.data.valid_pairs)),
             ("data fingerprint", i.data.fingerprint.clone()),
         ] {
-            summary.push(vec![Some(k.into()), Some(v)]);
+            summary.push((k.into(), v));
         }
-        for (k, v) in &i.final_metrics {
-            summary.push(vec![Some(k.clone()), Some(v.to_string())]);
-        }
+        summary.extend(i.final_metrics.iter().map(|(k, v)| (k.clone(), cell(v))));
     }
-    page.heading(2, "Summary").table(&["".into(), "".into()], &summary);
+    page.heading(2, "Summary").key_values(&summary);
 
-    if let Ok(svg) = std::fs::read(dir.loss_svg()) {
-        page.heading(2, "Loss").svg(&svg, "loss curves");
+    if let Ok(t) = std::fs::read_to_string(dir.translations_txt()) {
+        let headers = ["source".to_string(), "reference".into(), "translation".into()];
+        page.heading(2, "Translations").table(&headers, &translation_rows(&t));
     }
-
-    let headers: Vec<String> = run.metrics.iter().map(|(k, _)| k.clone()).collect();
-    let epochs = run.column("train_loss").len();
-    let rows: Vec<Vec<Option<String>>> = (0..epochs)
-        .map(|i| {
-            let epoch = run.column("train_loss")[i].0;
-            run.metrics
-                .iter()
-                .map(|(k, pts)| {
-                    if k == "epoch" {
-                        return Some(format!("{epoch}"));
-                    }
-                    pts.iter().find(|p| p.0 == epoch).map(|p| fmt(p.1))
-                })
-                .collect()
-        })
-        .collect();
-    page.heading(2, "Metrics").table(&headers, &rows);
-
     let att = dir.attention();
     let svgs = svgs_in(&att);
     if !svgs.is_empty() {
@@ -92,11 +111,60 @@ pub fn write_report(dir: &RunDir) -> Result<()> {
             page.grid_end();
         }
     }
-    if let Ok(t) = std::fs::read_to_string(dir.translations_txt()) {
-        page.heading(2, "Translations").paragraph("> source, = reference, < model").preformatted(&t);
+
+    if let Ok(svg) = std::fs::read(dir.loss_svg()) {
+        page.heading(2, "Loss").svg(&svg, "loss curves (train solid, validation dashed)");
+    }
+    if let Ok(svg) = std::fs::read(dir.scores_svg()) {
+        page.heading(2, "Validation scores").svg(&svg, "validation BLEU and chrF");
+    }
+
+    let headers: Vec<String> = run.metrics.iter().map(|(k, _)| k.clone()).collect();
+    let epochs: Vec<f64> = run.column("train_loss").iter().map(|p| p.0).collect();
+    let row = |epoch: f64| -> Vec<Option<String>> {
+        run.metrics
+            .iter()
+            .map(|(k, pts)| {
+                if k == "epoch" {
+                    return Some(format!("{epoch}"));
+                }
+                pts.iter().find(|p| p.0 == epoch).map(|p| fmt(p.1))
+            })
+            .collect()
+    };
+    let split = epochs.len().saturating_sub(LATEST_ROWS);
+    let latest: Vec<_> = epochs[split..].iter().rev().map(|&e| row(e)).collect();
+    page.heading(2, "Metrics").link("metrics.csv", "metrics.csv (every epoch)");
+    page.table(&headers, &latest);
+    if split > 0 {
+        let earlier: Vec<_> = epochs[..split].iter().rev().map(|&e| row(e)).collect();
+        page.details_start(&format!("{split} earlier epochs")).table(&headers, &earlier).details_end();
     }
     if let Ok(c) = std::fs::read_to_string(dir.config_toml()) {
         page.heading(2, "Resolved config").preformatted(&c);
     }
     write_atomic(&dir.report_html(), page.render().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(fmt(4521.1717430383), "4521");
+        assert_eq!(fmt(3.694845505), "3.695");
+        assert_eq!(fmt(0.012346), "0.01235");
+        assert_eq!(fmt(400.0), "400");
+        assert_eq!(fmt(4e-5), "4.000e-5");
+        assert_eq!(fmt(27.41234), "27.41");
+    }
+
+    #[test]
+    fn translations_become_rows() {
+        let rows = translation_rows("> a b\n= x y\n< x z\n\n> c\n! too long\n\n");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0], [Some("a b".into()), Some("x y".into()), Some("x z".into())]);
+        assert_eq!(rows[1][2].as_deref(), Some("(not translated: too long)"));
+    }
 }

@@ -105,7 +105,7 @@ impl<'a> TensorBoardObserver<'a> {
             };
             let cell = |t: &str| t.replace('|', "\\|");
             table.push_str(&format!("| {} | {} | {} |\n", cell(&s.text), cell(&s.reference), cell(&out)));
-            if let Some(svg) = s.heatmap_svg(r.cfg.report.colormap)? {
+            if let Some(svg) = s.heatmap_svg(&r.cfg.report)? {
                 let (png, w, h) = s2s_report::svg_to_png(&svg)?;
                 values.push(summary::image(&format!("attention/{}", s.name), png, w, h));
             }
