@@ -1,6 +1,7 @@
 //! `report.html`: a run folder on one self-contained page, in the order people read it:
-//! the summary, then the translations and their attention, then the curves, then the
-//! metrics table (the latest rows; the rest folded, with a link to metrics.csv).
+//! the summary, then the translations and their attention, then the curves and the
+//! resolved config, and last the metrics table (the latest rows; the rest folded, with a
+//! link to metrics.csv).
 
 use s2s_report::Page;
 
@@ -119,6 +120,9 @@ pub fn write_report(dir: &RunDir) -> Result<()> {
         page.heading(2, "Validation scores").svg(&svg, "validation BLEU and chrF");
     }
 
+    if let Ok(c) = std::fs::read_to_string(dir.config_toml()) {
+        page.heading(2, "Resolved config").preformatted(&c);
+    }
     let headers: Vec<String> = run.metrics.iter().map(|(k, _)| k.clone()).collect();
     let epochs: Vec<f64> = run.column("train_loss").iter().map(|p| p.0).collect();
     let row = |epoch: f64| -> Vec<Option<String>> {
@@ -139,9 +143,6 @@ pub fn write_report(dir: &RunDir) -> Result<()> {
     if split > 0 {
         let earlier: Vec<_> = epochs[..split].iter().rev().map(|&e| row(e)).collect();
         page.details_start(&format!("{split} earlier epochs")).table(&headers, &earlier).details_end();
-    }
-    if let Ok(c) = std::fs::read_to_string(dir.config_toml()) {
-        page.heading(2, "Resolved config").preformatted(&c);
     }
     write_atomic(&dir.report_html(), page.render().as_bytes())
 }
