@@ -42,17 +42,6 @@ fn straight(dir: &Path, cfg: &Path, epochs: &str) -> PathBuf {
     std::fs::read_dir(dir.join("straight")).expect("d").next().expect("run").expect("e").path()
 }
 
-/// The step of the newest numbered checkpoint (0 when there is none).
-fn newest_step(run: &Path) -> usize {
-    std::fs::read_dir(run.join("checkpoints"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().strip_prefix("step-").and_then(|s| s.parse().ok()))
-        .max()
-        .unwrap_or(0)
-}
-
 fn status(run: &Path) -> String {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).expect("run.json")).expect("json");

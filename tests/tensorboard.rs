@@ -34,16 +34,6 @@ fn read(runs: &[&Path]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("json")
 }
 
-fn newest_step(run: &Path) -> usize {
-    std::fs::read_dir(run.join("checkpoints"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().strip_prefix("step-").and_then(|s| s.parse().ok()))
-        .max()
-        .unwrap_or(0)
-}
-
 fn steps(v: &serde_json::Value) -> Vec<u64> {
     v.as_array().expect("array").iter().map(|p| p[0].as_u64().expect("step")).collect()
 }

@@ -72,3 +72,14 @@ pub fn assert_xml(path: &Path) {
         panic!("{} is not well-formed: {e}", path.display());
     }
 }
+
+/// The step of the newest numbered checkpoint (0 when there is none).
+pub fn newest_step(run: &Path) -> usize {
+    std::fs::read_dir(run.join("checkpoints"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().strip_prefix("step-").and_then(|s| s.parse().ok()))
+        .max()
+        .unwrap_or(0)
+}

@@ -3,8 +3,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
-use s2s_report::{attention_heatmap, Heatmap};
+use anyhow::{Context, Result};
 use s2s_run::{OpenedRun, Which};
 
 #[derive(Debug, Clone)]
@@ -60,16 +59,8 @@ fn one(run: &OpenedRun, text: &str, opts: &Options) -> Result<()> {
             eprintln!("warning: unknown word(s) {} translated as UNK", first.unknown.join(", "));
         }
         if let Some(path) = &opts.heatmap {
-            let (x, y) = first.labels();
-            let title = format!("{} → {}", first.tokens.join(" "), first.output.join(" "));
-            let map = Heatmap {
-                title: &title,
-                source: &x,
-                output: &y,
-                weights: &first.attention,
-                annotate: run.cfg.report.annotate && Heatmap::fits_annotations(x.len(), y.len()),
-            };
-            attention_heatmap(path, &map, run.cfg.report.colormap)?;
+            let svg = first.heatmap_svg(&run.cfg.report)?;
+            std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
     if opts.n_best <= 1 {

@@ -23,6 +23,20 @@ pub struct Translation {
 
 impl Translation {
     /// Heatmap labels: source tokens + EOS on x, output + EOS (when emitted) on y.
+    /// The attention heatmap as SVG, drawn as the report draws it.
+    pub fn heatmap_svg(&self, report: &s2s_report::ReportConfig) -> Result<String, s2s_report::ReportError> {
+        let (x, y) = self.labels();
+        let title = format!("{} → {}", self.tokens.join(" "), self.output.join(" "));
+        let map = s2s_report::Heatmap {
+            title: &title,
+            source: &x,
+            output: &y,
+            weights: &self.attention,
+            annotate: report.annotate && s2s_report::Heatmap::fits_annotations(x.len(), y.len()),
+        };
+        s2s_report::attention_heatmap_svg(&map, report.colormap)
+    }
+
     pub fn labels(&self) -> (Vec<String>, Vec<String>) {
         let x: Vec<String> = self.tokens.iter().cloned().chain(std::iter::once("EOS".to_string())).collect();
         let mut y = self.output.clone();

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use s2s_data::Corpus;
 use s2s_model::TranslationModel;
-use s2s_report::{attention_heatmap_svg, line_chart, slug, Heatmap, Series};
+use s2s_report::{line_chart, slug, Series};
 
 use crate::config::ExperimentConfig;
 use crate::error::{io, Result};
@@ -59,18 +59,10 @@ pub struct ReportSentence {
 impl ReportSentence {
     /// The attention heatmap of a translated sentence.
     pub fn heatmap_svg(&self, report: &s2s_report::ReportConfig) -> Result<Option<String>> {
-        let (colormap, annotate) = (report.colormap, report.annotate);
-        let Ok(t) = &self.translation else { return Ok(None) };
-        let (x, y) = t.labels();
-        let title = format!("{} → {}", t.tokens.join(" "), t.output.join(" "));
-        let map = Heatmap {
-            title: &title,
-            source: &x,
-            output: &y,
-            weights: &t.attention,
-            annotate: annotate && Heatmap::fits_annotations(x.len(), y.len()),
-        };
-        Ok(Some(attention_heatmap_svg(&map, colormap)?))
+        match &self.translation {
+            Ok(t) => Ok(Some(t.heatmap_svg(report)?)),
+            Err(_) => Ok(None),
+        }
     }
 }
 
