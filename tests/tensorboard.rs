@@ -34,6 +34,18 @@ fn read(runs: &[&Path]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("json")
 }
 
+/// One event file's tags and steps, read without purging.
+fn file_steps(file: &Path) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tensorboard_read.py");
+    let out = Command::new("python3").arg(script).arg("--file-steps").arg(file).output().expect("python3 runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+fn steps_of(v: &serde_json::Value) -> Vec<u64> {
+    v.as_array().expect("array").iter().map(|s| s.as_u64().expect("step")).collect()
+}
+
 fn steps(v: &serde_json::Value) -> Vec<u64> {
     v.as_array().expect("array").iter().map(|p| p[0].as_u64().expect("step")).collect()
 }
@@ -44,33 +56,51 @@ fn tensorboard_reads_scalars_once_per_step_after_kill_and_resume_and_images_and_
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = tiny_config(dir.path(), "checkpoint_every_steps = 2\n");
     let epochs = 150;
-    let mut child = s2s()
-        .args(["run", cfg.to_str().expect("utf8"), "--set", &format!("train.epochs={epochs}")])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let t0 = Instant::now();
-    let run_dir = loop {
-        assert!(t0.elapsed() < Duration::from_secs(60), "no checkpoint appeared");
-        let found: Option<PathBuf> = std::fs::read_dir(dir.path().join("experiments"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| newest_step(p) >= 40);
-        if let Some(p) = found {
-            break p;
+    // Kill until a kill leaves steps logged after the last checkpoint (orphans the resumed
+    // session must purge); checkpoints every 7 steps make that the common case.
+    let (mut run_dir, mut killed_at, mut orphans) = (PathBuf::new(), 0, Vec::new());
+    for attempt in 0..5 {
+        let home = dir.path().join(format!("try-{attempt}"));
+        std::fs::create_dir_all(&home).expect("mkdir");
+        let cfg = tiny_config(&home, "checkpoint_every_steps = 7\n");
+        let mut child = s2s()
+            .args(["run", cfg.to_str().expect("utf8"), "--set", &format!("train.epochs={epochs}")])
+            .current_dir(&home)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let t0 = Instant::now();
+        run_dir = loop {
+            assert!(t0.elapsed() < Duration::from_secs(60), "no checkpoint appeared");
+            let found: Option<PathBuf> = std::fs::read_dir(home.join("experiments"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| newest_step(p) >= 40);
+            if let Some(p) = found {
+                break p;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        killed_at = newest_step(&run_dir);
+        let files: Vec<PathBuf> =
+            std::fs::read_dir(run_dir.join("tensorboard")).expect("tensorboard/").flatten().map(|e| e.path()).collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        let logged = file_steps(&files[0]);
+        orphans = steps_of(&logged["train/loss"]).into_iter().filter(|&s| s > killed_at as u64).collect();
+        if !orphans.is_empty() {
+            break;
         }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reap");
-    let killed_at = newest_step(&run_dir);
-    let out = run(&["resume", run_dir.to_str().expect("utf8")], dir.path());
+    }
+    assert!(!orphans.is_empty(), "no kill left steps past its last checkpoint in 5 tries");
+    let home = run_dir.parent().and_then(Path::parent).expect("run home").to_path_buf();
+    let dir = &home;
+    let out = run(&["resume", run_dir.to_str().expect("utf8")], dir);
     assert!(out.status.success(), "{}", text(&out).1);
     let total = (epochs * 3) as u64; // 5 pairs at batch 2: 3 batches an epoch
     assert!((killed_at as u64) < total, "the kill came after training ended");

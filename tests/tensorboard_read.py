@@ -5,12 +5,14 @@ scalar tags with their steps, the image and text summaries, and the hparams reco
 one JSON object. tests/tensorboard.rs asserts on it.
 
   python3 tests/tensorboard_read.py RUN_DIR [RUN_DIR ...]
+  python3 tests/tensorboard_read.py --file-steps EVENT_FILE   (one file, no purging: tag -> steps)
 """
 import json
 import sys
 
 from google.protobuf.json_format import MessageToDict
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 
@@ -33,5 +35,16 @@ def read(run_dir):
     return out
 
 
+def file_steps(path):
+    steps = {}
+    for event in EventFileLoader(path).Load():
+        for value in event.summary.value:
+            steps.setdefault(value.tag, []).append(event.step)
+    return steps
+
+
 if __name__ == "__main__":
-    print(json.dumps({d: read(d) for d in sys.argv[1:]}))
+    if sys.argv[1] == "--file-steps":
+        print(json.dumps(file_steps(sys.argv[2])))
+    else:
+        print(json.dumps({d: read(d) for d in sys.argv[1:]}))

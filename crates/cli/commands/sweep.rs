@@ -33,6 +33,10 @@ pub fn execute(config: &Path, grids: &[String], sets: &[String], jobs: usize) ->
             let name = format!("{}-{}", base.run.name, label(p));
             let mut cmd = Command::new(&exe);
             cmd.arg("run").arg(config);
+            // TensorBoard's HPARAMS tab shows the keys the sweep varies (a `--set
+            // report.hparams=...` of the user's, given after it, wins).
+            let keys: Vec<String> = grid.iter().map(|(k, _)| format!("{k:?}")).collect();
+            cmd.arg("--set").arg(format!("report.hparams=[{}]", keys.join(", ")));
             for s in sets {
                 cmd.arg("--set").arg(s);
             }
@@ -40,9 +44,6 @@ pub fn execute(config: &Path, grids: &[String], sets: &[String], jobs: usize) ->
                 cmd.arg("--set").arg(format!("{k}={v}"));
             }
             cmd.arg("--set").arg(format!("run.name={name}"));
-            // TensorBoard's HPARAMS tab shows the keys the sweep varies.
-            let keys: Vec<String> = grid.iter().map(|(k, _)| format!("{k:?}")).collect();
-            cmd.arg("--set").arg(format!("report.hparams=[{}]", keys.join(", ")));
             cmd.stdout(std::process::Stdio::null());
             println!("  starting {name}");
             children.push((name, cmd.spawn().context("cannot start a sweep run")?));

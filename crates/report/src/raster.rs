@@ -85,8 +85,16 @@ mod tests {
         let (png, w, h) = svg_to_png(&svg).expect("png");
         assert_eq!(&png[1..4], b"PNG");
         assert_eq!((w, h), (480, 300));
-        // Not blank: the dark cell and the white background both appear.
-        let dark = png.len();
-        assert!(dark > 1000, "{dark} bytes");
+        let pixmap = tiny_skia::Pixmap::decode_png(&png).expect("decodes");
+        let px = |x: u32, y: u32| pixmap.pixel(x, y).map(|p| (p.red(), p.green(), p.blue())).expect("pixel");
+        let dark = |c: (u8, u8, u8)| c.0 < 60 && c.1 < 60 && c.2 < 60;
+        // The background is white; the weight-0 cells are black (bone's 0).
+        assert_eq!(px(1, 1), (255, 255, 255));
+        let cells = (0..w).flat_map(|x| (0..h).map(move |y| (x, y))).filter(|&(x, y)| dark(px(x, y))).count();
+        assert!(cells > 2000, "{cells} dark pixels: no black cells drawn");
+        // Text was set: the title row (above the matrix) has dark pixels, which only the
+        // title's glyphs can give.
+        let title = (0..w).flat_map(|x| (0..28).map(move |y| (x, y))).filter(|&(x, y)| dark(px(x, y))).count();
+        assert!(title > 5, "no glyphs in the title row: fonts missing?");
     }
 }

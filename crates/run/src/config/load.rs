@@ -262,6 +262,7 @@ mod tests {
             ("[train]\nteacher_forcing_ratio = \"x\"\n", &[], "train.teacher_forcing_ratio"),
             ("[train]\nteacher_forcing_ratio = 2.0\n", &[], "train.teacher_forcing_ratio"),
             ("[train]\nteacher_forcing_rato = 1.0\n", &[], "did you mean `teacher_forcing_ratio`"),
+            ("[report]\nhparams = [\"train.lerning_rate\"]\n", &[], "did you mean `train.learning_rate`"),
             ("[model]\nhidden_size = 8\n", &["model=3"], "`model` in --set must be a section"),
             ("", &["run.seed=18446744073709551615"], "run.seed in --set"),
             ("[trian]\nepochs = 1\n", &[], "did you mean `train`"),

@@ -79,7 +79,13 @@ impl ExperimentConfig {
         self.train.monitored(&TranslationTask::METRICS).map_err(|e| msg(&e))?;
         self.task.validate()?;
         DeviceSpec::parse(&self.run.device).map_err(|e| msg(&e))?;
-        self.to_table()?;
+        let keys = self.flatten()?;
+        if let Some(k) = self.report.hparams.iter().find(|k| !keys.contains_key(k.as_str())) {
+            let hint = nearest(k, &keys.keys().map(String::as_str).collect::<Vec<_>>())
+                .map(|n| format!("; did you mean `{n}`?"))
+                .unwrap_or_default();
+            return Err(ConfigError(format!("report.hparams: {k:?} is not a config key with a value{hint}")));
+        }
         if self.run.name.contains(['/', '\\']) || self.run.name.starts_with('.') {
             return Err(ConfigError(format!(
                 "run.name: {:?} must not contain path separators or start with '.'",

@@ -10,8 +10,10 @@
 //!
 //! Translations and heatmaps are logged at each validation (at each end-of-epoch
 //! checkpoint when the run never validates). A resumed session starts its file with
-//! `SessionLog.START` at its first step, which TensorBoard takes as "drop what earlier
-//! files wrote from this step on": after a crash each step's value appears once.
+//! `SessionLog.START` at its first step, which TensorBoard's Python reader takes as "drop
+//! what earlier files wrote from this step on"; its Rust data server drops a tag's later
+//! points when the tag is logged again at an earlier step, which the resumed session does
+//! for every tag. Either way, after a crash each step's value appears once.
 
 mod proto;
 mod record;
@@ -105,9 +107,20 @@ impl<'a> TensorBoardObserver<'a> {
             };
             let cell = |t: &str| t.replace('|', "\\|");
             table.push_str(&format!("| {} | {} | {} |\n", cell(&s.text), cell(&s.reference), cell(&out)));
-            if let Some(svg) = s.heatmap_svg(&r.cfg.report)? {
-                let (png, w, h) = s2s_report::svg_to_png(&svg)?;
-                values.push(summary::image(&format!("attention/{}", s.name), png, w, h));
+            // A heatmap that cannot be drawn is left out (and said so in the table); it
+            // does not stop training.
+            let drawn = s.heatmap_svg(&r.cfg.report).and_then(|svg| match svg {
+                Some(svg) => Ok(Some(s2s_report::svg_to_png(&svg)?)),
+                None => Ok(None),
+            });
+            match drawn {
+                Ok(Some((png, w, h))) => values.push(summary::image(&format!("attention/{}", s.name), png, w, h)),
+                Ok(None) => {}
+                Err(e) => table.push_str(&format!(
+                    "| {} | (heatmap not drawn: {}) | |\n",
+                    cell(&s.text),
+                    cell(&e.to_string())
+                )),
             }
         }
         values.insert(0, summary::text("translations", &table));
