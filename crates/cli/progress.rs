@@ -67,8 +67,25 @@ impl Observer for Progress {
     }
 }
 
+/// Runs a training session on the terminal: the signal handler's stop flag, a progress
+/// bar, settings on stdout, warnings on stderr, and the closing lines.
+pub fn on_terminal(
+    session: impl FnOnce(s2s_run::SessionHooks) -> s2s_run::Result<s2s_run::Outcome>,
+) -> anyhow::Result<s2s_run::Outcome> {
+    let mut progress = Progress::new();
+    let hooks = s2s_run::SessionHooks {
+        stop: crate::signal::stop_flag(),
+        progress: &mut progress,
+        say: &mut |l| println!("{l}"),
+        warn: &mut |w| eprintln!("warning: {w}"),
+    };
+    let outcome = session(hooks)?;
+    print_outcome(&outcome);
+    Ok(outcome)
+}
+
 /// The closing lines of a training session.
-pub fn print_outcome(outcome: &s2s_run::Outcome) {
+fn print_outcome(outcome: &s2s_run::Outcome) {
     match outcome {
         s2s_run::Outcome::Completed(done) => {
             for line in &done.lines {
