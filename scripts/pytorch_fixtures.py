@@ -7,7 +7,8 @@ Run from the repository root (needs `pip install torch`):
 Every parameter is filled by the same formula on both sides (`fill` here, `fill` in
 crates/model/src/tests.rs), so the test compares PyTorch's and candle's arithmetic on
 identical weights. The models mirror shared/bench/torch_ref.py (Bahdanau decoder,
-old-notebook location decoder) plus the Luong scores and PAD masking used by s2s.
+old-notebook location decoder) plus the Luong scores and PAD masking used by s2s, and
+the NMT recipe's options (`model.bridge`, `model.input_feeding`, `model.tie_embeddings`).
 """
 import math
 
@@ -36,16 +37,16 @@ class Enc(nn.Module):
         self.bidir = bidir
 
     def forward(self, src, lens):
+        """Outputs (directions summed), the summed final state, and the directions' final
+        states side by side (what the bridge reads)."""
         x = self.embedding(src)
         packed = nn.utils.rnn.pack_padded_sequence(x, lens, batch_first=True, enforce_sorted=False)
         out, h = self.gru(packed)
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=src.size(1))
         if self.bidir:
             out = out[..., :H] + out[..., H:]
-            h = h[0] + h[1]
-        else:
-            h = h[0]
-        return out, h
+            return out, h[0] + h[1], torch.cat((h[0], h[1]), 1)
+        return out, h[0], h[0]
 
 
 class Attn(nn.Module):
@@ -71,52 +72,66 @@ class Attn(nn.Module):
 
 
 class Dec(nn.Module):
-    def __init__(self, kind):
+    def __init__(self, kind, input_feeding=False, tie=False):
         super().__init__()
-        self.kind = kind
+        self.kind, self.input_feeding = kind, input_feeding
         self.embedding = nn.Embedding(TV, E)
         self.attention = Attn(kind)
         if kind == "location":
             self.attn_combine = nn.Linear(E + H, H)
             self.gru = nn.GRU(H, H, batch_first=True)
         else:
-            self.gru = nn.GRU(E + H, H, batch_first=True)
+            self.gru = nn.GRU(E + H + (H if input_feeding else 0), H, batch_first=True)
+        if input_feeding:
+            self.att_vector = nn.Linear(2 * H, H)
         self.out = nn.Linear(H, TV)
+        if tie:
+            self.out.weight = self.embedding.weight
 
-    def step(self, tok, h, outs, mask):
+    def step(self, tok, h, o, outs, mask):
+        """One step from state (h, o); o is the previous attentional vector (input feeding)."""
         e = self.embedding(tok)
         sc = self.attention.scores(e, h, outs).masked_fill(~mask, float("-inf"))
         w = F.softmax(sc, dim=1)
         ctx = torch.bmm(w.unsqueeze(1), outs).squeeze(1)
-        x = torch.cat((e, ctx), 1)
+        x = torch.cat((e, ctx, o), 1) if self.input_feeding else torch.cat((e, ctx), 1)
         if self.kind == "location":
             x = F.relu(self.attn_combine(x))
         _, h = self.gru(x.unsqueeze(1), h.unsqueeze(0))
-        return h[0], w
+        h = h[0]
+        o = torch.tanh(self.att_vector(torch.cat((h, ctx), 1))) if self.input_feeding else h
+        return h, o, w
 
 
 class Model(nn.Module):
-    def __init__(self, kind, bidir):
+    def __init__(self, kind, bidir, bridge=False, input_feeding=False, tie=False):
         super().__init__()
-        self.encoder, self.decoder = Enc(bidir), Dec(kind)
+        self.encoder, self.decoder = Enc(bidir), Dec(kind, input_feeding, tie)
+        if bridge:
+            self.bridge = nn.Linear((2 if bidir else 1) * H, H)
 
 
-def case(kind, bidir):
+def case(kind, bidir, bridge=False, input_feeding=False, tie=False):
     torch.manual_seed(0)
-    m = Model(kind, bidir)
+    m = Model(kind, bidir, bridge, input_feeding, tie)
     for name, p in m.named_parameters():
         fill(name, p)
+    if tie:  # s2s names the tied tensor after the output layer
+        fill("decoder.out.weight", m.decoder.out.weight)
     src = torch.tensor([[4, 5, 6, EOS], [5, 4, EOS, PAD]])
     lens = torch.tensor([4, 3])
     tgt = torch.tensor([[3, 4, 5, EOS], [5, EOS, PAD, PAD]])
     mask = src != PAD
-    outs, h = m.encoder(src, lens)
+    outs, h, finals = m.encoder(src, lens)
+    if bridge:
+        h = torch.tanh(m.bridge(finals))
+    o = torch.zeros_like(h)
     prev = torch.full((2,), SOS)
     states, first_w = [], None
     for t in range(tgt.size(1)):
-        h, w = m.decoder.step(prev, h, outs, mask)
+        h, o, w = m.decoder.step(prev, h, o, outs, mask)
         first_w = w if first_w is None else first_w
-        states.append(h)
+        states.append(o)
         prev = tgt[:, t]
     logp = F.log_softmax(m.decoder.out(torch.stack(states, 1)), -1)
     loss = F.nll_loss(logp.reshape(-1, TV), tgt.reshape(-1), ignore_index=PAD)
@@ -149,4 +164,15 @@ for kind, bidir in [("location", False), ("bahdanau", False), ("luong-dot", Fals
                     ("luong-general", False), ("bahdanau", True)]:
     loss, gsq, w, names = case(kind, bidir)
     print(f"    (\"{kind}\", {str(bidir).lower()}, {loss:.8e}, {gsq:.8e}, {rs(w)}),")
+print("];")
+print()
+E = H  # tied embeddings need embedding_size = hidden_size
+print("/// Bahdanau attention, embedding size = hidden size = 4: (bidirectional, bridge,")
+print("/// input_feeding, tie_embeddings, loss, sum of squared gradients, first-step attention (2x4))")
+print("pub const RECIPE_CASES: &[(bool, bool, bool, bool, f32, f32, [f32; 8])] = &[")
+for bidir, bridge, feed, tie in [(False, False, False, False), (True, True, False, False), (False, True, False, False),
+                                 (False, False, True, False), (False, False, False, True), (True, True, True, True)]:
+    loss, gsq, w, names = case("bahdanau", bidir, bridge, feed, tie)
+    flags = ", ".join(str(x).lower() for x in (bidir, bridge, feed, tie))
+    print(f"    ({flags}, {loss:.8e}, {gsq:.8e}, {rs(w)}),")
 print("];")

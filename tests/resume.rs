@@ -258,3 +258,71 @@ fn damaged_checkpoints_fall_back_refusals_and_lock() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("being trained by another"), "{}", text(&out).1);
 }
+
+/// Every option of the NMT recipe on (bidirectional encoder with bridge, input feeding,
+/// tied embeddings, hidden dropout, label smoothing, token-budget bucketing, beam
+/// validation on two threads): a run stopped half way and resumed is bit-identical to one
+/// trained straight through, and `s2s average` + `eval --checkpoint average` work on it.
+#[test]
+fn every_recipe_option_resumes_bit_identically_and_averages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("recipe.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+[run]
+name = "recipe"
+seed = 4
+threads = 2
+[data]
+dataset = "reverse"
+synthetic_count = 120
+synthetic_max_length = 5
+length_bucketing = true
+[model]
+attention = "bahdanau"
+hidden_size = 12
+embedding_size = 12
+bidirectional = true
+bridge = true
+input_feeding = true
+tie_embeddings = true
+hidden_dropout = 0.2
+dropout = 0.1
+beam_size = 3
+length_penalty = 1.0
+[train]
+learning_rate = 0.01
+epochs = 6
+batch_size = 8
+label_smoothing = 0.1
+validate_beam = true
+keep_checkpoints = 10
+"#,
+    )
+    .expect("write config");
+    let reference = straight(dir.path(), &cfg, "train.epochs=6");
+    let out = run(&["run", cfg.to_str().expect("utf8"), "--set", "train.epochs=3"], dir.path());
+    assert!(out.status.success(), "{}", text(&out).1);
+    let half = only_run(dir.path());
+    let out = run(&["resume", half.to_str().expect("utf8"), "--epochs", "6"], dir.path());
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert_eq!(model_bytes(&reference), model_bytes(&half));
+    assert_eq!(rows(&reference), rows(&half));
+    let run_dir = half.to_str().expect("utf8");
+    let out = run(&["average", run_dir, "--last", "3"], dir.path());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("averaged 3 checkpoint(s)"), "{stdout}");
+    let out = run(&["eval", run_dir, "--checkpoint", "average", "--json"], dir.path());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(v["checkpoint"], "average");
+    assert_eq!(v["decoding"], "beam 3, length penalty 1");
+    assert!(v["bleu"].as_f64().is_some_and(f64::is_finite), "{stdout}");
+    // Averaging more checkpoints than the run keeps says how to keep more.
+    let out = run(&["average", run_dir, "--last", "50"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
+    assert!(text(&out).1.contains("keep_checkpoints=50"), "{}", text(&out).1);
+}

@@ -201,6 +201,43 @@ fn sweep_makes_one_folder_per_grid_point() {
 }
 
 #[test]
+fn a_sweep_file_crosses_its_variants_with_its_grid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    tiny_config(dir.path(), "");
+    let sweeps = dir.path().join("sweeps");
+    std::fs::create_dir(&sweeps).expect("mkdir");
+    let file = sweeps.join("ablation.toml");
+    std::fs::write(
+        &file,
+        r#"
+[sweep]
+config = "../tiny.toml"
+grid = { "run.seed" = [1, 2] }
+[sweep.variants]
+baseline = {}
+smooth = { "train.label_smoothing" = 0.1, "train.epochs" = 3 }
+"#,
+    )
+    .expect("write");
+    let out = run(&["sweep", file.to_str().expect("utf8"), "--set", "train.epochs=2"], dir.path());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let runs = runs_in(&dir.path().join("experiments"));
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    for point in ["tiny-baseline-seed=1", "tiny-baseline-seed=2", "tiny-smooth-seed=1", "tiny-smooth-seed=2"] {
+        assert!(runs.iter().any(|r| r.to_string_lossy().contains(point)), "no run for {point}");
+    }
+    // The variant's value wins over the command line's --set.
+    let smooth = runs.iter().find(|r| r.to_string_lossy().contains("smooth-seed=1")).expect("run");
+    let config = std::fs::read_to_string(smooth.join("config.toml")).expect("config");
+    assert!(config.contains("label_smoothing = 0.1") && config.contains("epochs = 3"), "{config}");
+    assert!(stdout.contains("train.label_smoothing") && stdout.contains("run.seed"), "{stdout}");
+    // A sweep file takes no --grid.
+    let out = run(&["sweep", file.to_str().expect("utf8"), "--grid", "run.seed=3"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
 fn hostile_words_still_give_valid_svg_and_html() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("hostile.tsv");

@@ -52,9 +52,15 @@ enum Command {
         /// Evaluate on this TSV file instead (normalized as the run's data).
         #[arg(long, value_name = "PATH")]
         data: Option<PathBuf>,
-        /// Which checkpoint: best, last, or a checkpoint folder.
+        /// Which checkpoint: best, last, average (see `s2s average`), or a checkpoint folder.
         #[arg(long, default_value = "best")]
         checkpoint: String,
+        /// Beam width (1 = greedy; default: the run's model.beam_size).
+        #[arg(long)]
+        beam: Option<usize>,
+        /// Beam search length penalty (default: the run's model.length_penalty).
+        #[arg(long)]
+        length_penalty: Option<f64>,
         /// Print the figures as JSON.
         #[arg(long)]
         json: bool,
@@ -65,18 +71,27 @@ enum Command {
         run: PathBuf,
         /// Sentences to translate.
         text: Vec<String>,
-        /// Which checkpoint: best, last, or a checkpoint folder.
+        /// Which checkpoint: best, last, average (see `s2s average`), or a checkpoint folder.
         #[arg(long, default_value = "best")]
         checkpoint: String,
-        /// Beam width (1 = greedy).
-        #[arg(long, default_value_t = 1)]
-        beam: usize,
+        /// Beam width (1 = greedy; default: the run's model.beam_size).
+        #[arg(long)]
+        beam: Option<usize>,
         /// Print the N best translations with their log-probabilities.
         #[arg(long, default_value_t = 1)]
         n_best: usize,
         /// Write the (first) translation's attention heatmap to this SVG file.
         #[arg(long, value_name = "FILE.svg")]
         heatmap: Option<PathBuf>,
+    },
+    /// Average the model weights of a run's newest checkpoints into checkpoints/average/
+    /// (then: eval or translate with --checkpoint average).
+    Average {
+        /// The run folder.
+        run: PathBuf,
+        /// How many of the newest numbered checkpoints to average.
+        #[arg(long, default_value_t = 5)]
+        last: usize,
     },
     /// One line per run: name, status, epochs, best validation metric, age.
     List {
@@ -110,11 +125,12 @@ enum Command {
     },
     /// Rewrite a run's report.html from its folder.
     Report { run: PathBuf },
-    /// Train one run per point of a grid, then compare them.
+    /// Train one run per point of a grid (or of a sweep file), then compare them.
     Sweep {
+        /// An experiment config with --grid, or a sweep file (configs/sweeps/*.toml).
         config: PathBuf,
         /// key=v1,v2,... (repeatable; the grid is every combination).
-        #[arg(long = "grid", value_name = "KEY=V1,V2", required = true)]
+        #[arg(long = "grid", value_name = "KEY=V1,V2")]
         grids: Vec<String>,
         /// Fixed overrides for every run.
         #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -167,10 +183,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config, sets } => outcome(commands::run::execute(&config, &sets)),
         Command::Resume { run, epochs, sets } => outcome(commands::resume::execute(&run, epochs, &sets)),
-        Command::Eval { run, split, data, checkpoint, json } => {
+        Command::Eval { run, split, data, checkpoint, beam, length_penalty, json } => {
             let data = data.map_or(s2s_run::eval::EvalData::Split(split), s2s_run::eval::EvalData::File);
-            commands::eval::execute(&run, &data, &checkpoint, json).map(|_| ExitCode::SUCCESS)
+            let decoding = s2s_run::opened::DecodingChoice { beam_size: beam, length_penalty };
+            commands::eval::execute(&run, &data, &checkpoint, &decoding, json).map(|_| ExitCode::SUCCESS)
         }
+        Command::Average { run, last } => commands::average::execute(&run, last).map(|()| ExitCode::SUCCESS),
         Command::List { dir } => commands::list::execute(&dir).map(|()| ExitCode::SUCCESS),
         Command::Compare { runs, all_keys, sort, json, csv, out, dir } => {
             commands::compare::execute(&runs, &commands::compare::Options { all_keys, sort, json, csv, out, dir })

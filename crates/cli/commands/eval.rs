@@ -5,10 +5,17 @@ use std::path::Path;
 
 use anyhow::Result;
 use s2s_run::eval::{evaluate, EvalData, EvalResult};
+use s2s_run::opened::DecodingChoice;
 use s2s_run::Which;
 
-pub fn execute(dir: &Path, data: &EvalData, checkpoint: &str, json: bool) -> Result<EvalResult> {
-    let r = evaluate(dir, &Which::parse(checkpoint), data)?;
+pub fn execute(
+    dir: &Path,
+    data: &EvalData,
+    checkpoint: &str,
+    decoding: &DecodingChoice,
+    json: bool,
+) -> Result<EvalResult> {
+    let r = evaluate(dir, &Which::parse(checkpoint), data, decoding)?;
     for w in &r.warnings {
         eprintln!("warning: {w}");
     }
@@ -19,7 +26,7 @@ pub fn execute(dir: &Path, data: &EvalData, checkpoint: &str, json: bool) -> Res
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(r);
     }
-    println!("{} ({} checkpoint), {} pairs of {}", r.run, r.checkpoint, r.pairs, r.split);
+    println!("{} ({} checkpoint), {} pairs of {}, {} decoding", r.run, r.checkpoint, r.pairs, r.split, r.decoding);
     println!("  {:<12} {:>10.4}", "loss", r.loss);
     println!("  {:<12} {:>10.3}", "perplexity", r.ppl);
     println!("  {:<12} {:>10.2}", "BLEU", r.bleu);

@@ -1,5 +1,6 @@
 //! One module per `s2s` subcommand.
 
+pub mod average;
 pub mod bench;
 pub mod compare;
 pub mod config;

@@ -1,4 +1,5 @@
-//! `s2s sweep CONFIG --grid key=v1,v2 ...`: one `s2s run` process per grid point, then a
+//! `s2s sweep CONFIG --grid key=v1,v2 ...` or `s2s sweep SWEEP.toml`: one `s2s run`
+//! process per point (a grid point, or a sweep file's variant × grid point), then a
 //! comparison of the new runs.
 
 use std::path::{Path, PathBuf};
@@ -6,21 +7,39 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use s2s_run::compare::{build, write_folder, FOLDER_PREFIX};
-use s2s_run::sweep::{label, parse_axis, points, Axis};
+use s2s_run::sweep::{label, parse_axis, points, Axis, SweepFile};
 use s2s_run::{find_runs, ExperimentConfig};
 
 pub fn execute(config: &Path, grids: &[String], sets: &[String], jobs: usize) -> Result<()> {
-    let grid: Vec<Axis> = grids.iter().map(|g| parse_axis(g)).collect::<Result<_, _>>()?;
-    if grid.is_empty() {
-        bail!("give at least one --grid key=v1,v2");
-    }
+    let mut grid: Vec<Axis> = grids.iter().map(|g| parse_axis(g)).collect::<Result<_, _>>()?;
+    let (config, pts): (PathBuf, Vec<(String, Vec<(String, String)>)>) = if SweepFile::is_sweep_file(config) {
+        let file = SweepFile::load(config)?;
+        if !grid.is_empty() {
+            bail!("{} is a sweep file: put the grid in it, not in --grid", config.display());
+        }
+        grid.clone_from(&file.grid);
+        for (_, sets) in &file.variants {
+            for (k, _) in sets {
+                if !grid.iter().any(|(g, _)| g == k) {
+                    grid.push((k.clone(), Vec::new()));
+                }
+            }
+        }
+        let pts = file.points();
+        (file.config, pts)
+    } else {
+        if grid.is_empty() {
+            bail!("give at least one --grid key=v1,v2 (or a sweep file, see configs/sweeps/)");
+        }
+        (config.to_path_buf(), points(&grid).into_iter().map(|p| (label(&p), p)).collect())
+    };
+    let config = config.as_path();
     let base = ExperimentConfig::load(config, sets)?;
-    let pts = points(&grid);
     // Check every point's config before starting anything.
-    for p in &pts {
+    for (name, p) in &pts {
         let mut all = sets.to_vec();
         all.extend(p.iter().map(|(k, v)| format!("{k}={v}")));
-        ExperimentConfig::load(config, &all).with_context(|| format!("grid point {}", label(p)))?;
+        ExperimentConfig::load(config, &all).with_context(|| format!("sweep point {name}"))?;
     }
     let exe = std::env::current_exe().context("cannot find the s2s executable")?;
     let out_dir = base.run.output_dir.clone();
@@ -29,8 +48,8 @@ pub fn execute(config: &Path, grids: &[String], sets: &[String], jobs: usize) ->
     let mut failures = Vec::new();
     for chunk in pts.chunks(jobs.max(1)) {
         let mut children = Vec::new();
-        for p in chunk {
-            let name = format!("{}-{}", base.run.name, label(p));
+        for (point, p) in chunk {
+            let name = format!("{}-{point}", base.run.name);
             let mut cmd = Command::new(&exe);
             cmd.arg("run").arg(config);
             // TensorBoard's HPARAMS tab shows the keys the sweep varies (a `--set

@@ -9,7 +9,8 @@ use s2s_run::{OpenedRun, Which};
 #[derive(Debug, Clone)]
 pub struct Options {
     pub checkpoint: String,
-    pub beam: usize,
+    /// `None`: the run's `model.beam_size`.
+    pub beam: Option<usize>,
     pub n_best: usize,
     pub heatmap: Option<PathBuf>,
 }
@@ -52,7 +53,7 @@ fn one(run: &OpenedRun, text: &str, opts: &Options) -> Result<()> {
         println!();
         return Ok(());
     }
-    let beam = opts.beam.max(opts.n_best).max(1);
+    let beam = opts.beam.unwrap_or(run.cfg.model.beam_size).max(opts.n_best).max(1);
     let hyps = run.translate_n_best(text, beam, opts.n_best.max(1))?;
     if let Some(first) = hyps.first() {
         if !first.unknown.is_empty() {

@@ -103,12 +103,22 @@ pub struct BatchPlan {
     pub seed: u64,
 }
 
-/// Pairs per bucketing chunk, in batches.
-const BUCKET_CHUNK_BATCHES: usize = 50;
+/// Pairs per bucketing pool, in batches.
+const BUCKET_POOL_BATCHES: usize = 50;
 
 impl BatchPlan {
     /// The batches of epoch `epoch` (0-based). Without bucketing and with shuffling on,
     /// they are exactly `torch_ref.py`'s `make_batches(.., shuffled_indices(n, seed, epoch))`.
+    ///
+    /// With bucketing, the shuffled pairs are cut into pools of 50 batches' worth, each
+    /// pool is sorted by length (target, then source), and cut into batches by a *token
+    /// budget*: `batch_size` × the mean target length of all the examples, in padded target
+    /// tokens. Batches of short sentences hold more of them, so that every batch carries
+    /// about the same number of target tokens, as with random batches: the loss is a mean
+    /// per token within a batch, and every optimizer step weighs about the same, so
+    /// batches of `batch_size` sentences each would give a short sentence's tokens several
+    /// times the weight of a long one's (what sentence-count bucketing did, and cost 1–2
+    /// BLEU on Tatoeba; see BENCHMARKS.md). The batches are then shuffled.
     pub fn epoch(&self, examples: &[Example], epoch: usize) -> Vec<Batch> {
         let n = examples.len();
         let mut order: Vec<usize> = (0..n).collect();
@@ -120,17 +130,33 @@ impl BatchPlan {
         if !self.length_bucketing {
             return order.chunks(bs).map(|c| Batch::new(examples, c)).collect();
         }
+        let budget = token_budget(examples, bs);
         let mut batches = Vec::new();
-        for chunk in order.chunks(bs * BUCKET_CHUNK_BATCHES) {
-            let mut chunk = chunk.to_vec();
-            chunk.sort_by_key(|&i| (examples[i].src.len(), examples[i].tgt.len()));
-            batches.extend(chunk.chunks(bs).map(|c| Batch::new(examples, c)));
+        for pool in order.chunks(bs * BUCKET_POOL_BATCHES) {
+            let mut pool = pool.to_vec();
+            pool.sort_by_key(|&i| (examples[i].tgt.len(), examples[i].src.len()));
+            let mut start = 0;
+            while start < pool.len() {
+                // Sorted by target length, a batch's padded width is its last row's.
+                let mut end = start + 1;
+                while end < pool.len() && (end + 1 - start) * examples[pool[end]].tgt.len() <= budget {
+                    end += 1;
+                }
+                batches.push(Batch::new(examples, &pool[start..end]));
+                start = end;
+            }
         }
         if self.shuffle {
             rng.shuffle(&mut batches);
         }
         batches
     }
+}
+
+/// Padded target tokens per bucketed batch: `batch_size` sentences of the mean target length.
+fn token_budget(examples: &[Example], batch_size: usize) -> usize {
+    let tokens: usize = examples.iter().map(|e| e.tgt.len()).sum();
+    (batch_size * tokens).div_ceil(examples.len().max(1)).max(1)
 }
 
 /// Batches in data order, for evaluation.
@@ -185,6 +211,31 @@ mod tests {
             assert_ne!(e0, plan.epoch(&ex, 1));
             assert_eq!(e0, plan.epoch(&ex, 0));
         }
+    }
+
+    #[test]
+    fn bucketed_batches_carry_about_the_same_number_of_target_tokens() {
+        // Targets of 2 to 12 tokens: batches of 8 sentences would carry 16 to 96 tokens.
+        let ex: Vec<Example> =
+            (0..400).map(|i| Example { src: vec![4; 1 + i % 7], tgt: vec![5; 2 + (i * 7) % 11] }).collect();
+        let plan = BatchPlan { batch_size: 8, shuffle: true, length_bucketing: true, seed: 3 };
+        let budget = token_budget(&ex, 8);
+        assert_eq!(budget, (8 * ex.iter().map(|e| e.tgt.len()).sum::<usize>()).div_ceil(400));
+        let batches = plan.epoch(&ex, 0);
+        let mut seen: Vec<usize> = batches.iter().flat_map(|b| b.indices.clone()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..400).collect::<Vec<_>>());
+        for b in &batches {
+            assert!(b.size * b.tgt_len <= budget || b.size == 1, "{} rows of {} > {budget}", b.size, b.tgt_len);
+        }
+        // Short targets come in bigger batches, and all but the pools' last batches are
+        // filled to within one sentence of the budget.
+        let rows = |len: usize| batches.iter().filter(|b| b.tgt_len == len).map(|b| b.size).max().unwrap_or(0);
+        assert!(rows(2) > 3 * rows(12), "{} vs {}", rows(2), rows(12));
+        let full = batches.iter().filter(|b| (b.size + 1) * b.tgt_len > budget).count();
+        assert!(full * 10 >= batches.len() * 7, "{full} of {} batches are full", batches.len());
+        // About as many steps as batches of 8 sentences would make.
+        assert!((batches.len() as f64 - 50.0).abs() < 10.0, "{} batches", batches.len());
     }
 
     #[test]

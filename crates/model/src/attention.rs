@@ -64,6 +64,16 @@ impl Attention {
         })
     }
 
+    /// A copy for inference (see [`Linear::detached`]).
+    pub fn detached(&self) -> Self {
+        match self {
+            Self::Location { attn, max_length } => Self::Location { attn: attn.detached(), max_length: *max_length },
+            Self::Bahdanau { wa, ua, va } => Self::Bahdanau { wa: wa.detached(), ua: ua.detached(), va: va.clone() },
+            Self::LuongDot => Self::LuongDot,
+            Self::LuongGeneral { w } => Self::LuongGeneral { w: w.detached() },
+        }
+    }
+
     /// The longest source this attention can handle, if limited.
     pub fn max_source_length(&self) -> Option<usize> {
         match self {

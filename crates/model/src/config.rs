@@ -49,6 +49,17 @@ pub struct ModelConfig {
     pub beam_size: usize,
     /// Length normalisation exponent for beam search scores (0 = none).
     pub length_penalty: f64,
+    /// The decoder's initial state is `tanh(Linear(encoder final state))` (both directions'
+    /// states joined when bidirectional) instead of the encoder's final state itself.
+    pub bridge: bool,
+    /// Luong's input feeding: the decoder emits an attentional vector
+    /// `tanh(Linear([h; context]))` and the previous one joins the next step's input.
+    pub input_feeding: bool,
+    /// The target embedding is the output layer's weight (needs embedding_size = hidden_size).
+    pub tie_embeddings: bool,
+    /// Dropout on the vector the output layer reads (the attentional vector with input
+    /// feeding, the decoder state without).
+    pub hidden_dropout: f64,
 }
 
 impl Default for ModelConfig {
@@ -64,6 +75,10 @@ impl Default for ModelConfig {
             max_decode_length: 0,
             beam_size: 1,
             length_penalty: 0.0,
+            bridge: false,
+            input_feeding: false,
+            tie_embeddings: false,
+            hidden_dropout: 0.0,
         }
     }
 }
@@ -85,6 +100,25 @@ impl ModelConfig {
         }
         if !self.length_penalty.is_finite() || self.length_penalty < 0.0 {
             return bad("length_penalty", format!("must be >= 0, got {}", self.length_penalty));
+        }
+        if !(0.0..1.0).contains(&self.hidden_dropout) {
+            return bad("hidden_dropout", format!("must be in [0, 1), got {}", self.hidden_dropout));
+        }
+        if self.tie_embeddings && self.embedding_dim() != self.hidden_size {
+            return bad(
+                "tie_embeddings",
+                format!(
+                    "needs embedding_size = hidden_size (the output layer reads {} values, the embedding has {})",
+                    self.hidden_size,
+                    self.embedding_dim()
+                ),
+            );
+        }
+        if self.input_feeding && self.attention == AttentionKind::Location {
+            return bad(
+                "input_feeding",
+                "works with the bahdanau and luong attentions, not location (its decoder has no context input)".into(),
+            );
         }
         Ok(())
     }

@@ -25,8 +25,12 @@ pub struct Encoder {
 pub struct Encoded {
     /// `(B, S, H)`, zero at PAD positions; directions summed when bidirectional.
     pub outputs: Tensor,
-    /// `(B, H)`: the last layer's state after each sentence's last real token.
+    /// `(B, H)`: the last layer's state after each sentence's last real token (both
+    /// directions summed when bidirectional).
     pub final_hidden: Tensor,
+    /// `(B, D·H)`: the last layer's final states of its D directions side by side (forward
+    /// first), what the bridge reads.
+    pub final_states: Tensor,
 }
 
 impl Encoder {
@@ -59,25 +63,30 @@ impl Encoder {
             expect_dims("encoder mask", m, &[b, s])?;
         }
         let mut x = dropout(&self.embedding.forward(src)?, self.dropout, rng.as_deref_mut())?;
-        let mut final_hidden = None;
+        let mut finals = None;
         for (k, (fwd, bwd)) in self.layers.iter().enumerate() {
             if k > 0 {
                 x = dropout(&x, self.dropout, rng.as_deref_mut())?;
             }
-            let (mut out, mut h) = self.run(fwd, &x, mask, false, products)?;
+            let (mut out, h) = self.run(fwd, &x, mask, false, products)?;
+            let mut h_b = None;
             if let Some(bwd) = bwd {
-                let (out_b, h_b) = self.run(bwd, &x, mask, true, products)?;
+                let (out_b, h_bwd) = self.run(bwd, &x, mask, true, products)?;
                 out = (out + out_b)?;
-                h = (h + h_b)?;
+                h_b = Some(h_bwd);
             }
             x = out;
-            final_hidden = Some(h);
+            finals = Some((h, h_b));
         }
-        let final_hidden = match final_hidden {
-            Some(h) => h,
-            None => Tensor::zeros((b, self.hidden), x.dtype(), x.device())?,
+        let (final_hidden, final_states) = match finals {
+            Some((h, None)) => (h.clone(), h),
+            Some((h, Some(h_b))) => ((&h + &h_b)?, Tensor::cat(&[&h, &h_b], D::Minus1)?),
+            None => {
+                let z = Tensor::zeros((b, self.hidden), x.dtype(), x.device())?;
+                (z.clone(), z)
+            }
         };
-        Ok(Encoded { outputs: x, final_hidden })
+        Ok(Encoded { outputs: x, final_hidden, final_states })
     }
 
     /// One direction over the sequence. Masked positions leave the state unchanged and

@@ -39,14 +39,39 @@ pub trait TranslationModel: std::fmt::Debug + Send + Sync {
     /// Beam search for one source: up to `n_best` hypotheses, best first.
     fn beam(&self, source: &[u32], beam_size: usize, n_best: usize) -> Result<Vec<Hypothesis>>;
     /// Decodes with the configured beam size (greedy when 1), one best hypothesis each.
+    /// On the CPU the sentences of a beam search are shared out between
+    /// [`Self::threads`] threads (each searches its own sentences; the results do not
+    /// depend on the split).
     fn translate(&self, sources: &[Vec<u32>]) -> Result<Vec<Hypothesis>> {
         let beam = self.config().beam_size;
         if beam <= 1 {
             return self.greedy(sources);
         }
+        let search = |part: &[Vec<u32>]| -> Result<Vec<Hypothesis>> {
+            let mut out = Vec::with_capacity(part.len());
+            for s in part {
+                out.extend(self.beam(s, beam, 1)?.into_iter().take(1));
+            }
+            Ok(out)
+        };
+        let threads = if self.device().is_cpu() { self.threads().clamp(1, sources.len().max(1)) } else { 1 };
+        if threads == 1 {
+            return search(sources);
+        }
+        let size = sources.len().div_ceil(threads);
+        let parts: Vec<Result<Vec<Hypothesis>>> = std::thread::scope(|scope| {
+            let mut chunks = sources.chunks(size);
+            let first = chunks.next().unwrap_or(&[]);
+            let others: Vec<_> = chunks.map(|c| scope.spawn(move || search(c))).collect();
+            let mut all = vec![search(first)];
+            for h in others {
+                all.push(h.join().unwrap_or_else(|_| Err(crate::ModelError::Worker)));
+            }
+            all
+        });
         let mut out = Vec::with_capacity(sources.len());
-        for s in sources {
-            out.extend(self.beam(s, beam, 1)?.into_iter().take(1));
+        for p in parts {
+            out.extend(p?);
         }
         Ok(out)
     }

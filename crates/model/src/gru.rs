@@ -23,6 +23,8 @@ pub struct GruLayer {
     /// Per-step products with their weight gradients formed once (see
     /// [`crate::fused::SharedProduct`]), while training on the CPU.
     shared: Option<(SharedProduct, SharedProduct)>,
+    /// Inference only: per-step products without gradients ([`Self::detached`]).
+    detached: bool,
     hidden: usize,
     input: usize,
 }
@@ -43,6 +45,7 @@ impl GruLayer {
             b_ih: vb.get_with_hints(3 * hidden, &format!("bias_ih_{sfx}"), init)?,
             b_hh: vb.get_with_hints(3 * hidden, &format!("bias_hh_{sfx}"), init)?,
             shared: None,
+            detached: false,
             hidden,
             input,
         })
@@ -54,6 +57,12 @@ impl GruLayer {
         let ih = SharedProduct::new(&self.w_ih, &self.b_ih)?;
         let hh = SharedProduct::new(&self.w_hh, &self.b_hh)?;
         Ok((Self { shared: Some((ih.clone(), hh.clone())), ..self.clone() }, [ih, hh]))
+    }
+
+    /// A copy for inference whose per-step products carry no gradient and pack nothing of
+    /// the weights (see [`crate::fused::detached_product`]).
+    pub fn detached(&self) -> Self {
+        Self { detached: true, shared: None, ..self.clone() }
     }
 
     /// `weight_ih`, `bias_ih`, `weight_hh`, `bias_hh`
@@ -109,6 +118,9 @@ impl GruLayer {
         if let Some((ih, _)) = &self.shared {
             return Ok(ih.forward(x)?);
         }
+        if self.detached {
+            return Ok(crate::fused::detached_product(x, &self.w_ih, Some(&self.b_ih), None)?);
+        }
         Ok(x.matmul(&self.w_ih_t)?.broadcast_add(&self.b_ih)?)
     }
 
@@ -130,6 +142,7 @@ impl GruLayer {
         expect_dims("GRU hidden", h, &[h.dim(0)?, self.hidden])?;
         Ok(match &self.shared {
             Some((_, hh)) => hh.forward(h)?,
+            None if self.detached => crate::fused::detached_product(h, &self.w_hh, Some(&self.b_hh), None)?,
             None => h.matmul(&self.w_hh_t)?.broadcast_add(&self.b_hh)?,
         })
     }

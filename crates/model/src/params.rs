@@ -147,12 +147,14 @@ pub struct Linear {
     /// Set while training a recurrence on the CPU: the per-step products whose weight
     /// gradient is formed once per batch.
     shared: Option<SharedProduct>,
+    /// Inference only: 2-D products go through [`crate::fused::detached_product`].
+    detached: bool,
 }
 
 impl Linear {
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
         let weight_t = weight.t()?;
-        Ok(Self { weight, weight_t, bias, shared: None })
+        Ok(Self { weight, weight_t, bias, shared: None, detached: false })
     }
 
     pub fn weight(&self) -> &Tensor {
@@ -176,6 +178,12 @@ impl Linear {
         Ok(Some((Self { shared: Some(product.clone()), ..self.clone() }, product)))
     }
 
+    /// A copy for inference whose 2-D products carry no gradient and pack nothing of the
+    /// weight (see [`crate::fused::detached_product`]).
+    pub fn detached(&self) -> Self {
+        Self { detached: true, shared: None, ..self.clone() }
+    }
+
     /// [`Self::forward`] for inference, without gradients (see
     /// [`crate::fused::detached_product`]).
     ///
@@ -190,6 +198,9 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if let (Some(shared), [_, _]) = (&self.shared, x.dims()) {
             return Ok(shared.forward(x)?);
+        }
+        if let (true, [_, _]) = (self.detached, x.dims()) {
+            return self.forward_detached(x, None);
         }
         let y = match x.dims() {
             [b, t, i] => x.reshape((b * t, *i))?.matmul(&self.weight_t)?.reshape((*b, *t, ()))?,

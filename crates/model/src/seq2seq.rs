@@ -12,7 +12,7 @@ use crate::decoder::{Decoder, Memory};
 use crate::encoder::Encoder;
 use crate::error::{ModelError, Result};
 use crate::fused::Products;
-use crate::params::{seeded_builder, ParamStore};
+use crate::params::{linear, seeded_builder, Linear, ParamStore};
 
 /// Rows per thread from which greedy decoding splits a batch between threads (below
 /// it, one sentence's step shares its products with a helper thread instead).
@@ -31,10 +31,11 @@ impl TrainRngs {
     }
 }
 
-/// Training (dropout on, maybe free-running) or evaluation (dropout off, teacher forcing).
+/// Training (dropout on, maybe free-running, maybe smoothed targets) or evaluation
+/// (dropout off, teacher forcing, the plain NLL).
 #[derive(Debug)]
 pub enum Mode<'a> {
-    Train { rngs: &'a mut TrainRngs, teacher_forcing_ratio: f64 },
+    Train { rngs: &'a mut TrainRngs, teacher_forcing_ratio: f64, label_smoothing: f64 },
     Eval,
 }
 
@@ -44,6 +45,8 @@ pub struct Seq2Seq {
     dims: ModelDims,
     encoder: Encoder,
     decoder: Decoder,
+    /// `bridge`, `Linear(D·H → H)` from the encoder's final states (`model.bridge`).
+    bridge: Option<Linear>,
     params: ParamStore,
     device: Device,
     /// Threads for training steps and batched decoding (rows split between them).
@@ -57,7 +60,13 @@ impl Seq2Seq {
         let (params, vb) = seeded_builder(seed, device);
         let encoder = Encoder::new(cfg, dims.src_vocab, vb.pp("encoder"))?;
         let decoder = Decoder::new(cfg, &dims, vb.pp("decoder"))?;
-        Ok(Self { cfg: cfg.clone(), dims, encoder, decoder, params, device: device.clone(), threads: 1 })
+        let bridge = if cfg.bridge {
+            let directions = if cfg.bidirectional { 2 } else { 1 };
+            Some(linear(directions * cfg.hidden_size, cfg.hidden_size, true, vb.pp("bridge"))?)
+        } else {
+            None
+        };
+        Ok(Self { cfg: cfg.clone(), dims, encoder, decoder, bridge, params, device: device.clone(), threads: 1 })
     }
 
     /// Splits the rows of training batches and of batched greedy decoding over `threads`
@@ -101,8 +110,14 @@ impl Seq2Seq {
             AttentionKind::LuongDot => (0, 0, e + h),
             AttentionKind::LuongGeneral => (linear(h, h, false), 0, e + h),
         };
-        let vocabulary = src * e + tgt * e + linear(h, tgt, true);
-        ParameterCount { total: vocabulary + encoder + attention + combine + gru(gru_in), vocabulary }
+        let (gru_in, att_vector) = if cfg.input_feeding { (gru_in + h, linear(2 * h, h, true)) } else { (gru_in, 0) };
+        let bridge = if cfg.bridge { linear(directions * h, h, true) } else { 0 };
+        let tgt_embedding = if cfg.tie_embeddings { 0 } else { tgt * e };
+        let vocabulary = src * e + tgt_embedding + linear(h, tgt, true);
+        ParameterCount {
+            total: vocabulary + encoder + attention + combine + gru(gru_in) + att_vector + bridge,
+            vocabulary,
+        }
     }
 
     pub fn dims(&self) -> &ModelDims {
@@ -113,7 +128,8 @@ impl Seq2Seq {
         &self.device
     }
 
-    /// Encodes padded sources; returns the decoder memory and the initial decoder state.
+    /// Encodes padded sources; returns the decoder memory and the initial decoder state
+    /// (`(B, state_size)`, see [`Decoder::initial_state`]).
     /// Detached `products` (inference) compute the products without gradients.
     fn encode(
         &self,
@@ -139,7 +155,11 @@ impl Seq2Seq {
         };
         let enc = self.encoder.forward(&src, mask.as_ref(), rng, products)?;
         let bias = mask.as_ref().map(mask_bias).transpose()?;
-        Ok((self.decoder.memory(enc.outputs, bias, products)?, enc.final_hidden))
+        let h0 = match &self.bridge {
+            Some(bridge) => bridge.forward(&enc.final_states)?.tanh()?,
+            None => enc.final_hidden,
+        };
+        Ok((self.decoder.memory(enc.outputs, bias, products)?, self.decoder.initial_state(h0)?))
     }
 
     /// Mean negative log-likelihood per real target token (EOS included, PAD excluded).
@@ -147,13 +167,15 @@ impl Seq2Seq {
     /// # Shapes
     /// returns a scalar
     pub fn loss(&self, batch: &Batch, mode: Mode) -> Result<Tensor> {
-        let (rng, teacher) = match mode {
-            Mode::Train { rngs, teacher_forcing_ratio } => {
-                (Some(&mut rngs.dropout), Self::teacher_forcing(&mut rngs.teacher_forcing, teacher_forcing_ratio))
-            }
-            Mode::Eval => (None, true),
+        let (rng, teacher, smoothing) = match mode {
+            Mode::Train { rngs, teacher_forcing_ratio, label_smoothing } => (
+                Some(&mut rngs.dropout),
+                Self::teacher_forcing(&mut rngs.teacher_forcing, teacher_forcing_ratio),
+                label_smoothing,
+            ),
+            Mode::Eval => (None, true, 0.0),
         };
-        self.loss_over(batch, rng, teacher, batch.target_tokens())
+        self.loss_over(batch, rng, teacher, batch.target_tokens(), smoothing)
     }
 
     /// Whether this batch feeds the reference words (one draw per batch).
@@ -172,17 +194,17 @@ impl Seq2Seq {
             let value = f64::from(loss.to_scalar::<f32>()?);
             return Ok((value, loss.backward()?));
         }
-        let (seeds, teacher): (Option<Vec<u64>>, bool) = match mode {
-            Mode::Train { rngs, teacher_forcing_ratio } => {
+        let (seeds, teacher, smoothing): (Option<Vec<u64>>, bool, f64) = match mode {
+            Mode::Train { rngs, teacher_forcing_ratio, label_smoothing } => {
                 let teacher = Self::teacher_forcing(&mut rngs.teacher_forcing, teacher_forcing_ratio);
-                (Some(parts.iter().map(|_| rngs.dropout.next_u64()).collect()), teacher)
+                (Some(parts.iter().map(|_| rngs.dropout.next_u64()).collect()), teacher, label_smoothing)
             }
-            Mode::Eval => (None, true),
+            Mode::Eval => (None, true, 0.0),
         };
         let total = batch.target_tokens();
         let run = |i: usize| -> Result<(f64, GradStore)> {
             let mut rng = seeds.as_ref().map(|s| Rng::derive(s[i], "dropout-part"));
-            let loss = self.loss_over(&parts[i], rng.as_mut(), teacher, total)?;
+            let loss = self.loss_over(&parts[i], rng.as_mut(), teacher, total, smoothing)?;
             Ok((f64::from(loss.to_scalar::<f32>()?), loss.backward()?))
         };
         let results: Vec<Result<(f64, GradStore)>> = std::thread::scope(|scope| {
@@ -229,9 +251,17 @@ impl Seq2Seq {
         Ok((value, grads))
     }
 
-    /// The summed NLL of `batch`'s real target tokens divided by `denominator` (the whole
-    /// batch's token count when `batch` is one part of it).
-    fn loss_over(&self, batch: &Batch, mut rng: Option<&mut Rng>, teacher: bool, denominator: usize) -> Result<Tensor> {
+    /// The summed loss (NLL, or cross-entropy with smoothed targets) of `batch`'s real
+    /// target tokens divided by `denominator` (the whole batch's token count when `batch`
+    /// is one part of it).
+    fn loss_over(
+        &self,
+        batch: &Batch,
+        mut rng: Option<&mut Rng>,
+        teacher: bool,
+        denominator: usize,
+        smoothing: f64,
+    ) -> Result<Tensor> {
         let (b, t) = (batch.size, batch.tgt_len);
         let (mem, mut h) =
             self.encode(&batch.src, &batch.src_lengths, batch.src_len, rng.as_deref_mut(), Products::Tracked)?;
@@ -287,7 +317,8 @@ impl Seq2Seq {
         let n = targets.len();
         let targets = Tensor::from_vec(targets, n, &self.device)?;
         let weights = Tensor::ones(n, candle_core::DType::F32, &self.device)?;
-        let nll = decoder.nll(&states, &targets, &weights)?;
+        let outputs = decoder.dropped_output(&states, rng)?;
+        let nll = decoder.nll(&outputs, &targets, &weights, smoothing)?;
         Ok((nll.sum_all()? / denominator.max(1) as f64)?)
     }
 
@@ -314,7 +345,9 @@ impl Seq2Seq {
         if b == 0 {
             return Ok(Vec::new());
         }
-        if !self.device.is_cpu() {
+        // The buffer decoder knows the tutorial's decoder; input feeding's steps go
+        // through candle's ops.
+        if !self.device.is_cpu() || self.decoder.input_feeding() {
             return self.greedy_rows(sources, steps, stop_at_eos);
         }
         let threads = self.cpu_threads();

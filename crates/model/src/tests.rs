@@ -8,7 +8,7 @@ use candle_core::{Device, Tensor};
 use s2s_data::{Batch, Example, EOS, PAD};
 
 use crate::gru::GruLayer;
-use crate::testdata::{CASES, GRU_STEP};
+use crate::testdata::{CASES, GRU_STEP, RECIPE_CASES};
 use crate::{AttentionKind, Mode, ModelConfig, ModelDims, Seq2Seq, TrainRngs};
 
 /// `0.3 * sin(0.7 i + c)` with `c = (byte sum of the name mod 17) * 0.1`, as in the script.
@@ -100,6 +100,54 @@ fn loss_gradients_and_attention_match_pytorch() {
     }
 }
 
+/// `model.bridge`, `model.input_feeding` and `model.tie_embeddings`, alone and together,
+/// against PyTorch on the same weights (`scripts/pytorch_fixtures.py`).
+#[test]
+fn recipe_options_match_pytorch() {
+    for &(bidirectional, bridge, input_feeding, tie_embeddings, loss_e, gsq_e, w_e) in RECIPE_CASES {
+        let cfg = ModelConfig {
+            attention: AttentionKind::Bahdanau,
+            hidden_size: 4,
+            embedding_size: 4,
+            bidirectional,
+            bridge,
+            input_feeding,
+            tie_embeddings,
+            dropout: 0.0,
+            ..Default::default()
+        };
+        let m = Seq2Seq::new(&cfg, ModelDims { src_vocab: 7, tgt_vocab: 6, max_length: 6 }, 0, &Device::Cpu)
+            .expect("model");
+        let names: Vec<String> = m.params().vars().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names.contains(&"bridge.weight".to_string()), bridge);
+        assert_eq!(names.contains(&"decoder.att_vector.weight".to_string()), input_feeding);
+        assert_eq!(names.contains(&"decoder.embedding.weight".to_string()), !tie_embeddings);
+        for (pname, var) in m.params().vars() {
+            var.set(&fill(&pname, var.dims())).expect("set");
+        }
+        let what =
+            format!("bidirectional={bidirectional} bridge={bridge} input_feeding={input_feeding} tie={tie_embeddings}");
+        let loss = m.loss(&batch(PAD, PAD), Mode::Eval).expect("loss");
+        let lv: f32 = loss.to_scalar().expect("scalar");
+        assert!(close(lv, loss_e, 1e-5), "{what}: loss {lv} vs {loss_e}");
+        let grads = loss.backward().expect("backward");
+        let mut gsq = 0f32;
+        for (name, var) in m.params().vars() {
+            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{what}: no gradient for {name}"));
+            gsq += g.sqr().expect("sqr").sum_all().expect("sum").to_scalar::<f32>().expect("s");
+        }
+        assert!(close(gsq, gsq_e, 1e-5), "{what}: grad sq sum {gsq} vs {gsq_e}");
+        let hyps = m.greedy(&[vec![4, 5, 6, EOS], vec![5, 4, EOS]]).expect("greedy");
+        let got: Vec<f32> = hyps[0].attention[0].iter().chain(&hyps[1].attention[0]).copied().collect();
+        for (a, e) in got.iter().zip(w_e.iter().take(4).chain(&w_e[4..7])) {
+            assert!(close(*a, *e, 1e-5), "{what}: attention {got:?} vs {w_e:?}");
+        }
+        // Beam search of width 1 is greedy decoding, whatever the options.
+        let beam = m.beam(&[4, 5, 6, EOS], 1, 1).expect("beam");
+        assert_eq!(beam[0].ids, hyps[0].ids, "{what}");
+    }
+}
+
 #[test]
 fn pad_positions_change_nothing() {
     for kind in [AttentionKind::Location, AttentionKind::Bahdanau, AttentionKind::LuongDot, AttentionKind::LuongGeneral]
@@ -141,7 +189,7 @@ fn same_seed_same_weights_and_losses() {
     let run = || {
         let m = Seq2Seq::new(&cfg, dims, 42, &Device::Cpu).expect("model");
         let mut rngs = TrainRngs::new(42);
-        m.loss(&batch(PAD, PAD), Mode::Train { rngs: &mut rngs, teacher_forcing_ratio: 0.5 })
+        m.loss(&batch(PAD, PAD), Mode::Train { rngs: &mut rngs, teacher_forcing_ratio: 0.5, label_smoothing: 0.0 })
             .expect("loss")
             .to_scalar::<f32>()
             .expect("s")
@@ -226,7 +274,9 @@ fn split_rows_over_threads_give_the_same_loss_gradients_and_translations() {
             let mut m = Seq2Seq::new(&cfg, dims, 3, &Device::Cpu).expect("model");
             m.set_threads(2);
             let mut rngs = TrainRngs::new(3);
-            m.loss_and_grads(&b, Mode::Train { rngs: &mut rngs, teacher_forcing_ratio: 1.0 }).expect("train").0
+            m.loss_and_grads(&b, Mode::Train { rngs: &mut rngs, teacher_forcing_ratio: 1.0, label_smoothing: 0.0 })
+                .expect("train")
+                .0
         })
         .collect();
     assert_eq!(losses[0], losses[1]);
@@ -275,4 +325,59 @@ fn greedy_over_buffers_matches_greedy_over_candle_ops() {
             }
         }
     }
+}
+
+/// With every recipe option on, two threads compute what one does, training with label
+/// smoothing and hidden dropout is reproducible, and every parameter gets a gradient.
+#[test]
+fn recipe_options_split_over_threads_and_train() {
+    let ex: Vec<Example> = (0..12)
+        .map(|i| Example {
+            src: (0..1 + i % 4).map(|j| 3 + ((i + j) % 4) as u32).chain([EOS]).collect(),
+            tgt: (0..1 + (i * 3) % 4).map(|j| 3 + ((i * 2 + j) % 3) as u32).chain([EOS]).collect(),
+        })
+        .collect();
+    let b = Batch::new(&ex, &(0..12).collect::<Vec<_>>());
+    let cfg = ModelConfig {
+        attention: AttentionKind::Bahdanau,
+        hidden_size: 4,
+        embedding_size: 4,
+        encoder_layers: 2,
+        bidirectional: true,
+        bridge: true,
+        input_feeding: true,
+        tie_embeddings: true,
+        hidden_dropout: 0.3,
+        dropout: 0.2,
+        ..Default::default()
+    };
+    let dims = ModelDims { src_vocab: 7, tgt_vocab: 7, max_length: 6 };
+    let one = Seq2Seq::new(&cfg, dims, 5, &Device::Cpu).expect("model");
+    let mut two = Seq2Seq::new(&cfg, dims, 5, &Device::Cpu).expect("model");
+    two.set_threads(2);
+    let (l1, g1) = one.loss_and_grads(&b, Mode::Eval).expect("one thread");
+    let (l2, g2) = two.loss_and_grads(&b, Mode::Eval).expect("two threads");
+    assert!(close(l1 as f32, l2 as f32, 1e-6), "loss {l1} vs {l2}");
+    for ((name, v1), (_, v2)) in one.params().vars().iter().zip(two.params().vars()) {
+        let (a, c) = (g1.get(v1.as_tensor()).expect("grad"), g2.get(v2.as_tensor()).expect("grad"));
+        let diff: f32 = (a - c).expect("sub").abs().expect("abs").max_all().expect("max").to_scalar().expect("s");
+        assert!(diff < 1e-5, "gradient of {name} differs by {diff}");
+    }
+    let train = |m: &Seq2Seq, smoothing: f64| {
+        let mut rngs = TrainRngs::new(9);
+        let mode = Mode::Train { rngs: &mut rngs, teacher_forcing_ratio: 1.0, label_smoothing: smoothing };
+        let (loss, grads) = m.loss_and_grads(&b, mode).expect("train");
+        for (name, var) in m.params().vars() {
+            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+            let norm: f32 = g.sqr().expect("sq").sum_all().expect("s").to_scalar().expect("s");
+            assert!(norm > 0.0, "zero gradient for {name}");
+        }
+        loss
+    };
+    assert_eq!(train(&two, 0.1), train(&two, 0.1));
+    // Smoothed targets cost more than the plain NLL on the same draws.
+    assert!(train(&two, 0.1) > train(&two, 0.0));
+    let sources: Vec<Vec<u32>> = ex.iter().map(|e| e.src.clone()).collect();
+    let (h1, h2) = (one.greedy(&sources).expect("greedy"), two.greedy(&sources).expect("greedy"));
+    assert_eq!(h1.iter().map(|h| &h.ids).collect::<Vec<_>>(), h2.iter().map(|h| &h.ids).collect::<Vec<_>>());
 }

@@ -83,7 +83,7 @@ pub fn measure(o: &BenchOptions) -> Result<serde_json::Value> {
         tgt_vocab: &corpus.tgt_vocab,
         plan,
         rngs: TrainRngs::new(o.seed),
-        config: TaskConfig { teacher_forcing_ratio: 1.0 },
+        config: TaskConfig::default(),
     };
     let tokens: usize = batches.iter().take(o.steps).map(s2s_data::Batch::target_tokens).sum();
     let cfg =

@@ -1,5 +1,6 @@
 //! Checkpoints in a run folder: `checkpoints/step-<N>/` (the newest few, by
-//! `train.keep_checkpoints`) and `checkpoints/best/`, each holding `model.safetensors`,
+//! `train.keep_checkpoints`), `checkpoints/best/` and, once `s2s average` made it,
+//! `checkpoints/average/` (model weights only), each holding `model.safetensors`,
 //! `optimizer.safetensors` and `state.json` (trainer position, the task's random streams
 //! and the SHA-256 of each tensor file). A checkpoint is written under a temporary name,
 //! synced and renamed into place, so a half-written one is never picked up; a damaged one
@@ -23,6 +24,7 @@ const MODEL_FILE: &str = "model.safetensors";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 const STATE_FILE: &str = "state.json";
 const BEST: &str = "best";
+const AVERAGE: &str = "average";
 const NUMBERED: &str = "step-";
 
 /// `state.json`.
@@ -34,6 +36,10 @@ pub struct CheckpointState {
     pub rngs: TrainRngs,
     /// File name → SHA-256 of its bytes.
     pub files: Vec<(String, String)>,
+    /// For an averaged checkpoint: the checkpoints whose weights it averages (the trainer
+    /// position and streams are the newest one's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub averaged: Vec<String>,
 }
 
 /// Which checkpoint to open.
@@ -43,16 +49,19 @@ pub enum Which {
     Last,
     /// The best validation's (`best/`).
     Best,
+    /// The weights `s2s average` wrote (`average/`).
+    Average,
     /// A checkpoint folder.
     Folder(PathBuf),
 }
 
 impl Which {
-    /// `best`, `last`, or a folder path (the `--checkpoint` option).
+    /// `best`, `last`, `average`, or a folder path (the `--checkpoint` option).
     pub fn parse(text: &str) -> Self {
         match text {
             "last" => Self::Last,
             "best" => Self::Best,
+            "average" => Self::Average,
             path => Self::Folder(PathBuf::from(path)),
         }
     }
@@ -61,6 +70,7 @@ impl Which {
         match self {
             Self::Last => "last".into(),
             Self::Best => BEST.into(),
+            Self::Average => AVERAGE.into(),
             Self::Folder(p) => p.display().to_string(),
         }
     }
@@ -119,7 +129,13 @@ impl FileCheckpointer<'_> {
             fs::File::open(p).and_then(|f| f.sync_all()).map_err(io(p))?;
             files.push((file.to_string(), sha256_file(p)?));
         }
-        let cs = CheckpointState { trainer: state.clone(), optimizer_steps: opt.steps, rngs: rngs.clone(), files };
+        let cs = CheckpointState {
+            trainer: state.clone(),
+            optimizer_steps: opt.steps,
+            rngs: rngs.clone(),
+            files,
+            averaged: Vec::new(),
+        };
         let state_path = tmp.join(STATE_FILE);
         let json = serde_json::to_string_pretty(&cs).map_err(|e| damaged(&state_path, e))?;
         write_atomic(&state_path, json.as_bytes())?;
@@ -189,6 +205,7 @@ pub fn locate(run: &RunDir, which: &Which) -> Result<LoadedCheckpoint> {
     let candidates: Vec<PathBuf> = match which {
         Which::Last => numbered(run).into_iter().rev().map(|(_, p)| p).collect(),
         Which::Best => vec![root.join(BEST), root.join(format!(".{BEST}.old"))],
+        Which::Average => vec![root.join(AVERAGE)],
         Which::Folder(path) => vec![path.clone()],
     };
     let mut problems = Vec::new();
@@ -218,6 +235,43 @@ pub fn locate_for_use(run: &RunDir, which: &Which) -> Result<LoadedCheckpoint> {
         (Which::Best, Err(_)) if !run.checkpoints().join(BEST).exists() => locate(run, &Which::Last),
         (_, Err(e)) => Err(e),
     }
+}
+
+/// Writes `checkpoints/average/` (replacing an older one): the weights `tensors`, and a
+/// `state.json` carrying the newest source checkpoint's position and the names of all
+/// of `sources`. Returns the folder.
+pub fn write_average(
+    run: &RunDir,
+    tensors: &HashMap<String, Tensor>,
+    newest: &CheckpointState,
+    sources: Vec<String>,
+) -> Result<PathBuf> {
+    let root = run.checkpoints();
+    let tmp = root.join(format!(".{AVERAGE}.tmp-{}", std::process::id()));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    let model_path = tmp.join(MODEL_FILE);
+    candle_core::safetensors::save(tensors, &model_path)?;
+    fs::File::open(&model_path).and_then(|f| f.sync_all()).map_err(io(&model_path))?;
+    let files = vec![(MODEL_FILE.to_string(), sha256_file(&model_path)?)];
+    let cs = CheckpointState { files, averaged: sources, ..newest.clone() };
+    let state_path = tmp.join(STATE_FILE);
+    let json = serde_json::to_string_pretty(&cs).map_err(|e| damaged(&state_path, e))?;
+    write_atomic(&state_path, json.as_bytes())?;
+    let dest = root.join(AVERAGE);
+    if dest.exists() {
+        fs::remove_dir_all(&dest).map_err(io(&dest))?;
+    }
+    fs::rename(&tmp, &dest).map_err(io(&dest))?;
+    sync_dir(&root);
+    Ok(dest)
+}
+
+/// The model weights of a verified checkpoint.
+pub fn model_tensors(checkpoint: &LoadedCheckpoint, device: &Device) -> Result<HashMap<String, Tensor>> {
+    Ok(candle_core::safetensors::load(checkpoint.dir.join(MODEL_FILE), device)?)
 }
 
 /// Reads `state.json` and checks every file it lists against its checksum.

@@ -7,9 +7,9 @@ use s2s_data::{DataConfig, Dataset};
 
 use crate::checkpoint::Which;
 use crate::error::{damaged, Result, RunError};
-use crate::opened::OpenedRun;
+use crate::opened::{DecodingChoice, OpenedRun};
 use crate::run_dir::write_atomic;
-use crate::scoring::{alignment_of, score};
+use crate::scoring::{alignment_of, score, Decoding};
 
 /// What to evaluate on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,9 @@ pub struct EvalResult {
     pub checkpoint: String,
     pub split: String,
     pub pairs: usize,
+    /// How the translations were decoded: the run's `model.beam_size` and
+    /// `model.length_penalty` ("greedy", or "beam 5, length penalty 1").
+    pub decoding: String,
     pub loss: f64,
     pub ppl: f64,
     pub bleu: f64,
@@ -44,8 +47,9 @@ pub struct EvalResult {
 }
 
 /// Scores checkpoint `which` of the run at `dir` on `data` and saves the result.
-pub fn evaluate(dir: &Path, which: &Which, data: &EvalData) -> Result<EvalResult> {
-    let run = OpenedRun::open(dir, which)?;
+/// Decodes as the run's config says, or as `decoding` overrides it.
+pub fn evaluate(dir: &Path, which: &Which, data: &EvalData, decoding: &DecodingChoice) -> Result<EvalResult> {
+    let run = OpenedRun::open_decoding(dir, which, decoding)?;
     let mut note = None;
     let mut return_split = match data {
         EvalData::Split(s) => s.clone(),
@@ -91,12 +95,19 @@ pub fn evaluate(dir: &Path, which: &Which, data: &EvalData) -> Result<EvalResult
         EvalData::Split(_) => alignment_of(run.cfg.data.dataset),
         EvalData::File(_) => None,
     };
-    let s = score(run.model.as_ref(), &examples, &refs, &run.tgt_vocab, alignment)?;
+    let s = score(run.model.as_ref(), &examples, &refs, &run.tgt_vocab, alignment, Decoding::Configured)?;
+    let m = run.model.config();
+    let decoding = if m.beam_size <= 1 {
+        "greedy".to_string()
+    } else {
+        format!("beam {}, length penalty {}", m.beam_size, m.length_penalty)
+    };
     let result = EvalResult {
         run: dir.display().to_string(),
         checkpoint: run.checkpoint.name(),
         split,
         pairs: pairs.len(),
+        decoding,
         loss: s.loss,
         ppl: s.ppl,
         bleu: s.bleu,

@@ -12,6 +12,7 @@
 //! # Ok::<(), s2s_run::RunError>(())
 //! ```
 
+pub mod average;
 pub mod bench;
 pub mod checkpoint;
 pub mod clock;

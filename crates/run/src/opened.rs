@@ -24,12 +24,31 @@ pub struct OpenedRun {
     pub checkpoint: LoadedCheckpoint,
 }
 
+/// Decoding settings to use instead of the run's `model.beam_size` / `model.length_penalty`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DecodingChoice {
+    pub beam_size: Option<usize>,
+    pub length_penalty: Option<f64>,
+}
+
 impl OpenedRun {
     /// Opens `dir` with checkpoint `which`; `Best` falls back to the newest checkpoint
     /// when the run never validated.
     pub fn open(dir: &Path, which: &Which) -> Result<Self> {
+        Self::open_decoding(dir, which, &DecodingChoice::default())
+    }
+
+    /// [`Self::open`] with the run's decoding settings replaced where `choice` gives one.
+    pub fn open_decoding(dir: &Path, which: &Which, choice: &DecodingChoice) -> Result<Self> {
         let dir = RunDir::at(dir);
-        let cfg = dir.read_config()?;
+        let mut cfg = dir.read_config()?;
+        if let Some(beam) = choice.beam_size {
+            cfg.model.beam_size = beam;
+        }
+        if let Some(lp) = choice.length_penalty {
+            cfg.model.length_penalty = lp;
+        }
+        cfg.model.validate()?;
         let src_vocab = Vocab::load(&dir.src_vocab())?;
         let tgt_vocab = Vocab::load(&dir.tgt_vocab())?;
         let checkpoint = locate_for_use(&dir, which)?;

@@ -16,7 +16,7 @@ pub struct Scores {
     pub ppl: f64,
     pub bleu: f64,
     pub chrf: f64,
-    /// Share of greedy translations equal to their reference.
+    /// Share of translations equal to their reference.
     pub exact_match: f64,
     /// For tasks with a known alignment: share of output words whose attention argmax
     /// is the aligned source word.
@@ -26,6 +26,15 @@ pub struct Scores {
 
 /// The source position output word `i` should attend to, for tasks that know it.
 pub type Alignment = fn(i: usize, src_words: usize) -> usize;
+
+/// How the translations being scored are decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoding {
+    /// Greedy, whatever the config says (validation's default: fast).
+    Greedy,
+    /// As `model.beam_size` and `model.length_penalty` configure (greedy at beam 1).
+    Configured,
+}
 
 /// The known alignment of a synthetic dataset.
 pub fn alignment_of(dataset: Dataset) -> Option<Alignment> {
@@ -37,13 +46,14 @@ pub fn alignment_of(dataset: Dataset) -> Option<Alignment> {
 }
 
 /// Loss (teacher forcing, no dropout), perplexity, and BLEU / chrF / exact match of
-/// greedy translations against `refs` (one per example).
+/// translations decoded as `decoding` says against `refs` (one per example).
 pub fn score(
     model: &dyn TranslationModel,
     examples: &[Example],
     refs: &[String],
     tgt_vocab: &Vocab,
     alignment: Option<Alignment>,
+    decoding: Decoding,
 ) -> Result<Scores, s2s_model::ModelError> {
     let (mut sum, mut tokens) = (0f64, 0usize);
     let mut hyps = Vec::with_capacity(examples.len());
@@ -53,7 +63,11 @@ pub fn score(
         sum += l * b.target_tokens() as f64;
         tokens += b.target_tokens();
         let sources: Vec<Vec<u32>> = b.indices.iter().map(|&i| examples[i].src.clone()).collect();
-        for (h, src) in model.greedy(&sources)?.into_iter().zip(&sources) {
+        let decoded = match decoding {
+            Decoding::Greedy => model.greedy(&sources)?,
+            Decoding::Configured => model.translate(&sources)?,
+        };
+        for (h, src) in decoded.into_iter().zip(&sources) {
             if let Some(align) = alignment {
                 let words = src.len() - 1;
                 for (i, row) in h.attention.iter().enumerate().take(h.ids.len().min(words)) {

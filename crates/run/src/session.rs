@@ -103,6 +103,24 @@ pub fn prepare(cfg: ExperimentConfig) -> Result<Prepared> {
 }
 
 /// The settings a session prints before it trains.
+/// The NMT recipe's model options that are on, as `, bridge, input feeding, ...`.
+fn recipe(m: &s2s_model::ModelConfig) -> String {
+    let mut on = Vec::new();
+    if m.bridge {
+        on.push("bridge".to_string());
+    }
+    if m.input_feeding {
+        on.push("input feeding".to_string());
+    }
+    if m.tie_embeddings {
+        on.push("tied target embeddings".to_string());
+    }
+    if m.hidden_dropout > 0.0 {
+        on.push(format!("hidden dropout {}", m.hidden_dropout));
+    }
+    on.iter().map(|o| format!(", {o}")).collect()
+}
+
 pub fn describe(p: &Prepared) -> Vec<String> {
     let (c, m, t, d) = (&p.cfg, &p.cfg.model, &p.cfg.train, &p.corpus);
     let mut lines = vec![
@@ -117,21 +135,28 @@ pub fn describe(p: &Prepared) -> Vec<String> {
             if d.skipped_lines > 0 { format!(", {} malformed lines skipped", d.skipped_lines) } else { String::new() }
         ),
         format!(
-            "model: {:?} attention, hidden {}, embedding {}, {} encoder layer(s){}, dropout {}",
+            "model: {:?} attention, hidden {}, embedding {}, {} encoder layer(s){}, dropout {}{}",
             m.attention,
             m.hidden_size,
             m.embedding_dim(),
             m.encoder_layers,
             if m.bidirectional { " bidirectional" } else { "" },
-            m.dropout
+            m.dropout,
+            recipe(m)
         ),
         format!(
-            "train: {:?} lr {}, batch {}, {} epochs, teacher forcing {}, seed {}, device {}",
+            "train: {:?} lr {}, batch {}{}, {} epochs, teacher forcing {}{}, seed {}, device {}",
             t.optimizer,
             t.learning_rate,
             t.batch_size,
+            if c.data.length_bucketing { " (its tokens, bucketed by length)" } else { "" },
             t.epochs,
             c.task.teacher_forcing_ratio,
+            if c.task.label_smoothing > 0.0 {
+                format!(", label smoothing {}", c.task.label_smoothing)
+            } else {
+                String::new()
+            },
             c.run.seed,
             match (c.run.device.as_str(), p.model.device().is_cpu()) {
                 ("auto", true) => "auto (cpu)",

@@ -9,7 +9,7 @@ use s2s_trainer::{Direction, MetricSpec, TrainError, TrainStep};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
-use crate::scoring::score;
+use crate::scoring::{score, Decoding};
 
 /// The translation task's keys of the `[train]` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,17 +17,24 @@ use crate::scoring::score;
 pub struct TaskConfig {
     /// Probability that a batch is trained with the reference as decoder input.
     pub teacher_forcing_ratio: f64,
+    /// Share ε of the target distribution spread over the vocabulary while training
+    /// (0 = the plain NLL). Validation loss and perplexity stay the plain NLL.
+    pub label_smoothing: f64,
+    /// Validation translates with the configured beam (`model.beam_size`,
+    /// `model.length_penalty`) instead of greedily, so that `best` is chosen by the
+    /// decoding users get.
+    pub validate_beam: bool,
 }
 
 impl Default for TaskConfig {
     fn default() -> Self {
-        Self { teacher_forcing_ratio: 1.0 }
+        Self { teacher_forcing_ratio: 1.0, label_smoothing: 0.0, validate_beam: false }
     }
 }
 
 impl TaskConfig {
     /// The keys this struct reads from `[train]`.
-    pub const KEYS: [&'static str; 1] = ["teacher_forcing_ratio"];
+    pub const KEYS: [&'static str; 3] = ["teacher_forcing_ratio", "label_smoothing", "validate_beam"];
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(0.0..=1.0).contains(&self.teacher_forcing_ratio) {
@@ -35,6 +42,9 @@ impl TaskConfig {
                 "train.teacher_forcing_ratio: must be in [0, 1], got {}",
                 self.teacher_forcing_ratio
             )));
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(ConfigError(format!("train.label_smoothing: must be in [0, 1), got {}", self.label_smoothing)));
         }
         Ok(())
     }
@@ -64,7 +74,11 @@ impl TranslationTask<'_> {
     ];
 
     fn mode(&mut self) -> Mode<'_> {
-        Mode::Train { rngs: &mut self.rngs, teacher_forcing_ratio: self.config.teacher_forcing_ratio }
+        Mode::Train {
+            rngs: &mut self.rngs,
+            teacher_forcing_ratio: self.config.teacher_forcing_ratio,
+            label_smoothing: self.config.label_smoothing,
+        }
     }
 }
 
@@ -102,7 +116,9 @@ impl TrainStep for TranslationTask<'_> {
         if self.valid.is_empty() {
             return Ok(Vec::new());
         }
-        let s = score(self.model, &self.valid, &self.valid_refs, self.tgt_vocab, None).map_err(TrainError::task)?;
+        let decoding = if self.config.validate_beam { Decoding::Configured } else { Decoding::Greedy };
+        let s = score(self.model, &self.valid, &self.valid_refs, self.tgt_vocab, None, decoding)
+            .map_err(TrainError::task)?;
         Ok(vec![
             ("valid_loss".into(), s.loss),
             ("valid_ppl".into(), s.ppl),

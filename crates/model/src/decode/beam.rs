@@ -19,18 +19,32 @@ pub struct BeamSearch {
     pub length_penalty: f64,
 }
 
+/// The `k` largest entries of `row` as (index, value), largest first (ties: lower index
+/// first), in linear time: a partial selection, then a sort of the `k` chosen.
+fn top_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut all: Vec<(u32, f32)> = row.iter().enumerate().map(|(j, &v)| (j as u32, v)).collect();
+    let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if k < all.len() {
+        all.select_nth_unstable_by(k, order);
+        all.truncate(k);
+    }
+    all.sort_by(order);
+    all
+}
+
 impl BeamSearch {
     /// Searches from the encoded source `mem` (one row) and initial state `h0`; returns up
     /// to `n_best` hypotheses, best first.
     ///
     /// # Shapes
-    /// `mem.outputs: (1, S, H)`, `h0: (1, H)`
+    /// `mem.outputs: (1, S, H)`, `h0: (1, state_size)` (see [`Decoder::initial_state`])
     pub fn run(&self, decoder: &Decoder, mem: &Memory, h0: Tensor) -> Result<Vec<Hypothesis>> {
         let k = self.beam_size.max(1);
         let (_, s, hidden) = mem.outputs.dims3()?;
         expect_dims("encoder outputs", &mem.outputs, &[1, s, hidden])?;
-        expect_dims("initial decoder state", &h0, &[1, hidden])?;
+        expect_dims("initial decoder state", &h0, &[1, decoder.state_size()])?;
         let device = h0.device().clone();
+        let decoder = &decoder.detached();
         let norm = |h: &Hypothesis| {
             let len = (h.attention.len().max(1)) as f32;
             h.log_prob / len.powf(self.length_penalty as f32)
@@ -49,9 +63,7 @@ impl BeamSearch {
             let w: Vec<Vec<f32>> = w.to_vec2()?;
             let mut cands: Vec<(f32, usize, u32)> = Vec::new();
             for (i, row) in logp.iter().enumerate() {
-                let mut top: Vec<(u32, f32)> = row.iter().enumerate().map(|(j, &v)| (j as u32, v)).collect();
-                top.sort_by(|a, b| b.1.total_cmp(&a.1));
-                cands.extend(top.into_iter().take(k).map(|(tok, lp)| (alive[i].log_prob + lp, i, tok)));
+                cands.extend(top_k(row, k).into_iter().map(|(tok, lp)| (alive[i].log_prob + lp, i, tok)));
             }
             cands.sort_by(|a, b| b.0.total_cmp(&a.0));
             let mut next = Vec::new();
@@ -81,5 +93,20 @@ impl BeamSearch {
         finished.sort_by(|a, b| norm(b).total_cmp(&norm(a)));
         finished.truncate(self.n_best.max(1));
         Ok(finished)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::top_k;
+
+    #[test]
+    fn top_k_is_the_head_of_a_full_sort() {
+        let row: Vec<f32> = (0..200).map(|i| ((i * 37 % 101) as f32 * 0.13).sin()).collect();
+        let mut full: Vec<(u32, f32)> = row.iter().enumerate().map(|(j, &v)| (j as u32, v)).collect();
+        full.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for k in [1, 5, 199, 200, 300] {
+            assert_eq!(top_k(&row, k), full[..k.min(200)].to_vec(), "k = {k}");
+        }
     }
 }

@@ -24,6 +24,7 @@ pub(crate) fn greedy_rows(
     let hidden = h0.dim(1)?;
     expect_dims("initial decoder state", &h0, &[b, hidden])?;
     let device = h0.device().clone();
+    let decoder = &decoder.detached();
     let mut h = h0;
     let mut prev = Tensor::full(SOS, b, &device)?;
     let mut hyps = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }; b];

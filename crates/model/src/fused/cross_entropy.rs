@@ -1,6 +1,11 @@
 //! The output layer and the negative log-likelihood of the targets in one op:
 //! `nll[i] = weight[i] · (logsumexp(z_i) − z_i[target[i]])` with `z = h Wᵀ + bias`.
 //!
+//! With label smoothing `ε` the target distribution is `(1 − ε)·onehot + ε/V` (PyTorch's
+//! `cross_entropy(.., label_smoothing=ε)`): `loss[i] = weight[i] · ((1 − ε)(lse − z_t) +
+//! ε (lse − mean_j z_j))`, whose gradient is `softmax(z) − (1 − ε)·onehot − ε/V`. Every
+//! model family's training loss comes through here.
+//!
 //! Through candle's ops the `(N, V)` logits, their gradient, the product's weight gradient
 //! (a zero-filled buffer, then an add through the transposed view) were each a fresh
 //! vocabulary-sized tensor. Here the logits live in one buffer that backward turns into
@@ -16,17 +21,30 @@ use super::{f32_slice, with_f32};
 struct OutputNll {
     targets: Vec<u32>,
     weights: Vec<f32>,
+    /// Label smoothing `ε` in `[0, 1)`.
+    smoothing: f32,
     /// The forward pass's `h Wᵀ + bias`, `(N, V)`, and each row's log-sum-exp, for backward.
     logits: Mutex<Option<(Vec<f32>, Vec<f32>)>>,
 }
 
-/// Per-row NLL of `targets` under `log_softmax(h Wᵀ + bias)`, scaled by `weights`.
+/// Per-row cross-entropy of `targets` (smoothed by `smoothing`; 0 gives the NLL) under
+/// `log_softmax(h Wᵀ + bias)`, scaled by `weights`.
 ///
 /// # Shapes
 /// `h: (N, H)`, `w: (V, H)`, `bias: (V)`, `targets: (N)` u32, `weights: (N)` f32 → `(N)`
-pub fn output_nll(h: &Tensor, w: &Tensor, bias: &Tensor, targets: &Tensor, weights: &Tensor) -> Result<Tensor> {
+pub fn output_nll(
+    h: &Tensor,
+    w: &Tensor,
+    bias: &Tensor,
+    targets: &Tensor,
+    weights: &Tensor,
+    smoothing: f64,
+) -> Result<Tensor> {
+    if !(0.0..1.0).contains(&smoothing) {
+        candle_core::bail!("output-nll: label smoothing must be in [0, 1), got {smoothing}");
+    }
     if !h.device().is_cpu() {
-        return nll_from_logits(&h.matmul(&w.t()?)?, bias, targets, weights);
+        return nll_from_logits(&h.matmul(&w.t()?)?, bias, targets, weights, smoothing);
     }
     let (n, v) = (h.dim(0)?, w.dim(0)?);
     let targets: Vec<u32> = targets.to_vec1()?;
@@ -37,7 +55,7 @@ pub fn output_nll(h: &Tensor, w: &Tensor, bias: &Tensor, targets: &Tensor, weigh
     if let Some(&t) = targets.iter().find(|&&t| t as usize >= v) {
         candle_core::bail!("output-nll: target {t} outside the vocabulary of {v}");
     }
-    let op = OutputNll { targets, weights, logits: Mutex::new(None) };
+    let op = OutputNll { targets, weights, smoothing: smoothing as f32, logits: Mutex::new(None) };
     h.contiguous()?.apply_op3(&w.contiguous()?, &bias.contiguous()?, op)
 }
 
@@ -46,10 +64,20 @@ pub fn output_nll(h: &Tensor, w: &Tensor, bias: &Tensor, targets: &Tensor, weigh
 ///
 /// # Shapes
 /// `logits: (N, V)`, `bias: (V)`, `targets: (N)` u32, `weights: (N)` f32 → `(N)`
-pub fn nll_from_logits(logits: &Tensor, bias: &Tensor, targets: &Tensor, weights: &Tensor) -> Result<Tensor> {
+pub fn nll_from_logits(
+    logits: &Tensor,
+    bias: &Tensor,
+    targets: &Tensor,
+    weights: &Tensor,
+    smoothing: f64,
+) -> Result<Tensor> {
     let logp = candle_nn::ops::log_softmax(&logits.broadcast_add(bias)?, D::Minus1)?;
     let picked = logp.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
-    picked.neg()? * weights
+    if smoothing == 0.0 {
+        return picked.neg()? * weights;
+    }
+    let uniform = logp.mean(D::Minus1)?;
+    ((picked * (1.0 - smoothing))? + (uniform * smoothing)?)?.neg()? * weights
 }
 
 /// `max + log Σ exp(z − max)` of one row, with 8-lane partial sums so that the loops
@@ -102,11 +130,19 @@ impl CustomOp3 for OutputNll {
         }
         matmul(&mut z, View::rows(h, n, hs), View::rows(w, v, hs).t(), true);
         let lse: Vec<f32> = super::simd::widest(|| z.chunks_exact(v).map(row_lse).collect());
+        let eps = self.smoothing;
         let out: Vec<f32> = z
             .chunks_exact(v)
             .zip(&lse)
             .zip(self.targets.iter().zip(&self.weights))
-            .map(|((row, &lse), (&t, &wt))| wt * (lse - row[t as usize]))
+            .map(|((row, &lse), (&t, &wt))| {
+                let nll = lse - row[t as usize];
+                if eps == 0.0 {
+                    return wt * nll;
+                }
+                let mean = row.iter().map(|&x| f64::from(x)).sum::<f64>() / v as f64;
+                wt * ((1.0 - eps) * nll + eps * (lse - mean as f32))
+            })
             .collect();
         if let Ok(mut slot) = self.logits.lock() {
             *slot = Some((z, lse));
@@ -127,6 +163,8 @@ impl CustomOp3 for OutputNll {
         let saved = self.logits.lock().ok().and_then(|mut g| g.take());
         let Some((mut d, lse)) = saved else { candle_core::bail!("output-nll: backward without a forward pass") };
         let mut db = vec![0f32; v];
+        let eps = self.smoothing;
+        let spread = eps / v as f32;
         with_f32(grad, |g| {
             super::simd::widest(|| {
                 for (i, (row, &shift)) in d.chunks_exact_mut(v).zip(&lse).enumerate() {
@@ -135,11 +173,17 @@ impl CustomOp3 for OutputNll {
                         row.fill(0.0);
                         continue;
                     }
-                    // d z = scale · (softmax(z) − onehot(target)), written over z.
-                    for x in row.iter_mut() {
-                        *x = scale * super::fast_math::exp(*x - shift);
+                    // d z = scale · (softmax(z) − (1 − ε) onehot(target) − ε/V), written over z.
+                    if eps == 0.0 {
+                        for x in row.iter_mut() {
+                            *x = scale * super::fast_math::exp(*x - shift);
+                        }
+                    } else {
+                        for x in row.iter_mut() {
+                            *x = scale * (super::fast_math::exp(*x - shift) - spread);
+                        }
                     }
-                    row[self.targets[i] as usize] -= scale;
+                    row[self.targets[i] as usize] -= scale * (1.0 - eps);
                     for (acc, &dj) in db.iter_mut().zip(row.iter()) {
                         *acc += dj;
                     }

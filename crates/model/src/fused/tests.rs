@@ -67,7 +67,7 @@ fn output_layer_and_cross_entropy_match_log_softmax_gather() {
     let weights = Tensor::new(&[1f32, 1., 0., 1., 1.], &Device::Cpu).expect("w");
     check(
         &vars,
-        |t| output_nll(&t[0], &t[1], &t[2], &targets, &weights).expect("fused"),
+        |t| output_nll(&t[0], &t[1], &t[2], &targets, &weights, 0.0).expect("fused"),
         |t| {
             let z = t[0].matmul(&t[1].t().expect("t")).expect("mm").broadcast_add(&t[2]).expect("bias");
             let logp = candle_nn::ops::log_softmax(&z, D::Minus1).expect("ls");
@@ -76,7 +76,57 @@ fn output_layer_and_cross_entropy_match_log_softmax_gather() {
         },
     );
     let bad = Tensor::new(&[0u32, 6, 3, 3, 7], &Device::Cpu).expect("t");
-    assert!(output_nll(vars[0].as_tensor(), vars[1].as_tensor(), vars[2].as_tensor(), &bad, &weights).is_err());
+    assert!(output_nll(vars[0].as_tensor(), vars[1].as_tensor(), vars[2].as_tensor(), &bad, &weights, 0.0).is_err());
+}
+
+#[test]
+fn label_smoothing_fused_matches_composed() {
+    let mut rng = Rng::new(4);
+    let vars = [random(&[5, 4], &mut rng, 2.0), random(&[7, 4], &mut rng, 1.0), random(&[7], &mut rng, 1.0)];
+    let targets = Tensor::new(&[0u32, 6, 3, 3, 1], &Device::Cpu).expect("t");
+    let weights = Tensor::new(&[1f32, 1., 0., 1., 1.], &Device::Cpu).expect("w");
+    check(
+        &vars,
+        |t| output_nll(&t[0], &t[1], &t[2], &targets, &weights, 0.1).expect("fused"),
+        |t| {
+            let z = t[0].matmul(&t[1].t().expect("t")).expect("mm");
+            nll_from_logits(&z, &t[2], &targets, &weights, 0.1).expect("composed")
+        },
+    );
+    assert!(output_nll(vars[0].as_tensor(), vars[1].as_tensor(), vars[2].as_tensor(), &targets, &weights, 1.0).is_err());
+}
+
+/// Expected values from PyTorch 2.15: `F.cross_entropy(z, t, label_smoothing=0.1,
+/// reduction='none')` and the gradient of its sum, for these logits.
+#[test]
+fn label_smoothing_matches_pytorch() {
+    let z = [[1.0f32, -0.5, 2.0, 0.25], [0.0, 3.0, -1.0, 0.5], [-2.0, 0.5, 0.5, 1.5]];
+    let expected = [0.615_981_2f32, 3.077_425_2, 0.706_192_3];
+    let grad = [
+        [0.201_563_2f32, 0.025_553_09, -0.309_137_25, 0.082_020_89],
+        [-0.881_713_9, 0.844_423_2, -0.009_075_956, 0.046_366_6],
+        [-0.007_900_265, 0.183_317_4, 0.183_317_4, -0.358_734_5],
+    ];
+    // h = I (3 × 3) and W = zᵀ (4 × 3) make h Wᵀ = z.
+    let h = Var::from_tensor(&Tensor::eye(3, candle_core::DType::F32, &Device::Cpu).expect("eye")).expect("var");
+    let w = Var::from_tensor(&Tensor::new(&z, &Device::Cpu).expect("z").t().expect("t").contiguous().expect("c"))
+        .expect("var");
+    let bias = Tensor::zeros(4, candle_core::DType::F32, &Device::Cpu).expect("b");
+    let targets = Tensor::new(&[2u32, 0, 3], &Device::Cpu).expect("t");
+    let weights = Tensor::ones(3, candle_core::DType::F32, &Device::Cpu).expect("w");
+    let loss = output_nll(h.as_tensor(), w.as_tensor(), &bias, &targets, &weights, 0.1).expect("fused");
+    let got: Vec<f32> = loss.to_vec1().expect("v");
+    for (g, e) in got.iter().zip(expected) {
+        assert!((g - e).abs() < 1e-5, "{got:?}");
+    }
+    // dL/dz = dL/dW-transposed, since z = h Wᵀ with h the identity rows.
+    let grads = loss.sum_all().expect("s").backward().expect("bw");
+    let dw: Vec<Vec<f32>> = grads.get(w.as_tensor()).expect("dw").t().expect("t").to_vec2().expect("v");
+    for (row, want) in dw.iter().zip(grad) {
+        for (g, e) in row.iter().zip(want) {
+            assert!((g - e).abs() < 1e-5, "{dw:?}");
+        }
+    }
 }
 
 /// The per-step loop the encoder used before the fused recurrence (and still uses off the CPU).

@@ -302,7 +302,10 @@ mod tests {
 
     #[test]
     fn resolved_config_round_trips() {
-        let cfg = ExperimentConfig { task: TaskConfig { teacher_forcing_ratio: 0.5 }, ..Default::default() };
+        let cfg = ExperimentConfig {
+            task: TaskConfig { teacher_forcing_ratio: 0.5, ..Default::default() },
+            ..Default::default()
+        };
         let text = cfg.to_toml().expect("toml");
         assert!(text.contains("teacher_forcing_ratio = 0.5"), "{text}");
         let back = ExperimentConfig::parse_resolved(&text, Path::new("config.toml")).expect("parse");
