@@ -297,6 +297,7 @@ epochs = 6
 batch_size = 8
 label_smoothing = 0.1
 validate_beam = true
+checkpoint_every = 1
 keep_checkpoints = 10
 "#,
     )

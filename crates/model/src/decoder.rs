@@ -77,9 +77,10 @@ impl Memory {
 impl Decoder {
     pub fn new(cfg: &ModelConfig, dims: &ModelDims, vb: VarBuilder) -> Result<Self> {
         let (e, h) = (cfg.embedding_dim(), cfg.hidden_size);
-        // Untied, the parameters are made in the order of the first release, so that a
-        // seed gives the same initial weights as before.
-        let untied = if cfg.tie_embeddings { None } else { Some(embedding(dims.tgt_vocab, e, vb.pp("embedding"))?) };
+        // The parameters are drawn from one seeded stream in creation order: attention,
+        // attn_combine, embedding, gru, out is the first release's order, so that with the
+        // recipe's options off a seed gives the same initial weights as before
+        // (`tests::initial_weights_are_the_first_releases`).
         let attention = Attention::new(cfg.attention, e, h, dims.max_length, vb.pp("attention"))?;
         let (combine, gru_in) = if cfg.attention == AttentionKind::Location {
             (Some(linear(e + h, h, true, vb.pp("attn_combine"))?), h)
@@ -88,6 +89,7 @@ impl Decoder {
         } else {
             (None, e + h)
         };
+        let untied = if cfg.tie_embeddings { None } else { Some(embedding(dims.tgt_vocab, e, vb.pp("embedding"))?) };
         let gru = GruLayer::new(gru_in, h, 0, false, vb.pp("gru"))?;
         let att_vector = if cfg.input_feeding { Some(linear(2 * h, h, true, vb.pp("att_vector"))?) } else { None };
         let out = linear(h, dims.tgt_vocab, true, vb.pp("out"))?;

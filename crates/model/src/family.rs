@@ -135,7 +135,7 @@ mod tests {
     use crate::config::AttentionKind;
 
     /// The size-only count equals what the constructor really allocates, for every
-    /// attention and encoder shape.
+    /// attention and encoder shape, and with the recipe's options.
     #[test]
     fn parameter_count_matches_the_built_model() {
         let dims = ModelDims { src_vocab: 13, tgt_vocab: 17, max_length: 7 };
@@ -156,6 +156,14 @@ mod tests {
                 assert_eq!(counted.total, model.params().total() as u128, "{cfg:?}");
                 let e = cfg.embedding_dim() as u128;
                 assert_eq!(counted.vocabulary, 13 * e + 17 * e + 17 * 6 + 17);
+                let recipe = ModelConfig {
+                    bridge: true,
+                    input_feeding: attention != AttentionKind::Location,
+                    tie_embeddings: embedding_size == 0,
+                    ..cfg
+                };
+                let model = build(&recipe, dims, 0, &Device::Cpu).expect("model");
+                assert_eq!(parameter_count(&recipe, &dims).total, model.params().total() as u128, "{recipe:?}");
             }
         }
     }

@@ -33,12 +33,14 @@ impl ParamStore {
         self.vars.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Parameter counts grouped by the first two name segments (`decoder.gru`, ...).
+    /// Parameter counts grouped by module: the first two name segments (`decoder.gru`),
+    /// or the first for a top-level module's tensors (`bridge.weight` → `bridge`).
     pub fn counts_by_module(&self) -> Vec<(String, usize)> {
         let mut out: BTreeMap<String, usize> = BTreeMap::new();
         for (name, var) in self.lock().iter() {
-            let module: Vec<&str> = name.split('.').take(2).collect();
-            *out.entry(module.join(".")).or_default() += var.elem_count();
+            let segments: Vec<&str> = name.split('.').collect();
+            let depth = segments.len().saturating_sub(1).clamp(1, 2);
+            *out.entry(segments[..depth.min(segments.len())].join(".")).or_default() += var.elem_count();
         }
         out.into_iter().collect()
     }

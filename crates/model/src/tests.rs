@@ -381,3 +381,52 @@ fn recipe_options_split_over_threads_and_train() {
     let (h1, h2) = (one.greedy(&sources).expect("greedy"), two.greedy(&sources).expect("greedy"));
     assert_eq!(h1.iter().map(|h| &h.ids).collect::<Vec<_>>(), h2.iter().map(|h| &h.ids).collect::<Vec<_>>());
 }
+
+/// Regression: adding the recipe's options once moved the target embedding's creation, and
+/// with it every later draw from the seeded stream, so a seed gave other initial weights
+/// than before. These sums come from the first release's order (`step-00000000` of runs of
+/// commit 7feb66e: seed 7, hidden 6, embedding 5, bidirectional, 18 words, max_length 10).
+#[test]
+fn initial_weights_are_the_first_releases() {
+    let expected: [(AttentionKind, [(&str, f64); 4]); 3] = [
+        (
+            AttentionKind::Bahdanau,
+            [
+                ("decoder.attention.wa.weight", -2.365166813),
+                ("decoder.embedding.weight", 2.217184696),
+                ("decoder.gru.weight_ih_l0", 3.408706814),
+                ("decoder.out.weight", 1.398699552),
+            ],
+        ),
+        (
+            AttentionKind::Location,
+            [
+                ("decoder.attn_combine.weight", -1.687676683),
+                ("decoder.embedding.weight", -1.354432704),
+                ("decoder.gru.weight_ih_l0", 3.926364183),
+                ("decoder.out.weight", 3.667734906),
+            ],
+        ),
+        (
+            AttentionKind::LuongGeneral,
+            [
+                ("decoder.attention.w.weight", -2.365166813),
+                ("decoder.embedding.weight", -6.802531622),
+                ("decoder.gru.weight_ih_l0", 1.015433490),
+                ("decoder.out.weight", -1.355866671),
+            ],
+        ),
+    ];
+    for (attention, sums) in expected {
+        let cfg =
+            ModelConfig { attention, hidden_size: 6, embedding_size: 5, bidirectional: true, ..Default::default() };
+        let m = Seq2Seq::new(&cfg, ModelDims { src_vocab: 18, tgt_vocab: 18, max_length: 10 }, 7, &Device::Cpu)
+            .expect("model");
+        let vars = m.params().vars();
+        for (name, want) in sums {
+            let var = &vars.iter().find(|(n, _)| n == name).expect(name).1;
+            let got: f32 = var.as_tensor().sum_all().expect("sum").to_scalar().expect("s");
+            assert!((f64::from(got) - want).abs() < 1e-5, "{attention:?} {name}: {got} vs {want}");
+        }
+    }
+}

@@ -25,7 +25,9 @@ pub struct Averaged {
 }
 
 /// Averages the model weights of the `last` newest numbered checkpoints of the run at
-/// `dir` that verify; damaged ones are passed over (and named in [`Averaged::skipped`]).
+/// `dir` that verify; damaged ones are passed over (and named in [`Averaged::skipped`]),
+/// and so is the untrained `step-00000000`. Mid-epoch checkpoints (`Ctrl-C`,
+/// `train.checkpoint_every_steps`) count like the others.
 pub fn average_last(dir: &Path, last: usize) -> Result<Averaged> {
     if last == 0 {
         return Err(RunError::Refused("--last 0: average at least 1 checkpoint".into()));
@@ -39,17 +41,28 @@ pub fn average_last(dir: &Path, last: usize) -> Result<Averaged> {
             break;
         }
         match verify(&path) {
+            // The checkpoint written before the first step holds the untrained weights.
+            Ok(state) if state.trainer.steps == 0 => {}
             Ok(state) => chosen.push(LoadedCheckpoint { dir: path, state, skipped: Vec::new() }),
             Err(e) => skipped.push(format!("a damaged checkpoint was skipped: {e}")),
         }
     }
     if chosen.len() < last {
+        let hint = if cfg.train.keep_checkpoints < last {
+            format!(
+                "it keeps the newest {} (train.keep_checkpoints), so train with --set train.keep_checkpoints={last} to average {last}",
+                cfg.train.keep_checkpoints
+            )
+        } else if cfg.train.checkpoint_every == 0 {
+            "it checkpoints only when a session ends (train.checkpoint_every = 0): set train.checkpoint_every = 1"
+                .into()
+        } else {
+            format!("it checkpoints every {} epoch(s) (train.checkpoint_every)", cfg.train.checkpoint_every)
+        };
         return Err(RunError::Refused(format!(
-            "--last {last}: {} has {} usable numbered checkpoint(s); it keeps the newest {} \
-             (train.keep_checkpoints), so train with --set train.keep_checkpoints={last} to average {last}",
+            "--last {last}: {} has {} usable numbered checkpoint(s) after the first step; {hint}",
             dir.display(),
             chosen.len(),
-            cfg.train.keep_checkpoints
         )));
     }
     chosen.reverse();
@@ -114,17 +127,17 @@ mod tests {
         )
         .expect("model");
         let opt = Optimizer::new(&TrainConfig::default(), m.params().vars());
-        let mut ck = FileCheckpointer { run: run.clone(), model: m.as_ref(), keep: 3 };
-        // Checkpoint k holds every weight filled with k.
-        for k in 1..=4usize {
+        let mut ck = FileCheckpointer { run: run.clone(), model: m.as_ref(), keep: 5 };
+        // Checkpoint k holds every weight filled with k; step 0 (untrained) is never averaged.
+        for k in 0..=4usize {
             for (_, v) in m.params().vars() {
                 v.set(&(v.as_tensor().ones_like().expect("ones") * k as f64).expect("fill")).expect("set");
             }
             let state = TrainerState { steps: 10 * k, ..Default::default() };
             ck.save(CheckpointKind::Last, &state, &opt, &TrainRngs::new(k as u64)).expect("save");
         }
-        let err = average_last(dir.path(), 4).expect_err("only 3 kept").to_string();
-        assert!(err.contains("keep_checkpoints=4"), "{err}");
+        let err = average_last(dir.path(), 5).expect_err("step 0 is not a candidate").to_string();
+        assert!(err.contains("4 usable") && err.contains("keep_checkpoints=5"), "{err}");
         let avg = average_last(dir.path(), 2).expect("average");
         assert_eq!(avg.sources, ["step-00000030", "step-00000040"]);
         let loaded = locate(&run, &Which::Average).expect("locate average");
@@ -135,7 +148,7 @@ mod tests {
             let values: Vec<f32> = v.as_tensor().flatten_all().expect("flat").to_vec1().expect("v");
             assert!(values.iter().all(|&x| x == 3.5), "{name}: {values:?}");
         }
-        // A damaged checkpoint is passed over: the three kept minus the damaged newest.
+        // A damaged checkpoint is passed over for the one before it.
         std::fs::write(run.checkpoints().join("step-00000040").join("model.safetensors"), b"x").expect("damage");
         let avg = average_last(dir.path(), 2).expect("average");
         assert_eq!(avg.sources, ["step-00000020", "step-00000030"]);

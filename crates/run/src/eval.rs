@@ -46,10 +46,10 @@ pub struct EvalResult {
     pub warnings: Vec<String>,
 }
 
-/// Scores checkpoint `which` of the run at `dir` on `data` and saves the result.
-/// Decodes as the run's config says, or as `decoding` overrides it.
-pub fn evaluate(dir: &Path, which: &Which, data: &EvalData, decoding: &DecodingChoice) -> Result<EvalResult> {
-    let run = OpenedRun::open_decoding(dir, which, decoding)?;
+/// Scores checkpoint `which` of the run at `dir` on `data` and saves the result; decodes as
+/// the run's config says, or as `choice` overrides it.
+pub fn evaluate(dir: &Path, which: &Which, data: &EvalData, choice: &DecodingChoice) -> Result<EvalResult> {
+    let run = OpenedRun::open_decoding(dir, which, choice)?;
     let mut note = None;
     let mut return_split = match data {
         EvalData::Split(s) => s.clone(),
@@ -117,7 +117,20 @@ pub fn evaluate(dir: &Path, which: &Which, data: &EvalData, decoding: &DecodingC
         note,
         warnings: run.checkpoint.skipped.clone(),
     };
-    let path = run.dir.eval_json(&file_key);
+    // One file per split, checkpoint and decoding: `eval-valid.json` for the default (best
+    // checkpoint, the run's own decoding), `eval-valid-average-beam5.json` otherwise.
+    let mut key = file_key;
+    if *which != Which::Best {
+        key.push('-');
+        key.push_str(&run.checkpoint.name());
+    }
+    if choice.beam_size.is_some() || choice.length_penalty.is_some() {
+        key.push_str(&format!("-beam{}", m.beam_size));
+        if m.beam_size > 1 {
+            key.push_str(&format!("-lp{}", m.length_penalty));
+        }
+    }
+    let path = run.dir.eval_json(&key);
     let json = serde_json::to_string_pretty(&result).map_err(|e| damaged(&path, e))?;
     write_atomic(&path, json.as_bytes())?;
     Ok(result)

@@ -102,7 +102,6 @@ pub fn prepare(cfg: ExperimentConfig) -> Result<Prepared> {
     Ok(Prepared { cfg, corpus, model })
 }
 
-/// The settings a session prints before it trains.
 /// The NMT recipe's model options that are on, as `, bridge, input feeding, ...`.
 fn recipe(m: &s2s_model::ModelConfig) -> String {
     let mut on = Vec::new();
@@ -121,6 +120,7 @@ fn recipe(m: &s2s_model::ModelConfig) -> String {
     on.iter().map(|o| format!(", {o}")).collect()
 }
 
+/// The settings a session prints before it trains.
 pub fn describe(p: &Prepared) -> Vec<String> {
     let (c, m, t, d) = (&p.cfg, &p.cfg.model, &p.cfg.train, &p.corpus);
     let mut lines = vec![

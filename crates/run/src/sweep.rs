@@ -52,12 +52,14 @@ fn set_value(v: &toml::Value) -> String {
 
 impl SweepFile {
     /// Whether `path` is a sweep file (a TOML file with a `[sweep]` table) rather than an
-    /// experiment config.
+    /// experiment config; a file that mentions `[sweep` but does not parse counts as one,
+    /// so that [`Self::load`] reports what is wrong with it.
     pub fn is_sweep_file(path: &Path) -> bool {
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|t| t.parse::<toml::Table>().ok())
-            .is_some_and(|t| t.contains_key("sweep"))
+        let Ok(text) = std::fs::read_to_string(path) else { return false };
+        match text.parse::<toml::Table>() {
+            Ok(t) => t.contains_key("sweep"),
+            Err(_) => text.contains("[sweep"),
+        }
     }
 
     pub fn load(path: &Path) -> Result<Self> {
@@ -76,9 +78,17 @@ impl SweepFile {
         }
         let mut variants = Vec::new();
         for (name, sets) in f.sweep.variants {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+                return Err(bad(format!(
+                    "sweep.variants.{name:?}: a variant name becomes part of run folder names: use letters, digits, '.', '_' and '-'"
+                )));
+            }
             let toml::Value::Table(sets) = sets else {
                 return Err(bad(format!("sweep.variants.{name}: expected a table of overrides")));
             };
+            if let Some(k) = sets.keys().find(|k| grid.iter().any(|(g, _)| g == *k)) {
+                return Err(bad(format!("sweep.variants.{name}: {k} is also a grid key; the grid would override it")));
+            }
             variants.push((name, sets.iter().map(|(k, v)| (k.clone(), set_value(v))).collect()));
         }
         if grid.is_empty() && variants.is_empty() {
@@ -196,5 +206,22 @@ smooth = { "train.label_smoothing" = 0.1, "model.attention" = "luong-dot" }
         assert!(err.contains("run.seed") && err.contains("list"), "{err}");
         std::fs::write(&path, "[run]\nseed = 1\n").expect("write");
         assert!(!SweepFile::is_sweep_file(&path));
+        // A broken sweep file is reported as one.
+        std::fs::write(&path, "[sweep]\nconfig = \n").expect("write");
+        assert!(SweepFile::is_sweep_file(&path));
+        assert!(SweepFile::load(&path).is_err());
+        let with = |variants: &str| {
+            std::fs::write(
+                &path,
+                format!(
+                    "[sweep]\nconfig = \"x.toml\"\ngrid = {{ \"run.seed\" = [1] }}\n[sweep.variants]\n{variants}\n"
+                ),
+            )
+            .expect("write");
+            SweepFile::load(&path).map(|_| ()).map_err(|e| e.to_string())
+        };
+        assert!(with("\"a/b\" = {}").expect_err("slash").contains("variant name"));
+        assert!(with("a = { \"run.seed\" = 2 }").expect_err("overlap").contains("grid key"));
+        assert!(with("a = { \"run.name\" = \"x\" }").is_ok());
     }
 }
