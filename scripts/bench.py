@@ -7,7 +7,7 @@ steps, alternating the two sides, --reps times, and prints medians and ratios
   - training target tokens/s with identical batches (torch_ref.py's shuffle, no
     bucketing): the headline, since these are the batches the configs use (random
     batches, the quality of torch_ref.py's); and with s2s's opt-in length bucketing
-    (`data.length_bucketing = true`: faster, but it cost 1-2 BLEU on Tatoeba, BENCHMARKS.md);
+    (`data.length_bucketing = true`: faster; its quality A/B is in BENCHMARKS.md);
   - greedy decoding sentences/s at batch 64 and at batch 1 (10 decoder steps always);
   - wall time of configs/base.toml against `torch_ref.py seed` (400 epochs, batch 1);
   - peak resident memory of each process.
@@ -97,7 +97,7 @@ def main():
           f"medians of {args.reps} alternating repetitions")
     print("default batches: s2s bench without --bucketing replays torch_ref.py's splitmix64 "
           "Fisher-Yates order and per-batch padding, which is what the configs train on; 'opt-in "
-          "bucketing' is data.length_bucketing = true (faster, but it costs quality: BENCHMARKS.md).")
+          "bucketing' is data.length_bucketing = true (its quality A/B is in BENCHMARKS.md).")
     print(f"{'figure':<48} {'s2s':>10} {'pytorch':>10} {'ratio':>8}")
     for name, ours, theirs, sense in rows:
         ratio = ours / theirs if sense > 0 else theirs / ours

@@ -117,8 +117,8 @@ impl BatchPlan {
     /// about the same number of target tokens, as with random batches: the loss is a mean
     /// per token within a batch, and every optimizer step weighs about the same, so
     /// batches of `batch_size` sentences each would give a short sentence's tokens several
-    /// times the weight of a long one's (what sentence-count bucketing did, and cost 1–2
-    /// BLEU on Tatoeba; see BENCHMARKS.md). The batches are then shuffled.
+    /// times the weight of a long one's (what sentence-count bucketing did; it cost Tatoeba
+    /// 0.8 BLEU, the token budget 0.1: BENCHMARKS.md). The batches are then shuffled.
     pub fn epoch(&self, examples: &[Example], epoch: usize) -> Vec<Batch> {
         let n = examples.len();
         let mut order: Vec<usize> = (0..n).collect();

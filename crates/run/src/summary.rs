@@ -44,6 +44,7 @@ pub fn result_columns() -> Vec<ResultColumn> {
         ResultColumn { name: "best_valid_loss", direction: task("valid_loss") },
         ResultColumn { name: "valid_bleu", direction: task("valid_bleu") },
         ResultColumn { name: "best_valid_bleu", direction: task("valid_bleu") },
+        ResultColumn { name: "valid_chrf", direction: task("valid_chrf") },
         ResultColumn { name: "best_valid_chrf", direction: task("valid_chrf") },
         ResultColumn { name: "wall_s", direction: Some(Direction::Lower) },
         ResultColumn { name: "tokens_per_s", direction: Some(Direction::Higher) },
