@@ -169,7 +169,7 @@ print()
 E = H  # tied embeddings need embedding_size = hidden_size
 print("/// Bahdanau attention, embedding size = hidden size = 4: (bidirectional, bridge,")
 print("/// input_feeding, tie_embeddings, loss, sum of squared gradients, first-step attention (2x4))")
-print("pub const RECIPE_CASES: &[(bool, bool, bool, bool, f32, f32, [f32; 8])] = &[")
+print("#[allow(clippy::type_complexity)] // a fixture table, read once\npub const RECIPE_CASES: &[(bool, bool, bool, bool, f32, f32, [f32; 8])] = &[")
 for bidir, bridge, feed, tie in [(False, False, False, False), (True, True, False, False), (False, True, False, False),
                                  (False, False, True, False), (False, False, False, True), (True, True, True, True)]:
     loss, gsq, w, names = case("bahdanau", bidir, bridge, feed, tie)

@@ -10,9 +10,12 @@ use s2s_run::compare::{build, write_folder, FOLDER_PREFIX};
 use s2s_run::sweep::{label, parse_axis, points, Axis, SweepFile};
 use s2s_run::{find_runs, ExperimentConfig};
 
+/// A sweep point: its run-name label and its `key=value` overrides.
+type Point = (String, Vec<(String, String)>);
+
 pub fn execute(config: &Path, grids: &[String], sets: &[String], jobs: usize) -> Result<()> {
     let mut grid: Vec<Axis> = grids.iter().map(|g| parse_axis(g)).collect::<Result<_, _>>()?;
-    let (config, pts): (PathBuf, Vec<(String, Vec<(String, String)>)>) = if SweepFile::is_sweep_file(config) {
+    let (config, pts): (PathBuf, Vec<Point>) = if SweepFile::is_sweep_file(config) {
         let file = SweepFile::load(config)?;
         if !grid.is_empty() {
             bail!("{} is a sweep file: put the grid in it, not in --grid", config.display());

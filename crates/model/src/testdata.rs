@@ -88,6 +88,7 @@ pub const CASES: &[(&str, bool, f32, f32, [f32; 8])] = &[
 
 /// Bahdanau attention, embedding size = hidden size = 4: (bidirectional, bridge,
 /// input_feeding, tie_embeddings, loss, sum of squared gradients, first-step attention (2x4))
+#[allow(clippy::type_complexity)] // a fixture table, read once
 pub const RECIPE_CASES: &[(bool, bool, bool, bool, f32, f32, [f32; 8])] = &[
     (
         false,
