@@ -48,15 +48,7 @@ impl Attention {
     /// A copy whose per-step products form their weight gradients once per batch (see
     /// [`crate::fused::SharedProduct`]); the products are pushed to `products`.
     pub fn shared(&self, products: &mut Vec<SharedProduct>) -> Result<Self> {
-        let mut share = |l: &Linear| -> Result<Linear> {
-            Ok(match l.shared()? {
-                Some((l, p)) => {
-                    products.push(p);
-                    l
-                }
-                None => l.clone(),
-            })
-        };
+        let mut share = |l: &Linear| l.shared_into(products);
         Ok(match self {
             Self::Location { attn, max_length } => Self::Location { attn: share(attn)?, max_length: *max_length },
             Self::Bahdanau { wa, ua, va } => Self::Bahdanau { wa: share(wa)?, ua: ua.clone(), va: va.clone() },

@@ -125,26 +125,8 @@ impl Decoder {
     pub fn shared(&self) -> Result<(Self, Vec<SharedProduct>)> {
         let mut products = Vec::new();
         let attention = self.attention.shared(&mut products)?;
-        let combine = match &self.combine {
-            Some(c) => Some(match c.shared()? {
-                Some((c, p)) => {
-                    products.push(p);
-                    c
-                }
-                None => c.clone(),
-            }),
-            None => None,
-        };
-        let att_vector = match &self.att_vector {
-            Some(a) => Some(match a.shared()? {
-                Some((a, p)) => {
-                    products.push(p);
-                    a
-                }
-                None => a.clone(),
-            }),
-            None => None,
-        };
+        let combine = self.combine.as_ref().map(|c| c.shared_into(&mut products)).transpose()?;
+        let att_vector = self.att_vector.as_ref().map(|a| a.shared_into(&mut products)).transpose()?;
         let (gru, gru_products) = self.gru.shared()?;
         products.extend(gru_products);
         Ok((Self { attention, combine, gru, att_vector, ..self.clone() }, products))

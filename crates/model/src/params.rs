@@ -180,6 +180,17 @@ impl Linear {
         Ok(Some((Self { shared: Some(product.clone()), ..self.clone() }, product)))
     }
 
+    /// [`Self::shared`], its product pushed to `products`; a plain copy without a bias.
+    pub fn shared_into(&self, products: &mut Vec<SharedProduct>) -> Result<Self> {
+        Ok(match self.shared()? {
+            Some((l, p)) => {
+                products.push(p);
+                l
+            }
+            None => self.clone(),
+        })
+    }
+
     /// A copy for inference whose 2-D products carry no gradient and pack nothing of the
     /// weight (see [`crate::fused::detached_product`]).
     pub fn detached(&self) -> Self {
