@@ -164,6 +164,18 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Learn subword tokenizers ahead of runs (`s2s tokenizer train CONFIG`).
+    Tokenizer {
+        #[command(subcommand)]
+        action: TokenizerAction,
+    },
+    /// Load a config's data into one epoch's batches and time it (prints JSON).
+    #[command(hide = true)]
+    BenchData {
+        config: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
     /// Print the fully resolved config (defaults < file < S2S_ env < --set) without training.
     Config {
         config: PathBuf,
@@ -172,7 +184,39 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum TokenizerAction {
+    /// Learn the BPE tokenizer a config's runs would learn, on its train split; point runs
+    /// at it with --set data.tokenizer_path=PATH.
+    Train {
+        /// The experiment config (with data.tokenizer = "bpe").
+        config: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Where to write it: a tokenizer.json file for a joint vocabulary, else a folder of
+        /// source.json and target.json (default: tokenizers/<config name>[.json]).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// mimalloc's `mi_option_purge_delay` (the same index in its v2 and v3 headers).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Training frees and reallocates the same large tensors every step (8,000-entry output
+/// layers and their gradients); by default mimalloc hands freed memory back to the OS after
+/// 10 ms, so every step paid for page faults and the kernel's zeroing again: 14 % of a
+/// Multi30k epoch (BENCHMARKS.md). Never purging keeps the process at its peak size, which
+/// it reaches in the first steps anyway.
+#[allow(unsafe_code)]
+fn keep_freed_memory() {
+    // SAFETY: mi_option_set stores one integer option; it takes no pointers, and mimalloc
+    // reads its options atomically, so calling it while other threads allocate is sound.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
+}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     let outcome = |r: anyhow::Result<s2s_run::Outcome>| {
         r.map(|o| match o {
@@ -212,6 +256,10 @@ fn main() -> ExitCode {
             })
             .map(|()| ExitCode::SUCCESS)
         }
+        Command::Tokenizer { action: TokenizerAction::Train { config, sets, out } } => {
+            commands::tokenizer::train(&config, &sets, out.as_deref()).map(|()| ExitCode::SUCCESS)
+        }
+        Command::BenchData { config, sets } => commands::bench::data(&config, &sets).map(|()| ExitCode::SUCCESS),
         Command::Config { config, sets } => commands::config::execute(&config, &sets).map(|()| ExitCode::SUCCESS),
         Command::Translate { run, text, checkpoint, beam, n_best, heatmap } => commands::translate::execute(
             &run,

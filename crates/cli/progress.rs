@@ -92,7 +92,7 @@ fn print_outcome(outcome: &s2s_run::Outcome) {
                 println!("{line}");
             }
             for t in &done.translations {
-                println!("  {}  →  {}", t.source, t.output.join(" "));
+                println!("  {}  →  {}", t.source, t.text);
             }
         }
         s2s_run::Outcome::Interrupted(dir) => {

@@ -10,4 +10,5 @@ pub mod report;
 pub mod resume;
 pub mod run;
 pub mod sweep;
+pub mod tokenizer;
 pub mod translate;

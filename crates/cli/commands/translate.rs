@@ -57,18 +57,23 @@ fn one(run: &OpenedRun, text: &str, opts: &Options) -> Result<()> {
     let hyps = run.translate_n_best(text, beam, opts.n_best.max(1))?;
     if let Some(first) = hyps.first() {
         if !first.unknown.is_empty() {
-            eprintln!("warning: unknown word(s) {} translated as UNK", first.unknown.join(", "));
+            eprintln!("warning: unknown word(s) or character(s) {} translated as UNK", first.unknown.join(", "));
         }
         if let Some(path) = &opts.heatmap {
-            let svg = first.heatmap_svg(&run.cfg.report)?;
-            std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+            // The main view at PATH; with report.attention_view = "both", the merged-word
+            // view beside it as PATH's stem + ".words.svg".
+            for (suffix, svg) in first.heatmap_svgs(&run.cfg.report)? {
+                let file =
+                    if suffix.is_empty() { path.clone() } else { path.with_extension(format!("{}.svg", &suffix[1..])) };
+                std::fs::write(&file, svg).with_context(|| format!("cannot write {}", file.display()))?;
+            }
         }
     }
     if opts.n_best <= 1 {
-        println!("{}", hyps.first().map(|h| h.output.join(" ")).unwrap_or_default());
+        println!("{}", hyps.first().map(|h| h.text.clone()).unwrap_or_default());
     } else {
         for h in &hyps {
-            println!("{:.4}\t{}", h.log_prob, h.output.join(" "));
+            println!("{:.4}\t{}", h.log_prob, h.text);
         }
     }
     Ok(())

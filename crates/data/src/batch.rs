@@ -100,6 +100,10 @@ pub struct BatchPlan {
     pub batch_size: usize,
     pub shuffle: bool,
     pub length_bucketing: bool,
+    /// Batches by token count instead (0 = off): each batch holds as many sentences of
+    /// similar length as fit `batch_tokens` padded tokens of its longer side, as fairseq's
+    /// `--max-tokens`. `batch_size` is then unused.
+    pub batch_tokens: usize,
     pub seed: u64,
 }
 
@@ -127,19 +131,34 @@ impl BatchPlan {
             rng.shuffle(&mut order);
         }
         let bs = self.batch_size.max(1);
-        if !self.length_bucketing {
+        if !self.length_bucketing && self.batch_tokens == 0 {
             return order.chunks(bs).map(|c| Batch::new(examples, c)).collect();
         }
-        let budget = token_budget(examples, bs);
+        // Padded tokens a batch of `rows` would take up, its last row being `e`:
+        // the target side for length bucketing, the longer side for token batches.
+        let (budget, pool_rows) = if self.batch_tokens > 0 {
+            let mean = examples.iter().map(|e| e.src.len().max(e.tgt.len())).sum::<usize>() / n.max(1);
+            (self.batch_tokens, (self.batch_tokens / mean.max(1)).max(1) * BUCKET_POOL_BATCHES)
+        } else {
+            (token_budget(examples, bs), bs * BUCKET_POOL_BATCHES)
+        };
+        let both_sides = self.batch_tokens > 0;
         let mut batches = Vec::new();
-        for pool in order.chunks(bs * BUCKET_POOL_BATCHES) {
+        for pool in order.chunks(pool_rows) {
             let mut pool = pool.to_vec();
             pool.sort_by_key(|&i| (examples[i].tgt.len(), examples[i].src.len()));
             let mut start = 0;
             while start < pool.len() {
-                // Sorted by target length, a batch's padded width is its last row's.
+                // Sorted by target length, a batch's padded target width is its last row's.
                 let mut end = start + 1;
-                while end < pool.len() && (end + 1 - start) * examples[pool[end]].tgt.len() <= budget {
+                let mut src_width = examples[pool[start]].src.len();
+                while end < pool.len() {
+                    let e = &examples[pool[end]];
+                    let width = if both_sides { e.tgt.len().max(src_width.max(e.src.len())) } else { e.tgt.len() };
+                    if (end + 1 - start) * width > budget {
+                        break;
+                    }
+                    src_width = src_width.max(e.src.len());
                     end += 1;
                 }
                 batches.push(Batch::new(examples, &pool[start..end]));
@@ -203,7 +222,8 @@ mod tests {
     fn epochs_cover_every_example_once_and_differ() {
         let ex = examples();
         for bucketing in [false, true] {
-            let plan = BatchPlan { batch_size: 3, shuffle: true, length_bucketing: bucketing, seed: 0 };
+            let plan =
+                BatchPlan { batch_size: 3, shuffle: true, length_bucketing: bucketing, batch_tokens: 0, seed: 0 };
             let e0 = plan.epoch(&ex, 0);
             let mut seen: Vec<usize> = e0.iter().flat_map(|b| b.indices.clone()).collect();
             seen.sort_unstable();
@@ -218,7 +238,7 @@ mod tests {
         // Targets of 2 to 12 tokens: batches of 8 sentences would carry 16 to 96 tokens.
         let ex: Vec<Example> =
             (0..400).map(|i| Example { src: vec![4; 1 + i % 7], tgt: vec![5; 2 + (i * 7) % 11] }).collect();
-        let plan = BatchPlan { batch_size: 8, shuffle: true, length_bucketing: true, seed: 3 };
+        let plan = BatchPlan { batch_size: 8, shuffle: true, length_bucketing: true, batch_tokens: 0, seed: 3 };
         let budget = token_budget(&ex, 8);
         assert_eq!(budget, (8 * ex.iter().map(|e| e.tgt.len()).sum::<usize>()).div_ceil(400));
         let batches = plan.epoch(&ex, 0);
@@ -239,9 +259,29 @@ mod tests {
     }
 
     #[test]
+    fn token_batches_fit_the_budget_on_both_sides() {
+        // Sources of 1 to 60 tokens, targets of 2 to 12: the source side sets many widths.
+        let ex: Vec<Example> =
+            (0..2000).map(|i| Example { src: vec![4; 1 + (i * 13) % 60], tgt: vec![5; 2 + (i * 7) % 11] }).collect();
+        let plan = BatchPlan { batch_size: 1, shuffle: true, length_bucketing: false, batch_tokens: 400, seed: 1 };
+        let batches = plan.epoch(&ex, 0);
+        let mut seen: Vec<usize> = batches.iter().flat_map(|b| b.indices.clone()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..2000).collect::<Vec<_>>());
+        for b in &batches {
+            assert!(b.size * b.src_len.max(b.tgt_len) <= 400, "{} rows of {}/{}", b.size, b.src_len, b.tgt_len);
+        }
+        // Full batches: the padded tokens add up to most of the budget on average.
+        let padded: usize = batches.iter().map(|b| b.size * b.src_len.max(b.tgt_len)).sum();
+        assert!(padded as f64 / batches.len() as f64 > 0.6 * 400.0, "{padded} over {} batches", batches.len());
+        assert_ne!(batches, plan.epoch(&ex, 1));
+        assert_eq!(batches, plan.epoch(&ex, 0));
+    }
+
+    #[test]
     fn unbucketed_order_is_torch_refs() {
         // torch_ref.shuffled_indices(10, 0, 0) == [6, 3, 2, 9, 8, 1, 4, 7, 0, 5]
-        let plan = BatchPlan { batch_size: 4, shuffle: true, length_bucketing: false, seed: 0 };
+        let plan = BatchPlan { batch_size: 4, shuffle: true, length_bucketing: false, batch_tokens: 0, seed: 0 };
         let b = plan.epoch(&examples(), 0);
         assert_eq!(b[0].indices, vec![6, 3, 2, 9]);
         assert_eq!(b[2].indices, vec![0, 5]);

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
+use crate::normalize::Normalization;
+use crate::tokenizer::TokenizerKind;
 
 /// Where the sentence pairs come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,22 +36,36 @@ pub struct DataConfig {
     pub valid_fraction: f64,
     /// Share of source sentences held out for test when splitting.
     pub test_fraction: f64,
-    /// Longest sentence kept, in tokens including EOS (both sides).
+    /// Longest sentence kept, in tokens including EOS (both sides): words, or subword
+    /// pieces with `tokenizer = "bpe"`.
     pub max_length: usize,
-    /// Unicode to ASCII: NFD, then combining marks dropped.
-    pub ascii: bool,
-    pub lowercase: bool,
-    /// Put a space before `.`, `!` and `?` so they become tokens.
-    pub separate_punctuation: bool,
-    /// Replace every run of characters other than letters and `.!?` by one space.
-    pub letters_only: bool,
+    /// "word" (the tutorial's normalization, a word vocabulary) or "bpe" (subwords).
+    pub tokenizer: TokenizerKind,
+    /// A `tokenizer.json` made by `s2s tokenizer train` (or a folder holding
+    /// `source.json` and `target.json`); without it a BPE run learns its own on the
+    /// train split. BPE only.
+    pub tokenizer_path: Option<PathBuf>,
+    /// One vocabulary (and, with BPE, one tokenizer) for both sides.
+    pub joint_vocab: bool,
+    /// Unicode to ASCII: NFD, then combining marks dropped. Default: on for "word",
+    /// off for "bpe" (which keeps case and accents, in NFC).
+    pub ascii: Option<bool>,
+    /// Default: on for "word", off for "bpe".
+    pub lowercase: Option<bool>,
+    /// Put a space before `.`, `!` and `?` so they become tokens ("word" only; default on).
+    pub separate_punctuation: Option<bool>,
+    /// Replace every run of characters other than letters and `.!?` by one space ("word"
+    /// only; default on).
+    pub letters_only: Option<bool>,
     /// Keep only pairs whose English side starts like "i am", "he is", ... (the tutorial's filter).
     pub english_prefixes: bool,
     /// Swap the columns: translate from the second column to the first.
     pub reverse: bool,
-    /// Words seen fewer times than this in the train split become UNK.
+    /// Words seen fewer times than this in the train split become UNK; with BPE, pairs
+    /// seen fewer times are not merged.
     pub min_freq: usize,
-    /// Largest vocabulary size including the special tokens (0 = no limit).
+    /// Largest vocabulary size including the special tokens (0 = no limit). With BPE,
+    /// the vocabulary size to learn (required): alphabet + merges + 4 specials.
     pub max_vocab_size: usize,
     /// Skip lines without a tab instead of failing; the count is reported.
     pub skip_malformed: bool,
@@ -80,10 +96,13 @@ impl Default for DataConfig {
             valid_fraction: 0.1,
             test_fraction: 0.0,
             max_length: 10,
-            ascii: true,
-            lowercase: true,
-            separate_punctuation: true,
-            letters_only: true,
+            tokenizer: TokenizerKind::Word,
+            tokenizer_path: None,
+            joint_vocab: false,
+            ascii: None,
+            lowercase: None,
+            separate_punctuation: None,
+            letters_only: None,
             english_prefixes: false,
             reverse: false,
             min_freq: 1,
@@ -99,10 +118,59 @@ impl Default for DataConfig {
     }
 }
 
+/// The longest sentences supported, in tokens.
+pub const MAX_LENGTH_LIMIT: usize = 1024;
+
 impl DataConfig {
+    /// The normalization steps: those the config sets, the tokenizer's defaults for the rest.
+    pub fn normalization(&self) -> Normalization {
+        let word = self.tokenizer == TokenizerKind::Word;
+        Normalization {
+            ascii: self.ascii.unwrap_or(word),
+            lowercase: self.lowercase.unwrap_or(word),
+            separate_punctuation: self.separate_punctuation.unwrap_or(word),
+            letters_only: self.letters_only.unwrap_or(word),
+        }
+    }
+
+    /// Writes the resolved normalization into the config, so that a run's config.toml
+    /// says what was done.
+    pub fn fill_defaults(&mut self) {
+        let n = self.normalization();
+        self.ascii = Some(n.ascii);
+        self.lowercase = Some(n.lowercase);
+        self.separate_punctuation = Some(n.separate_punctuation);
+        self.letters_only = Some(n.letters_only);
+    }
+
     /// Checks values that serde's types cannot express.
     pub fn validate(&self) -> Result<()> {
         let bad = |key, message: String| Err(DataError::InvalidConfig { key, message });
+        if self.max_length > MAX_LENGTH_LIMIT {
+            return bad("max_length", format!("at most {MAX_LENGTH_LIMIT}, got {}", self.max_length));
+        }
+        if self.tokenizer == TokenizerKind::Bpe {
+            let n = self.normalization();
+            for (key, on) in [("separate_punctuation", n.separate_punctuation), ("letters_only", n.letters_only)] {
+                if on {
+                    return bad(key, "is a word-tokenizer step; BPE keeps punctuation as pieces (set it false)".into());
+                }
+            }
+            if self.english_prefixes {
+                return bad("english_prefixes", "is the tutorial's word-level filter; not available with BPE".into());
+            }
+            if matches!(self.dataset, Dataset::Copy | Dataset::Reverse) {
+                return bad("tokenizer", "the synthetic tasks are symbol sequences; use tokenizer = \"word\"".into());
+            }
+            if self.max_vocab_size == 0 && self.tokenizer_path.is_none() {
+                return bad("max_vocab_size", "BPE needs a vocabulary size to learn, e.g. 8000".into());
+            }
+        } else if self.tokenizer_path.is_some() {
+            return bad(
+                "tokenizer_path",
+                "is for tokenizer = \"bpe\"; the word tokenizer learns its vocabulary".into(),
+            );
+        }
         if self.max_length < 2 {
             return bad("max_length", format!("must be at least 2, got {}", self.max_length));
         }

@@ -8,8 +8,9 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{DataConfig, Dataset};
 use crate::error::{DataError, Result};
-use crate::normalize::{has_english_prefix, normalize};
+use crate::normalize::{has_english_prefix, normalize_text, normalize_words};
 use crate::rng::Rng;
+use crate::tokenizer::{Tokenizer, TokenizerKind};
 use crate::vocab::Vocab;
 
 /// The teaching notebook's five pairs.
@@ -21,11 +22,22 @@ pub const SEED_PAIRS: [(&str, &str); 5] = [
     ("they are artists", "ils sont artistes"),
 ];
 
-/// One source/target sentence pair, as normalized tokens.
+/// One source/target sentence pair, as tokens (words or subword pieces), with the
+/// target text that translations are scored against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pair {
     pub src: Vec<String>,
     pub tgt: Vec<String>,
+    /// The normalized target text: the words joined by spaces, or with subwords the text
+    /// itself (NFC, whitespace collapsed), as sacreBLEU reads a reference file.
+    pub reference: String,
+}
+
+impl Pair {
+    fn words(src: Vec<String>, tgt: Vec<String>) -> Self {
+        let reference = tgt.join(" ");
+        Self { src, tgt, reference }
+    }
 }
 
 /// A data file and the SHA-256 of its bytes.
@@ -38,19 +50,21 @@ pub struct FileHash {
 /// What identifies the data a model was trained on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fingerprint {
-    /// SHA-256 over the data config and every file hash.
+    /// SHA-256 over the data config, every file hash and the tokenizers' hashes.
     pub sha256: String,
     pub files: Vec<FileHash>,
+    /// SHA-256 of the source and target tokenizers' files (vocabularies for "word").
+    pub tokenizers: [String; 2],
 }
 
-/// The splits, the vocabularies built from the train split, and what was dropped.
+/// The splits, the tokenizers (with their vocabularies), and what was dropped.
 #[derive(Debug, Clone)]
 pub struct Corpus {
     pub train: Vec<Pair>,
     pub valid: Vec<Pair>,
     pub test: Vec<Pair>,
-    pub src_vocab: Vocab,
-    pub tgt_vocab: Vocab,
+    pub source: Tokenizer,
+    pub target: Tokenizer,
     /// Malformed lines skipped because `skip_malformed` is on.
     pub skipped_lines: usize,
     /// Pairs dropped by the length or prefix filters.
@@ -58,31 +72,93 @@ pub struct Corpus {
     pub fingerprint: Fingerprint,
 }
 
-/// Loads, normalizes, filters and splits the configured data; `seed` drives the splits
-/// and the synthetic generators.
+impl Corpus {
+    pub fn src_vocab(&self) -> &Vocab {
+        self.source.vocab()
+    }
+
+    pub fn tgt_vocab(&self) -> &Vocab {
+        self.target.vocab()
+    }
+}
+
+/// Loads, normalizes, filters and splits the configured data, and builds the tokenizers:
+/// word vocabularies from the train split, or BPE from `data.tokenizer_path` or learned
+/// on the train split. `seed` drives the splits and the synthetic generators.
 pub fn load(cfg: &DataConfig, seed: u64) -> Result<Corpus> {
+    load_with(cfg, seed, None)
+}
+
+/// [`load`] with the given `(source, target)` tokenizers (a trained run's) instead of
+/// building new ones.
+pub fn load_with(cfg: &DataConfig, seed: u64, given: Option<(Tokenizer, Tokenizer)>) -> Result<Corpus> {
     cfg.validate()?;
     let mut stats = Stats::default();
     let mut files = Vec::new();
-    let (train, valid, test) = match cfg.dataset {
+    let raw = read_raw(cfg, seed, &mut stats, &mut files)?;
+    let (train, valid, test, source, target) = match cfg.tokenizer {
+        TokenizerKind::Word => words(raw, cfg, seed, given, &mut stats),
+        TokenizerKind::Bpe => subwords(raw, cfg, seed, given, &mut stats)?,
+    };
+    if train.is_empty() {
+        return Err(empty(cfg));
+    }
+    let fingerprint = fingerprint(cfg, files, [source.sha256()?, target.sha256()?]);
+    Ok(Corpus {
+        train,
+        valid,
+        test,
+        source,
+        target,
+        skipped_lines: stats.skipped,
+        filtered_pairs: stats.filtered,
+        fingerprint,
+    })
+}
+
+/// Learns the BPE tokenizers a run of `cfg` would learn (on its train split), for
+/// `s2s tokenizer train`; returns them with the number of training texts.
+pub fn learn_tokenizers(cfg: &DataConfig, seed: u64) -> Result<(Tokenizer, Tokenizer, usize)> {
+    cfg.validate()?;
+    if cfg.tokenizer != TokenizerKind::Bpe {
+        return Err(DataError::InvalidConfig {
+            key: "tokenizer",
+            message: "only BPE tokenizers are learned ahead of a run; set data.tokenizer = \"bpe\"".into(),
+        });
+    }
+    let mut stats = Stats::default();
+    let raw = read_raw(cfg, seed, &mut stats, &mut Vec::new())?;
+    let (train, _, _) = subword_texts(raw, cfg, seed, &mut stats)?;
+    if train.is_empty() {
+        return Err(empty(cfg));
+    }
+    let (s, t) = learn_pair(&train, cfg)?;
+    Ok((s, t, train.len()))
+}
+
+fn empty(cfg: &DataConfig) -> DataError {
+    let what = match (&cfg.path, &cfg.train_path) {
+        (Some(p), _) | (None, Some(p)) if cfg.dataset == Dataset::Tsv => p.display().to_string(),
+        _ => "the train split".to_string(),
+    };
+    DataError::Empty { what }
+}
+
+fn read_raw(cfg: &DataConfig, seed: u64, stats: &mut Stats, files: &mut Vec<FileHash>) -> Result<Raw> {
+    Ok(match cfg.dataset {
         Dataset::Seed => {
-            let raw = SEED_PAIRS.iter().map(|(s, t)| (s.to_string(), t.to_string()));
-            let pairs = prepare(raw, cfg, &mut stats);
-            (pairs, Vec::new(), Vec::new())
+            let raw = SEED_PAIRS.iter().map(|(s, t)| (s.to_string(), t.to_string())).collect();
+            Raw::Splits(raw, Vec::new(), Vec::new())
         }
-        Dataset::Copy | Dataset::Reverse => {
-            let pairs = synthetic(cfg, seed);
-            split_grouped(pairs, cfg, seed)
-        }
+        Dataset::Copy | Dataset::Reverse => Raw::Synthetic(synthetic(cfg, seed)),
         Dataset::Tsv => {
-            let mut read = |p: &Path| -> Result<Vec<Pair>> {
-                let (raw, hash) = read_tsv(p, cfg.skip_malformed, &mut stats)?;
+            let mut read = |p: &Path| -> Result<Vec<(String, String)>> {
+                let (raw, hash) = read_tsv(p, cfg.skip_malformed, stats)?;
                 files.push(hash);
-                Ok(prepare(raw.into_iter(), cfg, &mut stats))
+                Ok(raw)
             };
             if let Some(path) = &cfg.path {
-                let all = read(path)?;
-                split_grouped(all, cfg, seed)
+                Raw::ToSplit(read(path)?)
             } else {
                 let train_path = cfg
                     .train_path
@@ -91,30 +167,147 @@ pub fn load(cfg: &DataConfig, seed: u64) -> Result<Corpus> {
                 let train = read(train_path)?;
                 let valid = cfg.valid_path.as_deref().map(&mut read).transpose()?.unwrap_or_default();
                 let test = cfg.test_path.as_deref().map(&mut read).transpose()?.unwrap_or_default();
-                (train, valid, test)
+                Raw::Splits(train, valid, test)
             }
         }
-    };
-    if train.is_empty() {
-        let what = match (&cfg.path, &cfg.train_path) {
-            (Some(p), _) | (None, Some(p)) if cfg.dataset == Dataset::Tsv => p.display().to_string(),
-            _ => "the train split".to_string(),
-        };
-        return Err(DataError::Empty { what });
-    }
-    let src_vocab = Vocab::build(train.iter().map(|p| p.src.as_slice()), cfg.min_freq, cfg.max_vocab_size);
-    let tgt_vocab = Vocab::build(train.iter().map(|p| p.tgt.as_slice()), cfg.min_freq, cfg.max_vocab_size);
-    let fingerprint = fingerprint(cfg, files);
-    Ok(Corpus {
-        train,
-        valid,
-        test,
-        src_vocab,
-        tgt_vocab,
-        skipped_lines: stats.skipped,
-        filtered_pairs: stats.filtered,
-        fingerprint,
     })
+}
+
+/// Text pairs as read, before normalization.
+enum Raw {
+    /// One file, to be split into train / valid / test.
+    ToSplit(Vec<(String, String)>),
+    /// Train, valid and test as given.
+    Splits(Vec<(String, String)>, Vec<(String, String)>, Vec<(String, String)>),
+    /// Generated symbol pairs, to be split.
+    Synthetic(Vec<Pair>),
+}
+
+type Built = (Vec<Pair>, Vec<Pair>, Vec<Pair>, Tokenizer, Tokenizer);
+
+/// The word pipeline: normalize, filter by length (before splitting), split, and build
+/// the vocabularies from the train split.
+fn words(raw: Raw, cfg: &DataConfig, seed: u64, given: Option<(Tokenizer, Tokenizer)>, stats: &mut Stats) -> Built {
+    let (train, valid, test) = match raw {
+        Raw::ToSplit(all) => split_grouped(prepare(all.into_iter(), cfg, stats), |p| p.src.clone(), cfg, seed),
+        Raw::Synthetic(all) => split_grouped(all, |p| p.src.clone(), cfg, seed),
+        Raw::Splits(a, b, c) => {
+            let mut prep = |v: Vec<(String, String)>| prepare(v.into_iter(), cfg, stats);
+            (prep(a), prep(b), prep(c))
+        }
+    };
+    let norm = cfg.normalization();
+    let (source, target) = given.unwrap_or_else(|| {
+        // Which sides a vocabulary is built from: (source, target).
+        let build = |src: bool, tgt: bool| {
+            let sentences = train.iter().flat_map(|p| {
+                let s = src.then_some(p.src.as_slice());
+                let t = tgt.then_some(p.tgt.as_slice());
+                s.into_iter().chain(t)
+            });
+            Tokenizer::word(norm, Vocab::build(sentences, cfg.min_freq, cfg.max_vocab_size))
+        };
+        if cfg.joint_vocab {
+            let joint = build(true, true);
+            (joint.clone(), joint)
+        } else {
+            (build(true, false), build(false, true))
+        }
+    });
+    (train, valid, test, source, target)
+}
+
+/// The subword pipeline: normalize the text, split, learn or load the tokenizers, then
+/// tokenize and filter by length in pieces.
+fn subwords(
+    raw: Raw,
+    cfg: &DataConfig,
+    seed: u64,
+    given: Option<(Tokenizer, Tokenizer)>,
+    stats: &mut Stats,
+) -> Result<Built> {
+    let (train, valid, test) = subword_texts(raw, cfg, seed, stats)?;
+    let norm = cfg.normalization();
+    let (source, target) = match given {
+        Some(t) => t,
+        None => match &cfg.tokenizer_path {
+            Some(path) => crate::tokenizer::load_pair(path, cfg.joint_vocab, norm)?,
+            None => learn_pair(&train, cfg)?,
+        },
+    };
+    let mut tokenize = |v: Vec<(String, String)>| -> Result<Vec<Pair>> {
+        let pairs = tokenize_pairs(v, &source, &target)?;
+        let before = pairs.len();
+        let kept: Vec<Pair> = pairs
+            .into_iter()
+            .filter(|p| {
+                !p.src.is_empty() && !p.tgt.is_empty() && p.src.len() < cfg.max_length && p.tgt.len() < cfg.max_length
+            })
+            .collect();
+        stats.filtered += before - kept.len();
+        Ok(kept)
+    };
+    Ok((tokenize(train)?, tokenize(valid)?, tokenize(test)?, source, target))
+}
+
+/// Tokenizes text pairs on all cores, in order.
+fn tokenize_pairs(texts: Vec<(String, String)>, source: &Tokenizer, target: &Tokenizer) -> Result<Vec<Pair>> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let chunk = texts.len().div_ceil(threads).max(1);
+    let one = |part: &[(String, String)]| -> Result<Vec<Pair>> {
+        part.iter()
+            .map(|(a, b)| Ok(Pair { src: source.split(a)?.0, tgt: target.split(b)?.0, reference: b.clone() }))
+            .collect()
+    };
+    let parts: Vec<Result<Vec<Pair>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = texts.chunks(chunk).map(|part| scope.spawn(move || one(part))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(Err(DataError::Worker))).collect()
+    });
+    let mut out = Vec::with_capacity(texts.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
+type Texts = Vec<(String, String)>;
+
+/// Normalized (source, target) texts of each split, empty ones dropped.
+fn subword_texts(raw: Raw, cfg: &DataConfig, seed: u64, stats: &mut Stats) -> Result<(Texts, Texts, Texts)> {
+    let norm = cfg.normalization();
+    let mut texts = |v: Vec<(String, String)>| -> Vec<(String, String)> {
+        let mut out = Vec::with_capacity(v.len());
+        for (a, b) in v {
+            let (a, b) = (normalize_text(&a, &norm), normalize_text(&b, &norm));
+            if a.is_empty() || b.is_empty() {
+                stats.filtered += 1;
+                continue;
+            }
+            out.push(if cfg.reverse { (b, a) } else { (a, b) });
+        }
+        out
+    };
+    let (train, valid, test) = match raw {
+        Raw::ToSplit(all) => split_grouped(texts(all), |p| p.0.clone(), cfg, seed),
+        Raw::Splits(a, b, c) => (texts(a), texts(b), texts(c)),
+        Raw::Synthetic(_) => {
+            return Err(DataError::InvalidConfig { key: "tokenizer", message: "not for synthetic tasks".into() })
+        }
+    };
+    Ok((train, valid, test))
+}
+
+/// BPE tokenizers learned on the train split's texts: one on both sides when
+/// `joint_vocab`, else one per side.
+pub fn learn_pair(train: &[(String, String)], cfg: &DataConfig) -> Result<(Tokenizer, Tokenizer)> {
+    let norm = cfg.normalization();
+    let learn = |texts: Vec<&str>| Tokenizer::learn_bpe(texts.into_iter(), &norm, cfg.max_vocab_size, cfg.min_freq);
+    if cfg.joint_vocab {
+        let joint = learn(train.iter().flat_map(|(a, b)| [a.as_str(), b.as_str()]).collect())?;
+        Ok((joint.clone(), joint))
+    } else {
+        Ok((learn(train.iter().map(|p| p.0.as_str()).collect())?, learn(train.iter().map(|p| p.1.as_str()).collect())?))
+    }
 }
 
 #[derive(Default)]
@@ -125,9 +318,10 @@ struct Stats {
 
 /// Normalizes, applies the prefix filter and `reverse`, and drops over-long pairs.
 fn prepare(raw: impl Iterator<Item = (String, String)>, cfg: &DataConfig, stats: &mut Stats) -> Vec<Pair> {
+    let norm = cfg.normalization();
     let mut out = Vec::new();
     for (a, b) in raw {
-        let (english, other) = (normalize(&a, cfg), normalize(&b, cfg));
+        let (english, other) = (normalize_words(&a, &norm), normalize_words(&b, &norm));
         let keep = !english.is_empty()
             && !other.is_empty()
             && (!cfg.english_prefixes || has_english_prefix(&english))
@@ -137,7 +331,7 @@ fn prepare(raw: impl Iterator<Item = (String, String)>, cfg: &DataConfig, stats:
             stats.filtered += 1;
             continue;
         }
-        out.push(if cfg.reverse { Pair { src: other, tgt: english } } else { Pair { src: english, tgt: other } });
+        out.push(if cfg.reverse { Pair::words(other, english) } else { Pair::words(english, other) });
     }
     out
 }
@@ -184,26 +378,31 @@ fn synthetic(cfg: &DataConfig, seed: u64) -> Vec<Pair> {
             if cfg.dataset == Dataset::Reverse {
                 tgt.reverse();
             }
-            Pair { src, tgt }
+            Pair::words(src, tgt)
         })
         .collect()
 }
 
-/// Splits by distinct source sentence, so that all translations of one sentence land in
-/// the same split; pairs keep their original order inside each split.
-fn split_grouped(pairs: Vec<Pair>, cfg: &DataConfig, seed: u64) -> (Vec<Pair>, Vec<Pair>, Vec<Pair>) {
-    let distinct: BTreeSet<&[String]> = pairs.iter().map(|p| p.src.as_slice()).collect();
-    let mut sources: Vec<&[String]> = distinct.into_iter().collect();
+/// Splits by distinct source sentence (`key`), so that all translations of one sentence
+/// land in the same split; items keep their original order inside each split.
+fn split_grouped<T, K: Ord + std::hash::Hash + Clone>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> K,
+    cfg: &DataConfig,
+    seed: u64,
+) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let distinct: BTreeSet<K> = items.iter().map(&key).collect();
+    let mut sources: Vec<K> = distinct.into_iter().collect();
     Rng::derive(seed, "split").shuffle(&mut sources);
     let n = sources.len();
     let n_valid = (n as f64 * cfg.valid_fraction).round() as usize;
     let n_test = (n as f64 * cfg.test_fraction).round() as usize;
-    let which: HashMap<Vec<String>, u8> = sources
-        .iter()
+    let which: HashMap<K, u8> = sources
+        .into_iter()
         .enumerate()
         .map(|(i, s)| {
             (
-                s.to_vec(),
+                s,
                 if i < n_valid {
                     1
                 } else if i < n_valid + n_test {
@@ -215,8 +414,8 @@ fn split_grouped(pairs: Vec<Pair>, cfg: &DataConfig, seed: u64) -> (Vec<Pair>, V
         })
         .collect();
     let (mut train, mut valid, mut test) = (Vec::new(), Vec::new(), Vec::new());
-    for p in pairs {
-        match which.get(&p.src).copied().unwrap_or(0) {
+    for p in items {
+        match which.get(&key(&p)).copied().unwrap_or(0) {
             1 => valid.push(p),
             2 => test.push(p),
             _ => train.push(p),
@@ -225,16 +424,33 @@ fn split_grouped(pairs: Vec<Pair>, cfg: &DataConfig, seed: u64) -> (Vec<Pair>, V
     (train, valid, test)
 }
 
-fn fingerprint(cfg: &DataConfig, files: Vec<FileHash>) -> Fingerprint {
+/// The data's identity. Word runs hash the config and files only, as before tokenizers
+/// existed, so that their fingerprints stay the same; their vocabularies follow from both.
+fn fingerprint(cfg: &DataConfig, files: Vec<FileHash>, tokenizers: [String; 2]) -> Fingerprint {
     let mut h = Sha256::new();
-    h.update(serde_json::to_string(cfg).unwrap_or_default().as_bytes());
+    let mut json = serde_json::to_value(cfg).unwrap_or_default();
+    if let Some(map) = json.as_object_mut().filter(|_| cfg.tokenizer == TokenizerKind::Word) {
+        // The keys that came with subwords, at their word-level values, leave the hash as
+        // it was before them (serde_json keeps the struct's key order: preserve_order).
+        for key in ["tokenizer", "tokenizer_path", "joint_vocab"] {
+            if map.get(key).is_some_and(|v| v.is_null() || *v == false || v == "word") {
+                map.remove(key);
+            }
+        }
+    }
+    h.update(json.to_string().as_bytes());
     for f in &files {
         h.update(f.sha256.as_bytes());
     }
-    Fingerprint { sha256: hex(&h.finalize()), files }
+    if cfg.tokenizer != TokenizerKind::Word {
+        for t in &tokenizers {
+            h.update(t.as_bytes());
+        }
+    }
+    Fingerprint { sha256: hex(&h.finalize()), files, tokenizers }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -259,7 +475,7 @@ mod tests {
         assert_eq!(c.train.len(), 5);
         assert_eq!(c.train[0].tgt, ["je", "suis", "etudiant"]);
         assert!(c.valid.is_empty());
-        assert_eq!(c.src_vocab.len(), 4 + 14);
+        assert_eq!(c.src_vocab().len(), 4 + 14);
     }
 
     #[test]
@@ -271,7 +487,8 @@ mod tests {
             }
         }
         let f = tsv(text.as_bytes());
-        let cfg = DataConfig { valid_fraction: 0.2, test_fraction: 0.1, letters_only: false, ..tsv_cfg(f.path()) };
+        let cfg =
+            DataConfig { valid_fraction: 0.2, test_fraction: 0.1, letters_only: Some(false), ..tsv_cfg(f.path()) };
         let c = load(&cfg, 3).expect("loads");
         assert_eq!(c.train.len() + c.valid.len() + c.test.len(), 600);
         let train: BTreeSet<_> = c.train.iter().map(|p| p.src.clone()).collect();

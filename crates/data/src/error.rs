@@ -16,6 +16,10 @@ pub enum DataError {
     MissingTab { path: PathBuf, line: usize },
     #[error("no sentence pairs left in {what} after filtering (check data.max_length and the normalization settings)")]
     Empty { what: String },
+    #[error("{}{message}", path.as_ref().map(|p| format!("tokenizer {}: ", p.display())).unwrap_or_else(|| "tokenizer: ".into()))]
+    Tokenizer { path: Option<PathBuf>, message: String },
+    #[error("a tokenizing thread stopped unexpectedly")]
+    Worker,
     #[error("data.{key}: {message}")]
     InvalidConfig { key: &'static str, message: String },
 }

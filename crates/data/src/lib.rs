@@ -7,11 +7,13 @@ pub mod dataset;
 pub mod error;
 pub mod normalize;
 pub mod rng;
+pub mod tokenizer;
 pub mod vocab;
 
 pub use batch::{Batch, BatchPlan, Example};
 pub use config::{DataConfig, Dataset};
-pub use dataset::{load, Corpus, Fingerprint, Pair};
+pub use dataset::{learn_tokenizers, load, load_with, Corpus, Fingerprint, Pair};
 pub use error::DataError;
 pub use rng::Rng;
+pub use tokenizer::{Tokenized, Tokenizer, TokenizerKind};
 pub use vocab::{Vocab, EOS, PAD, SOS, UNK};

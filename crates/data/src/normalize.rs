@@ -2,7 +2,7 @@
 
 use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
 
-use crate::config::DataConfig;
+use serde::{Deserialize, Serialize};
 
 /// The tutorial's English prefixes (`eng_prefixes`), after normalization.
 pub const ENGLISH_PREFIXES: &[&str] = &[
@@ -10,16 +10,40 @@ pub const ENGLISH_PREFIXES: &[&str] = &[
     "they re ",
 ];
 
-/// Normalizes one sentence as the config says and returns its tokens.
-pub fn normalize(text: &str, cfg: &DataConfig) -> Vec<String> {
-    let mut s: String = text.trim().to_string();
-    if cfg.lowercase {
-        s = s.to_lowercase();
-    }
-    if cfg.ascii {
+/// The normalization steps, resolved from `[data]` (see [`crate::DataConfig::normalization`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Normalization {
+    pub ascii: bool,
+    pub lowercase: bool,
+    pub separate_punctuation: bool,
+    pub letters_only: bool,
+}
+
+/// One text with case and accents handled as `norm` says, Unicode NFC, and whitespace
+/// runs collapsed to one space: what a BPE tokenizer reads and what references are
+/// scored against.
+pub fn normalize_text(text: &str, norm: &Normalization) -> String {
+    let mut s: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if norm.ascii {
         s = s.nfd().filter(|c| !is_combining_mark(*c)).collect();
     }
-    if cfg.separate_punctuation {
+    s = s.nfc().collect();
+    if norm.lowercase {
+        s = s.to_lowercase();
+    }
+    s
+}
+
+/// Normalizes one sentence as `norm` says and returns its words.
+pub fn normalize_words(text: &str, norm: &Normalization) -> Vec<String> {
+    let mut s: String = text.trim().to_string();
+    if norm.lowercase {
+        s = s.to_lowercase();
+    }
+    if norm.ascii {
+        s = s.nfd().filter(|c| !is_combining_mark(*c)).collect();
+    }
+    if norm.separate_punctuation {
         let mut out = String::with_capacity(s.len() + 4);
         for c in s.chars() {
             if matches!(c, '.' | '!' | '?') {
@@ -29,7 +53,7 @@ pub fn normalize(text: &str, cfg: &DataConfig) -> Vec<String> {
         }
         s = out;
     }
-    if cfg.letters_only {
+    if norm.letters_only {
         s = s.chars().map(|c| if c.is_ascii_alphabetic() || matches!(c, '.' | '!' | '?') { c } else { ' ' }).collect();
     }
     s.split_whitespace().map(str::to_string).collect()
@@ -44,27 +68,39 @@ pub fn has_english_prefix(tokens: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::DataConfig;
 
     #[test]
     fn tutorial_normalization() {
-        let cfg = DataConfig::default();
-        // torch_ref.normalize("Va !") == "va !" ; normalize("Ça m'a plu.") == "ca m a plu ."
-        assert_eq!(normalize("Va !", &cfg), ["va", "!"]);
-        assert_eq!(normalize("Ça m'a plu.", &cfg), ["ca", "m", "a", "plu", "."]);
-        assert_eq!(normalize("  Élève\u{a0}!", &cfg), ["eleve", "!"]);
+        let cfg = DataConfig::default().normalization();
+        // torch_ref.normalize_words("Va !") == "va !" ; normalize_words("Ça m'a plu.") == "ca m a plu ."
+        assert_eq!(normalize_words("Va !", &cfg), ["va", "!"]);
+        assert_eq!(normalize_words("Ça m'a plu.", &cfg), ["ca", "m", "a", "plu", "."]);
+        assert_eq!(normalize_words("  Élève\u{a0}!", &cfg), ["eleve", "!"]);
     }
 
     #[test]
     fn steps_can_be_switched_off() {
-        let cfg = DataConfig { lowercase: false, ascii: false, letters_only: false, ..Default::default() };
-        assert_eq!(normalize("Été, oui!", &cfg), ["Été,", "oui", "!"]);
+        let cfg =
+            DataConfig { lowercase: Some(false), ascii: Some(false), letters_only: Some(false), ..Default::default() }
+                .normalization();
+        assert_eq!(normalize_words("Été, oui!", &cfg), ["Été,", "oui", "!"]);
     }
 
     #[test]
     fn prefix_filter() {
-        let cfg = DataConfig::default();
-        assert!(has_english_prefix(&normalize("I'm tired.", &cfg)));
-        assert!(has_english_prefix(&normalize("He is tall.", &cfg)));
-        assert!(!has_english_prefix(&normalize("Go away.", &cfg)));
+        let cfg = DataConfig::default().normalization();
+        assert!(has_english_prefix(&normalize_words("I'm tired.", &cfg)));
+        assert!(has_english_prefix(&normalize_words("He is tall.", &cfg)));
+        assert!(!has_english_prefix(&normalize_words("Go away.", &cfg)));
+    }
+
+    #[test]
+    fn subword_text_keeps_case_and_accents_in_nfc() {
+        let cfg = DataConfig { tokenizer: crate::TokenizerKind::Bpe, ..Default::default() }.normalization();
+        // "e" + combining acute (NFD) becomes one "é" (NFC); whitespace runs collapse.
+        assert_eq!(normalize_text("  Un e\u{301}le\u{300}ve \t arrive. ", &cfg), "Un élève arrive.");
+        let lower = Normalization { lowercase: true, ascii: true, ..cfg };
+        assert_eq!(normalize_text("Ça VA", &lower), "ca va");
     }
 }

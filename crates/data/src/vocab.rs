@@ -51,7 +51,8 @@ impl Vocab {
         Self::from_tokens(tokens)
     }
 
-    fn from_tokens(tokens: Vec<String>) -> Self {
+    /// A vocabulary of `tokens` in id order.
+    pub fn from_tokens(tokens: Vec<String>) -> Self {
         let index = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
         Self { tokens, index }
     }
@@ -86,9 +87,14 @@ impl Vocab {
         &self.tokens
     }
 
+    /// The tokens in id order as a JSON list (what [`Self::save`] writes).
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(&self.tokens)
+            .map_err(|e| DataError::Tokenizer { path: None, message: e.to_string() })
+    }
+
     pub fn save(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_string_pretty(&self.tokens)
-            .map_err(|e| DataError::Io { path: path.to_path_buf(), source: std::io::Error::other(e) })?;
+        let json = self.to_json()?;
         std::fs::write(path, json).map_err(|source| DataError::Io { path: path.to_path_buf(), source })
     }
 

@@ -4,6 +4,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::colormap::Colormap;
 
+/// Which attention heatmaps a subword run draws (`report.attention_view`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttentionView {
+    /// Over subword pieces, as the model attends.
+    Subword,
+    /// Merged into words: a source word's pieces summed, a target word's pieces averaged.
+    Word,
+    /// Both: `<sentence>.svg` over pieces and `<sentence>.words.svg` over words.
+    #[default]
+    Both,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReportConfig {
@@ -18,6 +31,9 @@ pub struct ReportConfig {
     pub track_attention: bool,
     /// Print the weights in the heatmap cells (for sentences of up to 12 tokens).
     pub annotate: bool,
+    /// With subwords: "subword", "word" (pieces merged into words) or "both". Word-level
+    /// runs draw their one view.
+    pub attention_view: AttentionView,
     /// Also write TensorBoard event files under tensorboard/ (`tensorboard --logdir experiments`).
     pub tensorboard: bool,
     /// Config keys shown as hyperparameters in TensorBoard's HPARAMS tab (`s2s sweep` sets
@@ -33,6 +49,7 @@ impl Default for ReportConfig {
             colormap: Colormap::Bone,
             track_attention: false,
             annotate: true,
+            attention_view: AttentionView::Both,
             tensorboard: true,
             hparams: Vec::new(),
         }

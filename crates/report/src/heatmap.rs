@@ -44,8 +44,10 @@ pub fn attention_heatmap(path: &Path, map: &Heatmap, colormap: Colormap) -> Resu
 pub fn attention_heatmap_svg(map: &Heatmap, colormap: Colormap) -> Result<String> {
     check(map)?;
     let err = |e: &dyn std::fmt::Display| ReportError::Input { what: map.title.to_string(), message: e.to_string() };
-    let w = 220 + 60 * map.source.len() as u32;
-    let h = 170 + 40 * map.output.len() as u32;
+    let (cell_w, cell_h) = cell_size(map);
+    let longest_x = map.source.iter().map(|w| w.chars().count()).max().unwrap_or(1) as u32;
+    let w = 220 + cell_w * map.source.len() as u32;
+    let h = 170 + cell_h * map.output.len() as u32 + if rotated(map) { 8 * longest_x.min(24) } else { 0 };
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (w.max(480), h.max(300))).into_drawing_area();
@@ -79,12 +81,33 @@ fn draw_matrix(area: &DrawingArea<SVGBackend, Shift>, map: &Heatmap, colormap: C
     let (cols, rows) = (map.source.len(), map.output.len());
     // Label areas just wide enough for the words, so the axis titles sit by the axes.
     let longest = map.output.iter().map(|w| w.chars().count()).max().unwrap_or(1) as u32;
+    let longest_x = map.source.iter().map(|w| w.chars().count()).max().unwrap_or(1) as u32;
+    let rotate = rotated(map);
+    let font = if cell_size(map).0 < 60 { 12 } else { 14 };
+    // A title longer than the chart is wide is cut (about 9 pixels a character at 18 px).
+    let fits = (area.dim_in_pixel().0 as usize / 9).max(20);
+    let title: String = if map.title.chars().count() > fits {
+        map.title.chars().take(fits - 3).chain("...".chars()).collect()
+    } else {
+        map.title.to_string()
+    };
     let mut chart = ChartBuilder::on(area)
-        .caption(map.title, ("sans-serif", 18))
+        .caption(title, ("sans-serif", 18))
         .margin(10)
-        .x_label_area_size(48)
+        .x_label_area_size(if rotate { 30 + 8 * longest_x.min(24) } else { 48 })
         .y_label_area_size(36 + 8 * longest.min(24))
         .build_cartesian_2d(0f64..cols as f64, rows as f64..0f64)?;
+    let x_style = if rotate {
+        // Turned a quarter clockwise, each label starts at its tick and runs down, clear
+        // of the cells (centred, its first half would sit under them).
+        ("sans-serif", font)
+            .into_font()
+            .transform(FontTransform::Rotate90)
+            .into_text_style(area)
+            .pos(Pos::new(HPos::Left, VPos::Center))
+    } else {
+        ("sans-serif", font).into_font().into_text_style(area)
+    };
     let src = map.source;
     let out = map.output;
     chart
@@ -94,9 +117,10 @@ fn draw_matrix(area: &DrawingArea<SVGBackend, Shift>, map: &Heatmap, colormap: C
         .y_labels(rows * 2 + 1)
         .x_label_formatter(&|x| label_at(src, *x))
         .y_label_formatter(&|y| label_at(out, *y))
-        .x_desc("source words")
-        .y_desc("generated words")
-        .label_style(("sans-serif", 14))
+        .x_desc("source tokens")
+        .y_desc("generated tokens")
+        .label_style(("sans-serif", font))
+        .x_label_style(x_style)
         .draw()?;
     chart.draw_series(map.weights.iter().enumerate().flat_map(|(r, row)| {
         row.iter().enumerate().map(move |(c, &v)| {
@@ -120,6 +144,26 @@ fn draw_matrix(area: &DrawingArea<SVGBackend, Shift>, map: &Heatmap, colormap: C
         }))?;
     }
     Ok(())
+}
+
+/// Cell width and height in pixels: roomy for short sentences, smaller for long ones so
+/// that a 50-token sentence stays about 1,500 pixels wide.
+fn cell_size(map: &Heatmap) -> (u32, u32) {
+    let shrink = |n: usize, roomy: u32, least: u32| {
+        if n <= ANNOTATE_MAX_TOKENS {
+            roomy
+        } else {
+            (roomy * 12 / n as u32).max(least)
+        }
+    };
+    (shrink(map.source.len(), 60, 26), shrink(map.output.len(), 40, 22))
+}
+
+/// Column labels turn vertical when they would overlap: long sentences or long tokens.
+fn rotated(map: &Heatmap) -> bool {
+    let (cell_w, _) = cell_size(map);
+    let longest = map.source.iter().map(|w| w.chars().count()).max().unwrap_or(1) as u32;
+    longest * 8 > cell_w
 }
 
 /// The word whose cell centre is at `pos` (labels sit at half-integers), or "".

@@ -10,6 +10,7 @@ pub mod raster;
 pub mod text;
 
 pub use colormap::Colormap;
+pub use config::AttentionView;
 pub use config::ReportConfig;
 pub use error::ReportError;
 pub use heatmap::{attention_heatmap, attention_heatmap_svg, Heatmap};

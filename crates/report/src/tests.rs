@@ -24,7 +24,7 @@ fn heatmap_is_well_formed_with_hostile_words() {
         attention_heatmap(&p, &map, cm).expect("draw");
         let text = parse(&p);
         assert!(!text.contains("<script>"));
-        assert!(text.contains("source words") && text.contains("generated words") && text.contains("weight"));
+        assert!(text.contains("source tokens") && text.contains("generated tokens") && text.contains("weight"));
         assert!(text.contains("élève"));
     }
 }

@@ -10,7 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let run = OpenedRun::open(run.as_ref(), &Which::Best)?;
     for t in run.translate(&[text])? {
-        println!("{}  →  {}", t.source, t.output.join(" "));
+        println!("{}  →  {}", t.source, t.text);
         for (word, row) in t.output.iter().zip(&t.attention) {
             let (at, w) = row.iter().enumerate().fold((0, 0f32), |b, (i, &w)| if w > b.1 { (i, w) } else { b });
             let source = t.tokens.get(at).map_or("EOS", String::as_str);

@@ -66,11 +66,12 @@ pub fn measure(o: &BenchOptions) -> Result<serde_json::Value> {
     let corpus = s2s_data::load(&data, o.seed)?;
     let model_cfg =
         ModelConfig { attention: AttentionKind::Bahdanau, hidden_size: o.hidden, dropout: 0.1, ..Default::default() };
-    let dims = ModelDims { src_vocab: corpus.src_vocab.len(), tgt_vocab: corpus.tgt_vocab.len(), max_length: 10 };
+    let dims = ModelDims { src_vocab: corpus.src_vocab().len(), tgt_vocab: corpus.tgt_vocab().len(), max_length: 10 };
     let mut model = s2s_model::build(&model_cfg, dims, o.seed, &Device::Cpu)?;
     model.set_threads(threads);
-    let examples = s2s_data::batch::encode(&corpus.train, &corpus.src_vocab, &corpus.tgt_vocab);
-    let plan = BatchPlan { batch_size: o.batch, shuffle: true, length_bucketing: o.bucketing, seed: o.seed };
+    let examples = s2s_data::batch::encode(&corpus.train, corpus.src_vocab(), corpus.tgt_vocab());
+    let plan =
+        BatchPlan { batch_size: o.batch, shuffle: true, length_bucketing: o.bucketing, batch_tokens: 0, seed: o.seed };
     let batches = plan.epoch(&examples, 0);
     if o.steps == 0 || o.steps > batches.len() {
         return Err(RunError::Refused(format!("--steps must be between 1 and {} (one epoch)", batches.len())));
@@ -80,7 +81,7 @@ pub fn measure(o: &BenchOptions) -> Result<serde_json::Value> {
         train: examples.clone(),
         valid: Vec::new(),
         valid_refs: Vec::new(),
-        tgt_vocab: &corpus.tgt_vocab,
+        target: &corpus.target,
         plan,
         rngs: TrainRngs::new(o.seed),
         config: TaskConfig::default(),
@@ -116,4 +117,40 @@ pub fn measure(o: &BenchOptions) -> Result<serde_json::Value> {
     }
     result["peak_rss_kib"] = peak_rss_kib().into();
     Ok(result)
+}
+
+/// Loads `cfg`'s data into one epoch's batches, as a run does before training (read,
+/// normalize, split, tokenize, encode, batch), and reports the time of each part and the
+/// peak memory: `s2s bench-data CONFIG`.
+pub fn measure_data(cfg: &crate::config::ExperimentConfig) -> Result<serde_json::Value> {
+    let t0 = Instant::now();
+    let corpus = s2s_data::load(&cfg.data, cfg.run.seed)?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let examples = s2s_data::batch::encode(&corpus.train, corpus.src_vocab(), corpus.tgt_vocab());
+    let encode_s = t1.elapsed().as_secs_f64();
+    let t2 = Instant::now();
+    let plan = BatchPlan {
+        batch_size: cfg.train.batch_size,
+        shuffle: cfg.data.shuffle,
+        length_bucketing: cfg.data.length_bucketing,
+        batch_tokens: cfg.task.batch_tokens,
+        seed: cfg.run.seed,
+    };
+    let batches = plan.epoch(&examples, 0);
+    let batch_s = t2.elapsed().as_secs_f64();
+    let tokens: usize = batches.iter().map(s2s_data::Batch::target_tokens).sum();
+    let round = |s: f64| (s * 1000.0).round() / 1000.0;
+    Ok(serde_json::json!({
+        "train_pairs": corpus.train.len(),
+        "valid_pairs": corpus.valid.len(),
+        "filtered_pairs": corpus.filtered_pairs,
+        "batches": batches.len(),
+        "target_tokens": tokens,
+        "load_s": round(load_s),
+        "encode_s": round(encode_s),
+        "batch_s": round(batch_s),
+        "total_s": round(t0.elapsed().as_secs_f64()),
+        "peak_rss_kib": peak_rss_kib(),
+    }))
 }

@@ -37,6 +37,9 @@ pub struct EvalResult {
     pub exact_match: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alignment: Option<f64>,
+    /// Source tokens fed as UNK: words the vocabulary lacks, or with BPE characters its
+    /// alphabet lacks (emoji, CJK, control characters).
+    pub unknown_tokens: usize,
     /// Why other pairs than the ones asked for were scored (a run without a validation
     /// split is scored on its training pairs, as the notebook does).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -50,6 +53,9 @@ pub struct EvalResult {
 /// the run's config says, or as `choice` overrides it.
 pub fn evaluate(dir: &Path, which: &Which, data: &EvalData, choice: &DecodingChoice) -> Result<EvalResult> {
     let run = OpenedRun::open_decoding(dir, which, choice)?;
+    // The run's own tokenizers: BPE is not learned again, and words the run never saw
+    // stay unknown.
+    let tokenizers = || (run.source.clone(), run.target.clone());
     let mut note = None;
     let mut return_split = match data {
         EvalData::Split(s) => s.clone(),
@@ -65,10 +71,11 @@ pub fn evaluate(dir: &Path, which: &Which, data: &EvalData, choice: &DecodingCho
                 test_path: None,
                 ..run.cfg.data.clone()
             };
-            (s2s_data::load(&cfg, run.cfg.run.seed)?.train, path.display().to_string(), "data".to_string())
+            let corpus = s2s_data::load_with(&cfg, run.cfg.run.seed, Some(tokenizers()))?;
+            (corpus.train, path.display().to_string(), "data".to_string())
         }
         EvalData::Split(split) => {
-            let corpus = s2s_data::load(&run.cfg.data, run.cfg.run.seed)?;
+            let corpus = s2s_data::load_with(&run.cfg.data, run.cfg.run.seed, Some(tokenizers()))?;
             let pairs = match split.as_str() {
                 "valid" if corpus.valid.is_empty() => {
                     note = Some("the run has no validation split; these are its training pairs".to_string());
@@ -89,13 +96,14 @@ pub fn evaluate(dir: &Path, which: &Which, data: &EvalData, choice: &DecodingCho
             dir.display()
         )));
     }
-    let examples = s2s_data::batch::encode(&pairs, &run.src_vocab, &run.tgt_vocab);
-    let refs: Vec<String> = pairs.iter().map(|p| p.tgt.join(" ")).collect();
+    let examples = s2s_data::batch::encode(&pairs, run.source.vocab(), run.target.vocab());
+    let refs: Vec<String> = pairs.iter().map(|p| p.reference.clone()).collect();
+    let unknown_tokens = examples.iter().flat_map(|e| &e.src).filter(|&&id| id == s2s_data::UNK).count();
     let alignment = match data {
         EvalData::Split(_) => alignment_of(run.cfg.data.dataset),
         EvalData::File(_) => None,
     };
-    let s = score(run.model.as_ref(), &examples, &refs, &run.tgt_vocab, alignment, Decoding::Configured)?;
+    let s = score(run.model.as_ref(), &examples, &refs, &run.target, alignment, Decoding::Configured)?;
     let m = run.model.config();
     let decoding = if m.beam_size <= 1 {
         "greedy".to_string()
@@ -114,6 +122,7 @@ pub fn evaluate(dir: &Path, which: &Which, data: &EvalData, choice: &DecodingCho
         chrf: s.chrf,
         exact_match: s.exact_match,
         alignment: s.alignment,
+        unknown_tokens,
         note,
         warnings: run.checkpoint.skipped.clone(),
     };

@@ -8,7 +8,7 @@
 //! ```no_run
 //! let run = s2s_run::OpenedRun::open("experiments/base-20261201-120000".as_ref(), &s2s_run::Which::Best)?;
 //! let out = run.translate(&["je suis froid .".to_string()])?;
-//! println!("{}", out[0].output.join(" "));
+//! println!("{}", out[0].text);
 //! # Ok::<(), s2s_run::RunError>(())
 //! ```
 
@@ -32,6 +32,7 @@ pub mod session;
 pub mod summary;
 pub mod sweep;
 pub mod task;
+pub mod tokenizer;
 pub mod translator;
 
 pub use checkpoint::Which;

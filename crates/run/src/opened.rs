@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use s2s_data::Vocab;
+use s2s_data::Tokenizer;
 use s2s_model::{ModelDims, TranslationModel};
 
 use crate::checkpoint::{locate_for_use, LoadedCheckpoint, Which};
@@ -18,8 +18,8 @@ use crate::translator::{translate, translate_n_best, Translation};
 pub struct OpenedRun {
     pub dir: RunDir,
     pub cfg: ExperimentConfig,
-    pub src_vocab: Vocab,
-    pub tgt_vocab: Vocab,
+    pub source: Tokenizer,
+    pub target: Tokenizer,
     pub model: Box<dyn TranslationModel>,
     pub checkpoint: LoadedCheckpoint,
 }
@@ -49,8 +49,8 @@ impl OpenedRun {
             cfg.model.length_penalty = lp;
         }
         cfg.model.validate()?;
-        let src_vocab = Vocab::load(&dir.src_vocab())?;
-        let tgt_vocab = Vocab::load(&dir.tgt_vocab())?;
+        let (source, target) = dir.read_tokenizers(&cfg.data)?;
+        let (src_vocab, tgt_vocab) = (source.vocab(), target.vocab());
         let checkpoint = locate_for_use(&dir, which)?;
         let threads = set_threads(cfg.run.threads);
         let device = DeviceSpec::parse(&cfg.run.device)?.open(&cfg.run.device)?;
@@ -62,17 +62,16 @@ impl OpenedRun {
         let mut model = s2s_model::build(&cfg.model, dims, cfg.run.seed, &device)?;
         model.set_threads(threads);
         checkpoint.load_model(model.as_ref())?;
-        Ok(Self { dir, cfg, src_vocab, tgt_vocab, model, checkpoint })
+        Ok(Self { dir, cfg, source, target, model, checkpoint })
     }
 
-    /// Translates sentences with the run's normalization and configured decoding.
+    /// Translates raw sentences with the run's tokenizers and configured decoding.
     pub fn translate(&self, texts: &[String]) -> Result<Vec<Translation>> {
-        Ok(translate(self.model.as_ref(), &self.cfg.data, &self.src_vocab, &self.tgt_vocab, texts)?)
+        translate(self.model.as_ref(), &self.source, &self.target, texts)
     }
 
     /// The `n_best` hypotheses of beam search with width `beam` for one sentence.
     pub fn translate_n_best(&self, text: &str, beam: usize, n_best: usize) -> Result<Vec<Translation>> {
-        let (model, data) = (self.model.as_ref(), &self.cfg.data);
-        Ok(translate_n_best(model, data, &self.src_vocab, &self.tgt_vocab, text, beam, n_best)?)
+        translate_n_best(self.model.as_ref(), &self.source, &self.target, text, beam, n_best)
     }
 }

@@ -7,7 +7,8 @@
 //! | `run.json` | status, times, sessions, final metrics ([`crate::RunInfo`]) |
 //! | `metrics.csv` | one row per epoch |
 //! | `checkpoints/step-<N>/`, `checkpoints/best/` | weights, optimizer, state ([`crate::checkpoint`]) |
-//! | `checkpoints/{src,tgt}_vocab.json` | the vocabularies |
+//! | `checkpoints/{src,tgt}_vocab.json` | the word vocabularies (`data.tokenizer = "word"`) |
+//! | `tokenizer/{source,target}.json` | the BPE tokenizers (`tokenizer.json` format) |
 //! | `loss.svg`, `scores.svg`, `attention/<sentence>.svg`, `attention/epoch-<N>/` | charts |
 //! | `translations.txt`, `report.html`, `eval-<split>.json` | what people read |
 //! | `tensorboard/events.out.tfevents.*` | TensorBoard's event files, one per session |
@@ -16,6 +17,8 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use s2s_data::{DataConfig, Tokenizer, TokenizerKind};
 
 use crate::config::ExperimentConfig;
 use crate::error::{io, Result, RunError};
@@ -102,11 +105,32 @@ impl RunDir {
     pub fn checkpoints(&self) -> PathBuf {
         self.root.join("checkpoints")
     }
-    pub fn src_vocab(&self) -> PathBuf {
-        self.checkpoints().join("src_vocab.json")
+    /// The source and target tokenizers' files: word vocabularies in `checkpoints/`, BPE
+    /// `tokenizer.json` files in `tokenizer/` (a folder `data.tokenizer_path` can name).
+    pub fn tokenizer_files(&self, kind: TokenizerKind) -> [PathBuf; 2] {
+        match kind {
+            TokenizerKind::Word => ["src_vocab.json", "tgt_vocab.json"].map(|f| self.checkpoints().join(f)),
+            TokenizerKind::Bpe => s2s_data::tokenizer::PAIR_FILES.map(|f| self.root.join("tokenizer").join(f)),
+        }
     }
-    pub fn tgt_vocab(&self) -> PathBuf {
-        self.checkpoints().join("tgt_vocab.json")
+
+    /// Reads the run's tokenizers.
+    pub fn read_tokenizers(&self, data: &DataConfig) -> Result<(Tokenizer, Tokenizer)> {
+        let [s, t] = self.tokenizer_files(data.tokenizer);
+        let norm = data.normalization();
+        Ok((Tokenizer::load(data.tokenizer, norm, &s)?, Tokenizer::load(data.tokenizer, norm, &t)?))
+    }
+
+    /// Writes the tokenizers (at run start).
+    pub fn write_tokenizers(&self, source: &Tokenizer, target: &Tokenizer) -> Result<()> {
+        let files = self.tokenizer_files(source.kind());
+        for (tok, file) in [source, target].into_iter().zip(&files) {
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir).map_err(io(dir))?;
+            }
+            write_atomic(file, tok.to_json()?.as_bytes())?;
+        }
+        Ok(())
     }
     fn lock_file(&self) -> PathBuf {
         self.root.join(".lock")

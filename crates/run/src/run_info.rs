@@ -61,6 +61,12 @@ pub struct DataInfo {
     pub tgt_vocab: usize,
     pub skipped_lines: usize,
     pub filtered_pairs: usize,
+    /// "word" or "bpe", and the SHA-256 of the source and target tokenizer files
+    /// (`tokenizer/` in the run folder); empty in runs made before subwords.
+    #[serde(default)]
+    pub tokenizer: String,
+    #[serde(default)]
+    pub tokenizer_sha256: Vec<String>,
 }
 
 impl DataInfo {
@@ -71,10 +77,12 @@ impl DataInfo {
             train_pairs: c.train.len(),
             valid_pairs: c.valid.len(),
             test_pairs: c.test.len(),
-            src_vocab: c.src_vocab.len(),
-            tgt_vocab: c.tgt_vocab.len(),
+            src_vocab: c.src_vocab().len(),
+            tgt_vocab: c.tgt_vocab().len(),
             skipped_lines: c.skipped_lines,
             filtered_pairs: c.filtered_pairs,
+            tokenizer: format!("{:?}", c.source.kind()).to_lowercase(),
+            tokenizer_sha256: c.fingerprint.tokenizers.to_vec(),
         }
     }
 }

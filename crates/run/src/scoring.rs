@@ -2,7 +2,7 @@
 //! exact match of its greedy translations, and (for synthetic tasks) attention alignment.
 
 use s2s_data::batch::sequential;
-use s2s_data::{Dataset, Example, Vocab};
+use s2s_data::{Dataset, Example, Tokenizer};
 use s2s_metrics::{corpus_bleu, corpus_chrf};
 use s2s_model::{Mode, TranslationModel};
 
@@ -46,12 +46,14 @@ pub fn alignment_of(dataset: Dataset) -> Option<Alignment> {
 }
 
 /// Loss (teacher forcing, no dropout), perplexity, and BLEU / chrF / exact match of
-/// translations decoded as `decoding` says against `refs` (one per example).
+/// translations decoded as `decoding` says against `refs` (one per example). Translations
+/// are detokenized by `target` (words joined, or BPE pieces decoded) and scored as
+/// sacreBLEU scores a detokenized system output against its reference file.
 pub fn score(
     model: &dyn TranslationModel,
     examples: &[Example],
     refs: &[String],
-    tgt_vocab: &Vocab,
+    target: &Tokenizer,
     alignment: Option<Alignment>,
     decoding: Decoding,
 ) -> Result<Scores, s2s_model::ModelError> {
@@ -76,7 +78,7 @@ pub fn score(
                     counted += 1;
                 }
             }
-            hyps.push(tgt_vocab.decode(&h.ids).join(" "));
+            hyps.push(target.detokenize(&h.ids));
         }
     }
     let loss = sum / tokens.max(1) as f64;
@@ -90,4 +92,40 @@ pub fn score(
         alignment: alignment.map(|_| aligned as f64 / counted.max(1) as f64),
         hypotheses: hyps,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use s2s_data::normalize::Normalization;
+    use s2s_data::{Tokenizer, TokenizerKind};
+    use s2s_metrics::{corpus_bleu, corpus_chrf};
+
+    #[test]
+    fn subword_translations_are_scored_detokenized_as_sacrebleu_does() {
+        // A BPE tokenizer made by Python's tokenizers (scripts/tokenizer_fixture.py).
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/tests/fixtures/python_bpe.json");
+        let norm = Normalization { ascii: false, lowercase: false, separate_punctuation: false, letters_only: false };
+        let tok = Tokenizer::load(TokenizerKind::Bpe, norm, &path).expect("fixture loads");
+        let hyps = [
+            "Deux chiens courent dans la neige",
+            "Un homme avec un chapeau regardant quelque chose.",
+            "Les élèves arrivent à l'école.",
+        ];
+        let refs: Vec<String> = [
+            "Deux chiens courent dans la neige.",
+            "Un homme avec un chapeau orange regardant quelque chose.",
+            "Les élèves arrivent à l'école.",
+        ]
+        .map(String::from)
+        .to_vec();
+        // What the model would emit: the hypotheses' pieces as ids, ending with EOS.
+        let detok: Vec<String> = hyps.iter().map(|h| tok.detokenize(&tok.tokenize(h).expect("encodes").ids)).collect();
+        assert_eq!(detok, hyps);
+        // sacrebleu 2.6.0: corpus_bleu(hyps, [refs]).score, corpus_chrf(hyps, [refs]).score
+        assert!((corpus_bleu(&detok, &refs) - 80.47501457257717).abs() < 1e-9, "{}", corpus_bleu(&detok, &refs));
+        assert!((corpus_chrf(&detok, &refs) - 91.26741311252776).abs() < 1e-9, "{}", corpus_chrf(&detok, &refs));
+        // Scoring the pieces themselves would not be sacreBLEU's figure.
+        let pieces: Vec<String> = hyps.iter().map(|h| tok.tokenize(h).expect("encodes").tokens.join(" ")).collect();
+        assert!((corpus_bleu(&pieces, &refs) - 80.47501457257717).abs() > 1.0);
+    }
 }

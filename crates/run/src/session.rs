@@ -89,8 +89,8 @@ pub fn prepare(cfg: ExperimentConfig) -> Result<Prepared> {
     let spec = DeviceSpec::parse(&cfg.run.device)?;
     let corpus = s2s_data::load(&cfg.data, cfg.run.seed)?;
     let dims = ModelDims {
-        src_vocab: corpus.src_vocab.len(),
-        tgt_vocab: corpus.tgt_vocab.len(),
+        src_vocab: corpus.src_vocab().len(),
+        tgt_vocab: corpus.tgt_vocab().len(),
         max_length: cfg.data.max_length,
     };
     let device = spec.open(&cfg.run.device)?;
@@ -125,13 +125,18 @@ pub fn describe(p: &Prepared) -> Vec<String> {
     let (c, m, t, d) = (&p.cfg, &p.cfg.model, &p.cfg.train, &p.corpus);
     let mut lines = vec![
         format!(
-            "run {}: {:?} data, {} train / {} valid pairs, vocab {} → {}{}",
+            "run {}: {:?} data, {} train / {} valid pairs, vocab {} → {}{}{}",
             c.run.name,
             c.data.dataset,
             d.train.len(),
             d.valid.len(),
-            d.src_vocab.len(),
-            d.tgt_vocab.len(),
+            d.src_vocab().len(),
+            d.tgt_vocab().len(),
+            match (c.data.tokenizer, c.data.joint_vocab) {
+                (s2s_data::TokenizerKind::Bpe, true) => " BPE pieces (joint)",
+                (s2s_data::TokenizerKind::Bpe, false) => " BPE pieces",
+                (s2s_data::TokenizerKind::Word, _) => "",
+            },
             if d.skipped_lines > 0 { format!(", {} malformed lines skipped", d.skipped_lines) } else { String::new() }
         ),
         format!(
@@ -212,8 +217,7 @@ pub fn start(cfg: ExperimentConfig, config: &Path, hooks: SessionHooks) -> Resul
         run.write_config(&p.cfg)?;
         let ck = run.checkpoints();
         std::fs::create_dir_all(&ck).map_err(io(&ck))?;
-        p.corpus.src_vocab.save(&run.src_vocab())?;
-        p.corpus.tgt_vocab.save(&run.tgt_vocab())?;
+        run.write_tokenizers(&p.corpus.source, &p.corpus.target)?;
         Ok(())
     };
     let result = setup().and_then(|()| train(&p, &run, &mut info, None, hooks));
@@ -255,7 +259,23 @@ pub fn resume(run: &RunDir, epochs: Option<usize>, sets: &[String], hooks: Sessi
         )));
     }
     let p = prepare(new)?;
-    if DataInfo::of(&p.corpus).fingerprint != info.data.fingerprint {
+    let now = DataInfo::of(&p.corpus);
+    if !info.data.tokenizer_sha256.is_empty() && now.tokenizer_sha256 != info.data.tokenizer_sha256 {
+        let from = p
+            .cfg
+            .data
+            .tokenizer_path
+            .as_ref()
+            .map_or("learned on the train split".to_string(), |t| t.display().to_string());
+        return Err(RunError::Refused(format!(
+            "the tokenizer of {dir} changed since it was trained (sha256 {} now, {} then; tokenizer {from}); \
+             start a new run, or point data.tokenizer_path at the run's own {}",
+            short(&now.tokenizer_sha256),
+            short(&info.data.tokenizer_sha256),
+            run.tokenizer_files(p.cfg.data.tokenizer)[0].parent().map_or(String::new(), |d| d.display().to_string())
+        )));
+    }
+    if now.fingerprint != info.data.fingerprint {
         return Err(RunError::Refused(format!(
             "the data of {dir} changed since it was trained (fingerprint differs); start a new run"
         )));
@@ -306,7 +326,7 @@ fn train(
 ) -> Result<Trained> {
     let cfg = &p.cfg;
     let model = p.model.as_ref();
-    let encode = |pairs: &[s2s_data::Pair]| s2s_data::batch::encode(pairs, &p.corpus.src_vocab, &p.corpus.tgt_vocab);
+    let encode = |pairs: &[s2s_data::Pair]| s2s_data::batch::encode(pairs, p.corpus.src_vocab(), p.corpus.tgt_vocab());
     let mut trainer = Trainer::new(cfg.train.clone())?;
     let mut rngs = TrainRngs::new(cfg.run.seed);
     let resumed = resume.is_some();
@@ -322,12 +342,13 @@ fn train(
         model,
         train: encode(&p.corpus.train),
         valid: encode(&p.corpus.valid),
-        valid_refs: p.corpus.valid.iter().map(|x| x.tgt.join(" ")).collect(),
-        tgt_vocab: &p.corpus.tgt_vocab,
+        valid_refs: p.corpus.valid.iter().map(|x| x.reference.clone()).collect(),
+        target: &p.corpus.target,
         plan: BatchPlan {
             batch_size: cfg.train.batch_size,
             shuffle: cfg.data.shuffle,
             length_bucketing: cfg.data.length_bucketing,
+            batch_tokens: cfg.task.batch_tokens,
             seed: cfg.run.seed,
         },
         rngs,
@@ -426,4 +447,9 @@ fn finish(result: Result<Trained>, run: &RunDir, info: &mut RunInfo) -> Result<O
     }
     let Trained { lines, translations, .. } = trained;
     Ok(Outcome::Completed(Finished { dir: run.path().to_path_buf(), lines, translations }))
+}
+
+/// The first 12 hex digits of each hash, joined.
+fn short(hashes: &[String]) -> String {
+    hashes.iter().map(|h| h.get(..12).unwrap_or(h)).collect::<Vec<_>>().join("/")
 }

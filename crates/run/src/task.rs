@@ -3,7 +3,7 @@
 
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
-use s2s_data::{Batch, BatchPlan, Example, Vocab};
+use s2s_data::{Batch, BatchPlan, Example, Tokenizer};
 use s2s_model::{Mode, TrainRngs, TranslationModel};
 use s2s_trainer::{Direction, MetricSpec, TrainError, TrainStep};
 use serde::{Deserialize, Serialize};
@@ -24,17 +24,21 @@ pub struct TaskConfig {
     /// `model.length_penalty`) instead of greedily, so that `best` is chosen by the
     /// decoding users get.
     pub validate_beam: bool,
+    /// Batches by token count (0 = off, batches of `batch_size` sentences): each holds as
+    /// many sentences of similar length as fit this many padded tokens of its longer side
+    /// (fairseq's `--max-tokens`, JoeyNMT's `batch_type: token`).
+    pub batch_tokens: usize,
 }
 
 impl Default for TaskConfig {
     fn default() -> Self {
-        Self { teacher_forcing_ratio: 1.0, label_smoothing: 0.0, validate_beam: false }
+        Self { teacher_forcing_ratio: 1.0, label_smoothing: 0.0, validate_beam: false, batch_tokens: 0 }
     }
 }
 
 impl TaskConfig {
     /// The keys this struct reads from `[train]`.
-    pub const KEYS: [&'static str; 3] = ["teacher_forcing_ratio", "label_smoothing", "validate_beam"];
+    pub const KEYS: [&'static str; 4] = ["teacher_forcing_ratio", "label_smoothing", "validate_beam", "batch_tokens"];
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(0.0..=1.0).contains(&self.teacher_forcing_ratio) {
@@ -56,9 +60,10 @@ pub struct TranslationTask<'a> {
     pub model: &'a dyn TranslationModel,
     pub train: Vec<Example>,
     pub valid: Vec<Example>,
-    /// Reference translations of `valid`, as words, for BLEU and chrF.
+    /// Reference translations of `valid` (normalized text), for BLEU and chrF.
     pub valid_refs: Vec<String>,
-    pub tgt_vocab: &'a Vocab,
+    /// Turns translations into text.
+    pub target: &'a Tokenizer,
     pub plan: BatchPlan,
     pub rngs: TrainRngs,
     pub config: TaskConfig,
@@ -117,8 +122,8 @@ impl TrainStep for TranslationTask<'_> {
             return Ok(Vec::new());
         }
         let decoding = if self.config.validate_beam { Decoding::Configured } else { Decoding::Greedy };
-        let s = score(self.model, &self.valid, &self.valid_refs, self.tgt_vocab, None, decoding)
-            .map_err(TrainError::task)?;
+        let s =
+            score(self.model, &self.valid, &self.valid_refs, self.target, None, decoding).map_err(TrainError::task)?;
         Ok(vec![
             ("valid_loss".into(), s.loss),
             ("valid_ppl".into(), s.ppl),

@@ -1,42 +1,81 @@
-//! Text in, translation and attention out, with the run's normalization and vocabularies.
+//! Text in, translation and attention out, with the run's tokenizers.
 
 use std::collections::HashMap;
 
-use s2s_data::normalize::normalize;
-use s2s_data::{DataConfig, Vocab};
+use s2s_data::Tokenizer;
 use s2s_model::{Hypothesis, TranslationModel};
+use s2s_report::AttentionView;
+
+use crate::error::Result;
 
 /// One translated sentence.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Translation {
     pub source: String,
-    /// Normalized source tokens (what the model saw, before EOS).
+    /// Source tokens, words or subword pieces (what the model saw, before EOS).
     pub tokens: Vec<String>,
+    /// Output tokens, words or subword pieces (before EOS).
     pub output: Vec<String>,
+    /// The output as text: words joined, or pieces detokenized.
+    pub text: String,
     /// One row per generated token (EOS included when emitted), one column per source
     /// token plus EOS.
     pub attention: Vec<Vec<f32>>,
     pub log_prob: f32,
-    /// Source words the vocabulary does not know (they were fed as UNK).
+    /// What was fed as UNK: words the vocabulary does not know, or characters a subword
+    /// tokenizer never saw.
     pub unknown: Vec<String>,
+    /// The word each source token belongs to (`Tokenizer::word_index`).
+    pub source_words: Vec<usize>,
+    /// The word each output token belongs to.
+    pub output_words: Vec<usize>,
+}
+
+/// Labels and weights of one heatmap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttentionGrid {
+    pub source: Vec<String>,
+    pub output: Vec<String>,
+    pub weights: Vec<Vec<f32>>,
 }
 
 impl Translation {
-    /// Heatmap labels: source tokens + EOS on x, output + EOS (when emitted) on y.
-    /// The attention heatmap as SVG, drawn as the report draws it.
-    pub fn heatmap_svg(&self, report: &s2s_report::ReportConfig) -> Result<String, s2s_report::ReportError> {
-        let (x, y) = self.labels();
-        let title = format!("{} → {}", self.tokens.join(" "), self.output.join(" "));
+    /// The heatmaps `view` asks for, each with its file-name suffix ("" for the main one,
+    /// ".words" for the merged-word view beside a subword one). A word-tokenized run has
+    /// one view only: its tokens are its words.
+    pub fn heatmap_svgs(
+        &self,
+        report: &s2s_report::ReportConfig,
+    ) -> Result<Vec<(&'static str, String)>, s2s_report::ReportError> {
+        let subwords = self.source_words.len() != self.source_words.iter().max().map_or(0, |m| m + 1)
+            || self.output_words.len() != self.output_words.iter().max().map_or(0, |m| m + 1);
+        let views: Vec<(&'static str, bool)> = match (report.attention_view, subwords) {
+            (_, false) | (AttentionView::Subword, true) => vec![("", false)],
+            (AttentionView::Word, true) => vec![("", true)],
+            (AttentionView::Both, true) => vec![("", false), (".words", true)],
+        };
+        views.into_iter().map(|(suffix, words)| Ok((suffix, self.heatmap_svg(report, words)?))).collect()
+    }
+
+    /// The attention heatmap as SVG, over tokens or (`words`) merged into words.
+    pub fn heatmap_svg(
+        &self,
+        report: &s2s_report::ReportConfig,
+        words: bool,
+    ) -> Result<String, s2s_report::ReportError> {
+        let g = if words { self.word_grid() } else { self.grid() };
+        let title = format!("{} → {}", self.source.trim(), self.text);
         let map = s2s_report::Heatmap {
             title: &title,
-            source: &x,
-            output: &y,
-            weights: &self.attention,
-            annotate: report.annotate && s2s_report::Heatmap::fits_annotations(x.len(), y.len()),
+            source: &g.source,
+            output: &g.output,
+            weights: &g.weights,
+            annotate: report.annotate && s2s_report::Heatmap::fits_annotations(g.source.len(), g.output.len()),
         };
         s2s_report::attention_heatmap_svg(&map, report.colormap)
     }
 
+    /// Source tokens + EOS on x, output + EOS (when emitted) on y.
     pub fn labels(&self) -> (Vec<String>, Vec<String>) {
         let x: Vec<String> = self.tokens.iter().cloned().chain(std::iter::once("EOS".to_string())).collect();
         let mut y = self.output.clone();
@@ -45,69 +84,158 @@ impl Translation {
         }
         (x, y)
     }
-}
 
-/// Normalizes and encodes a sentence; returns ids (ending with EOS) and the unknown words.
-pub fn encode(text: &str, data: &DataConfig, vocab: &Vocab) -> (Vec<String>, Vec<u32>, Vec<String>) {
-    let tokens = normalize(text, data);
-    let unknown = tokens.iter().filter(|t| vocab.id(t).is_none()).cloned().collect();
-    let ids = vocab.encode(&tokens);
-    (tokens, ids, unknown)
-}
+    /// The attention over tokens.
+    pub fn grid(&self) -> AttentionGrid {
+        let (source, output) = self.labels();
+        AttentionGrid { source, output, weights: self.attention.clone() }
+    }
 
-fn to_translation(source: &str, tokens: Vec<String>, unknown: Vec<String>, h: Hypothesis, tgt: &Vocab) -> Translation {
-    Translation {
-        source: source.to_string(),
-        tokens,
-        output: tgt.decode(&h.ids),
-        attention: h.attention,
-        log_prob: h.log_prob,
-        unknown,
+    /// The attention over words: a source word's weight is the sum over its pieces, and
+    /// an output word's row the mean of its pieces' rows, so rows still sum to 1. EOS
+    /// stays a word of its own on both axes.
+    pub fn word_grid(&self) -> AttentionGrid {
+        let src_group = groups(&self.source_words, self.tokens.len() + 1);
+        let out_group = groups(&self.output_words, self.attention.len());
+        let src_words = src_group.iter().max().map_or(0, |m| m + 1);
+        let out_words = out_group.iter().max().map_or(0, |m| m + 1);
+        let (tok_x, tok_y) = self.labels();
+        let mut weights = vec![vec![0f32; src_words]; out_words];
+        let mut rows = vec![0usize; out_words];
+        for (r, row) in self.attention.iter().enumerate() {
+            rows[out_group[r]] += 1;
+            for (c, &w) in row.iter().enumerate() {
+                weights[out_group[r]][src_group[c]] += w;
+            }
+        }
+        for (row, n) in weights.iter_mut().zip(&rows) {
+            row.iter_mut().for_each(|w| *w /= (*n).max(1) as f32);
+        }
+        AttentionGrid { source: join_words(&tok_x, &src_group), output: join_words(&tok_y, &out_group), weights }
     }
 }
 
-/// Translates sentences with the model's configured decoding (greedy or beam).
+/// The word of each of `n` positions: `words` for the tokens, then one new word per
+/// position beyond them (EOS).
+fn groups(words: &[usize], n: usize) -> Vec<usize> {
+    let mut next = words.iter().max().map_or(0, |m| m + 1);
+    (0..n)
+        .map(|i| {
+            words.get(i).copied().unwrap_or_else(|| {
+                next += 1;
+                next - 1
+            })
+        })
+        .collect()
+}
+
+/// The labels of each group's tokens run together, without BPE's word-start mark.
+fn join_words(tokens: &[String], group: &[usize]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (t, &g) in tokens.iter().zip(group) {
+        if out.len() <= g {
+            out.resize(g + 1, String::new());
+        }
+        out[g].push_str(t.trim_start_matches(s2s_data::tokenizer::bpe::WORD_START));
+    }
+    out
+}
+
+fn to_translation(
+    source: &str,
+    tokenized: &s2s_data::Tokenized,
+    h: Hypothesis,
+    src: &Tokenizer,
+    tgt: &Tokenizer,
+) -> Translation {
+    let output = tgt.tokens(&h.ids);
+    Translation {
+        source: source.to_string(),
+        source_words: src.word_index(&tokenized.tokens),
+        output_words: tgt.word_index(&output),
+        tokens: tokenized.tokens.clone(),
+        text: tgt.detokenize(&h.ids),
+        output,
+        attention: h.attention,
+        log_prob: h.log_prob,
+        unknown: tokenized.unknown.clone(),
+    }
+}
+
+fn tokenize_all(src: &Tokenizer, texts: &[String]) -> Result<Vec<s2s_data::Tokenized>> {
+    Ok(texts.iter().map(|t| src.tokenize(t)).collect::<Result<_, _>>()?)
+}
+
+/// Translates raw sentences with the model's configured decoding (greedy or beam).
 pub fn translate(
     model: &dyn TranslationModel,
-    data: &DataConfig,
-    src: &Vocab,
-    tgt: &Vocab,
+    src: &Tokenizer,
+    tgt: &Tokenizer,
     texts: &[String],
-) -> Result<Vec<Translation>, s2s_model::ModelError> {
-    let encoded: Vec<_> = texts.iter().map(|t| encode(t, data, src)).collect();
-    let sources: Vec<Vec<u32>> = encoded.iter().map(|e| e.1.clone()).collect();
+) -> Result<Vec<Translation>> {
+    let encoded = tokenize_all(src, texts)?;
+    let sources: Vec<Vec<u32>> = encoded.iter().map(|e| e.ids.clone()).collect();
     let hyps = model.translate(&sources)?;
-    Ok(texts
-        .iter()
-        .zip(encoded)
-        .zip(hyps)
-        .map(|((text, (tokens, _, unknown)), h)| to_translation(text, tokens, unknown, h, tgt))
-        .collect())
+    Ok(texts.iter().zip(&encoded).zip(hyps).map(|((text, e), h)| to_translation(text, e, h, src, tgt)).collect())
 }
 
 /// The `n_best` beam hypotheses of one sentence.
 pub fn translate_n_best(
     model: &dyn TranslationModel,
-    data: &DataConfig,
-    src: &Vocab,
-    tgt: &Vocab,
+    src: &Tokenizer,
+    tgt: &Tokenizer,
     text: &str,
     beam: usize,
     n_best: usize,
-) -> Result<Vec<Translation>, s2s_model::ModelError> {
-    let (tokens, ids, unknown) = encode(text, data, src);
-    Ok(model
-        .beam(&ids, beam, n_best)?
-        .into_iter()
-        .map(|h| to_translation(text, tokens.clone(), unknown.clone(), h, tgt))
-        .collect())
+) -> Result<Vec<Translation>> {
+    let e = tokenize_all(src, std::slice::from_ref(&text.to_string()))?.remove(0);
+    Ok(model.beam(&e.ids, beam, n_best)?.into_iter().map(|h| to_translation(text, &e, h, src, tgt)).collect())
 }
 
-/// Reference translations known from the data, by normalized source sentence.
+/// Reference translations known from the data, by source tokens joined with spaces.
 pub fn references(corpus: &s2s_data::Corpus) -> HashMap<String, String> {
     let mut refs = HashMap::new();
     for p in corpus.train.iter().chain(&corpus.valid).chain(&corpus.test) {
-        refs.entry(p.src.join(" ")).or_insert_with(|| p.tgt.join(" "));
+        refs.entry(p.src.join(" ")).or_insert_with(|| p.reference.clone());
     }
     refs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_grid_sums_source_pieces_and_averages_output_pieces() {
+        // Source "▁Un e ▁élève" + EOS: words [Une] [élève] [EOS]; output "▁A ▁stud ent" + EOS.
+        let t = Translation {
+            source: "Une élève".into(),
+            tokens: vec!["▁Un".into(), "e".into(), "▁élève".into()],
+            output: vec!["▁A".into(), "▁stud".into(), "ent".into()],
+            text: "A student".into(),
+            attention: vec![
+                vec![0.5, 0.3, 0.1, 0.1],
+                vec![0.1, 0.1, 0.6, 0.2],
+                vec![0.0, 0.2, 0.4, 0.4],
+                vec![0.0, 0.0, 0.0, 1.0],
+            ],
+            log_prob: 0.0,
+            unknown: Vec::new(),
+            source_words: vec![0, 0, 1],
+            output_words: vec![0, 1, 1],
+        };
+        let g = t.word_grid();
+        assert_eq!(g.source, ["Une", "élève", "EOS"]);
+        assert_eq!(g.output, ["A", "student", "EOS"]);
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+        assert!(close(&g.weights[0], &[0.8, 0.1, 0.1]), "{:?}", g.weights[0]);
+        assert!(close(&g.weights[1], &[0.2, 0.5, 0.3]), "{:?}", g.weights[1]);
+        assert!(close(&g.weights[2], &[0.0, 0.0, 1.0]), "{:?}", g.weights[2]);
+        for row in &g.weights {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        }
+        // The token grid is the attention as it is.
+        assert_eq!(t.grid().weights, t.attention);
+        assert_eq!(t.grid().source.len(), 4);
+    }
 }

@@ -71,9 +71,12 @@ impl ExperimentConfig {
         };
         let (task_keys, trainer_keys): (Dict, Dict) =
             section("train")?.into_iter().partition(|(k, _)| TaskConfig::KEYS.contains(&k.as_str()));
+        let mut data: s2s_data::DataConfig = read(fig, origin, "data", section("data")?, &[])?;
+        // The normalization the tokenizer implies, written out so config.toml says it.
+        data.fill_defaults();
         Ok(Self {
             run: read(fig, origin, "run", section("run")?, &[])?,
-            data: read(fig, origin, "data", section("data")?, &[])?,
+            data,
             model: read(fig, origin, "model", section("model")?, &[])?,
             // An unknown `[train]` key is suggested from both structs' keys.
             train: read(fig, origin, "train", trainer_keys, &TaskConfig::KEYS)?,
@@ -302,11 +305,13 @@ mod tests {
 
     #[test]
     fn resolved_config_round_trips() {
-        let cfg = ExperimentConfig {
+        let mut cfg = ExperimentConfig {
             task: TaskConfig { teacher_forcing_ratio: 0.5, ..Default::default() },
             ..Default::default()
         };
+        cfg.data.fill_defaults();
         let text = cfg.to_toml().expect("toml");
+        assert!(text.contains("ascii = true"), "the resolved normalization is written out: {text}");
         assert!(text.contains("teacher_forcing_ratio = 0.5"), "{text}");
         let back = ExperimentConfig::parse_resolved(&text, Path::new("config.toml")).expect("parse");
         assert_eq!(back, cfg);

@@ -78,6 +78,12 @@ impl ExperimentConfig {
         self.train.validate().map_err(|e| msg(&e))?;
         self.train.monitored(&TranslationTask::METRICS).map_err(|e| msg(&e))?;
         self.task.validate()?;
+        if self.task.batch_tokens > 0 && self.task.batch_tokens < self.data.max_length {
+            return Err(ConfigError(format!(
+                "train.batch_tokens: {} cannot hold one sentence of data.max_length {}",
+                self.task.batch_tokens, self.data.max_length
+            )));
+        }
         DeviceSpec::parse(&self.run.device).map_err(|e| msg(&e))?;
         let keys = self.flatten()?;
         if let Some(k) = self.report.hparams.iter().find(|k| !keys.contains_key(k.as_str())) {

@@ -19,7 +19,8 @@ pub fn report_sentences(cfg: &ExperimentConfig, corpus: &Corpus) -> Vec<String> 
     if !cfg.report.sentences.is_empty() {
         return cfg.report.sentences.clone();
     }
-    corpus.train.iter().take(cfg.report.max_sentences).map(|p| p.src.join(" ")).collect()
+    let text = |p: &s2s_data::Pair| corpus.source.detokenize(&corpus.src_vocab().encode(&p.src));
+    corpus.train.iter().take(cfg.report.max_sentences).map(text).collect()
 }
 
 /// Draws loss.svg (train solid, validation dashed) from metrics.csv, and scores.svg
@@ -57,11 +58,11 @@ pub struct ReportSentence {
 }
 
 impl ReportSentence {
-    /// The attention heatmap of a translated sentence.
-    pub fn heatmap_svg(&self, report: &s2s_report::ReportConfig) -> Result<Option<String>> {
+    /// The attention heatmaps of a translated sentence (see [`Translation::heatmap_svgs`]).
+    pub fn heatmap_svgs(&self, report: &s2s_report::ReportConfig) -> Result<Vec<(&'static str, String)>> {
         match &self.translation {
-            Ok(t) => Ok(Some(t.heatmap_svg(report)?)),
-            Err(_) => Ok(None),
+            Ok(t) => Ok(t.heatmap_svgs(report)?),
+            Err(_) => Ok(Vec::new()),
         }
     }
 }
@@ -83,10 +84,9 @@ pub fn translate_report_sentences(
                 name = format!("{}-{k}", slug(&s));
                 k += 1;
             }
-            let translation =
-                translate(model, &cfg.data, &corpus.src_vocab, &corpus.tgt_vocab, std::slice::from_ref(&s))
-                    .map(|mut t| t.remove(0))
-                    .map_err(|e| e.to_string());
+            let translation = translate(model, &corpus.source, &corpus.target, std::slice::from_ref(&s))
+                .map(|mut t| t.remove(0))
+                .map_err(|e| e.to_string());
             let key = translation.as_ref().map_or(String::new(), |t| t.tokens.join(" "));
             let reference = refs.get(&key).cloned().unwrap_or_else(|| "-".into());
             ReportSentence { text: s, name, reference, translation }
@@ -111,9 +111,9 @@ pub fn write_translations(
                 let _ = writeln!(text, "> {}\n! {e}\n", s.text);
             }
             Ok(t) => {
-                let _ = writeln!(text, "> {}\n= {}\n< {}\n", s.text, s.reference, t.output.join(" "));
-                if let Some(svg) = s.heatmap_svg(&cfg.report)? {
-                    write_atomic(&att_dir.join(format!("{}.svg", s.name)), svg.as_bytes())?;
+                let _ = writeln!(text, "> {}\n= {}\n< {}\n", s.text, s.reference, t.text);
+                for (suffix, svg) in s.heatmap_svgs(&cfg.report)? {
+                    write_atomic(&att_dir.join(format!("{}{suffix}.svg", s.name)), svg.as_bytes())?;
                 }
                 out.push(t.clone());
             }

@@ -102,15 +102,15 @@ impl<'a> TensorBoardObserver<'a> {
         let mut values = Vec::new();
         for s in translate_report_sentences(r.cfg, r.corpus, r.model) {
             let out = match &s.translation {
-                Ok(t) => t.output.join(" "),
+                Ok(t) => t.text.clone(),
                 Err(e) => format!("(not translated: {e})"),
             };
             let cell = |t: &str| t.replace('|', "\\|");
             table.push_str(&format!("| {} | {} | {} |\n", cell(&s.text), cell(&s.reference), cell(&out)));
             // A heatmap that cannot be drawn is left out (and said so in the table); it
             // does not stop training.
-            let drawn = s.heatmap_svg(&r.cfg.report).and_then(|svg| match svg {
-                Some(svg) => Ok(Some(s2s_report::svg_to_png(&svg)?)),
+            let drawn = s.heatmap_svgs(&r.cfg.report).and_then(|svgs| match svgs.first() {
+                Some((_, svg)) => Ok(Some(s2s_report::svg_to_png(svg)?)),
                 None => Ok(None),
             });
             match drawn {
