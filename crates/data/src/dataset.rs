@@ -424,21 +424,28 @@ fn split_grouped<T, K: Ord + std::hash::Hash + Clone>(
     (train, valid, test)
 }
 
+/// The data config as the fingerprint hashes it: the normalization resolved, and for word
+/// runs without the keys that came with subwords, so that it reads as it did before them.
+fn fingerprint_json(cfg: &DataConfig) -> String {
+    let mut filled = cfg.clone();
+    filled.fill_defaults();
+    let mut json = serde_json::to_value(&filled).unwrap_or_default();
+    if let Some(map) = json.as_object_mut().filter(|_| cfg.tokenizer == TokenizerKind::Word) {
+        // serde_json keeps the struct's key order (preserve_order).
+        for key in ["tokenizer", "tokenizer_path", "joint_vocab"] {
+            if map.get(key).is_some_and(|v| v.is_null() || *v == false || v == "word") {
+                map.shift_remove(key);
+            }
+        }
+    }
+    json.to_string()
+}
+
 /// The data's identity. Word runs hash the config and files only, as before tokenizers
 /// existed, so that their fingerprints stay the same; their vocabularies follow from both.
 fn fingerprint(cfg: &DataConfig, files: Vec<FileHash>, tokenizers: [String; 2]) -> Fingerprint {
     let mut h = Sha256::new();
-    let mut json = serde_json::to_value(cfg).unwrap_or_default();
-    if let Some(map) = json.as_object_mut().filter(|_| cfg.tokenizer == TokenizerKind::Word) {
-        // The keys that came with subwords, at their word-level values, leave the hash as
-        // it was before them (serde_json keeps the struct's key order: preserve_order).
-        for key in ["tokenizer", "tokenizer_path", "joint_vocab"] {
-            if map.get(key).is_some_and(|v| v.is_null() || *v == false || v == "word") {
-                map.remove(key);
-            }
-        }
-    }
-    h.update(json.to_string().as_bytes());
+    h.update(fingerprint_json(cfg).as_bytes());
     for f in &files {
         h.update(f.sha256.as_bytes());
     }
@@ -522,6 +529,17 @@ mod tests {
         let f = tsv(b"a b c d e f g h i j k l\tx\n");
         let err = load(&tsv_cfg(f.path()), 0).expect_err("must fail").to_string();
         assert!(err.contains("no sentence pairs left"), "{err}");
+    }
+
+    #[test]
+    fn word_fingerprints_read_as_before_subwords() {
+        // serde_json::to_string(&DataConfig::default()) at commit 237de94, before the
+        // tokenizer keys: the hash of a word run made then must not change, or it could not
+        // be resumed.
+        let before = r#"{"dataset":"seed","path":null,"train_path":null,"valid_path":null,"test_path":null,"valid_fraction":0.1,"test_fraction":0.0,"max_length":10,"ascii":true,"lowercase":true,"separate_punctuation":true,"letters_only":true,"english_prefixes":false,"reverse":false,"min_freq":1,"max_vocab_size":0,"skip_malformed":false,"shuffle":true,"length_bucketing":false,"synthetic_count":2000,"synthetic_min_length":3,"synthetic_max_length":8,"synthetic_alphabet":12}"#;
+        assert_eq!(fingerprint_json(&DataConfig::default()), before);
+        let bpe = DataConfig { tokenizer: TokenizerKind::Bpe, max_vocab_size: 100, ..Default::default() };
+        assert!(fingerprint_json(&bpe).contains(r#""tokenizer":"bpe""#));
     }
 
     #[test]
