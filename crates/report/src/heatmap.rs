@@ -94,34 +94,43 @@ fn draw_matrix(area: &DrawingArea<SVGBackend, Shift>, map: &Heatmap, colormap: C
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 18))
         .margin(10)
-        .x_label_area_size(if rotate { 30 + 8 * longest_x.min(24) } else { 48 })
+        .x_label_area_size(if rotate { 40 + 8 * longest_x.min(24) } else { 48 })
         .y_label_area_size(36 + 8 * longest.min(24))
         .build_cartesian_2d(0f64..cols as f64, rows as f64..0f64)?;
-    let x_style = if rotate {
-        // Turned a quarter clockwise, each label starts at its tick and runs down, clear
-        // of the cells (centred, its first half would sit under them).
-        ("sans-serif", font)
-            .into_font()
-            .transform(FontTransform::Rotate90)
-            .into_text_style(area)
-            .pos(Pos::new(HPos::Left, VPos::Center))
-    } else {
-        ("sans-serif", font).into_font().into_text_style(area)
-    };
     let src = map.source;
     let out = map.output;
+    // Rotated column labels are drawn by hand below: plotters centres its x labels on the
+    // tick, which for vertical text puts half of each label under the cells.
+    let x_labels = if rotate { 0 } else { cols * 2 + 1 };
     chart
         .configure_mesh()
         .disable_mesh()
-        .x_labels(cols * 2 + 1)
+        .x_labels(x_labels)
         .y_labels(rows * 2 + 1)
         .x_label_formatter(&|x| label_at(src, *x))
         .y_label_formatter(&|y| label_at(out, *y))
-        .x_desc("source tokens")
+        .x_desc(if rotate { "" } else { "source tokens" })
         .y_desc("generated tokens")
         .label_style(("sans-serif", font))
-        .x_label_style(x_style)
         .draw()?;
+    if rotate {
+        // Each label starts just below its column and runs down, turned a quarter clockwise.
+        let style = ("sans-serif", font)
+            .into_font()
+            .transform(FontTransform::Rotate90)
+            .into_text_style(area)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        let mut bottom = 0;
+        for (c, label) in src.iter().enumerate() {
+            let (x, y) = chart.backend_coord(&(c as f64 + 0.5, rows as f64));
+            area.draw(&Text::new(label.clone(), (x, y + 6), style.clone()))?;
+            bottom = bottom.max(y + 12 + 8 * label.chars().count() as i32);
+        }
+        let (left, _) = chart.backend_coord(&(0.0, rows as f64));
+        let (right, _) = chart.backend_coord(&(cols as f64, rows as f64));
+        let desc = ("sans-serif", 14).into_font().into_text_style(area).pos(Pos::new(HPos::Center, VPos::Top));
+        area.draw(&Text::new("source tokens", ((left + right) / 2, bottom + 4), desc))?;
+    }
     chart.draw_series(map.weights.iter().enumerate().flat_map(|(r, row)| {
         row.iter().enumerate().map(move |(c, &v)| {
             Rectangle::new(

@@ -62,3 +62,27 @@ fn slugs() {
     assert_eq!(slug("<script>"), "script");
     assert_eq!(slug("???"), "sentence");
 }
+
+#[test]
+fn long_sentences_get_small_cells_and_vertical_labels() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("long.svg");
+    // 50 source pieces and 45 output pieces, as a long Multi30k sentence gives.
+    let src: Vec<String> = (0..50).map(|i| format!("\u{2581}piece{i}")).collect();
+    let out: Vec<String> = (0..45).map(|i| format!("\u{2581}out{i}")).collect();
+    let weights: Vec<Vec<f32>> = (0..45).map(|r| (0..50).map(|c| if c == r { 1.0 } else { 0.0 }).collect()).collect();
+    let title = "a very long title ".repeat(20);
+    let map = Heatmap { title: &title, source: &src, output: &out, weights: &weights, annotate: true };
+    attention_heatmap(&p, &map, Colormap::Ylorrd).expect("draw");
+    let text = parse(&p);
+    let doc = roxmltree::Document::parse(&text).expect("xml");
+    let width: f64 = doc.root_element().attribute("width").and_then(|w| w.parse().ok()).expect("width");
+    // 26-pixel columns instead of 60: about 1,500 pixels, not 3,200.
+    assert!(width < 1600.0, "{width}");
+    // Every label is there, the column labels turned (rotate), and the title cut to fit.
+    for l in src.iter().chain(&out) {
+        assert!(text.contains(&format!("\n{l}\n")), "{l} missing");
+    }
+    assert!(text.contains("rotate"), "column labels are not vertical");
+    assert!(text.contains("...") && text.contains("source tokens"));
+}
