@@ -56,3 +56,15 @@ report RUN:
 # Train a grid of configs: `just sweep configs/base.toml --grid train.learning_rate=0.01,0.001`.
 sweep CONFIG *ARGS:
     cargo run --release -- sweep {{CONFIG}} {{ARGS}}
+
+# Side by side with JoeyNMT 2.3 on Multi30k (see scripts/bench_peer.py for its setup).
+bench-peer *ARGS: build
+    python3 scripts/bench_peer.py {{ARGS}}
+
+# Seconds per epoch and peak memory against sentence length (Multi30k, copy task).
+bench-scaling *ARGS: build
+    python3 scripts/bench_scaling.py {{ARGS}}
+
+# Learn a config's BPE tokenizer once: `just tokenizer configs/multi30k.toml --set data.train_path=...`.
+tokenizer CONFIG *ARGS:
+    cargo run --release -- tokenizer train {{CONFIG}} {{ARGS}}

@@ -32,7 +32,7 @@ def run(s2s, config, sets, work):
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{p.stderr.read().decode()}")
     rows = list(csv.DictReader(open(glob.glob(os.path.join(out, "*", "metrics.csv"))[0])))
-    return wall, usage.ru_maxrss / 2**20, rows[-1]
+    return wall, usage.ru_maxrss / 1024, rows[-1]  # ru_maxrss is in KiB
 
 
 def main():
@@ -58,7 +58,7 @@ def main():
                 "model.attention=\"bahdanau\"", "model.hidden_size=256", "model.embedding_size=256",
                 "train.batch_size=64", "data.length_bucketing=false"]
         rows.append((f"copy task, up to {L} symbols ({args.copy_count} sequences)", *run(args.s2s, copy, sets, work)))
-    print("| data | train pairs/epoch | target tokens/epoch | s per epoch (train) | valid s | tokens/s | peak RSS |")
+    print("| data | steps | target tokens/epoch | s per epoch (train) | valid s | tokens/s | peak RSS |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, wall, rss, r in rows:
         tokens = float(r["tokens_per_s"]) * float(r["epoch_s"])
