@@ -32,18 +32,14 @@ pub const WORD_START: char = '\u{2581}';
 
 /// A tokenizer with the pipeline above and an empty model, ready to train.
 fn pipeline(norm: &Normalization) -> Result<HfTokenizer> {
-    let model = BPE::builder()
-        .unk_token(BPE_SPECIALS[UNK as usize].to_string())
-        .fuse_unk(true)
-        .build()
-        .map_err(|e| DataError::Tokenizer { path: None, message: e.to_string() })?;
+    let model =
+        BPE::builder().unk_token(BPE_SPECIALS[UNK as usize].to_string()).fuse_unk(true).build().map_err(hf_error)?;
     let mut tok = HfTokenizer::new(model);
-    let hf = |e: tokenizers::Error| DataError::Tokenizer { path: None, message: e.to_string() };
     // Whitespace as normalize_text leaves it (trimmed, runs collapsed), so that Python's
     // `encode` of raw text gives our pieces.
     let mut steps: Vec<NormalizerWrapper> = vec![
         Strip::new(true, true).into(),
-        Replace::new(ReplacePattern::Regex(r"\s+".into()), " ").map_err(hf)?.into(),
+        Replace::new(ReplacePattern::Regex(r"\s+".into()), " ").map_err(hf_error)?.into(),
     ];
     if norm.ascii {
         steps.push(NFD.into());
@@ -53,8 +49,7 @@ fn pipeline(norm: &Normalization) -> Result<HfTokenizer> {
     if norm.lowercase {
         steps.push(Lowercase.into());
     }
-    tok.with_normalizer(Some(Sequence::new(steps)))
-        .map_err(|e| DataError::Tokenizer { path: None, message: e.to_string() })?;
+    tok.with_normalizer(Some(Sequence::new(steps))).map_err(hf_error)?;
     let meta = Metaspace::new(WORD_START, PrependScheme::Always, true);
     tok.with_pre_tokenizer(Some(meta.clone()));
     tok.with_decoder(Some(meta));
@@ -78,7 +73,7 @@ pub fn train<'a>(
         .show_progress(false)
         .build();
     let mut trainer = tokenizers::models::TrainerWrapper::BpeTrainer(trainer);
-    tok.train(&mut trainer, texts).map_err(|e| DataError::Tokenizer { path: None, message: e.to_string() })?;
+    tok.train(&mut trainer, texts).map_err(hf_error)?;
     let size = tok.get_vocab_size(true);
     if size > vocab_size {
         return Err(DataError::InvalidConfig {
@@ -125,7 +120,7 @@ fn check_specials(tok: &HfTokenizer) -> std::result::Result<(), String> {
 
 /// The tokenizer as `tokenizer.json` text (pretty, as Python's `save` writes it).
 pub fn to_json(tok: &HfTokenizer) -> Result<String> {
-    tok.to_string(true).map_err(|e| DataError::Tokenizer { path: None, message: e.to_string() })
+    tok.to_string(true).map_err(hf_error)
 }
 
 /// The vocabulary in id order.
