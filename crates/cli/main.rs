@@ -125,19 +125,32 @@ enum Command {
     },
     /// Rewrite a run's report.html from its folder.
     Report { run: PathBuf },
-    /// Train one run per point of a grid (or of a sweep file), then compare them.
+    /// Train one run per point of a grid (or of a sweep file) here or on Slurm, in a sweep
+    /// folder; `s2s sweep status|cancel|resubmit DIR` manage it.
+    #[command(args_conflicts_with_subcommands = true)]
     Sweep {
+        #[command(subcommand)]
+        action: Option<SweepAction>,
         /// An experiment config with --grid, or a sweep file (configs/sweeps/*.toml).
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// key=v1,v2,... (repeatable; the grid is every combination).
         #[arg(long = "grid", value_name = "KEY=V1,V2")]
         grids: Vec<String>,
         /// Fixed overrides for every run.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
-        /// Runs trained at the same time (separate processes).
-        #[arg(long, default_value_t = 1)]
-        jobs: usize,
+        /// Runs trained at the same time (separate processes; launcher local; default 1).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Where the points train: local (default) or slurm (one array job).
+        #[arg(long)]
+        launcher: Option<String>,
+        /// A [sweep.slurm] setting, e.g. --slurm partition=gpu --slurm time=2:00:00 (repeatable).
+        #[arg(long = "slurm", value_name = "KEY=VALUE")]
+        slurm: Vec<String>,
+        /// Write the sweep folder (points.json, job.sbatch) but train or submit nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Measure training and decoding speed for scripts/bench.py (prints JSON).
     #[command(hide = true)]
@@ -182,6 +195,26 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum SweepAction {
+    /// One line per point: Slurm state, run status, epochs, best metric, error line.
+    Status {
+        /// The sweep folder (experiments/sweep-<name>-<timestamp>).
+        dir: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel the sweep's Slurm jobs (running points stop with a checkpoint).
+    Cancel { dir: PathBuf },
+    /// Submit again the points that failed or were cancelled (they resume from their
+    /// checkpoints).
+    Resubmit { dir: PathBuf },
+    /// Train one point of a sweep folder (what each array task runs).
+    #[command(hide = true)]
+    Point { dir: PathBuf, index: usize },
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,8 +272,19 @@ fn main() -> ExitCode {
                 .map(|_| ExitCode::SUCCESS)
         }
         Command::Report { run } => commands::report::execute(&run).map(|()| ExitCode::SUCCESS),
-        Command::Sweep { config, grids, sets, jobs } => {
-            commands::sweep::execute(&config, &grids, &sets, jobs).map(|()| ExitCode::SUCCESS)
+        Command::Sweep { action: Some(action), .. } => match action {
+            SweepAction::Status { dir, json } => commands::sweep::status(&dir, json).map(|()| ExitCode::SUCCESS),
+            SweepAction::Cancel { dir } => commands::sweep::cancel(&dir).map(|()| ExitCode::SUCCESS),
+            SweepAction::Resubmit { dir } => commands::sweep::resubmit(&dir).map(|()| ExitCode::SUCCESS),
+            SweepAction::Point { dir, index } => commands::sweep::point(&dir, index),
+        },
+        Command::Sweep { action: None, config: None, .. } => {
+            Err(anyhow::anyhow!("give a config with --grid, a sweep file, or status|cancel|resubmit DIR"))
+        }
+        Command::Sweep { action: None, config: Some(config), grids, sets, jobs, launcher, slurm, dry_run } => {
+            let args = s2s_run::sweep::SweepArgs { grids, sets, launcher, jobs, slurm };
+            commands::sweep::execute(&config, &commands::sweep::LaunchOptions { args, dry_run })
+                .map(|()| ExitCode::SUCCESS)
         }
         Command::Bench { train, hidden, batch, steps, bucketing, infer_sentences, decode_batches, threads, seed } => {
             commands::bench::execute(&s2s_run::bench::BenchOptions {

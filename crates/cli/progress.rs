@@ -72,6 +72,13 @@ impl Observer for Progress {
 pub fn on_terminal(
     session: impl FnOnce(s2s_run::SessionHooks) -> s2s_run::Result<s2s_run::Outcome>,
 ) -> anyhow::Result<s2s_run::Outcome> {
+    let outcome = with_hooks(session)?;
+    print_outcome(&outcome);
+    Ok(outcome)
+}
+
+/// Gives `session` the terminal's hooks (as [`on_terminal`], without the closing lines).
+pub fn with_hooks<T>(session: impl FnOnce(s2s_run::SessionHooks) -> s2s_run::Result<T>) -> s2s_run::Result<T> {
     let mut progress = Progress::new();
     let hooks = s2s_run::SessionHooks {
         stop: crate::signal::stop_flag(),
@@ -79,13 +86,11 @@ pub fn on_terminal(
         say: &mut |l| println!("{l}"),
         warn: &mut |w| eprintln!("warning: {w}"),
     };
-    let outcome = session(hooks)?;
-    print_outcome(&outcome);
-    Ok(outcome)
+    session(hooks)
 }
 
 /// The closing lines of a training session.
-fn print_outcome(outcome: &s2s_run::Outcome) {
+pub fn print_outcome(outcome: &s2s_run::Outcome) {
     match outcome {
         s2s_run::Outcome::Completed(done) => {
             for line in &done.lines {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Result};
 use s2s_run::compare::{build, write_folder, Comparison, FOLDER_PREFIX};
+use s2s_run::sweep::SweepDir;
 use s2s_run::{find_runs, RunSummary};
 
 #[derive(Debug, Clone, Default)]
@@ -19,14 +20,21 @@ pub struct Options {
 }
 
 pub fn execute(names: &[PathBuf], opts: &Options) -> Result<Comparison> {
-    let runs: Vec<RunSummary> = if names.is_empty() {
-        find_runs(&opts.dir)
-    } else {
-        names
-            .iter()
-            .map(|n| RunSummary::load(n).ok_or_else(|| anyhow!("{} is not a run folder", n.display())))
-            .collect::<Result<_>>()?
-    };
+    let mut runs: Vec<RunSummary> = Vec::new();
+    // A sweep folder stands for its runs; its comparison folder goes inside it.
+    let mut sweep_dir = None;
+    for n in names {
+        if SweepDir::is_sweep(n) {
+            let sweep = SweepDir::at(n);
+            runs.extend(sweep.run_paths().iter().filter_map(|p| RunSummary::load(p)));
+            sweep_dir = Some(sweep.path().to_path_buf());
+        } else {
+            runs.push(RunSummary::load(n).ok_or_else(|| anyhow!("{} is not a run folder", n.display()))?);
+        }
+    }
+    if names.is_empty() {
+        runs = find_runs(&opts.dir);
+    }
     if runs.is_empty() {
         bail!("no runs to compare in {}", opts.dir.display());
     }
@@ -41,8 +49,8 @@ pub fn execute(names: &[PathBuf], opts: &Options) -> Result<Comparison> {
     } else {
         crate::tables::print_table(&cmp);
     }
-    let out =
-        opts.out.clone().unwrap_or_else(|| opts.dir.join(format!("{FOLDER_PREFIX}{}", s2s_run::clock::stamp_now())));
+    let parent = sweep_dir.filter(|_| names.len() == 1).unwrap_or_else(|| opts.dir.clone());
+    let out = opts.out.clone().unwrap_or_else(|| parent.join(format!("{FOLDER_PREFIX}{}", s2s_run::clock::stamp_now())));
     let index = write_folder(&out, &runs, &cmp)?;
     if !opts.json && !opts.csv {
         println!("\ncomparison: {}", index.display());

@@ -1,91 +1,214 @@
-//! `s2s sweep CONFIG --grid key=v1,v2 ...` or `s2s sweep SWEEP.toml`: one `s2s run`
-//! process per point (a grid point, or a sweep file's variant × grid point), then a
-//! comparison of the new runs.
+//! `s2s sweep CONFIG --grid key=v1,v2 ...` or `s2s sweep SWEEP.toml`: a sweep folder with
+//! one run per point, trained here (`--jobs` at a time) or as one Slurm array job
+//! (`--launcher slurm`); then `s2s sweep status|cancel|resubmit DIR`. Each point trains in
+//! its own process, `s2s sweep point DIR I` (hidden), which is also what the array tasks run.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use s2s_run::compare::{build, write_folder, FOLDER_PREFIX};
-use s2s_run::sweep::{label, parse_axis, points, Axis, SweepFile};
-use s2s_run::{find_runs, ExperimentConfig};
+use s2s_run::sweep::launch::{self, LocalFailure};
+use s2s_run::sweep::point::{run_point, PointOutcome};
+use s2s_run::sweep::status::{status as point_status, tally, to_resubmit, PointStatus};
+use s2s_run::sweep::{Launcher, Sweep, SweepArgs, SweepDir};
+use s2s_run::{ExperimentConfig, RunSummary};
 
-/// A sweep point: its run-name label and its `key=value` overrides.
-type Point = (String, Vec<(String, String)>);
+/// What `s2s sweep` was given besides the config.
+#[derive(Debug, Clone, Default)]
+pub struct LaunchOptions {
+    pub args: SweepArgs,
+    /// Write the sweep folder (points.json, job.sbatch) without training or submitting.
+    pub dry_run: bool,
+}
 
-pub fn execute(config: &Path, grids: &[String], sets: &[String], jobs: usize) -> Result<()> {
-    let mut grid: Vec<Axis> = grids.iter().map(|g| parse_axis(g)).collect::<Result<_, _>>()?;
-    let (config, pts): (PathBuf, Vec<Point>) = if SweepFile::is_sweep_file(config) {
-        let file = SweepFile::load(config)?;
-        if !grid.is_empty() {
-            bail!("{} is a sweep file: put the grid in it, not in --grid", config.display());
-        }
-        grid.clone_from(&file.grid);
-        for (_, sets) in &file.variants {
-            for (k, _) in sets {
-                if !grid.iter().any(|(g, _)| g == k) {
-                    grid.push((k.clone(), Vec::new()));
-                }
-            }
-        }
-        let pts = file.points();
-        (file.config, pts)
-    } else {
-        if grid.is_empty() {
-            bail!("give at least one --grid key=v1,v2 (or a sweep file, see configs/sweeps/)");
-        }
-        (config.to_path_buf(), points(&grid).into_iter().map(|p| (label(&p), p)).collect())
-    };
-    let config = config.as_path();
-    let base = ExperimentConfig::load(config, sets)?;
-    // Check every point's config before starting anything.
-    for (name, p) in &pts {
-        let mut all = sets.to_vec();
-        all.extend(p.iter().map(|(k, v)| format!("{k}={v}")));
-        ExperimentConfig::load(config, &all).with_context(|| format!("sweep point {name}"))?;
-    }
+fn program() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find the s2s executable")?;
-    let out_dir = base.run.output_dir.clone();
-    let before: Vec<PathBuf> = find_runs(&out_dir).into_iter().map(|r| r.dir.path().to_path_buf()).collect();
-    println!("sweep: {} runs, {} at a time", pts.len(), jobs.max(1));
-    let mut failures = Vec::new();
-    for chunk in pts.chunks(jobs.max(1)) {
-        let mut children = Vec::new();
-        for (point, p) in chunk {
-            let name = format!("{}-{point}", base.run.name);
-            let mut cmd = Command::new(&exe);
-            cmd.arg("run").arg(config);
-            // TensorBoard's HPARAMS tab shows the keys the sweep varies (a `--set
-            // report.hparams=...` of the user's, given after it, wins).
-            let keys: Vec<String> = grid.iter().map(|(k, _)| format!("{k:?}")).collect();
-            cmd.arg("--set").arg(format!("report.hparams=[{}]", keys.join(", ")));
-            for s in sets {
-                cmd.arg("--set").arg(s);
+    Ok(std::path::absolute(&exe).unwrap_or(exe))
+}
+
+pub fn execute(config: &Path, opts: &LaunchOptions) -> Result<()> {
+    let sweep = if Sweep::is_sweep_file(config) {
+        Sweep::from_file(config, &opts.args)?
+    } else {
+        let base = ExperimentConfig::load(config, &opts.args.sets)?;
+        Sweep::from_config(config, &base.run.name, &opts.args)?
+    };
+    let program = program()?;
+    let (dir, points) = launch::create(&sweep, &program)?;
+    let n = points.points.len();
+    let all: Vec<usize> = (0..n).collect();
+    if opts.dry_run {
+        println!("sweep: {n} points written, nothing {}", if sweep.launcher == Launcher::Slurm { "submitted" } else { "trained" });
+        println!("sweep folder: {}", dir.path().display());
+        return Ok(());
+    }
+    match sweep.launcher {
+        Launcher::Slurm => {
+            let subs = match launch::submit(&dir, &sweep, &all) {
+                Ok(s) => s,
+                Err(e) => {
+                    launch::remove(&dir);
+                    return Err(e.into());
+                }
+            };
+            for s in &subs {
+                println!("submitted job {} ({} points: array {})", s.job_id, s.points.len(), array_of(s));
             }
-            for (k, v) in p {
-                cmd.arg("--set").arg(format!("{k}={v}"));
-            }
-            cmd.arg("--set").arg(format!("run.name={name}"));
-            cmd.stdout(std::process::Stdio::null());
-            println!("  starting {name}");
-            children.push((name, cmd.spawn().context("cannot start a sweep run")?));
+            println!("sweep folder: {}", dir.path().display());
+            println!("follow it with `s2s sweep status {}`", dir.path().display());
+            Ok(())
         }
-        for (name, mut child) in children {
-            if !child.wait()?.success() {
-                failures.push(name);
-            }
+        Launcher::Local => {
+            println!("sweep: {n} runs, {} at a time", sweep.jobs);
+            println!("sweep folder: {}", dir.path().display());
+            let failures = launch::run_local(&dir, &program, &all, sweep.jobs, &mut |l| println!("{l}"))?;
+            finish_local(&dir, &failures)
         }
     }
-    let new: Vec<_> = find_runs(&out_dir).into_iter().filter(|r| !before.iter().any(|b| b == r.dir.path())).collect();
-    if !new.is_empty() {
+}
+
+fn array_of(s: &s2s_run::sweep::folder::Submission) -> String {
+    s2s_run::sweep::slurm_config::array_spec(&s.points, None)
+}
+
+/// After local points ran: the comparison of the sweep's runs, then the failures.
+fn finish_local(dir: &SweepDir, failures: &[LocalFailure]) -> Result<()> {
+    let runs: Vec<RunSummary> = dir.run_paths().iter().filter_map(|p| RunSummary::load(p)).collect();
+    if !runs.is_empty() {
         println!();
-        let cmp = build(&new, false);
+        let cmp = build(&runs, false);
         crate::tables::print_table(&cmp);
-        let out = out_dir.join(format!("{FOLDER_PREFIX}{}", s2s_run::clock::stamp_now()));
-        println!("\ncomparison: {}", write_folder(&out, &new, &cmp)?.display());
+        let out = dir.path().join(format!("{FOLDER_PREFIX}{}", s2s_run::clock::stamp_now()));
+        println!("\ncomparison: {}", write_folder(&out, &runs, &cmp)?.display());
     }
     if !failures.is_empty() {
-        bail!("{} sweep run(s) failed: {}", failures.len(), failures.join(", "));
+        let list: Vec<String> = failures.iter().map(|(i, e)| format!("point {i}: {e}")).collect();
+        bail!("{} sweep point(s) failed: {}", failures.len(), list.join("; "));
     }
     Ok(())
+}
+
+/// `s2s sweep status DIR`
+pub fn status(dir: &Path, json: bool) -> Result<()> {
+    let dir = SweepDir::open(dir)?;
+    let (points, warning) = point_status(&dir)?;
+    if let Some(w) = &warning {
+        eprintln!("warning: cannot ask Slurm ({w}); showing what the run folders say");
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&points)?);
+        return Ok(());
+    }
+    print_status(&points);
+    Ok(())
+}
+
+fn print_status(points: &[PointStatus]) {
+    let header = ["point", "label", "job", "slurm", "run", "epochs", "best", "restarts", "error"];
+    let rows: Vec<[String; 9]> = points
+        .iter()
+        .map(|p| {
+            [
+                p.index.to_string(),
+                p.label.clone(),
+                p.job.clone().unwrap_or_else(|| "-".into()),
+                p.slurm.clone(),
+                p.run.clone(),
+                p.epochs.to_string(),
+                p.best.clone().unwrap_or_else(|| "-".into()),
+                p.restarts.to_string(),
+                p.error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).chain([header[c].len()]).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..9).map(width).collect();
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (c, cell) in cells.iter().enumerate() {
+            if c == 8 {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(header.to_vec());
+    for r in &rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+    println!("{}", tally(points));
+}
+
+/// `s2s sweep cancel DIR`
+pub fn cancel(dir: &Path) -> Result<()> {
+    let dir = SweepDir::open(dir)?;
+    let ids = launch::cancel(&dir)?;
+    if ids.is_empty() {
+        println!("nothing to cancel: no task of {} is queued or running", dir.path().display());
+    } else {
+        println!("cancelled job(s) {}; `s2s sweep resubmit {}` runs what did not finish", ids.join(", "), dir.path().display());
+    }
+    Ok(())
+}
+
+/// `s2s sweep resubmit DIR`: the failed or cancelled points only.
+pub fn resubmit(dir: &Path) -> Result<()> {
+    let dir = SweepDir::open(dir)?;
+    let sweep = Sweep::from_file(&dir.sweep_toml(), &SweepArgs::default())
+        .with_context(|| format!("cannot read {}", dir.sweep_toml().display()))?;
+    let (points, _) = point_status(&dir)?;
+    let indices = to_resubmit(&points);
+    if indices.is_empty() {
+        println!("nothing to resubmit: {}", tally(&points));
+        return Ok(());
+    }
+    let list: Vec<String> = indices.iter().map(ToString::to_string).collect();
+    match sweep.launcher {
+        Launcher::Slurm => {
+            // Tasks of the new submission must requeue themselves again.
+            for s in launch::submit(&dir, &sweep, &indices)? {
+                println!("resubmitted point(s) {} as job {}", list.join(", "), s.job_id);
+            }
+            Ok(())
+        }
+        Launcher::Local => {
+            println!("rerunning point(s) {} here", list.join(", "));
+            let failures = launch::run_local(&dir, &program()?, &indices, sweep.jobs, &mut |l| println!("{l}"))?;
+            finish_local(&dir, &failures)
+        }
+    }
+}
+
+/// `s2s sweep point DIR I` (an array task, or a local sweep's process).
+pub fn point(dir: &Path, index: usize) -> Result<std::process::ExitCode> {
+    let dir = SweepDir::open(dir)?;
+    println!("== point {index}, {} ({})", s2s_run::clock::utc_now(), task_line());
+    let outcome = crate::progress::with_hooks(|hooks| run_point(&dir, index, hooks))?;
+    Ok(match outcome {
+        PointOutcome::Completed(Some(done)) => {
+            crate::progress::print_outcome(&s2s_run::Outcome::Completed(done));
+            std::process::ExitCode::SUCCESS
+        }
+        PointOutcome::Completed(None) => {
+            println!("point {index} had already completed");
+            std::process::ExitCode::SUCCESS
+        }
+        PointOutcome::Requeued(task) => {
+            println!("stopped by a signal: checkpoint written, task {task} requeued");
+            std::process::ExitCode::SUCCESS
+        }
+        PointOutcome::Interrupted => {
+            eprintln!("interrupted: checkpoint written; `s2s sweep resubmit {}` continues it", dir.path().display());
+            std::process::ExitCode::from(130)
+        }
+    })
+}
+
+fn task_line() -> String {
+    match s2s_run::run_info::SlurmTask::of_this_process() {
+        Some(t) => format!("Slurm task {} on {}, restart {}", t.job, t.node, t.restart_count),
+        None => "local".into(),
+    }
 }

@@ -50,6 +50,16 @@ impl RunDir {
         Err(RunError::Refused(format!("too many runs named {base} in {}", output_dir.display())))
     }
 
+    /// Creates this folder, new and empty (its parent may not exist yet); refuses one
+    /// that exists.
+    pub fn create_exact(&self) -> Result<Self> {
+        if let Some(parent) = self.root.parent() {
+            fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        fs::create_dir(&self.root).map_err(io(&self.root))?;
+        Ok(self.clone())
+    }
+
     pub fn path(&self) -> &Path {
         &self.root
     }

@@ -42,6 +42,28 @@ pub struct Session {
     pub to_epoch: Option<usize>,
     /// Config keys changed for this session: "key: old -> new".
     pub changes: Vec<String>,
+    /// The Slurm task the session ran as (a sweep point's array task, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmTask>,
+}
+
+/// A session's Slurm task: which one, and how often Slurm had restarted it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlurmTask {
+    /// `<array job>_<task>` (or the job id of a plain job).
+    pub job: String,
+    /// `SLURM_RESTART_COUNT`: 0 for the first run, 1 after the first requeue, ...
+    pub restart_count: u32,
+    /// `SLURMD_NODENAME`
+    pub node: String,
+}
+
+impl SlurmTask {
+    /// From Slurm's environment; `None` outside a Slurm job.
+    pub fn of_this_process() -> Option<Self> {
+        let (job, restart_count) = crate::sweep::slurm::this_task()?;
+        Some(Self { job, restart_count, node: std::env::var("SLURMD_NODENAME").unwrap_or_default() })
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

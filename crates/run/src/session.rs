@@ -21,7 +21,7 @@ use crate::observe::metrics_csv::truncate_after;
 use crate::observe::{MetricsCsv, ReportObserver, TensorBoardObserver};
 use crate::report::Renderer;
 use crate::run_dir::RunDir;
-use crate::run_info::{DataInfo, ParameterCounts, RunInfo, Session};
+use crate::run_info::{DataInfo, ParameterCounts, RunInfo, Session, SlurmTask};
 use crate::task::TranslationTask;
 use crate::translator::Translation;
 
@@ -198,11 +198,23 @@ fn new_run_info(p: &Prepared, config: &Path, run: &RunDir) -> RunInfo {
 
 /// Trains a new run from `cfg` (read from `config`) in a new folder under `run.output_dir`.
 pub fn start(cfg: ExperimentConfig, config: &Path, hooks: SessionHooks) -> Result<Outcome> {
+    start_in(cfg, config, None, hooks)
+}
+
+/// Trains a new run in the folder `run`, which must not exist yet (a sweep's point).
+pub fn start_at(cfg: ExperimentConfig, config: &Path, run: &RunDir, hooks: SessionHooks) -> Result<Outcome> {
+    start_in(cfg, config, Some(run), hooks)
+}
+
+fn start_in(cfg: ExperimentConfig, config: &Path, at: Option<&RunDir>, hooks: SessionHooks) -> Result<Outcome> {
     let p = prepare(cfg)?;
     for line in describe(&p) {
         (hooks.say)(&line);
     }
-    let run = RunDir::create(&p.cfg.run.output_dir, &p.cfg.run.name)?;
+    let run = match at {
+        Some(run) => run.create_exact()?,
+        None => RunDir::create(&p.cfg.run.output_dir, &p.cfg.run.name)?,
+    };
     let _lock = run.lock()?;
     let mut info = new_run_info(&p, config, &run);
     info.sessions.push(Session {
@@ -210,6 +222,7 @@ pub fn start(cfg: ExperimentConfig, config: &Path, hooks: SessionHooks) -> Resul
         started_at: utc_now(),
         status: "running".into(),
         pid: std::process::id(),
+        slurm: SlurmTask::of_this_process(),
         ..Default::default()
     });
     info.save(&run)?;
@@ -302,6 +315,7 @@ pub fn resume(run: &RunDir, epochs: Option<usize>, sets: &[String], hooks: Sessi
         from_epoch: t.epochs_done,
         from_step: t.steps,
         changes: changes.iter().map(ToString::to_string).collect(),
+        slurm: SlurmTask::of_this_process(),
         ..Default::default()
     });
     info.save(run)?;

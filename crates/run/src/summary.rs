@@ -10,6 +10,7 @@ use crate::config::ExperimentConfig;
 use crate::observe::metrics_csv::{read_metrics, MetricColumn};
 use crate::run_dir::RunDir;
 use crate::run_info::RunInfo;
+use crate::sweep::SweepDir;
 use crate::task::direction_of;
 
 /// A run folder, read.
@@ -115,15 +116,21 @@ impl RunSummary {
 /// folders; run listings skip them.
 pub const FOLDER_PREFIX: &str = "compare-";
 
-/// Run folders directly under `dir`, oldest first (comparison folders excluded).
+/// Run folders under `dir`, by folder name: those directly in it and those of the sweep
+/// folders in it (comparison folders excluded).
 pub fn find_runs(dir: &Path) -> Vec<RunSummary> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(FOLDER_PREFIX)))
-        .collect();
-    dirs.sort();
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for p in std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()) {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if !p.is_dir() || name.starts_with(FOLDER_PREFIX) {
+            continue;
+        }
+        if name.starts_with(crate::sweep::folder::FOLDER_PREFIX) && SweepDir::is_sweep(&p) {
+            dirs.extend(SweepDir::at(&p).run_paths());
+        } else {
+            dirs.push(p);
+        }
+    }
+    dirs.sort_by_key(|d| d.file_name().map(std::ffi::OsStr::to_os_string));
     dirs.iter().filter_map(|d| RunSummary::load(d)).collect()
 }
