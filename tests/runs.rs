@@ -187,7 +187,7 @@ fn sweep_makes_one_folder_per_grid_point() {
     );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    let runs = runs_in(&dir.path().join("experiments"));
+    let runs = sweep_runs(dir.path());
     assert_eq!(runs.len(), 4, "{runs:?}");
     for point in [
         "hidden_size=8-learning_rate=0.01",
@@ -222,7 +222,7 @@ smooth = { "train.label_smoothing" = 0.1, "train.epochs" = 3 }
     let out = run(&["sweep", file.to_str().expect("utf8"), "--set", "train.epochs=2"], dir.path());
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    let runs = runs_in(&dir.path().join("experiments"));
+    let runs = sweep_runs(dir.path());
     assert_eq!(runs.len(), 4, "{runs:?}");
     for point in ["tiny-baseline-seed=1", "tiny-baseline-seed=2", "tiny-smooth-seed=1", "tiny-smooth-seed=2"] {
         assert!(runs.iter().any(|r| r.to_string_lossy().contains(point)), "no run for {point}");

@@ -168,13 +168,7 @@ fn a_sweep_gives_tensorboard_one_hparams_row_per_run() {
         dir.path(),
     );
     assert!(out.status.success(), "{}", text(&out).1);
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(dir.path().join("experiments"))
-        .expect("experiments")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("run.json").exists())
-        .collect();
-    runs.sort();
+    let runs = sweep_runs(dir.path());
     assert_eq!(runs.len(), 2);
     let tb = read(&runs.iter().map(PathBuf::as_path).collect::<Vec<_>>());
     let mut rates = Vec::new();

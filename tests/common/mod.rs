@@ -83,3 +83,25 @@ pub fn newest_step(run: &Path) -> usize {
         .max()
         .unwrap_or(0)
 }
+
+/// The single sweep folder under `dir/experiments`.
+pub fn only_sweep(dir: &Path) -> PathBuf {
+    let sweeps: Vec<PathBuf> = std::fs::read_dir(dir.join("experiments"))
+        .expect("experiments exists")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.join("points.json").exists())
+        .collect();
+    assert_eq!(sweeps.len(), 1, "{sweeps:?}");
+    sweeps[0].clone()
+}
+
+/// The run folders of the single sweep under `dir/experiments`, sorted.
+pub fn sweep_runs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(only_sweep(dir).join("runs"))
+        .expect("runs")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.join("run.json").exists())
+        .collect();
+    v.sort();
+    v
+}

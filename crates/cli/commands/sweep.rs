@@ -11,7 +11,7 @@ use s2s_run::sweep::launch::{self, LocalFailure};
 use s2s_run::sweep::point::{run_point, PointOutcome};
 use s2s_run::sweep::status::{status as point_status, tally, to_resubmit, PointStatus};
 use s2s_run::sweep::{Launcher, Sweep, SweepArgs, SweepDir};
-use s2s_run::{ExperimentConfig, RunSummary};
+use s2s_run::RunSummary;
 
 /// What `s2s sweep` was given besides the config.
 #[derive(Debug, Clone, Default)]
@@ -30,8 +30,7 @@ pub fn execute(config: &Path, opts: &LaunchOptions) -> Result<()> {
     let sweep = if Sweep::is_sweep_file(config) {
         Sweep::from_file(config, &opts.args)?
     } else {
-        let base = ExperimentConfig::load(config, &opts.args.sets)?;
-        Sweep::from_config(config, &base.run.name, &opts.args)?
+        Sweep::from_config(config, &opts.args)?
     };
     let program = program()?;
     let (dir, points) = launch::create(&sweep, &program)?;

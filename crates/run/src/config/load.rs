@@ -16,20 +16,7 @@ use crate::task::TaskConfig;
 impl ExperimentConfig {
     /// Reads `path` and applies the environment and `--set key=value` overrides.
     pub fn load(path: &Path, sets: &[String]) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
-        if let Err(e) = text.parse::<toml::Table>() {
-            return Err(ConfigError(toml_syntax_message(path, &text, &e)));
-        }
-        let fig = Figment::from(Serialized::defaults(Self::default().to_table()?))
-            .merge(Toml::file_exact(path))
-            .merge(Env::prefixed("S2S_").split("__"));
-        let mut cfg = Self::from_figment(&apply_sets(fig, sets)?, &path.display().to_string())?;
-        if cfg.run.name.is_empty() {
-            cfg.run.name = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
-        }
-        cfg.validate()?;
-        Ok(cfg)
+        ConfigSource::read(path)?.load(sets)
     }
 
     /// Reads a resolved config (a run's `config.toml`); keys it lacks take their defaults.
@@ -83,6 +70,39 @@ impl ExperimentConfig {
             task: read(fig, origin, "train", task_keys, &[])?,
             report: read(fig, origin, "report", section("report")?, &[])?,
         })
+    }
+}
+
+/// A config file and the environment, read once, to load with many `--set` lists (a
+/// sweep's points): [`ExperimentConfig::load`] without reading the file again each time.
+#[derive(Debug, Clone)]
+pub struct ConfigSource {
+    path: std::path::PathBuf,
+    fig: Figment,
+}
+
+impl ConfigSource {
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        if let Err(e) = text.parse::<toml::Table>() {
+            return Err(ConfigError(toml_syntax_message(path, &text, &e)));
+        }
+        let fig = Figment::from(Serialized::defaults(ExperimentConfig::default().to_table()?))
+            .merge(Toml::file_exact(path))
+            .merge(Env::prefixed("S2S_").split("__"));
+        Ok(Self { path: path.to_path_buf(), fig })
+    }
+
+    /// The config with `sets` applied, checked.
+    pub fn load(&self, sets: &[String]) -> Result<ExperimentConfig, ConfigError> {
+        let path = &self.path;
+        let mut cfg = ExperimentConfig::from_figment(&apply_sets(self.fig.clone(), sets)?, &path.display().to_string())?;
+        if cfg.run.name.is_empty() {
+            cfg.run.name = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
+        }
+        cfg.validate()?;
+        Ok(cfg)
     }
 }
 

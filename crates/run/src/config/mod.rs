@@ -15,7 +15,7 @@ use s2s_report::ReportConfig;
 use s2s_trainer::TrainConfig;
 use serde::{Deserialize, Serialize};
 
-pub use load::{apply_sets, nearest};
+pub use load::{apply_sets, nearest, ConfigSource};
 pub use resume::{resume_changes, Change};
 
 use crate::device::DeviceSpec;

@@ -10,46 +10,55 @@ use super::folder::{Point, Points, Submission, SweepDir};
 use super::slurm;
 use super::slurm_config::{job_script, JobPlan};
 use super::spec::{Launcher, Sweep};
-use crate::config::ExperimentConfig;
+use crate::config::{ConfigSource, ExperimentConfig};
 use crate::error::{io, Result, RunError};
 
-/// The `--set` list of each point: the sweep's fixed overrides, the point's own, and its
-/// run name; TensorBoard's HPARAMS tab shows the keys the sweep varies (a fixed
-/// `report.hparams` of the user's, given after it, wins).
-fn point_overrides(sweep: &Sweep, base_name: &str, label: &str, own: &[(String, String)]) -> Vec<String> {
+/// The `--set` list of each point: the sweep's fixed overrides, the point's own, and
+/// (added by [`create`]) its run name; TensorBoard's HPARAMS tab shows the keys the sweep
+/// varies (a fixed `report.hparams` of the user's, given after it, wins).
+fn point_overrides(sweep: &Sweep, own: &[(String, String)]) -> Vec<String> {
     let keys: Vec<String> = sweep.varied_keys().iter().map(|k| format!("{k:?}")).collect();
     let mut o = vec![format!("report.hparams=[{}]", keys.join(", "))];
     o.extend(sweep.set.iter().map(|(k, v)| format!("{k}={v}")));
     o.extend(own.iter().map(|(k, v)| format!("{k}={v}")));
-    o.push(format!("run.name={base_name}-{label}"));
     o
 }
 
 /// Checks every point's config and writes the sweep folder (sweep.toml, points.json and,
-/// for Slurm, job.sbatch running `program`). Nothing is written when a point is bad.
+/// for Slurm, job.sbatch running `program`) under the first point's `run.output_dir`.
+/// Nothing is written when a point is bad. A sweep without a name takes its points'
+/// `run.name`; each point's run is `<run.name>-<label>`.
 pub fn create(sweep: &Sweep, program: &Path) -> Result<(SweepDir, Points)> {
-    let fixed: Vec<String> = sweep.set.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let base = ExperimentConfig::load(&sweep.config, &fixed)?;
-    let config = std::path::absolute(&sweep.config).map_err(io(&sweep.config))?;
+    let config = std::fs::canonicalize(&sweep.config).map_err(io(&sweep.config))?;
     let mut points = Vec::new();
+    let mut first: Option<ExperimentConfig> = None;
+    let source = ConfigSource::read(&config)?;
     for (index, (label, own)) in sweep.points().into_iter().enumerate() {
-        let overrides = point_overrides(sweep, &base.run.name, &label, &own);
-        let cfg = ExperimentConfig::load(&config, &overrides)
+        let mut overrides = point_overrides(sweep, &own);
+        let cfg = source.load(&overrides)
             .map_err(|e| RunError::Refused(format!("sweep point {index} ({label}): {e}")))?;
+        let name = format!("{}-{label}", cfg.run.name);
+        overrides.push(format!("run.name={name}"));
         points.push(Point {
             index,
-            run: PathBuf::from("runs").join(&cfg.run.name),
+            run: PathBuf::from("runs").join(&name),
             gpu: cfg.run.device.starts_with("cuda"),
             label,
             overrides,
         });
+        first.get_or_insert(cfg);
     }
+    let first = first.ok_or_else(|| RunError::Refused("the sweep has no points".into()))?;
     if sweep.launcher == Launcher::Slurm {
         slurm::check_available()?;
     }
-    let dir = SweepDir::create(&base.run.output_dir, &sweep.name)?;
+    let mut sweep = sweep.clone();
+    if sweep.name.is_empty() {
+        sweep.name.clone_from(&first.run.name);
+    }
+    let dir = SweepDir::create(&first.run.output_dir, &sweep.name)?;
     let points = Points { config, points };
-    let written = write_files(&dir, sweep, &points, program);
+    let written = write_files(&dir, &sweep, &points, program);
     if let Err(e) = written {
         remove(&dir);
         return Err(e);

@@ -190,8 +190,9 @@ impl Sweep {
         Ok(sweep)
     }
 
-    /// `s2s sweep CONFIG --grid ...`: the sweep is named after the config's `run.name`.
-    pub fn from_config(config: &Path, run_name: &str, args: &SweepArgs) -> Result<Self> {
+    /// `s2s sweep CONFIG --grid ...`: the sweep is named (by [`super::launch::create`]) after
+    /// the config's `run.name`.
+    pub fn from_config(config: &Path, args: &SweepArgs) -> Result<Self> {
         let grid: Vec<Axis> = args.grids.iter().map(|g| parse_axis(g)).collect::<Result<_>>()?;
         if grid.is_empty() {
             return Err(RunError::Refused(
@@ -201,7 +202,7 @@ impl Sweep {
         let set = args.sets.iter().map(|s| parse_set(s)).collect::<Result<_>>()?;
         let launcher = args.launcher.as_deref().map_or(Ok(Launcher::Local), Launcher::parse)?;
         let sweep = Self {
-            name: run_name.to_string(),
+            name: String::new(),
             config: config.to_path_buf(),
             grid,
             variants: Vec::new(),
@@ -215,7 +216,7 @@ impl Sweep {
     }
 
     fn check(&self) -> Result<()> {
-        if !valid_name(&self.name) {
+        if !self.name.is_empty() && !valid_name(&self.name) {
             return Err(RunError::Refused(format!(
                 "sweep name {:?} becomes a folder name: use letters, digits, '.', '_' and '-'",
                 self.name
@@ -263,7 +264,7 @@ impl Sweep {
         };
         let mut sweep = toml::Table::new();
         sweep.insert("name".into(), self.name.clone().into());
-        let config = std::path::absolute(&self.config).map_err(io(&self.config))?;
+        let config = std::fs::canonicalize(&self.config).map_err(io(&self.config))?;
         sweep.insert("config".into(), config.display().to_string().into());
         sweep.insert("launcher".into(), toml::Value::try_from(self.launcher).map_err(toml_error)?);
         sweep.insert("jobs".into(), toml::Value::Integer(self.jobs as i64));
@@ -392,7 +393,6 @@ time = "10:00"
         assert!(err.contains("unknown Slurm key `nodes`"), "{err}");
         let err = Sweep::from_config(
             &path,
-            "b",
             &SweepArgs { grids: vec!["a.b=1".into()], launcher: Some("pbs".into()), ..SweepArgs::default() },
         )
         .expect_err("launcher");
