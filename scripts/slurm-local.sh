@@ -76,7 +76,7 @@ start_munge() {
     chown munge:munge /etc/munge/munge.key
     chmod 400 /etc/munge/munge.key
   fi
-  su -s /bin/sh munge -c /usr/sbin/munged
+  su -s /bin/sh munge -c '/usr/sbin/munged </dev/null >/dev/null 2>&1'
 }
 
 node_idle() {
@@ -88,8 +88,9 @@ start() {
   install_packages
   write_conf
   start_munge
-  pgrep -x slurmctld >/dev/null || slurmctld
-  pgrep -x slurmd >/dev/null || slurmd
+  # The daemons must not hold the caller's stdout open (CI reads it to the end).
+  pgrep -x slurmctld >/dev/null || slurmctld </dev/null >/dev/null 2>&1
+  pgrep -x slurmd >/dev/null || slurmd -N localhost </dev/null >/dev/null 2>&1
   for _ in $(seq 1 60); do
     if node_idle; then
       log "up: $(sinfo -h -N -o '%N %T %c CPUs')"
@@ -106,9 +107,15 @@ start() {
 }
 
 stop() {
-  pkill -x slurmd 2>/dev/null || true
-  pkill -x slurmctld 2>/dev/null || true
-  pkill -x munged 2>/dev/null || true
+  local d
+  for d in slurmd slurmctld munged; do
+    pkill -x "$d" 2>/dev/null || true
+    # Wait for it to exit, so that a following start does not find it still there.
+    for _ in $(seq 1 50); do
+      pgrep -x "$d" >/dev/null || break
+      sleep 0.2
+    done
+  done
   log "stopped"
 }
 

@@ -18,9 +18,10 @@ fn cluster() -> bool {
         eprintln!("NOT RUN: no sbatch on PATH (start a local cluster with scripts/slurm-local.sh start)");
         return false;
     }
-    let idle = Command::new("sinfo").args(["-h", "-N", "-o", "%T"]).output().is_ok_and(|o| {
-        o.status.success() && String::from_utf8_lossy(&o.stdout).lines().any(|l| !l.contains("down"))
-    });
+    let idle = Command::new("sinfo")
+        .args(["-h", "-N", "-o", "%T"])
+        .output()
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).lines().any(|l| !l.contains("down")));
     assert!(idle, "the Slurm cluster is not up: run scripts/slurm-local.sh start");
     true
 }
@@ -40,7 +41,12 @@ fn status_table(sweep: &Path) -> String {
 }
 
 /// Polls `status` until `done` holds for it (or panics after `secs`).
-fn wait_for(sweep: &Path, secs: u64, what: &str, done: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
+fn wait_for(
+    sweep: &Path,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let s = status(sweep);
@@ -130,10 +136,8 @@ fn a_preempted_point_requeues_and_ends_byte_identical_to_an_uninterrupted_run() 
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = tiny_config(dir.path(), "");
     let sets = ["train.epochs=6000", "train.checkpoint_every=1000"];
-    let sweep = submit(
-        dir.path(),
-        &[cfg.to_str().expect("utf8"), "--grid", "run.seed=5", "--set", sets[0], "--set", sets[1]],
-    );
+    let sweep =
+        submit(dir.path(), &[cfg.to_str().expect("utf8"), "--grid", "run.seed=5", "--set", sets[0], "--set", sets[1]]);
     let job = format!("{}_0", job_id(&sweep, 0));
     wait_for(&sweep, 240, "training under way", |s| s[0]["run"] == "running" && s[0]["epochs"].as_u64() > Some(100));
     let before = status_table(&sweep);
@@ -146,7 +150,8 @@ fn a_preempted_point_requeues_and_ends_byte_identical_to_an_uninterrupted_run() 
     eprintln!("requeued:\n{}", status_table(&sweep));
     assert!(s[0]["epochs"].as_u64() < Some(6000), "{s:?}");
     // Real clusters hold a requeued job ~120 s (BeginTime); the test does not wait.
-    let out = Command::new("scontrol").args(["update", &format!("JobId={job}"), "StartTime=now"]).output().expect("scontrol");
+    let out =
+        Command::new("scontrol").args(["update", &format!("JobId={job}"), "StartTime=now"]).output().expect("scontrol");
     assert!(out.status.success(), "{}", text(&out).1);
     let s = wait_for(&sweep, 240, "completion after the restart", |s| all(s, "completed"));
     let after = status_table(&sweep);
@@ -156,7 +161,10 @@ fn a_preempted_point_requeues_and_ends_byte_identical_to_an_uninterrupted_run() 
     let ss = sessions(&run_dir);
     assert_eq!(ss.len(), 2, "{ss:?}");
     assert_eq!((ss[0]["status"].as_str(), ss[1]["status"].as_str()), (Some("interrupted"), Some("completed")));
-    assert_eq!((ss[0]["slurm"]["restart_count"].as_u64(), ss[1]["slurm"]["restart_count"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(
+        (ss[0]["slurm"]["restart_count"].as_u64(), ss[1]["slurm"]["restart_count"].as_u64()),
+        (Some(0), Some(1))
+    );
     // The same config, trained here in one go.
     let out = run(
         &[
@@ -292,8 +300,16 @@ fn bad_sweep_inputs_exit_2_before_anything_is_written() {
         .expect("write");
     let empty = tempfile::tempdir().expect("empty PATH");
     let cases: Vec<(Vec<&str>, Option<&Path>, &str)> = vec![
-        (vec!["sweep", cfg, "--grid", "run.seed=1", "--launcher", "slurm"], Some(empty.path()), "`sbatch`, which is not on PATH"),
-        (vec!["sweep", cfg, "--grid", "run.seed=1", "--launcher", "slurm", "--slurm", "nodes=2"], None, "unknown Slurm key `nodes`"),
+        (
+            vec!["sweep", cfg, "--grid", "run.seed=1", "--launcher", "slurm"],
+            Some(empty.path()),
+            "`sbatch`, which is not on PATH",
+        ),
+        (
+            vec!["sweep", cfg, "--grid", "run.seed=1", "--launcher", "slurm", "--slurm", "nodes=2"],
+            None,
+            "unknown Slurm key `nodes`",
+        ),
         (vec!["sweep", file.to_str().expect("utf8"), "--launcher", "slurm"], None, "unknown Slurm key `nodes`"),
         (vec!["sweep", cfg, "--grid", "run.seed=1", "--launcher", "pbs"], None, "--launcher \"pbs\""),
         (vec!["sweep", cfg, "--grid", "run.seed=1", "--slurm", "signal_seconds=0"], None, "signal_seconds"),

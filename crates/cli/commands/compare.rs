@@ -50,7 +50,8 @@ pub fn execute(names: &[PathBuf], opts: &Options) -> Result<Comparison> {
         crate::tables::print_table(&cmp);
     }
     let parent = sweep_dir.filter(|_| names.len() == 1).unwrap_or_else(|| opts.dir.clone());
-    let out = opts.out.clone().unwrap_or_else(|| parent.join(format!("{FOLDER_PREFIX}{}", s2s_run::clock::stamp_now())));
+    let out =
+        opts.out.clone().unwrap_or_else(|| parent.join(format!("{FOLDER_PREFIX}{}", s2s_run::clock::stamp_now())));
     let index = write_folder(&out, &runs, &cmp)?;
     if !opts.json && !opts.csv {
         println!("\ncomparison: {}", index.display());

@@ -37,7 +37,10 @@ pub fn execute(config: &Path, opts: &LaunchOptions) -> Result<()> {
     let n = points.points.len();
     let all: Vec<usize> = (0..n).collect();
     if opts.dry_run {
-        println!("sweep: {n} points written, nothing {}", if sweep.launcher == Launcher::Slurm { "submitted" } else { "trained" });
+        println!(
+            "sweep: {n} points written, nothing {}",
+            if sweep.launcher == Launcher::Slurm { "submitted" } else { "trained" }
+        );
         println!("sweep folder: {}", dir.path().display());
         return Ok(());
     }
@@ -147,7 +150,11 @@ pub fn cancel(dir: &Path) -> Result<()> {
     if ids.is_empty() {
         println!("nothing to cancel: no task of {} is queued or running", dir.path().display());
     } else {
-        println!("cancelled job(s) {}; `s2s sweep resubmit {}` runs what did not finish", ids.join(", "), dir.path().display());
+        println!(
+            "cancelled job(s) {}; `s2s sweep resubmit {}` runs what did not finish",
+            ids.join(", "),
+            dir.path().display()
+        );
     }
     Ok(())
 }
@@ -198,7 +205,10 @@ pub fn point(dir: &Path, index: usize) -> Result<std::process::ExitCode> {
             println!("stopped by a signal: checkpoint written, task {task} requeued");
             std::process::ExitCode::SUCCESS
         }
-        PointOutcome::Interrupted => {
+        PointOutcome::Interrupted(requeue_error) => {
+            if let Some(e) = requeue_error {
+                eprintln!("warning: not requeued: {e}");
+            }
             eprintln!("interrupted: checkpoint written; `s2s sweep resubmit {}` continues it", dir.path().display());
             std::process::ExitCode::from(130)
         }

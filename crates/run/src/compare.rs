@@ -91,11 +91,40 @@ pub fn cell(v: Option<f64>) -> String {
     }
 }
 
+/// The most runs drawn in the loss chart and the heatmap rows; a sweep's 1,000 runs are
+/// listed in the tables, but 1,000 curves or columns show nothing.
+pub const MAX_DRAWN: usize = 12;
+
+/// The runs to draw: all of them up to [`MAX_DRAWN`], else the best by the first result
+/// column they have of best validation BLEU, best validation loss, final train loss; and
+/// the column used.
+pub fn drawn(runs: &[RunSummary]) -> (Vec<&RunSummary>, Option<&'static str>) {
+    if runs.len() <= MAX_DRAWN {
+        return (runs.iter().collect(), None);
+    }
+    let columns = result_columns();
+    for name in ["best_valid_bleu", "best_valid_loss", "train_loss"] {
+        let Some(direction) = columns.iter().find(|c| c.name == name).and_then(|c| c.direction) else { continue };
+        let mut scored: Vec<(f64, &RunSummary)> = runs
+            .iter()
+            .filter_map(|r| r.results().into_iter().find(|(k, _)| *k == name).and_then(|(_, v)| v).map(|v| (v, r)))
+            .filter(|(v, _)| !v.is_nan())
+            .collect();
+        if scored.is_empty() {
+            continue;
+        }
+        scored.sort_by(|a, b| direction.best_first(a.0, b.0));
+        return (scored.into_iter().take(MAX_DRAWN).map(|(_, r)| r).collect(), Some(name));
+    }
+    (runs.iter().take(MAX_DRAWN).collect(), None)
+}
+
 /// Writes the comparison folder (loss.svg, attention/, index.html, comparison.json) and
 /// returns the path of its index.html.
-pub fn write_folder(out: &Path, runs: &[RunSummary], cmp: &Comparison) -> Result<std::path::PathBuf> {
+pub fn write_folder(out: &Path, all_runs: &[RunSummary], cmp: &Comparison) -> Result<std::path::PathBuf> {
     let result_keys = result_keys();
     std::fs::create_dir_all(out).map_err(io(out))?;
+    let (runs, ranked_by) = drawn(all_runs);
     // One colour per run; train solid, validation dashed.
     let mut series = Vec::new();
     for (group, r) in runs.iter().enumerate() {
@@ -110,7 +139,7 @@ pub fn write_folder(out: &Path, runs: &[RunSummary], cmp: &Comparison) -> Result
     let loss = out.join("loss.svg");
     line_chart(&loss, "Loss by run", "epoch", "loss (NLL per target token)", &series)?;
     let mut page = Page::new("s2s comparison");
-    page.heading(1, &format!("Comparison of {} runs", runs.len()));
+    page.heading(1, &format!("Comparison of {} runs", all_runs.len()));
     let mut headers = vec!["run".to_string()];
     headers.extend(cmp.keys.iter().cloned());
     let rows: Vec<Vec<Option<String>>> = cmp
@@ -133,7 +162,16 @@ pub fn write_folder(out: &Path, runs: &[RunSummary], cmp: &Comparison) -> Result
         .collect();
     page.heading(2, "Results").table(&headers, &rows);
     let svg = std::fs::read(&loss).map_err(io(&loss))?;
-    page.heading(2, "Loss curves").svg(&svg, "train and validation loss of every run");
+    page.heading(2, "Loss curves");
+    if runs.len() < all_runs.len() {
+        page.paragraph(&format!(
+            "The charts and heatmaps show the {} best of the {} runs{}; the tables above list them all.",
+            runs.len(),
+            all_runs.len(),
+            ranked_by.map(|c| format!(" by {c}")).unwrap_or_default()
+        ));
+    }
+    page.svg(&svg, "train and validation loss of the runs drawn");
     let sentences: BTreeSet<String> = runs
         .iter()
         .flat_map(|r| crate::report::artifacts::svgs_in(&r.dir.attention()))
@@ -147,7 +185,7 @@ pub fn write_folder(out: &Path, runs: &[RunSummary], cmp: &Comparison) -> Result
     for s in &sentences {
         // One column per run, scaled to fit: the same sentence really side by side.
         page.heading(3, s).columns_start(runs.len());
-        for r in runs {
+        for r in &runs {
             let p = r.dir.attention().join(format!("{s}.svg"));
             match std::fs::read(&p) {
                 Ok(svg) => {

@@ -97,7 +97,8 @@ impl ConfigSource {
     /// The config with `sets` applied, checked.
     pub fn load(&self, sets: &[String]) -> Result<ExperimentConfig, ConfigError> {
         let path = &self.path;
-        let mut cfg = ExperimentConfig::from_figment(&apply_sets(self.fig.clone(), sets)?, &path.display().to_string())?;
+        let mut cfg =
+            ExperimentConfig::from_figment(&apply_sets(self.fig.clone(), sets)?, &path.display().to_string())?;
         if cfg.run.name.is_empty() {
             cfg.run.name = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
         }

@@ -166,8 +166,13 @@ impl SweepDir {
         if let Ok(points) = self.read_points() {
             return points.points.iter().map(|p| self.root.join(&p.run)).filter(|p| p.is_dir()).collect();
         }
-        let mut v: Vec<PathBuf> =
-            fs::read_dir(self.runs()).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        let mut v: Vec<PathBuf> = fs::read_dir(self.runs())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
         v.sort();
         v
     }

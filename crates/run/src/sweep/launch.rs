@@ -29,14 +29,16 @@ fn point_overrides(sweep: &Sweep, own: &[(String, String)]) -> Vec<String> {
 /// Nothing is written when a point is bad. A sweep without a name takes its points'
 /// `run.name`; each point's run is `<run.name>-<label>`.
 pub fn create(sweep: &Sweep, program: &Path) -> Result<(SweepDir, Points)> {
-    let config = std::fs::canonicalize(&sweep.config).map_err(io(&sweep.config))?;
+    let config = std::fs::canonicalize(&sweep.config)
+        .or_else(|_| std::path::absolute(&sweep.config))
+        .map_err(io(&sweep.config))?;
     let mut points = Vec::new();
     let mut first: Option<ExperimentConfig> = None;
     let source = ConfigSource::read(&config)?;
     for (index, (label, own)) in sweep.points().into_iter().enumerate() {
         let mut overrides = point_overrides(sweep, &own);
-        let cfg = source.load(&overrides)
-            .map_err(|e| RunError::Refused(format!("sweep point {index} ({label}): {e}")))?;
+        let cfg =
+            source.load(&overrides).map_err(|e| RunError::Refused(format!("sweep point {index} ({label}): {e}")))?;
         let name = format!("{}-{label}", cfg.run.name);
         overrides.push(format!("run.name={name}"));
         points.push(Point {

@@ -19,8 +19,9 @@ pub enum PointOutcome {
     Completed(Option<Finished>),
     /// Stopped with a checkpoint and requeued by Slurm (as `<job>_<task>`).
     Requeued(String),
-    /// Stopped with a checkpoint, not requeued (local, or cancelled).
-    Interrupted,
+    /// Stopped with a checkpoint, not requeued: local, cancelled, or the requeue failed
+    /// (its error; `s2s sweep resubmit` continues the point).
+    Interrupted(Option<String>),
 }
 
 /// Trains point `index` of the sweep in `dir`.
@@ -44,12 +45,10 @@ pub fn run_point(dir: &SweepDir, index: usize, hooks: SessionHooks) -> Result<Po
         Ok(Outcome::Interrupted(_)) => match &task {
             Some((id, _)) if !cancelled(dir, id) => match slurm::requeue(id) {
                 Ok(()) => (Ok(PointOutcome::Requeued(id.clone())), None),
-                Err(e) => {
-                    let msg = e.to_string();
-                    (Err(e), Some(msg))
-                }
+                // A cluster that preempts with PreemptMode=REQUEUE may have requeued it.
+                Err(e) => (Ok(PointOutcome::Interrupted(Some(e.to_string()))), Some(e.to_string())),
             },
-            _ => (Ok(PointOutcome::Interrupted), None),
+            _ => (Ok(PointOutcome::Interrupted(None)), None),
         },
         Err(RunError::Refused(m)) if m.starts_with(ALREADY) => (Ok(PointOutcome::Completed(None)), None),
         Err(e) => {
@@ -60,7 +59,7 @@ pub fn run_point(dir: &SweepDir, index: usize, hooks: SessionHooks) -> Result<Po
     state.state = match &outcome {
         Ok(PointOutcome::Completed(_)) => "completed",
         Ok(PointOutcome::Requeued(_)) => "requeued",
-        Ok(PointOutcome::Interrupted) => "interrupted",
+        Ok(PointOutcome::Interrupted(_)) => "interrupted",
         Err(_) => "failed",
     }
     .into();
@@ -73,7 +72,12 @@ pub fn run_point(dir: &SweepDir, index: usize, hooks: SessionHooks) -> Result<Po
 const ALREADY: &str = "already completed: ";
 
 /// Starts the point's run, or resumes it from its newest checkpoint.
-fn train(dir: &SweepDir, point: &super::folder::Point, config: &std::path::Path, hooks: SessionHooks) -> Result<Outcome> {
+fn train(
+    dir: &SweepDir,
+    point: &super::folder::Point,
+    config: &std::path::Path,
+    hooks: SessionHooks,
+) -> Result<Outcome> {
     let run = dir.run_dir(point);
     if run.path().exists() {
         if run.is_locked() {

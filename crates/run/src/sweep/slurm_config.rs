@@ -73,9 +73,8 @@ impl SlurmConfig {
     /// Reads `[sweep.slurm]` with `--slurm KEY=VALUE` overrides on top (`extra=` adds a line).
     pub fn from_table(mut table: toml::Table, overrides: &[String], origin: &str) -> Result<Self> {
         for o in overrides {
-            let (k, v) = o
-                .split_once('=')
-                .ok_or_else(|| RunError::Refused(format!("--slurm {o:?}: expected KEY=VALUE")))?;
+            let (k, v) =
+                o.split_once('=').ok_or_else(|| RunError::Refused(format!("--slurm {o:?}: expected KEY=VALUE")))?;
             let k = k.trim();
             check_key(k, "--slurm")?;
             let value = match k {
@@ -88,9 +87,10 @@ impl SlurmConfig {
                     toml::Value::Array(lines)
                 }
                 "cpus_per_task" | "array_parallelism" | "signal_seconds" => {
-                    let n: i64 = v.trim().parse().map_err(|_| {
-                        RunError::Refused(format!("--slurm {k}={v:?}: expected a whole number"))
-                    })?;
+                    let n: i64 = v
+                        .trim()
+                        .parse()
+                        .map_err(|_| RunError::Refused(format!("--slurm {k}={v:?}: expected a whole number")))?;
                     toml::Value::Integer(n)
                 }
                 _ => toml::Value::String(v.to_string()),

@@ -264,7 +264,10 @@ impl Sweep {
         };
         let mut sweep = toml::Table::new();
         sweep.insert("name".into(), self.name.clone().into());
-        let config = std::fs::canonicalize(&self.config).map_err(io(&self.config))?;
+        // `configs/sweeps/../base.toml` written as `configs/base.toml` where it exists.
+        let config = std::fs::canonicalize(&self.config)
+            .or_else(|_| std::path::absolute(&self.config))
+            .map_err(io(&self.config))?;
         sweep.insert("config".into(), config.display().to_string().into());
         sweep.insert("launcher".into(), toml::Value::try_from(self.launcher).map_err(toml_error)?);
         sweep.insert("jobs".into(), toml::Value::Integer(self.jobs as i64));
