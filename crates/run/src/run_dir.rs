@@ -37,17 +37,7 @@ impl RunDir {
 
     /// Creates a new, empty run folder that no other run uses, even within the same second.
     pub fn create(output_dir: &Path, name: &str) -> Result<Self> {
-        fs::create_dir_all(output_dir).map_err(io(output_dir))?;
-        let base = format!("{name}-{}", crate::clock::stamp_now());
-        for k in 1..10_000 {
-            let dir = if k == 1 { output_dir.join(&base) } else { output_dir.join(format!("{base}-{k}")) };
-            match fs::create_dir(&dir) {
-                Ok(()) => return Ok(Self::at(dir)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(io(&dir)(e)),
-            }
-        }
-        Err(RunError::Refused(format!("too many runs named {base} in {}", output_dir.display())))
+        create_stamped(output_dir, name).map(Self::at)
     }
 
     /// Creates this folder, new and empty (its parent may not exist yet); refuses one
@@ -177,6 +167,22 @@ impl RunDir {
         let Ok(f) = fs::OpenOptions::new().write(true).open(self.lock_file()) else { return false };
         f.try_lock().is_err()
     }
+}
+
+/// Creates `<output_dir>/<name>-<UTC timestamp>[-k]/`, a folder no other run or sweep
+/// uses, even within the same second; returns its path.
+pub fn create_stamped(output_dir: &Path, name: &str) -> Result<PathBuf> {
+    fs::create_dir_all(output_dir).map_err(io(output_dir))?;
+    let base = format!("{name}-{}", crate::clock::stamp_now());
+    for k in 1..10_000 {
+        let dir = if k == 1 { output_dir.join(&base) } else { output_dir.join(format!("{base}-{k}")) };
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io(&dir)(e)),
+        }
+    }
+    Err(RunError::Refused(format!("too many folders named {base} in {}", output_dir.display())))
 }
 
 /// Held while a process trains the run; dropping it (or the process dying) releases it.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{damaged, io, Result, RunError};
-use crate::run_dir::write_atomic;
+use crate::run_dir::{create_stamped, write_atomic};
 
 /// Sweep folders sit beside run folders under `run.output_dir`.
 pub const FOLDER_PREFIX: &str = "sweep-";
@@ -87,22 +87,11 @@ impl SweepDir {
     pub fn create(output_dir: &Path, name: &str) -> Result<Self> {
         fs::create_dir_all(output_dir).map_err(io(output_dir))?;
         let output_dir = std::path::absolute(output_dir).map_err(io(output_dir))?;
-        let base = format!("{FOLDER_PREFIX}{name}-{}", crate::clock::stamp_now());
-        for k in 1..10_000 {
-            let dir = if k == 1 { output_dir.join(&base) } else { output_dir.join(format!("{base}-{k}")) };
-            match fs::create_dir(&dir) {
-                Ok(()) => {
-                    let me = Self::at(dir);
-                    for d in [me.logs(), me.states(), me.runs()] {
-                        fs::create_dir(&d).map_err(io(&d))?;
-                    }
-                    return Ok(me);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(io(&dir)(e)),
-            }
+        let me = Self::at(create_stamped(&output_dir, &format!("{FOLDER_PREFIX}{name}"))?);
+        for d in [me.logs(), me.states(), me.runs()] {
+            fs::create_dir(&d).map_err(io(&d))?;
         }
-        Err(RunError::Refused(format!("too many sweeps named {base} in {}", output_dir.display())))
+        Ok(me)
     }
 
     /// Whether `path` is a sweep folder (it has a points.json).
