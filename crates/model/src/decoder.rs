@@ -89,7 +89,8 @@ impl Decoder {
         } else {
             (None, e + h)
         };
-        let untied = if cfg.tie_embeddings { None } else { Some(embedding(dims.tgt_vocab, e, vb.pp("embedding"))?) };
+        let untied =
+            if cfg.tie_embeddings.decoder() { None } else { Some(embedding(dims.tgt_vocab, e, vb.pp("embedding"))?) };
         let gru = GruLayer::new(gru_in, h, 0, false, vb.pp("gru"))?;
         let att_vector = if cfg.input_feeding { Some(linear(2 * h, h, true, vb.pp("att_vector"))?) } else { None };
         let out = linear(h, dims.tgt_vocab, true, vb.pp("out"))?;

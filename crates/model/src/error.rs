@@ -8,6 +8,8 @@ pub enum ModelError {
     InvalidConfig { key: &'static str, message: String },
     #[error("input of {len} tokens (EOS included) is longer than the location attention's max_length {max}")]
     SourceTooLong { len: usize, max: usize },
+    #[error("input of {len} positions is longer than the {what} ({max})")]
+    TooLong { len: usize, max: usize, what: &'static str },
     #[error("checkpoint {path}: {message}")]
     Checkpoint { path: PathBuf, message: String },
     #[error("a worker thread stopped unexpectedly")]

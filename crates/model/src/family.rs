@@ -13,6 +13,7 @@ use crate::decode::Hypothesis;
 use crate::error::Result;
 use crate::params::ParamStore;
 use crate::seq2seq::{Mode, Seq2Seq};
+use crate::transformer::Transformer;
 
 /// A trainable translation model of any family.
 pub trait TranslationModel: std::fmt::Debug + Send + Sync {
@@ -38,6 +39,14 @@ pub trait TranslationModel: std::fmt::Debug + Send + Sync {
     fn greedy(&self, sources: &[Vec<u32>]) -> Result<Vec<Hypothesis>>;
     /// Beam search for one source: up to `n_best` hypotheses, best first.
     fn beam(&self, source: &[u32], beam_size: usize, n_best: usize) -> Result<Vec<Hypothesis>>;
+    /// Every layer's and head's cross-attention, `[layer][head][step][source position]`,
+    /// while the decoder reads `target` (ids without EOS) after `source`: one step per
+    /// target id and one for EOS. `None` for a family with one attention per step (its
+    /// [`Hypothesis::attention`] is all there is).
+    fn attention_heads(&self, source: &[u32], target: &[u32]) -> Result<Option<Vec<Vec<Vec<Vec<f32>>>>>> {
+        let _ = (source, target);
+        Ok(None)
+    }
     /// Decodes with the configured beam size (greedy when 1), one best hypothesis each.
     /// On the CPU the sentences of a beam search are shared out between
     /// [`Self::threads`] threads (each searches its own sentences; the results do not
@@ -81,6 +90,7 @@ pub trait TranslationModel: std::fmt::Debug + Send + Sync {
 pub fn build(cfg: &ModelConfig, dims: ModelDims, seed: u64, device: &Device) -> Result<Box<dyn TranslationModel>> {
     match cfg.architecture {
         Architecture::Gru => Ok(Box::new(Seq2Seq::new(cfg, dims, seed, device)?)),
+        Architecture::Transformer => Ok(Box::new(Transformer::new(cfg, dims, seed, device)?)),
     }
 }
 
@@ -90,6 +100,7 @@ pub fn build(cfg: &ModelConfig, dims: ModelDims, seed: u64, device: &Device) -> 
 pub fn parameter_count(cfg: &ModelConfig, dims: &ModelDims) -> ParameterCount {
     match cfg.architecture {
         Architecture::Gru => Seq2Seq::parameter_count(cfg, dims),
+        Architecture::Transformer => Transformer::parameter_count(cfg, dims),
     }
 }
 
@@ -129,10 +140,49 @@ impl TranslationModel for Seq2Seq {
     }
 }
 
+impl TranslationModel for Transformer {
+    fn config(&self) -> &ModelConfig {
+        Transformer::config(self)
+    }
+    fn dims(&self) -> &ModelDims {
+        Transformer::dims(self)
+    }
+    fn device(&self) -> &Device {
+        Transformer::device(self)
+    }
+    fn params(&self) -> &ParamStore {
+        Transformer::params(self)
+    }
+    fn set_threads(&mut self, threads: usize) {
+        Transformer::set_threads(self, threads);
+    }
+    fn threads(&self) -> usize {
+        Transformer::threads(self)
+    }
+    fn loss(&self, batch: &Batch, mode: Mode) -> Result<Tensor> {
+        Transformer::loss(self, batch, mode)
+    }
+    fn loss_and_grads(&self, batch: &Batch, mode: Mode) -> Result<(f64, GradStore)> {
+        Transformer::loss_and_grads(self, batch, mode)
+    }
+    fn greedy_steps(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>> {
+        Transformer::greedy_steps(self, sources, steps, stop_at_eos)
+    }
+    fn greedy(&self, sources: &[Vec<u32>]) -> Result<Vec<Hypothesis>> {
+        Transformer::greedy(self, sources)
+    }
+    fn beam(&self, source: &[u32], beam_size: usize, n_best: usize) -> Result<Vec<Hypothesis>> {
+        Transformer::beam(self, source, beam_size, n_best)
+    }
+    fn attention_heads(&self, source: &[u32], target: &[u32]) -> Result<Option<Vec<Vec<Vec<Vec<f32>>>>>> {
+        Ok(Some(Transformer::attention_heads(self, source, target)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AttentionKind;
+    use crate::config::{AttentionKind, TieEmbeddings};
 
     /// The size-only count equals what the constructor really allocates, for every
     /// attention and encoder shape, and with the recipe's options.
@@ -159,7 +209,7 @@ mod tests {
                 let recipe = ModelConfig {
                     bridge: true,
                     input_feeding: attention != AttentionKind::Location,
-                    tie_embeddings: embedding_size == 0,
+                    tie_embeddings: if embedding_size == 0 { TieEmbeddings::Decoder } else { TieEmbeddings::None },
                     ..cfg
                 };
                 let model = build(&recipe, dims, 0, &Device::Cpu).expect("model");

@@ -1,5 +1,5 @@
 //! Sequence-to-sequence translation models (candle): the GRU encoder + attention decoder
-//! family today, each family behind [`TranslationModel`] and built by [`build`].
+//! family and the Transformer, each family behind [`TranslationModel`] and built by [`build`].
 
 pub mod attention;
 pub mod config;
@@ -11,6 +11,7 @@ pub mod error;
 pub mod family;
 pub mod fused;
 pub mod gru;
+pub(crate) mod parallel;
 pub mod params;
 pub mod seq2seq;
 #[cfg(test)]
@@ -18,10 +19,12 @@ pub mod seq2seq;
 mod testdata;
 #[cfg(test)]
 mod tests;
+pub mod transformer;
 
-pub use config::{Architecture, AttentionKind, ModelConfig, ModelDims, ParameterCount};
+pub use config::{Architecture, AttentionKind, ModelConfig, ModelDims, Norm, ParameterCount, Positions, TieEmbeddings};
 pub use decode::{BeamSearch, Hypothesis};
 pub use error::ModelError;
 pub use family::{build, parameter_count, TranslationModel};
 pub use params::ParamStore;
 pub use seq2seq::{Mode, Seq2Seq, TrainRngs};
+pub use transformer::Transformer;

@@ -112,7 +112,7 @@ impl Seq2Seq {
         };
         let (gru_in, att_vector) = if cfg.input_feeding { (gru_in + h, linear(2 * h, h, true)) } else { (gru_in, 0) };
         let bridge = if cfg.bridge { linear(directions * h, h, true) } else { 0 };
-        let tgt_embedding = if cfg.tie_embeddings { 0 } else { tgt * e };
+        let tgt_embedding = if cfg.tie_embeddings.decoder() { 0 } else { tgt * e };
         let vocabulary = src * e + tgt_embedding + linear(h, tgt, true);
         ParameterCount {
             total: vocabulary + encoder + attention + combine + gru(gru_in) + att_vector + bridge,
@@ -185,7 +185,7 @@ impl Seq2Seq {
 
     /// The loss's value and the gradients of every parameter, with the batch's rows split
     /// over [`Self::threads`] threads (one part each, same padding) whose gradients are
-    /// summed. Each part draws its dropout from its own stream, seeded from the run's
+    /// summed ([`crate::parallel::summed_grads`]). Each part draws its dropout from its own stream, seeded from the run's
     /// dropout stream, so a run is reproducible for a given thread count.
     pub fn loss_and_grads(&self, batch: &Batch, mode: Mode) -> Result<(f64, GradStore)> {
         let parts = batch.split_rows(self.cpu_threads());
@@ -202,53 +202,11 @@ impl Seq2Seq {
             Mode::Eval => (None, true, 0.0),
         };
         let total = batch.target_tokens();
-        let run = |i: usize| -> Result<(f64, GradStore)> {
+        crate::parallel::summed_grads(&self.params, parts.len(), |i| {
             let mut rng = seeds.as_ref().map(|s| Rng::derive(s[i], "dropout-part"));
             let loss = self.loss_over(&parts[i], rng.as_mut(), teacher, total, smoothing)?;
             Ok((f64::from(loss.to_scalar::<f32>()?), loss.backward()?))
-        };
-        let results: Vec<Result<(f64, GradStore)>> = std::thread::scope(|scope| {
-            let others: Vec<_> = (1..parts.len()).map(|i| scope.spawn(move || run(i))).collect();
-            let mut all = vec![run(0)];
-            for h in others {
-                all.push(h.join().unwrap_or_else(|_| Err(ModelError::Worker)));
-            }
-            all
-        });
-        let mut value = 0.0;
-        let mut stores = Vec::with_capacity(results.len());
-        for r in results {
-            let (v, g) = r?;
-            value += v;
-            stores.push(g);
-        }
-        // Sum each parameter's gradient over the parts, the parameters shared out between
-        // the threads (each sum in part order, so the result does not depend on the split).
-        let vars: Vec<Tensor> = self.params.vars().into_iter().map(|(_, v)| v.as_tensor().clone()).collect();
-        let sum_of = |vars: &[Tensor]| -> Result<Vec<(usize, Tensor)>> {
-            let mut out = Vec::new();
-            for (i, t) in vars.iter().enumerate() {
-                let mut parts = stores.iter().filter_map(|g| g.get(t));
-                if let Some(first) = parts.next() {
-                    let mut sum = first.clone();
-                    for g in parts {
-                        sum = (sum + g)?;
-                    }
-                    out.push((i, sum));
-                }
-            }
-            Ok(out)
-        };
-        let (first, second) = vars.split_at(vars.len() / 2);
-        let (a, b) = std::thread::scope(|scope| {
-            let h = scope.spawn(|| sum_of(second));
-            (sum_of(first), h.join().unwrap_or_else(|_| Err(ModelError::Worker)))
-        });
-        let mut grads = stores.swap_remove(0);
-        for (i, sum) in a?.into_iter().chain(b?.into_iter().map(|(i, s)| (i + first.len(), s))) {
-            grads.insert(&vars[i], sum);
-        }
-        Ok((value, grads))
+        })
     }
 
     /// The summed loss (NLL, or cross-entropy with smoothed targets) of `batch`'s real

@@ -112,7 +112,11 @@ fn recipe_options_match_pytorch() {
             bidirectional,
             bridge,
             input_feeding,
-            tie_embeddings,
+            tie_embeddings: if tie_embeddings {
+                crate::config::TieEmbeddings::Decoder
+            } else {
+                crate::config::TieEmbeddings::None
+            },
             dropout: 0.0,
             ..Default::default()
         };
@@ -346,7 +350,7 @@ fn recipe_options_split_over_threads_and_train() {
         bidirectional: true,
         bridge: true,
         input_feeding: true,
-        tie_embeddings: true,
+        tie_embeddings: crate::config::TieEmbeddings::Decoder,
         hidden_dropout: 0.3,
         dropout: 0.2,
         ..Default::default()

@@ -111,13 +111,43 @@ fn recipe(m: &s2s_model::ModelConfig) -> String {
     if m.input_feeding {
         on.push("input feeding".to_string());
     }
-    if m.tie_embeddings {
+    if m.tie_embeddings.decoder() {
         on.push("tied target embeddings".to_string());
     }
     if m.hidden_dropout > 0.0 {
         on.push(format!("hidden dropout {}", m.hidden_dropout));
     }
     on.iter().map(|o| format!(", {o}")).collect()
+}
+
+/// The model's line of [`describe`]: the family and its sizes.
+fn model_line(m: &s2s_model::ModelConfig) -> String {
+    match m.architecture {
+        s2s_model::Architecture::Gru => format!(
+            "model: GRU, {:?} attention, hidden {}, embedding {}, {} encoder layer(s){}, dropout {}{}",
+            m.attention,
+            m.hidden_size,
+            m.embedding_dim(),
+            m.encoder_layers,
+            if m.bidirectional { " bidirectional" } else { "" },
+            m.dropout,
+            recipe(m)
+        ),
+        s2s_model::Architecture::Transformer => format!(
+            "model: Transformer, {}+{} layers, {} heads, d_model {}, ff {}, {:?}-norm, {:?} positions, dropout {} (attention {}, activation {}), tied embeddings: {:?}",
+            m.encoder_layers,
+            m.decoder_layer_count(),
+            m.heads,
+            m.hidden_size,
+            m.ff_dim(),
+            m.norm,
+            m.positions,
+            m.dropout,
+            m.attention_dropout,
+            m.activation_dropout,
+            m.tie_embeddings
+        ),
+    }
 }
 
 /// The settings a session prints before it trains.
@@ -139,16 +169,7 @@ pub fn describe(p: &Prepared) -> Vec<String> {
             },
             if d.skipped_lines > 0 { format!(", {} malformed lines skipped", d.skipped_lines) } else { String::new() }
         ),
-        format!(
-            "model: {:?} attention, hidden {}, embedding {}, {} encoder layer(s){}, dropout {}{}",
-            m.attention,
-            m.hidden_size,
-            m.embedding_dim(),
-            m.encoder_layers,
-            if m.bidirectional { " bidirectional" } else { "" },
-            m.dropout,
-            recipe(m)
-        ),
+        model_line(m),
         format!(
             "train: {:?} lr {}, batch {}{}, {} epochs, teacher forcing {}{}, seed {}, device {}",
             t.optimizer,

@@ -24,6 +24,10 @@ pub enum Schedule {
     Step,
     /// Multiply by `lr_gamma` when the early-stopping metric has not improved for `lr_patience` validations.
     Plateau,
+    /// The Transformer's (Vaswani et al., fairseq's `inverse_sqrt`): after the linear
+    /// warmup, `learning_rate · sqrt(warmup_steps / step)`, step counted from 1.
+    #[serde(rename = "inverse_sqrt")]
+    InverseSqrt,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +121,12 @@ impl TrainConfig {
         }
         if !(self.lr_gamma.is_finite() && self.lr_gamma > 0.0 && self.lr_gamma <= 1.0) {
             return bad("lr_gamma", format!("must be in (0, 1], got {}", self.lr_gamma));
+        }
+        if self.lr_schedule == Schedule::InverseSqrt && self.warmup_steps == 0 {
+            return bad(
+                "warmup_steps",
+                "must be at least 1 with lr_schedule = \"inverse_sqrt\" (it decays from there)".into(),
+            );
         }
         if self.lr_schedule == Schedule::Step && self.lr_step_epochs == 0 {
             return bad("lr_step_epochs", "must be at least 1 with lr_schedule = \"step\"".into());

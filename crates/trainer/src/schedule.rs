@@ -9,6 +9,10 @@ pub fn learning_rate(cfg: &TrainConfig, step: usize, epoch: usize, plateau_reduc
         Schedule::Constant => 1.0,
         Schedule::Step => cfg.lr_gamma.powi((epoch / cfg.lr_step_epochs.max(1)) as i32),
         Schedule::Plateau => cfg.lr_gamma.powi(plateau_reductions as i32),
+        Schedule::InverseSqrt => {
+            let warmup = cfg.warmup_steps.max(1) as f64;
+            (warmup / ((step + 1) as f64).max(warmup)).sqrt()
+        }
     };
     let warmup =
         if cfg.warmup_steps > 0 && step < cfg.warmup_steps { (step + 1) as f64 / cfg.warmup_steps as f64 } else { 1.0 };
@@ -37,6 +41,25 @@ mod tests {
         assert_eq!(learning_rate(&cfg, 0, 0, 0), 0.025);
         assert_eq!(learning_rate(&cfg, 3, 0, 0), 0.1);
         assert_eq!(learning_rate(&cfg, 10, 0, 0), 0.1);
+    }
+
+    /// fairseq's inverse_sqrt with `warmup_init_lr = 0`: linear up to `lr` at step
+    /// `warmup`, then `lr · sqrt(warmup / step)` (steps counted from 1).
+    #[test]
+    fn inverse_sqrt_warms_up_then_decays() {
+        let cfg = TrainConfig {
+            learning_rate: 0.001,
+            lr_schedule: Schedule::InverseSqrt,
+            warmup_steps: 100,
+            ..Default::default()
+        };
+        let lr = |step| learning_rate(&cfg, step, 0, 0);
+        assert!((lr(0) - 0.001 / 100.0).abs() < 1e-15);
+        assert!((lr(49) - 0.0005).abs() < 1e-15);
+        assert!((lr(99) - 0.001).abs() < 1e-15);
+        assert!((lr(399) - 0.0005).abs() < 1e-15, "four times the warmup: half the rate");
+        assert!((lr(9_999) - 0.0001).abs() < 1e-15);
+        assert!(lr(1_000) < lr(999));
     }
 
     #[test]

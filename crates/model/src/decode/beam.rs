@@ -32,6 +32,43 @@ fn top_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
     all
 }
 
+/// A model's decoder state over the hypotheses alive in a beam search.
+pub(crate) trait BeamState {
+    /// Feeds each alive row its last token; returns each row's log-probabilities over
+    /// the vocabulary and its attention over the source.
+    fn step(&mut self, last: &[u32]) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)>;
+    /// Keeps the rows `rows` of the last step's state, in this order (a row may repeat).
+    fn select(&mut self, rows: &[u32]) -> Result<()>;
+}
+
+/// The GRU decoder's state: one hidden state per row over a one-row memory.
+struct GruBeam<'a> {
+    decoder: Decoder,
+    mem: &'a Memory,
+    h: Tensor,
+    /// The last step's new states, before selection.
+    stepped: Option<Tensor>,
+}
+
+impl BeamState for GruBeam<'_> {
+    fn step(&mut self, last: &[u32]) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+        let rows_mem = self.mem.repeat_row(0, last.len())?;
+        let prev = Tensor::new(last, self.h.device())?;
+        let (h_new, w) = self.decoder.step(&prev, &self.h, &rows_mem, None)?;
+        let h_new = h_new.detach();
+        let logp = candle_nn::ops::log_softmax(&self.decoder.logits(&h_new)?, D::Minus1)?.to_vec2()?;
+        self.stepped = Some(h_new);
+        Ok((logp, w.to_vec2()?))
+    }
+
+    fn select(&mut self, rows: &[u32]) -> Result<()> {
+        if let Some(h) = &self.stepped {
+            self.h = h.index_select(&Tensor::new(rows, h.device())?, 0)?;
+        }
+        Ok(())
+    }
+}
+
 impl BeamSearch {
     /// Searches from the encoded source `mem` (one row) and initial state `h0`; returns up
     /// to `n_best` hypotheses, best first.
@@ -39,28 +76,24 @@ impl BeamSearch {
     /// # Shapes
     /// `mem.outputs: (1, S, H)`, `h0: (1, state_size)` (see [`Decoder::initial_state`])
     pub fn run(&self, decoder: &Decoder, mem: &Memory, h0: Tensor) -> Result<Vec<Hypothesis>> {
-        let k = self.beam_size.max(1);
         let (_, s, hidden) = mem.outputs.dims3()?;
         expect_dims("encoder outputs", &mem.outputs, &[1, s, hidden])?;
         expect_dims("initial decoder state", &h0, &[1, decoder.state_size()])?;
-        let device = h0.device().clone();
-        let decoder = &decoder.detached();
+        self.search(&mut GruBeam { decoder: decoder.detached(), mem, h: h0, stepped: None })
+    }
+
+    /// The search itself over any model's [`BeamState`] (one source, one row to start).
+    pub(crate) fn search(&self, state: &mut impl BeamState) -> Result<Vec<Hypothesis>> {
+        let k = self.beam_size.max(1);
         let norm = |h: &Hypothesis| {
             let len = (h.attention.len().max(1)) as f32;
             h.log_prob / len.powf(self.length_penalty as f32)
         };
         let mut alive = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }];
         let mut finished: Vec<Hypothesis> = Vec::new();
-        let mut h = h0;
         let mut last = vec![SOS];
         for _ in 0..self.max_steps {
-            let n = alive.len();
-            let rows_mem = mem.repeat_row(0, n)?;
-            let prev = Tensor::new(last.clone(), &device)?;
-            let (h_new, w) = decoder.step(&prev, &h, &rows_mem, None)?;
-            let h_new = h_new.detach();
-            let logp: Vec<Vec<f32>> = candle_nn::ops::log_softmax(&decoder.logits(&h_new)?, D::Minus1)?.to_vec2()?;
-            let w: Vec<Vec<f32>> = w.to_vec2()?;
+            let (logp, w) = state.step(&last)?;
             let mut cands: Vec<(f32, usize, u32)> = Vec::new();
             for (i, row) in logp.iter().enumerate() {
                 cands.extend(top_k(row, k).into_iter().map(|(tok, lp)| (alive[i].log_prob + lp, i, tok)));
@@ -84,8 +117,7 @@ impl BeamSearch {
                 alive = next;
                 break;
             }
-            let idx = Tensor::new(rows.iter().map(|r| r.0).collect::<Vec<_>>(), &device)?;
-            h = h_new.index_select(&idx, 0)?;
+            state.select(&rows.iter().map(|r| r.0).collect::<Vec<_>>())?;
             last = rows.iter().map(|r| r.1).collect();
             alive = next;
         }

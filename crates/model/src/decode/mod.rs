@@ -10,6 +10,7 @@ mod greedy_rows;
 use s2s_data::EOS;
 
 pub use beam::BeamSearch;
+pub(crate) use beam::BeamState;
 pub(crate) use greedy_rows::greedy_rows;
 
 /// One decoded translation.

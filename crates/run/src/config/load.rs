@@ -24,13 +24,13 @@ impl ExperimentConfig {
         if let Err(e) = text.parse::<toml::Table>() {
             return Err(ConfigError(toml_syntax_message(origin, text, &e)));
         }
-        let fig = Figment::from(Serialized::defaults(Self::default().to_table()?)).merge(Toml::string(text));
+        let fig = Figment::from(defaults(Self::default().to_table()?)).merge(Toml::string(text));
         Self::from_figment(&fig, &origin.display().to_string())
     }
 
     /// This config with `--set` overrides applied and checked.
     pub fn with_sets(&self, sets: &[String]) -> Result<Self, ConfigError> {
-        let fig = apply_sets(Figment::from(Serialized::defaults(self.to_table()?)), sets)?;
+        let fig = apply_sets(Figment::from(defaults(self.to_table()?)), sets)?;
         let cfg = Self::from_figment(&fig, "the run's config.toml")?;
         cfg.validate()?;
         Ok(cfg)
@@ -58,13 +58,24 @@ impl ExperimentConfig {
         };
         let (task_keys, trainer_keys): (Dict, Dict) =
             section("train")?.into_iter().partition(|(k, _)| TaskConfig::KEYS.contains(&k.as_str()));
+        let model_keys = section("model")?;
+        let model: s2s_model::ModelConfig = read(fig, origin, "model", model_keys.clone(), &[])?;
+        // Built-in defaults hold every family's keys; a key the user gave must mean
+        // something for the chosen family.
+        if let Some(key) = model_keys.keys().find(|k| !model.uses_key(k) && !is_default(fig, &format!("model.{k}"))) {
+            let family = model.architecture.name();
+            return Err(ConfigError(format!(
+                "model.{key} in {} means nothing for model.architecture = \"{family}\"; remove it or pick the family it belongs to",
+                source_of(fig, &format!("model.{key}"), origin)
+            )));
+        }
         let mut data: s2s_data::DataConfig = read(fig, origin, "data", section("data")?, &[])?;
         // The normalization the tokenizer implies, written out so config.toml says it.
         data.fill_defaults();
         Ok(Self {
             run: read(fig, origin, "run", section("run")?, &[])?,
             data,
-            model: read(fig, origin, "model", section("model")?, &[])?,
+            model,
             // An unknown `[train]` key is suggested from both structs' keys.
             train: read(fig, origin, "train", trainer_keys, &TaskConfig::KEYS)?,
             task: read(fig, origin, "train", task_keys, &[])?,
@@ -88,7 +99,7 @@ impl ConfigSource {
         if let Err(e) = text.parse::<toml::Table>() {
             return Err(ConfigError(toml_syntax_message(path, &text, &e)));
         }
-        let fig = Figment::from(Serialized::defaults(ExperimentConfig::default().to_table()?))
+        let fig = Figment::from(defaults(ExperimentConfig::default().to_table()?))
             .merge(Toml::file_exact(path))
             .merge(Env::prefixed("S2S_").split("__"));
         Ok(Self { path: path.to_path_buf(), fig })
@@ -152,6 +163,32 @@ impl figment::Provider for SetOverride {
     fn data(&self) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
         self.0.data()
     }
+}
+
+/// The name of the bottom layer (built-in defaults, or a run's own config on resume).
+const DEFAULTS: &str = "defaults";
+
+/// The bottom layer: `table`'s values, known by name so that a key nobody set can be told
+/// from one a file, the environment or `--set` gave.
+struct Defaults(Serialized<toml::Table>);
+
+impl figment::Provider for Defaults {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(DEFAULTS)
+    }
+
+    fn data(&self) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        self.0.data()
+    }
+}
+
+fn defaults(table: toml::Table) -> Defaults {
+    Defaults(Serialized::defaults(table))
+}
+
+/// Whether the value at `key` comes from the bottom layer.
+fn is_default(fig: &Figment, key: &str) -> bool {
+    fig.find_metadata(key).is_some_and(|m| m.name == DEFAULTS)
 }
 
 fn parse_value(raw: &str) -> toml::Value {

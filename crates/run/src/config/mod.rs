@@ -84,6 +84,18 @@ impl ExperimentConfig {
                 self.task.batch_tokens, self.data.max_length
             )));
         }
+        if self.model.architecture == s2s_model::Architecture::Transformer && self.task.teacher_forcing_ratio < 1.0 {
+            return Err(ConfigError(format!(
+                "train.teacher_forcing_ratio: {} means nothing for model.architecture = \"transformer\" (it reads the whole reference at once); leave it at 1",
+                self.task.teacher_forcing_ratio
+            )));
+        }
+        if self.model.tie_embeddings == s2s_model::TieEmbeddings::All && !self.data.joint_vocab {
+            return Err(ConfigError(
+                "model.tie_embeddings = \"all\" needs one vocabulary for both sides: set data.joint_vocab = true"
+                    .into(),
+            ));
+        }
         DeviceSpec::parse(&self.run.device).map_err(|e| msg(&e))?;
         let keys = self.flatten()?;
         if let Some(k) = self.report.hparams.iter().find(|k| !keys.contains_key(k.as_str())) {
@@ -102,7 +114,7 @@ impl ExperimentConfig {
     }
 
     /// The config as one TOML table, sections in file order (`[train]` is the trainer's
-    /// keys followed by the task's). Fails for values TOML cannot hold (integers beyond
+    /// keys followed by the task's; `[model]` only the keys of its family). Fails for values TOML cannot hold (integers beyond
     /// i64), naming the section; [`Self::validate`] checks this, so a loaded config renders.
     pub fn to_table(&self) -> Result<toml::Table, ConfigError> {
         fn table(name: &str, v: &impl Serialize) -> Result<toml::Table, ConfigError> {
@@ -110,13 +122,10 @@ impl ExperimentConfig {
         }
         let mut train = table("train", &self.train)?;
         train.extend(table("train", &self.task)?);
-        let sections = [
-            table("run", &self.run)?,
-            table("data", &self.data)?,
-            table("model", &self.model)?,
-            train,
-            table("report", &self.report)?,
-        ];
+        let mut model = table("model", &self.model)?;
+        model.retain(|k, _| self.model.uses_key(k));
+        let sections =
+            [table("run", &self.run)?, table("data", &self.data)?, model, train, table("report", &self.report)?];
         let mut doc = toml::Table::new();
         for (name, t) in SECTIONS.iter().zip(sections) {
             doc.insert((*name).to_string(), toml::Value::Table(t));

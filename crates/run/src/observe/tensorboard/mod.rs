@@ -29,9 +29,17 @@ use crate::error::{Result, RunError};
 use crate::report::artifacts::translate_report_sentences;
 use crate::report::Renderer;
 
-/// Hyperparameters shown when `report.hparams` is empty.
-const DEFAULT_HPARAMS: [&str; 6] =
-    ["model.attention", "model.hidden_size", "train.optimizer", "train.learning_rate", "train.batch_size", "run.seed"];
+/// Hyperparameters shown when `report.hparams` is empty (those the model family has).
+const DEFAULT_HPARAMS: [&str; 8] = [
+    "model.architecture",
+    "model.attention",
+    "model.heads",
+    "model.hidden_size",
+    "train.optimizer",
+    "train.learning_rate",
+    "train.batch_size",
+    "run.seed",
+];
 
 #[derive(Debug)]
 pub struct TensorBoardObserver<'a> {
@@ -81,6 +89,7 @@ impl<'a> TensorBoardObserver<'a> {
             let found = key.split('.').try_fold(&table, |v, part| v.get(part));
             match found {
                 Some(v) => out.insert(key.to_string(), summary::hparam_value(v)),
+                None if cfg.report.hparams.is_empty() => None,
                 None => return Err(RunError::Refused(format!("report.hparams: {key:?} is not a config key"))),
             };
         }

@@ -1,0 +1,60 @@
+//! Data parallelism on the CPU: a batch's parts run on their own threads and their
+//! gradients are summed, the same way for every model family.
+
+use candle_core::backprop::GradStore;
+use candle_core::Tensor;
+
+use crate::error::{ModelError, Result};
+use crate::params::ParamStore;
+
+/// Runs `run(i)` for each of `parts` parts on its own thread (part 0 on this one) and
+/// returns the summed loss values and gradients. Each parameter's sum is taken in part
+/// order, the parameters shared out between two threads, so the result does not depend
+/// on which thread finishes first.
+pub(crate) fn summed_grads(
+    params: &ParamStore,
+    parts: usize,
+    run: impl Fn(usize) -> Result<(f64, GradStore)> + Sync,
+) -> Result<(f64, GradStore)> {
+    let run = &run;
+    let results: Vec<Result<(f64, GradStore)>> = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..parts).map(|i| scope.spawn(move || run(i))).collect();
+        let mut all = vec![run(0)];
+        for h in others {
+            all.push(h.join().unwrap_or_else(|_| Err(ModelError::Worker)));
+        }
+        all
+    });
+    let mut value = 0.0;
+    let mut stores = Vec::with_capacity(results.len());
+    for r in results {
+        let (v, g) = r?;
+        value += v;
+        stores.push(g);
+    }
+    let vars: Vec<Tensor> = params.vars().into_iter().map(|(_, v)| v.as_tensor().clone()).collect();
+    let sum_of = |vars: &[Tensor]| -> Result<Vec<(usize, Tensor)>> {
+        let mut out = Vec::new();
+        for (i, t) in vars.iter().enumerate() {
+            let mut parts = stores.iter().filter_map(|g| g.get(t));
+            if let Some(first) = parts.next() {
+                let mut sum = first.clone();
+                for g in parts {
+                    sum = (sum + g)?;
+                }
+                out.push((i, sum));
+            }
+        }
+        Ok(out)
+    };
+    let (first, second) = vars.split_at(vars.len() / 2);
+    let (a, b) = std::thread::scope(|scope| {
+        let h = scope.spawn(|| sum_of(second));
+        (sum_of(first), h.join().unwrap_or_else(|_| Err(ModelError::Worker)))
+    });
+    let mut grads = stores.swap_remove(0);
+    for (i, sum) in a?.into_iter().chain(b?.into_iter().map(|(i, s)| (i + first.len(), s))) {
+        grads.insert(&vars[i], sum);
+    }
+    Ok((value, grads))
+}

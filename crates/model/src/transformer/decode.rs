@@ -1,0 +1,178 @@
+//! Transformer inference: incremental decoding with one key/value cache per decoder
+//! layer (each step feeds one token, O(T) steps), greedy over a batch and beam search,
+//! and the recomputing decoder the cache is tested against.
+
+use candle_core::{Tensor, D};
+use s2s_data::SOS;
+
+use super::{Encoded, KeyValues, Transformer};
+use crate::decode::{record_greedy_step, BeamSearch, BeamState, Hypothesis};
+use crate::error::{ModelError, Result};
+
+/// The decoder's state over some rows: the encoded sources and what each layer's
+/// self-attention has cached.
+struct Incremental<'a> {
+    model: &'a Transformer,
+    memory: Encoded,
+    caches: Vec<Option<KeyValues>>,
+    /// Tokens fed so far, per row (the same for all rows).
+    position: usize,
+    /// Every token fed so far, when recomputing instead of caching (`(N, t)` ids).
+    history: Option<Vec<Vec<u32>>>,
+}
+
+impl<'a> Incremental<'a> {
+    fn new(model: &'a Transformer, memory: Encoded, cached: bool) -> Self {
+        let rows = memory.lengths.len();
+        let caches = vec![None; model.decoder.len()];
+        Self { model, memory, caches, position: 0, history: (!cached).then(|| vec![Vec::new(); rows]) }
+    }
+
+    /// Feeds each row its next token; returns the log-probabilities `(N, V)` and the
+    /// last layer's cross-attention averaged over heads `(N, S)`.
+    fn step(&mut self, tokens: &[u32]) -> Result<(Tensor, Tensor)> {
+        let m = self.model;
+        let n = tokens.len();
+        let (states, weights) = match &mut self.history {
+            Some(history) => {
+                for (h, &t) in history.iter_mut().zip(tokens) {
+                    h.push(t);
+                }
+                let t = self.position + 1;
+                let ids: Vec<u32> = history.iter().flatten().copied().collect();
+                let (states, weights) =
+                    m.decode_forced(&Tensor::from_vec(ids, (n, t), &m.device)?, &self.memory, None)?;
+                let last = weights.last().ok_or(ModelError::Worker)?;
+                (states.narrow(1, t - 1, 1)?, last.narrow(2, t - 1, 1)?)
+            }
+            None => {
+                let ids = Tensor::from_slice(tokens, (n, 1), &m.device)?;
+                let mut x = m.embed(&m.tgt_embedding, &m.tgt_positions, &ids, self.position, None)?;
+                let mut last = None;
+                for ((layer, mem), cache) in m.decoder.iter().zip(&self.memory.layers).zip(&mut self.caches) {
+                    let (y, w) = layer.step(&x, cache, mem)?;
+                    x = y;
+                    last = Some(w);
+                }
+                (m.decoder_norm.forward(&x)?, last.ok_or(ModelError::Worker)?)
+            }
+        };
+        self.position += 1;
+        let logits = m.logits(&states.squeeze(1)?)?;
+        let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        // (N, heads, 1, S) → mean over heads → (N, S)
+        Ok((logp, weights.squeeze(2)?.mean(1)?))
+    }
+
+    fn select_rows(&mut self, rows: &[u32]) -> Result<()> {
+        let idx = Tensor::new(rows, &self.model.device)?;
+        let lengths = rows.iter().map(|&r| self.memory.lengths[r as usize]).collect();
+        self.memory = self.memory.select(&idx, lengths)?;
+        for c in self.caches.iter_mut().flatten() {
+            *c = c.select(&idx)?;
+        }
+        if let Some(h) = &mut self.history {
+            *h = rows.iter().map(|&r| h[r as usize].clone()).collect();
+        }
+        Ok(())
+    }
+}
+
+impl BeamState for Incremental<'_> {
+    fn step(&mut self, last: &[u32]) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+        let (logp, w) = Incremental::step(self, last)?;
+        Ok((logp.to_vec2()?, w.to_vec2()?))
+    }
+
+    fn select(&mut self, rows: &[u32]) -> Result<()> {
+        self.select_rows(rows)
+    }
+}
+
+/// Rows per thread from which greedy decoding splits a batch between threads.
+const ROWS_PER_THREAD: usize = 8;
+
+impl Transformer {
+    /// Greedy decoding up to the configured length.
+    pub fn greedy(&self, sources: &[Vec<u32>]) -> Result<Vec<Hypothesis>> {
+        self.greedy_steps(sources, self.max_steps(), true)
+    }
+
+    /// Greedy decoding for `steps` steps (all of them unless `stop_at_eos`), the rows
+    /// split over [`Self::threads`] threads from 2 × 8 rows on.
+    pub fn greedy_steps(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>> {
+        let b = sources.len();
+        let parts = self.cpu_threads().min(b / ROWS_PER_THREAD).max(1);
+        if parts == 1 {
+            return self.greedy_with(sources, steps, stop_at_eos, true);
+        }
+        let size = b.div_ceil(parts);
+        let results: Vec<Result<Vec<Hypothesis>>> = std::thread::scope(|scope| {
+            let mut chunks = sources.chunks(size);
+            let first = chunks.next().unwrap_or(&[]);
+            let others: Vec<_> =
+                chunks.map(|c| scope.spawn(move || self.greedy_with(c, steps, stop_at_eos, true))).collect();
+            let mut all = vec![self.greedy_with(first, steps, stop_at_eos, true)];
+            for h in others {
+                all.push(h.join().unwrap_or_else(|_| Err(ModelError::Worker)));
+            }
+            all
+        });
+        let mut hyps = Vec::with_capacity(b);
+        for r in results {
+            hyps.extend(r?);
+        }
+        Ok(hyps)
+    }
+
+    /// Greedy decoding with the key/value caches (`cached`) or recomputing the whole
+    /// prefix at every step (the reference the caches are tested against).
+    pub(crate) fn greedy_with(
+        &self,
+        sources: &[Vec<u32>],
+        steps: usize,
+        stop_at_eos: bool,
+        cached: bool,
+    ) -> Result<Vec<Hypothesis>> {
+        let b = sources.len();
+        if b == 0 {
+            return Ok(Vec::new());
+        }
+        let mut state = Incremental::new(self, self.encode_sources(sources)?, cached);
+        let mut hyps = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }; b];
+        let mut done = vec![false; b];
+        let mut tokens = vec![SOS; b];
+        for _ in 0..steps {
+            let (logp, w) = state.step(&tokens)?;
+            let ids: Vec<u32> = logp.argmax(D::Minus1)?.to_vec1()?;
+            let best: Vec<f32> =
+                logp.gather(&Tensor::new(ids.as_slice(), &self.device)?.unsqueeze(1)?, 1)?.squeeze(1)?.to_vec1()?;
+            let w: Vec<Vec<f32>> = w.to_vec2()?;
+            let lengths = &state.memory.lengths;
+            let all_done = record_greedy_step(&mut hyps, &mut done, &ids, &best, |i| w[i][..lengths[i]].to_vec());
+            if stop_at_eos && all_done {
+                break;
+            }
+            tokens = ids;
+        }
+        Ok(hyps)
+    }
+
+    /// Beam search for one source; up to `n_best` hypotheses, best first.
+    pub fn beam(&self, source: &[u32], beam_size: usize, n_best: usize) -> Result<Vec<Hypothesis>> {
+        self.beam_with(source, beam_size, n_best, true)
+    }
+
+    pub(crate) fn beam_with(
+        &self,
+        source: &[u32],
+        beam_size: usize,
+        n_best: usize,
+        cached: bool,
+    ) -> Result<Vec<Hypothesis>> {
+        let memory = self.encode(source, &[source.len()], source.len(), None)?;
+        let search =
+            BeamSearch { beam_size, n_best, max_steps: self.max_steps(), length_penalty: self.cfg.length_penalty };
+        search.search(&mut Incremental::new(self, memory, cached))
+    }
+}
