@@ -80,9 +80,17 @@ enum Command {
         /// Print the N best translations with their log-probabilities.
         #[arg(long, default_value_t = 1)]
         n_best: usize,
-        /// Write the (first) translation's attention heatmap to this SVG file.
+        /// Write the (first) translation's attention heatmap to this SVG file (a
+        /// Transformer's also gets FILE.heads.svg, its layer × head grid).
         #[arg(long, value_name = "FILE.svg")]
         heatmap: Option<PathBuf>,
+        /// Transformer: draw this decoder layer's cross-attention (0-based; default: the
+        /// last), averaged over its heads unless --head is given.
+        #[arg(long, requires = "heatmap")]
+        layer: Option<usize>,
+        /// Transformer: draw this head of the layer (0-based).
+        #[arg(long, requires = "heatmap")]
+        head: Option<usize>,
     },
     /// Average the model weights of a run's newest checkpoints into checkpoints/average/
     /// (then: eval or translate with --checkpoint average).
@@ -305,10 +313,10 @@ fn main() -> ExitCode {
         }
         Command::BenchData { config, sets } => commands::bench::data(&config, &sets).map(|()| ExitCode::SUCCESS),
         Command::Config { config, sets } => commands::config::execute(&config, &sets).map(|()| ExitCode::SUCCESS),
-        Command::Translate { run, text, checkpoint, beam, n_best, heatmap } => commands::translate::execute(
+        Command::Translate { run, text, checkpoint, beam, n_best, heatmap, layer, head } => commands::translate::execute(
             &run,
             &text,
-            &commands::translate::Options { checkpoint, beam, n_best, heatmap },
+            &commands::translate::Options { checkpoint, beam, n_best, heatmap, layer, head },
         )
         .map(|()| ExitCode::SUCCESS),
     };

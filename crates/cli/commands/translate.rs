@@ -13,6 +13,9 @@ pub struct Options {
     pub beam: Option<usize>,
     pub n_best: usize,
     pub heatmap: Option<PathBuf>,
+    /// The decoder layer and head whose cross-attention the heatmap shows (Transformer).
+    pub layer: Option<usize>,
+    pub head: Option<usize>,
 }
 
 pub fn execute(dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
@@ -61,8 +64,16 @@ fn one(run: &OpenedRun, text: &str, opts: &Options) -> Result<()> {
         }
         if let Some(path) = &opts.heatmap {
             // The main view at PATH; with report.attention_view = "both", the merged-word
-            // view beside it as PATH's stem + ".words.svg".
-            for (suffix, svg) in first.heatmap_svgs(&run.cfg.report)? {
+            // view beside it as PATH's stem + ".words.svg"; a Transformer's layer × head
+            // grid as ".heads.svg".
+            let first = first.clone().with_heads(run.model.as_ref())?;
+            let shown = first.select_head(opts.layer, opts.head).map_err(anyhow::Error::msg)?;
+            let mut svgs = shown.heatmap_svgs(&run.cfg.report)?;
+            if let Some(grid) = first.heads_svg(&run.cfg.report)? {
+                svgs.retain(|(suffix, _)| *suffix != ".heads");
+                svgs.push((".heads", grid));
+            }
+            for (suffix, svg) in svgs {
                 let file =
                     if suffix.is_empty() { path.clone() } else { path.with_extension(format!("{}.svg", &suffix[1..])) };
                 std::fs::write(&file, svg).with_context(|| format!("cannot write {}", file.display()))?;

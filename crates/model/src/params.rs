@@ -206,6 +206,22 @@ impl Linear {
         Ok(crate::fused::detached_product(x, &self.weight, self.bias.as_ref(), helper)?)
     }
 
+    /// [`Self::forward`] as one op with its own backward on the CPU
+    /// ([`crate::fused::linear`]), for inputs of any rank: the Transformer's products.
+    ///
+    /// # Shapes
+    /// `x: (.., in)` → `(.., out)`
+    pub fn forward_fused(&self, x: &Tensor) -> Result<Tensor> {
+        let Some(bias) = &self.bias else { return self.forward(x) };
+        let dims = x.dims().to_vec();
+        let Some((&k, lead)) = dims.split_last() else { return self.forward(x) };
+        let n: usize = lead.iter().product();
+        let y = crate::fused::linear(&x.reshape((n, k))?, &self.weight, bias)?;
+        let mut out = lead.to_vec();
+        out.push(self.weight.dim(0)?);
+        Ok(y.reshape(out)?)
+    }
+
     /// # Shapes
     /// `x: (N, in)` → `(N, out)`, or `(B, T, in)` → `(B, T, out)`
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {

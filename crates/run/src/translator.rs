@@ -29,6 +29,13 @@ pub struct Translation {
     pub source_words: Vec<usize>,
     /// The word each output token belongs to.
     pub output_words: Vec<usize>,
+    /// The ids the model read and wrote (source with EOS; output without).
+    pub source_ids: Vec<u32>,
+    pub output_ids: Vec<u32>,
+    /// Every layer's and head's cross-attention, `[layer][head][row][column]` with the
+    /// rows and columns of [`Self::attention`], for families that have several (see
+    /// [`Self::with_heads`]); `None` otherwise.
+    pub heads: Option<Vec<Vec<Vec<Vec<f32>>>>>,
 }
 
 /// Labels and weights of one heatmap.
@@ -54,7 +61,70 @@ impl Translation {
             (AttentionView::Word, true) => vec![("", true)],
             (AttentionView::Both, true) => vec![("", false), (".words", true)],
         };
-        views.into_iter().map(|(suffix, words)| Ok((suffix, self.heatmap_svg(report, words)?))).collect()
+        let mut svgs: Vec<(&'static str, String)> =
+            views.into_iter().map(|(suffix, words)| Ok((suffix, self.heatmap_svg(report, words)?))).collect::<Result<_, _>>()?;
+        if let Some(svg) = self.heads_svg(report)? {
+            svgs.push((".heads", svg));
+        }
+        Ok(svgs)
+    }
+
+    /// The layer × head grid of [`Self::heads`] as SVG (over tokens), if there are heads.
+    pub fn heads_svg(&self, report: &s2s_report::ReportConfig) -> Result<Option<String>, s2s_report::ReportError> {
+        let Some(heads) = &self.heads else { return Ok(None) };
+        let (source, output) = self.labels();
+        let title = format!("{} → {}: cross-attention by layer and head", self.source.trim(), self.text);
+        let grid = s2s_report::HeadGrid { title: &title, source: &source, output: &output, weights: heads };
+        Ok(Some(s2s_report::attention_heads_svg(&grid, report.colormap)?))
+    }
+
+    /// Fills [`Self::heads`] from the model's forced pass over this translation (nothing
+    /// for a family with one attention).
+    pub fn with_heads(mut self, model: &dyn TranslationModel) -> Result<Self> {
+        self.heads = model.attention_heads(&self.source_ids, &self.output_ids)?.map(|mut layers| {
+            // One row per row of `attention`: the EOS step only when EOS was emitted.
+            let rows = self.attention.len();
+            for head in layers.iter_mut().flatten() {
+                head.truncate(rows);
+            }
+            layers
+        });
+        Ok(self)
+    }
+
+    /// This translation with [`Self::attention`] replaced by one layer's head (`head`
+    /// `None`: the layer's head average), for `translate --layer/--head`.
+    pub fn select_head(&self, layer: Option<usize>, head: Option<usize>) -> std::result::Result<Self, String> {
+        if layer.is_none() && head.is_none() {
+            return Ok(self.clone());
+        }
+        let Some(heads) = &self.heads else {
+            return Err("--layer/--head: this model family has one attention per step (no layers or heads)".into());
+        };
+        let layers = heads.len();
+        let l = layer.unwrap_or(layers - 1);
+        let Some(layer_heads) = heads.get(l) else {
+            return Err(format!("--layer {l}: the decoder has layers 0..{}", layers - 1));
+        };
+        let attention = match head {
+            Some(h) => match layer_heads.get(h) {
+                Some(m) => m.clone(),
+                None => return Err(format!("--head {h}: each layer has heads 0..{}", layer_heads.len() - 1)),
+            },
+            None => {
+                let n = layer_heads.len() as f32;
+                let mut mean = vec![vec![0f32; self.tokens.len() + 1]; self.attention.len()];
+                for m in layer_heads {
+                    for (acc, row) in mean.iter_mut().zip(m) {
+                        for (a, &w) in acc.iter_mut().zip(row) {
+                            *a += w / n;
+                        }
+                    }
+                }
+                mean
+            }
+        };
+        Ok(Self { attention, heads: None, ..self.clone() })
     }
 
     /// The attention heatmap as SVG, over tokens or (`words`) merged into words.
@@ -149,16 +219,20 @@ fn to_translation(
     tgt: &Tokenizer,
 ) -> Translation {
     let output = tgt.tokens(&h.ids);
+    let output_words = tgt.word_index(&output);
     Translation {
         source: source.to_string(),
         source_words: src.word_index(&tokenized.tokens),
-        output_words: tgt.word_index(&output),
+        output_words,
         tokens: tokenized.tokens.clone(),
         text: tgt.detokenize(&h.ids),
         output,
         attention: h.attention,
         log_prob: h.log_prob,
         unknown: tokenized.unknown.clone(),
+        source_ids: tokenized.ids.clone(),
+        output_ids: h.ids,
+        heads: None,
     }
 }
 
@@ -223,6 +297,9 @@ mod tests {
             unknown: Vec::new(),
             source_words: vec![0, 0, 1],
             output_words: vec![0, 1, 1],
+            source_ids: vec![4, 5, 6, 1],
+            output_ids: vec![7, 8, 9],
+            heads: None,
         };
         let g = t.word_grid();
         assert_eq!(g.source, ["Une", "élève", "EOS"]);

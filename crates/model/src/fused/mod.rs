@@ -1,6 +1,6 @@
 //! Fused CPU kernels with hand-written backward passes for the hot spots of training:
-//! the GRU cell's gates, Bahdanau's additive scores and the cross-entropy over the
-//! vocabulary. Each replaces a dozen small candle ops (and their allocations) with one
+//! the GRU cell's gates, Bahdanau's additive scores, the cross-entropy over the
+//! vocabulary, and the Transformer's layer norm, softmax and biased products. Each replaces a dozen small candle ops (and their allocations) with one
 //! pass forward and one backward. On other devices the composed candle ops are used;
 //! the tests check that both paths agree. Inference's pieces live here too: the greedy
 //! pick over the vocabulary, detached weight-major products, and the AVX-512 builds of
@@ -12,9 +12,12 @@ mod cross_entropy;
 #[allow(clippy::excessive_precision)]
 pub mod fast_math;
 pub(crate) mod gru_cell;
+mod layer_norm;
+mod linear;
 mod gru_sequence;
 pub(crate) mod matmul;
 mod shared_product;
+mod softmax;
 pub(crate) mod simd;
 
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
@@ -23,8 +26,11 @@ pub use additive_score::additive_score;
 pub use best_token::{best_tokens, ColumnPick};
 pub use cross_entropy::{nll_from_logits, output_nll};
 pub use gru_cell::gru_cell;
+pub use layer_norm::{layer_norm, layer_norm_composed, LAYER_NORM_EPS};
+pub use linear::linear;
 pub use gru_sequence::gru_sequence;
 pub use shared_product::SharedProduct;
+pub use softmax::softmax;
 
 /// The contiguous f32 values a CPU storage holds under `layout`.
 pub(crate) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {

@@ -1,8 +1,8 @@
-//! Layer normalisation from differentiable ops: candle's fused `ops::layer_norm` (what
+//! `torch.nn.LayerNorm` as a module: candle's fused `ops::layer_norm` (what
 //! `candle_nn::LayerNorm` calls for contiguous input) has no backward pass and would
-//! silently stop gradients.
+//! silently stop gradients, so the arithmetic is [`crate::fused::layer_norm`]'s.
 
-use candle_core::{Tensor, D};
+use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 
 use crate::error::{expect_dims, Result};
@@ -14,8 +14,6 @@ pub struct LayerNorm {
     bias: Tensor,
     dim: usize,
 }
-
-const EPS: f64 = 1e-5;
 
 impl LayerNorm {
     pub fn new(dim: usize, vb: VarBuilder) -> Result<Self> {
@@ -38,10 +36,6 @@ impl LayerNorm {
             }
             expect_dims("layer norm input", x, &want)?;
         }
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centred = x.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred.broadcast_div(&(var + EPS)?.sqrt()?)?;
-        Ok(normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
+        Ok(crate::fused::layer_norm(x, &self.weight, &self.bias)?)
     }
 }

@@ -45,8 +45,8 @@ impl FeedForward {
     }
 
     fn forward(&self, x: &Tensor, p: f64, rng: Option<&mut Rng>) -> Result<Tensor> {
-        let h = dropout(&self.linear1.forward(x)?.relu()?, p, rng)?;
-        self.linear2.forward(&h)
+        let h = dropout(&self.linear1.forward_fused(x)?.relu()?, p, rng)?;
+        self.linear2.forward_fused(&h)
     }
 }
 

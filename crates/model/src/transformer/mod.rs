@@ -24,7 +24,7 @@ use s2s_data::{Batch, Rng, PAD, SOS};
 
 pub use layer_norm::LayerNorm;
 pub use layers::{DecoderLayer, Dropouts, EncoderLayer, LayerMemory};
-pub use multi_head::{KeyValues, MultiHeadAttention, MASKED};
+pub use multi_head::{causal_bias, pad_bias, KeyValues, MultiHeadAttention, MASKED};
 pub use positions::{sinusoids, PositionTable};
 
 use crate::config::{ModelConfig, ModelDims, ParameterCount, Positions, TieEmbeddings};
@@ -204,22 +204,6 @@ impl Transformer {
         crate::dropout::dropout(&x, self.cfg.dropout, rng)
     }
 
-    /// The additive key-padding bias `(B, 1, 1, S)`: 0 on real positions, [`MASKED`] on
-    /// padding; `None` when nothing is padded.
-    fn pad_bias(&self, lengths: &[usize], s: usize) -> Result<Option<Tensor>> {
-        if lengths.iter().all(|&l| l == s) {
-            return Ok(None);
-        }
-        let v: Vec<f32> = lengths.iter().flat_map(|&l| (0..s).map(move |j| if j < l { 0.0 } else { MASKED })).collect();
-        Ok(Some(Tensor::from_vec(v, (lengths.len(), 1, 1, s), &self.device)?))
-    }
-
-    /// The causal bias `(1, 1, T, T)`: position `i` sees positions `..=i`.
-    fn causal_bias(&self, t: usize) -> Result<Tensor> {
-        let v: Vec<f32> = (0..t * t).map(|k| if k % t > k / t { MASKED } else { 0.0 }).collect();
-        Ok(Tensor::from_vec(v, (1, 1, t, t), &self.device)?)
-    }
-
     /// Encodes padded sources `(B, S)` (row-major ids) and prepares every decoder layer's
     /// memory.
     pub(crate) fn encode(
@@ -238,7 +222,7 @@ impl Transformer {
             });
         }
         let ids = Tensor::from_slice(src, (b, s), &self.device)?;
-        let bias = self.pad_bias(lengths, s)?;
+        let bias = pad_bias(lengths, s, &self.device)?;
         let mut x = self.embed(&self.src_embedding, &self.src_positions, &ids, 0, rng.as_deref_mut())?;
         for layer in &self.encoder {
             x = layer.forward(&x, bias.as_ref(), rng.as_deref_mut())?;
@@ -257,7 +241,7 @@ impl Transformer {
         mut rng: Option<&mut Rng>,
     ) -> Result<(Tensor, Vec<Tensor>)> {
         let t = inputs.dim(1)?;
-        let causal = self.causal_bias(t)?;
+        let causal = causal_bias(t, &self.device)?;
         let mut x = self.embed(&self.tgt_embedding, &self.tgt_positions, inputs, 0, rng.as_deref_mut())?;
         let mut weights = Vec::with_capacity(self.decoder.len());
         for (layer, mem) in self.decoder.iter().zip(&memory.layers) {

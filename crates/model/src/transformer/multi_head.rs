@@ -2,7 +2,7 @@
 //! one packed input projection), with additive masks and a key/value cache for
 //! incremental decoding.
 
-use candle_core::{Tensor, D};
+use candle_core::{Device, Tensor, D};
 use candle_nn::{Init, VarBuilder};
 use s2s_data::Rng;
 
@@ -13,6 +13,22 @@ use crate::params::Linear;
 /// The additive bias of masked scores: `exp` of it underflows to exactly 0, as `-inf`
 /// does in PyTorch, without the NaN of a row that is masked entirely.
 pub const MASKED: f32 = -1e9;
+
+/// The additive key-padding bias `(B, 1, 1, S)`: 0 on real positions, [`MASKED`] on
+/// padding; `None` when nothing is padded.
+pub fn pad_bias(lengths: &[usize], s: usize, device: &Device) -> Result<Option<Tensor>> {
+    if lengths.iter().all(|&l| l == s) {
+        return Ok(None);
+    }
+    let v: Vec<f32> = lengths.iter().flat_map(|&l| (0..s).map(move |j| if j < l { 0.0 } else { MASKED })).collect();
+    Ok(Some(Tensor::from_vec(v, (lengths.len(), 1, 1, s), device)?))
+}
+
+/// The causal bias `(1, 1, T, T)`: position `i` sees positions `..=i`.
+pub fn causal_bias(t: usize, device: &Device) -> Result<Tensor> {
+    let v: Vec<f32> = (0..t * t).map(|k| if k % t > k / t { MASKED } else { 0.0 }).collect();
+    Ok(Tensor::from_vec(v, (1, 1, t, t), device)?)
+}
 
 /// Module path `…self_attn` / `…multihead_attn`: `in_proj_weight (3d, d)`,
 /// `in_proj_bias (3d)`, `out_proj.weight (d, d)`, `out_proj.bias (d)`.
@@ -73,7 +89,7 @@ impl MultiHeadAttention {
 
     /// The projected keys and values of `memory` (`(B, S, d)`), once per source.
     pub fn memory(&self, memory: &Tensor) -> Result<KeyValues> {
-        let kv = self.kv.forward(memory)?;
+        let kv = self.kv.forward_fused(memory)?;
         Ok(KeyValues {
             k: self.split_heads(&kv.narrow(D::Minus1, 0, self.d)?)?,
             v: self.split_heads(&kv.narrow(D::Minus1, self.d, self.d)?)?,
@@ -82,7 +98,7 @@ impl MultiHeadAttention {
 
     /// The queries, keys and values of `x` itself.
     fn self_qkv(&self, x: &Tensor) -> Result<(Tensor, KeyValues)> {
-        let qkv = self.qkv.forward(x)?;
+        let qkv = self.qkv.forward_fused(x)?;
         let part = |i: usize| self.split_heads(&qkv.narrow(D::Minus1, i * self.d, self.d)?);
         Ok((part(0)?, KeyValues { k: part(1)?, v: part(2)? }))
     }
@@ -136,7 +152,7 @@ impl MultiHeadAttention {
     ) -> Result<(Tensor, Tensor)> {
         let (b, t, _) = x.dims3()?;
         expect_dims("cross-attention input", x, &[b, t, self.d])?;
-        let q = self.split_heads(&self.q.forward(x)?)?;
+        let q = self.split_heads(&self.q.forward_fused(x)?)?;
         self.attend(&q, memory, bias, p, rng)
     }
 
@@ -157,10 +173,10 @@ impl MultiHeadAttention {
             Some(bias) => scores.broadcast_add(bias)?,
             None => scores,
         };
-        // candle_nn::ops::softmax is made of differentiable ops (softmax_last_dim is not).
-        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        // Not candle_nn::ops::softmax_last_dim: it has no backward pass.
+        let weights = crate::fused::softmax(&scores)?;
         let dropped = dropout(&weights, p, rng)?;
         let context = dropped.matmul(&kv.v)?.transpose(1, 2)?.reshape((b, t, h * dh))?;
-        Ok((self.out.forward(&context)?, weights))
+        Ok((self.out.forward_fused(&context)?, weights))
     }
 }

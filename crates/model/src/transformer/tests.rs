@@ -1,1 +1,317 @@
+//! The Transformer against PyTorch (fixtures from `scripts/transformer_fixtures.py`), and
+//! its model-level properties: every parameter learns, PAD changes nothing, the cache
+//! changes nothing, the size-only count is exact.
 
+use candle_core::{Device, Tensor, Var};
+use s2s_data::{Batch, Example, EOS, PAD};
+use serde_json::Value;
+
+use super::*;
+use crate::config::{Architecture, ModelConfig, ModelDims, Norm, Positions, TieEmbeddings};
+use crate::params::seeded_builder;
+use crate::seq2seq::{Mode, TrainRngs};
+
+const FIXTURES: &str = include_str!("fixtures.json");
+
+/// The fixtures' parameter formula (`fill` in the script).
+fn fill(name: &str, shape: &[usize]) -> Tensor {
+    let c = (name.bytes().map(u32::from).sum::<u32>() % 17) as f32 * 0.1;
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|i| 0.3 * (0.7 * i as f32 + c).sin()).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu).expect("fill")
+}
+
+/// The fixtures' input formula (`inputs` in the script), as a variable.
+fn input(name: &str, shape: &[usize]) -> Var {
+    let c = (name.bytes().map(u32::from).sum::<u32>() % 13) as f32 * 0.3;
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|i| (0.37 * i as f32 + c).cos()).collect();
+    Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu).expect("input")).expect("var")
+}
+
+fn probe(n: usize) -> Tensor {
+    let v: Vec<f32> = (0..n).map(|i| (0.91 * i as f32 + 0.5).sin()).collect();
+    Tensor::from_vec(v, n, &Device::Cpu).expect("probe")
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number") as f32).collect()
+}
+
+fn assert_close(what: &str, got: &Tensor, want: &Value) {
+    let got: Vec<f32> = got.flatten_all().expect("flat").to_vec1().expect("vec");
+    let want = floats(want);
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (a, e)) in got.iter().zip(&want).enumerate() {
+        assert!((a - e).abs() <= 1e-5 * (1.0 + e.abs()), "{what}[{i}]: {a} vs PyTorch {e}");
+    }
+}
+
+/// Fills every variable of `store` by its name and returns the store's variables.
+fn filled(store: &ParamStore) -> Vec<(String, Var)> {
+    let vars = store.vars();
+    for (name, var) in &vars {
+        var.set(&fill(name, var.dims())).expect("set");
+    }
+    vars
+}
+
+/// Backpropagates `sum(out · probe)` and checks the output, the inputs' and every
+/// parameter's gradients against a fixture case.
+fn check_case(case: &str, out: &Tensor, inputs: &[(&str, &Var)], vars: &[(String, Var)]) {
+    let all: Value = serde_json::from_str(FIXTURES).expect("fixtures");
+    let fx = &all["cases"][case];
+    assert_close(&format!("{case} output"), out, &fx["output"]);
+    let loss = (out.flatten_all().expect("flat") * probe(out.elem_count())).expect("mul").sum_all().expect("sum");
+    let grads = loss.backward().expect("backward");
+    for (name, var) in inputs {
+        let g = grads.get(var.as_tensor()).expect("input grad");
+        assert_close(&format!("{case} d{name}"), g, &fx["input_grads"][*name]);
+    }
+    let want = fx["param_grads"].as_object().expect("param grads");
+    assert_eq!(want.len(), vars.len(), "{case}: parameter count");
+    for (name, var) in vars {
+        let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{case}: {name} has no gradient"));
+        assert_close(&format!("{case} d{name}"), g, &want[name]);
+    }
+}
+
+const D: usize = 8;
+const HEADS: usize = 2;
+const FF: usize = 16;
+const NO_DROPOUT: Dropouts = Dropouts { residual: 0.0, attention: 0.0, activation: 0.0 };
+
+fn dev() -> Device {
+    Device::Cpu
+}
+
+#[test]
+fn multi_head_attention_matches_pytorch() {
+    let (store, vb) = seeded_builder(0, &dev());
+    let mha = MultiHeadAttention::new(D, HEADS, vb).expect("mha");
+    let vars = filled(&store);
+    let (q, m) = (input("query", &[2, 3, D]), input("memory", &[2, 4, D]));
+    let pad = pad_bias(&[4, 2], 4, &dev()).expect("pad");
+    let memory = mha.memory(m.as_tensor()).expect("memory");
+    let (out, _) = mha.cross_attention(q.as_tensor(), &memory, pad.as_ref(), 0.0, None).expect("cross");
+    // PyTorch had key and value as separate leaves of the same values: their gradients
+    // sum to ours.
+    let all: Value = serde_json::from_str(FIXTURES).expect("fixtures");
+    let g = &all["cases"]["mha_cross"]["input_grads"];
+    let summed: Vec<f64> = floats(&g["memory"]).iter().zip(floats(&g["memory2"])).map(|(a, b)| f64::from(a + b)).collect();
+    let loss = (out.flatten_all().expect("f") * probe(out.elem_count())).expect("m").sum_all().expect("s");
+    let grads = loss.backward().expect("backward");
+    assert_close("mha_cross dmemory", grads.get(m.as_tensor()).expect("dm"), &Value::from(summed));
+    check_case("mha_cross", &out, &[("query", &q)], &vars);
+
+    let (store, vb) = seeded_builder(0, &dev());
+    let mha = MultiHeadAttention::new(D, HEADS, vb).expect("mha");
+    let vars = filled(&store);
+    let q = input("query", &[2, 3, D]);
+    let causal = causal_bias(3, &dev()).expect("causal");
+    let (out, _) = mha.self_attention(q.as_tensor(), Some(&causal), 0.0, None).expect("self");
+    let g = &all["cases"]["mha_self_causal"]["input_grads"];
+    let summed: Vec<f64> = floats(&g["query"])
+        .iter()
+        .zip(floats(&g["q2"]).iter().zip(floats(&g["q3"])))
+        .map(|(a, (b, c))| f64::from(a + b + c))
+        .collect();
+    let loss = (out.flatten_all().expect("f") * probe(out.elem_count())).expect("m").sum_all().expect("s");
+    assert_close("mha_self dquery", loss.backward().expect("b").get(q.as_tensor()).expect("dq"), &Value::from(summed));
+    check_case("mha_self_causal", &out, &[], &vars);
+}
+
+#[test]
+fn encoder_layers_match_pytorch_in_both_norm_orders() {
+    for (norm, tag) in [(Norm::Pre, "pre"), (Norm::Post, "post")] {
+        let (store, vb) = seeded_builder(0, &dev());
+        let layer = EncoderLayer::new(D, HEADS, FF, norm, NO_DROPOUT, vb).expect("layer");
+        let vars = filled(&store);
+        let m = input("memory", &[2, 4, D]);
+        let pad = pad_bias(&[4, 2], 4, &dev()).expect("pad");
+        let out = layer.forward(m.as_tensor(), pad.as_ref(), None).expect("forward");
+        check_case(&format!("encoder_{tag}"), &out, &[("memory", &m)], &vars);
+    }
+}
+
+#[test]
+fn decoder_layers_match_pytorch_in_both_norm_orders() {
+    for (norm, tag) in [(Norm::Pre, "pre"), (Norm::Post, "post")] {
+        let (store, vb) = seeded_builder(0, &dev());
+        let layer = DecoderLayer::new(D, HEADS, FF, norm, NO_DROPOUT, vb).expect("layer");
+        let vars = filled(&store);
+        let (q, m) = (input("query", &[2, 3, D]), input("memory", &[2, 4, D]));
+        let pad = pad_bias(&[4, 2], 4, &dev()).expect("pad");
+        let memory = layer.memory(m.as_tensor(), pad.as_ref()).expect("memory");
+        let causal = causal_bias(3, &dev()).expect("causal");
+        let (out, _) = layer.forward(q.as_tensor(), &causal, &memory, None).expect("forward");
+        check_case(&format!("decoder_{tag}"), &out, &[("query", &q), ("memory", &m)], &vars);
+    }
+}
+
+fn small(norm: Norm, positions: Positions, tie: TieEmbeddings) -> ModelConfig {
+    ModelConfig {
+        architecture: Architecture::Transformer,
+        hidden_size: 8,
+        heads: 2,
+        ff_size: 12,
+        encoder_layers: 2,
+        decoder_layers: 1,
+        dropout: 0.1,
+        attention_dropout: 0.1,
+        activation_dropout: 0.1,
+        norm,
+        positions,
+        tie_embeddings: tie,
+        ..Default::default()
+    }
+}
+
+const DIMS: ModelDims = ModelDims { src_vocab: 11, tgt_vocab: 11, max_length: 7 };
+
+fn example_batch() -> Batch {
+    let examples = vec![
+        Example { src: vec![4, 5, 6, 7, EOS], tgt: vec![8, 9, 10, EOS] },
+        Example { src: vec![5, 9, EOS], tgt: vec![7, 4, 6, 5, 8, EOS] },
+        Example { src: vec![10, EOS], tgt: vec![6, EOS] },
+    ];
+    Batch::new(&examples, &[0, 1, 2])
+}
+
+#[test]
+fn parameter_count_matches_the_built_model() {
+    for norm in [Norm::Pre, Norm::Post] {
+        for positions in [Positions::Sinusoidal, Positions::Learned] {
+            for tie in [TieEmbeddings::None, TieEmbeddings::Decoder, TieEmbeddings::All] {
+                let cfg = small(norm, positions, tie);
+                let model = Transformer::new(&cfg, DIMS, 0, &dev()).expect("model");
+                assert_eq!(Transformer::parameter_count(&cfg, &DIMS).total, model.params().total() as u128, "{cfg:?}");
+            }
+        }
+    }
+}
+
+/// Parameter names follow `torch.nn.Transformer`'s state_dict.
+#[test]
+fn parameter_names_follow_torch_nn_transformer() {
+    let model = Transformer::new(&small(Norm::Pre, Positions::Sinusoidal, TieEmbeddings::None), DIMS, 0, &dev())
+        .expect("model");
+    let names: Vec<String> = model.params().vars().into_iter().map(|(n, _)| n).collect();
+    for want in [
+        "encoder.layers.0.self_attn.in_proj_weight",
+        "encoder.layers.1.linear2.bias",
+        "encoder.norm.weight",
+        "decoder.layers.0.multihead_attn.out_proj.weight",
+        "decoder.layers.0.norm3.bias",
+        "decoder.norm.bias",
+        "src_embedding.weight",
+        "tgt_embedding.weight",
+        "output.weight",
+    ] {
+        assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
+    }
+}
+
+/// One training step gives every parameter a non-zero gradient (no op without a backward
+/// pass cuts the graph), for every option and with the batch split over two threads.
+#[test]
+fn every_parameter_gets_a_gradient() {
+    for (norm, positions, tie, threads) in [
+        (Norm::Pre, Positions::Sinusoidal, TieEmbeddings::Decoder, 1),
+        (Norm::Post, Positions::Learned, TieEmbeddings::None, 2),
+        (Norm::Pre, Positions::Learned, TieEmbeddings::All, 1),
+    ] {
+        let mut model = Transformer::new(&small(norm, positions, tie), DIMS, 3, &dev()).expect("model");
+        model.set_threads(threads);
+        let mut rngs = TrainRngs::new(1);
+        let mode = Mode::Train { rngs: &mut rngs, teacher_forcing_ratio: 1.0, label_smoothing: 0.1 };
+        let (loss, grads) = model.loss_and_grads(&example_batch(), mode).expect("grads");
+        assert!(loss.is_finite() && loss > 0.0);
+        for (name, var) in model.params().vars() {
+            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{name}: no gradient"));
+            let norm: f32 = g.sqr().expect("sq").sum_all().expect("sum").to_scalar().expect("scalar");
+            assert!(norm > 0.0, "{name}: zero gradient ({norm:?}, {positions:?} {tie:?})");
+        }
+    }
+}
+
+/// Changing ids under PAD (source and target) changes no bit of the loss or of any
+/// gradient.
+#[test]
+fn padding_changes_nothing() {
+    let cfg = ModelConfig { dropout: 0.0, attention_dropout: 0.0, activation_dropout: 0.0, ..small(Norm::Pre, Positions::Learned, TieEmbeddings::Decoder) };
+    let model = Transformer::new(&cfg, DIMS, 5, &dev()).expect("model");
+    let batch = example_batch();
+    let mut other = batch.clone();
+    for (i, id) in other.src.iter_mut().enumerate() {
+        if *id == PAD && i % 2 == 0 {
+            *id = 9;
+        }
+    }
+    for id in other.tgt.iter_mut().filter(|id| **id == PAD) {
+        *id = 4;
+    }
+    assert_ne!(batch.src, other.src);
+    let run = |b: &Batch| {
+        let loss = model.loss(b, Mode::Eval).expect("loss");
+        let grads = loss.backward().expect("backward");
+        let mut bits = vec![loss.to_scalar::<f32>().expect("scalar").to_bits()];
+        for (_, var) in model.params().vars() {
+            let g: Vec<f32> = grads.get(var.as_tensor()).expect("grad").flatten_all().expect("f").to_vec1().expect("v");
+            bits.extend(g.iter().map(|x| x.to_bits()));
+        }
+        bits
+    };
+    assert_eq!(run(&batch), run(&other));
+}
+
+/// Decoding with the key/value caches gives the ids, log-probabilities and attention of
+/// recomputing every prefix, greedy and beam.
+#[test]
+fn cached_decoding_equals_recomputing() {
+    for norm in [Norm::Pre, Norm::Post] {
+        let cfg = ModelConfig { max_decode_length: 6, ..small(norm, Positions::Sinusoidal, TieEmbeddings::Decoder) };
+        let model = Transformer::new(&cfg, DIMS, 11, &dev()).expect("model");
+        let sources = vec![vec![4, 5, 6, 7, EOS], vec![9, EOS], vec![10, 8, EOS]];
+        let cached = model.greedy_with(&sources, 6, false, true).expect("cached");
+        let recomputed = model.greedy_with(&sources, 6, false, false).expect("recomputed");
+        for (a, b) in cached.iter().zip(&recomputed) {
+            assert_eq!(a.ids, b.ids);
+            assert!((a.log_prob - b.log_prob).abs() < 1e-5, "{} vs {}", a.log_prob, b.log_prob);
+            for (ra, rb) in a.attention.iter().zip(&b.attention) {
+                for (x, y) in ra.iter().zip(rb) {
+                    assert!((x - y).abs() < 1e-5);
+                }
+            }
+        }
+        for s in &sources {
+            let a = model.beam_with(s, 3, 3, true).expect("cached beam");
+            let b = model.beam_with(s, 3, 3, false).expect("recomputed beam");
+            assert_eq!(a.len(), b.len());
+            for (x, y) in a.iter().zip(&b) {
+                assert_eq!(x.ids, y.ids);
+                assert!((x.log_prob - y.log_prob).abs() < 1e-5);
+            }
+        }
+    }
+}
+
+/// The forced pass that draws the heads' heatmaps sees what greedy decoding saw: its
+/// last layer's head average is the hypothesis's attention.
+#[test]
+fn attention_heads_agree_with_decoding() {
+    let cfg = ModelConfig { max_decode_length: 5, ..small(Norm::Pre, Positions::Sinusoidal, TieEmbeddings::Decoder) };
+    let model = Transformer::new(&cfg, DIMS, 2, &dev()).expect("model");
+    let source = vec![4, 6, 8, EOS];
+    let hyp = &model.greedy(std::slice::from_ref(&source)).expect("greedy")[0];
+    let heads = model.attention_heads(&source, &hyp.ids).expect("heads");
+    assert_eq!(heads.len(), 1, "layers");
+    assert_eq!(heads[0].len(), 2, "heads");
+    let last = &heads[heads.len() - 1];
+    for (step, row) in hyp.attention.iter().enumerate() {
+        for (j, &w) in row.iter().enumerate() {
+            let mean = (last[0][step][j] + last[1][step][j]) / 2.0;
+            assert!((mean - w).abs() < 1e-5, "step {step}, position {j}");
+        }
+    }
+}

@@ -85,7 +85,7 @@ pub fn translate_report_sentences(
                 k += 1;
             }
             let translation = translate(model, &corpus.source, &corpus.target, std::slice::from_ref(&s))
-                .map(|mut t| t.remove(0))
+                .and_then(|mut t| t.remove(0).with_heads(model))
                 .map_err(|e| e.to_string());
             let key = translation.as_ref().map_or(String::new(), |t| t.tokens.join(" "));
             let reference = refs.get(&key).cloned().unwrap_or_else(|| "-".into());
