@@ -313,12 +313,14 @@ fn main() -> ExitCode {
         }
         Command::BenchData { config, sets } => commands::bench::data(&config, &sets).map(|()| ExitCode::SUCCESS),
         Command::Config { config, sets } => commands::config::execute(&config, &sets).map(|()| ExitCode::SUCCESS),
-        Command::Translate { run, text, checkpoint, beam, n_best, heatmap, layer, head } => commands::translate::execute(
-            &run,
-            &text,
-            &commands::translate::Options { checkpoint, beam, n_best, heatmap, layer, head },
-        )
-        .map(|()| ExitCode::SUCCESS),
+        Command::Translate { run, text, checkpoint, beam, n_best, heatmap, layer, head } => {
+            commands::translate::execute(
+                &run,
+                &text,
+                &commands::translate::Options { checkpoint, beam, n_best, heatmap, layer, head },
+            )
+            .map(|()| ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

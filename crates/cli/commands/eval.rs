@@ -35,5 +35,10 @@ pub fn execute(
     if let Some(a) = r.alignment {
         println!("  {:<12} {:>9.1}%", "alignment", 100.0 * a);
     }
+    // A Transformer: which layer and head follows the known alignment.
+    for (l, heads) in r.alignment_by_head.iter().flatten().enumerate() {
+        let cells: Vec<String> = heads.iter().enumerate().map(|(h, a)| format!("head {h} {:.1}%", 100.0 * a)).collect();
+        println!("  {:<12} {}", format!("layer {l}"), cells.join("  "));
+    }
     Ok(r)
 }

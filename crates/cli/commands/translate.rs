@@ -70,8 +70,7 @@ fn one(run: &OpenedRun, text: &str, opts: &Options) -> Result<()> {
             let shown = first.select_head(opts.layer, opts.head).map_err(anyhow::Error::msg)?;
             let mut svgs = shown.heatmap_svgs(&run.cfg.report)?;
             if let Some(grid) = first.heads_svg(&run.cfg.report)? {
-                svgs.retain(|(suffix, _)| *suffix != ".heads");
-                svgs.push((".heads", grid));
+                svgs.push((s2s_run::translator::HEADS_SUFFIX, grid));
             }
             for (suffix, svg) in svgs {
                 let file =

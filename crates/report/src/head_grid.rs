@@ -47,7 +47,8 @@ pub fn attention_heads_svg(grid: &HeadGrid, colormap: Colormap) -> Result<String
     }
     let labelled = grid.source.len() <= LABELLED_MAX_TOKENS && grid.output.len() <= LABELLED_MAX_TOKENS;
     let longest = |w: &[String]| w.iter().map(|s| s.chars().count()).max().unwrap_or(1).min(16) as u32;
-    let (x_label, y_label) = if labelled { (12 + 6 * longest(grid.source), 12 + 6 * longest(grid.output)) } else { (16, 16) };
+    let (x_label, y_label) =
+        if labelled { (12 + 6 * longest(grid.source), 12 + 6 * longest(grid.output)) } else { (16, 16) };
     let cell = if labelled { 18 } else { 8 };
     let panel_w = y_label + 20 + cell * grid.source.len() as u32;
     let panel_h = x_label + 34 + cell * grid.output.len() as u32;
@@ -59,7 +60,9 @@ pub fn attention_heads_svg(grid: &HeadGrid, colormap: Colormap) -> Result<String
         root.fill(&WHITE).map_err(|e| draw(&e))?;
         let root = root.titled(grid.title, ("sans-serif", 18)).map_err(|e| draw(&e))?;
         let (panels, bar) = root.split_horizontally(panel_w * heads as u32);
-        for (area, (l, hd)) in panels.split_evenly((layers, heads)).iter().zip((0..layers).flat_map(|l| (0..heads).map(move |h| (l, h)))) {
+        for (area, (l, hd)) in
+            panels.split_evenly((layers, heads)).iter().zip((0..layers).flat_map(|l| (0..heads).map(move |h| (l, h))))
+        {
             let m = &grid.weights[l][hd];
             panel(area, grid, m, &format!("layer {l}, head {hd}"), (x_label, y_label), labelled, colormap)
                 .map_err(|e| draw(&e))?;
@@ -111,7 +114,10 @@ fn panel(
     mesh.draw()?;
     chart.draw_series(m.iter().enumerate().flat_map(|(r, row)| {
         row.iter().enumerate().map(move |(c, &v)| {
-            Rectangle::new([(c as f64, r as f64), (c as f64 + 1.0, r as f64 + 1.0)], colormap.color(f64::from(v)).filled())
+            Rectangle::new(
+                [(c as f64, r as f64), (c as f64 + 1.0, r as f64 + 1.0)],
+                colormap.color(f64::from(v)).filled(),
+            )
         })
     }))?;
     Ok(())
@@ -140,7 +146,11 @@ mod tests {
 
     fn grid_of(layers: usize, heads: usize) -> Vec<Vec<Vec<Vec<f32>>>> {
         (0..layers)
-            .map(|l| (0..heads).map(|h| (0..2).map(|r| (0..3).map(|c| ((l + h + r + c) % 3) as f32 / 2.0).collect()).collect()).collect())
+            .map(|l| {
+                (0..heads)
+                    .map(|h| (0..2).map(|r| (0..3).map(|c| ((l + h + r + c) % 3) as f32 / 2.0).collect()).collect())
+                    .collect()
+            })
             .collect()
     }
 
@@ -148,8 +158,11 @@ mod tests {
     fn draws_one_captioned_panel_per_layer_and_head() {
         let (src, out) = (vec!["a".to_string(), "b".into(), "EOS".into()], vec!["x".to_string(), "EOS".into()]);
         let w = grid_of(3, 4);
-        let svg = attention_heads_svg(&HeadGrid { title: "a b → x", source: &src, output: &out, weights: &w }, Colormap::Bone)
-            .expect("svg");
+        let svg = attention_heads_svg(
+            &HeadGrid { title: "a b → x", source: &src, output: &out, weights: &w },
+            Colormap::Bone,
+        )
+        .expect("svg");
         for l in 0..3 {
             for h in 0..4 {
                 assert!(svg.contains(&format!("layer {l}, head {h}")), "panel {l},{h}");

@@ -10,6 +10,7 @@ use s2s_report::{line_chart, Page, Series};
 use crate::error::{damaged, io, Result, RunError};
 pub use crate::summary::FOLDER_PREFIX;
 use crate::summary::{result_columns, RunSummary};
+use crate::translator::HEADS_SUFFIX;
 
 /// Keys that differ between runs by construction; shown with `all_keys` only.
 const IGNORED: [&str; 2] = ["run.name", "run.output_dir"];
@@ -176,6 +177,8 @@ pub fn write_folder(out: &Path, all_runs: &[RunSummary], cmp: &Comparison) -> Re
         .iter()
         .flat_map(|r| crate::report::artifacts::svgs_in(&r.dir.attention()))
         .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        // A Transformer's layer × head grid goes under its sentence's row.
+        .filter(|s| !s.ends_with(HEADS_SUFFIX))
         .collect();
     let att = out.join("attention");
     if !sentences.is_empty() {
@@ -199,6 +202,14 @@ pub fn write_folder(out: &Path, all_runs: &[RunSummary], cmp: &Comparison) -> Re
             }
         }
         page.grid_end();
+        for r in &runs {
+            let p = r.dir.attention().join(format!("{s}{HEADS_SUFFIX}.svg"));
+            if let Ok(svg) = std::fs::read(&p) {
+                let copy = att.join(format!("{s}{HEADS_SUFFIX}--{}.svg", r.name));
+                std::fs::write(&copy, &svg).map_err(io(&copy))?;
+                page.svg(&svg, &format!("{}: cross-attention of every decoder layer and head", r.name));
+            }
+        }
     }
     let index = out.join("index.html");
     std::fs::write(&index, page.render()).map_err(io(&index))?;

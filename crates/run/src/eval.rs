@@ -37,6 +37,9 @@ pub struct EvalResult {
     pub exact_match: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alignment: Option<f64>,
+    /// `alignment` per decoder layer and head (`[layer][head]`), for a Transformer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alignment_by_head: Option<Vec<Vec<f64>>>,
     /// Source tokens fed as UNK: words the vocabulary lacks, or with BPE characters its
     /// alphabet lacks (emoji, CJK, control characters).
     pub unknown_tokens: usize,
@@ -122,6 +125,7 @@ pub fn evaluate(dir: &Path, which: &Which, data: &EvalData, choice: &DecodingCho
         chrf: s.chrf,
         exact_match: s.exact_match,
         alignment: s.alignment,
+        alignment_by_head: s.alignment_by_head,
         unknown_tokens,
         note,
         warnings: run.checkpoint.skipped.clone(),

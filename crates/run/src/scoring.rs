@@ -21,7 +21,20 @@ pub struct Scores {
     /// For tasks with a known alignment: share of output words whose attention argmax
     /// is the aligned source word.
     pub alignment: Option<f64>,
+    /// The same per decoder layer and head (`[layer][head]`), for families with several.
+    pub alignment_by_head: Option<Vec<Vec<f64>>>,
     pub hypotheses: Vec<String>,
+}
+
+/// The share of output positions `0..rows` whose attention argmax is the aligned source
+/// position: `(aligned, counted)`.
+fn aligned_rows(attention: &[Vec<f32>], rows: usize, words: usize, align: Alignment) -> (usize, usize) {
+    let mut aligned = 0;
+    for (i, row) in attention.iter().enumerate().take(rows) {
+        let arg = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |x| x.0);
+        aligned += usize::from(arg == align(i, words));
+    }
+    (aligned, rows.min(attention.len()))
 }
 
 /// The source position output word `i` should attend to, for tasks that know it.
@@ -60,6 +73,8 @@ pub fn score(
     let (mut sum, mut tokens) = (0f64, 0usize);
     let mut hyps = Vec::with_capacity(examples.len());
     let (mut aligned, mut counted) = (0usize, 0usize);
+    // [layer][head] → (aligned, counted)
+    let mut by_head: Option<Vec<Vec<(usize, usize)>>> = None;
     for b in sequential(examples, EVAL_BATCH) {
         let l = f64::from(model.loss(&b, Mode::Eval)?.to_scalar::<f32>()?);
         sum += l * b.target_tokens() as f64;
@@ -72,10 +87,17 @@ pub fn score(
         for (h, src) in decoded.into_iter().zip(&sources) {
             if let Some(align) = alignment {
                 let words = src.len() - 1;
-                for (i, row) in h.attention.iter().enumerate().take(h.ids.len().min(words)) {
-                    let arg = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |x| x.0);
-                    aligned += usize::from(arg == align(i, words));
-                    counted += 1;
+                let rows = h.ids.len().min(words);
+                let (a, c) = aligned_rows(&h.attention, rows, words, align);
+                (aligned, counted) = (aligned + a, counted + c);
+                if let Some(layers) = model.attention_heads(src, &h.ids)? {
+                    let tally = by_head.get_or_insert_with(|| layers.iter().map(|l| vec![(0, 0); l.len()]).collect());
+                    for (t_layer, layer) in tally.iter_mut().zip(&layers) {
+                        for (t, head) in t_layer.iter_mut().zip(layer) {
+                            let (a, c) = aligned_rows(head, rows, words, align);
+                            *t = (t.0 + a, t.1 + c);
+                        }
+                    }
                 }
             }
             hyps.push(target.detokenize(&h.ids));
@@ -90,6 +112,8 @@ pub fn score(
         chrf: corpus_chrf(&hyps, refs),
         exact_match: exact,
         alignment: alignment.map(|_| aligned as f64 / counted.max(1) as f64),
+        alignment_by_head: by_head
+            .map(|t| t.iter().map(|l| l.iter().map(|&(a, c)| a as f64 / c.max(1) as f64).collect()).collect()),
         hypotheses: hyps,
     })
 }

@@ -38,6 +38,9 @@ pub struct Translation {
     pub heads: Option<Vec<Vec<Vec<Vec<f32>>>>>,
 }
 
+/// The file-name suffix of a Transformer's layer × head heatmap (`<sentence>.heads.svg`).
+pub const HEADS_SUFFIX: &str = ".heads";
+
 /// Labels and weights of one heatmap.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttentionGrid {
@@ -61,10 +64,12 @@ impl Translation {
             (AttentionView::Word, true) => vec![("", true)],
             (AttentionView::Both, true) => vec![("", false), (".words", true)],
         };
-        let mut svgs: Vec<(&'static str, String)> =
-            views.into_iter().map(|(suffix, words)| Ok((suffix, self.heatmap_svg(report, words)?))).collect::<Result<_, _>>()?;
+        let mut svgs: Vec<(&'static str, String)> = views
+            .into_iter()
+            .map(|(suffix, words)| Ok((suffix, self.heatmap_svg(report, words)?)))
+            .collect::<Result<_, _>>()?;
         if let Some(svg) = self.heads_svg(report)? {
-            svgs.push((".heads", svg));
+            svgs.push((HEADS_SUFFIX, svg));
         }
         Ok(svgs)
     }

@@ -12,13 +12,13 @@ mod cross_entropy;
 #[allow(clippy::excessive_precision)]
 pub mod fast_math;
 pub(crate) mod gru_cell;
+mod gru_sequence;
 mod layer_norm;
 mod linear;
-mod gru_sequence;
 pub(crate) mod matmul;
 mod shared_product;
-mod softmax;
 pub(crate) mod simd;
+mod softmax;
 
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 
@@ -26,9 +26,9 @@ pub use additive_score::additive_score;
 pub use best_token::{best_tokens, ColumnPick};
 pub use cross_entropy::{nll_from_logits, output_nll};
 pub use gru_cell::gru_cell;
+pub use gru_sequence::gru_sequence;
 pub use layer_norm::{layer_norm, layer_norm_composed, LAYER_NORM_EPS};
 pub use linear::linear;
-pub use gru_sequence::gru_sequence;
 pub use shared_product::SharedProduct;
 pub use softmax::softmax;
 

@@ -98,7 +98,8 @@ fn multi_head_attention_matches_pytorch() {
     // sum to ours.
     let all: Value = serde_json::from_str(FIXTURES).expect("fixtures");
     let g = &all["cases"]["mha_cross"]["input_grads"];
-    let summed: Vec<f64> = floats(&g["memory"]).iter().zip(floats(&g["memory2"])).map(|(a, b)| f64::from(a + b)).collect();
+    let summed: Vec<f64> =
+        floats(&g["memory"]).iter().zip(floats(&g["memory2"])).map(|(a, b)| f64::from(a + b)).collect();
     let loss = (out.flatten_all().expect("f") * probe(out.elem_count())).expect("m").sum_all().expect("s");
     let grads = loss.backward().expect("backward");
     assert_close("mha_cross dmemory", grads.get(m.as_tensor()).expect("dm"), &Value::from(summed));
@@ -239,7 +240,12 @@ fn every_parameter_gets_a_gradient() {
 /// gradient.
 #[test]
 fn padding_changes_nothing() {
-    let cfg = ModelConfig { dropout: 0.0, attention_dropout: 0.0, activation_dropout: 0.0, ..small(Norm::Pre, Positions::Learned, TieEmbeddings::Decoder) };
+    let cfg = ModelConfig {
+        dropout: 0.0,
+        attention_dropout: 0.0,
+        activation_dropout: 0.0,
+        ..small(Norm::Pre, Positions::Learned, TieEmbeddings::Decoder)
+    };
     let model = Transformer::new(&cfg, DIMS, 5, &dev()).expect("model");
     let batch = example_batch();
     let mut other = batch.clone();

@@ -339,6 +339,28 @@ mod tests {
             ("", &["train.epochs"], "expected key=value"),
             ("", &["train.epochs=abc"], "train.epochs in --set"),
             ("", &["train.epochz=3"], "unknown key `train.epochz` in --set"),
+            ("[model]\nheads = 4\n", &[], "model.heads in"),
+            ("[model]\nheads = 4\n", &[], "means nothing for model.architecture = \"gru\""),
+            ("[model]\narchitecture = \"transformer\"\nattention = \"bahdanau\"\n", &[], "model.attention in"),
+            (
+                "[model]\narchitecture = \"transformer\"\n",
+                &["model.bidirectional=true"],
+                "model.bidirectional in --set means nothing",
+            ),
+            ("[model]\narchitecture = \"transformer\"\nhidden_size = 10\nheads = 4\n", &[], "not divisible by heads 4"),
+            ("[model]\narchitecture = \"transformer\"\nheads = 0\n", &[], "model.heads"),
+            ("[model]\narchitecture = \"transformer\"\nnorm = \"middle\"\n", &[], "model.norm = \"middle\""),
+            ("[model]\narchitecture = \"transformer\"\npositions = \"rotary\"\n", &[], "model.positions"),
+            ("[model]\narchitecture = \"transformer\"\ntie_embeddings = \"all\"\n", &[], "data.joint_vocab"),
+            ("[model]\ntie_embeddings = \"all\"\n", &[], "the gru family ties"),
+            ("[model]\ntie_embeddings = \"both\"\n", &[], "model.tie_embeddings"),
+            ("[model]\narchitecture = \"transformer\"\nattention_dropout = 1.0\n", &[], "model.attention_dropout"),
+            (
+                "[model]\narchitecture = \"transformer\"\n[train]\nteacher_forcing_ratio = 0.5\n",
+                &[],
+                "means nothing for model.architecture = \"transformer\"",
+            ),
+            ("[train]\nlr_schedule = \"inverse_sqrt\"\n", &[], "train.warmup_steps"),
         ];
         for (text, sets, needle) in cases {
             let p = write(dir.path(), text);
@@ -359,6 +381,30 @@ mod tests {
         cfg.run.seed = u64::MAX;
         let err = cfg.validate().expect_err("u64::MAX").to_string();
         assert!(err.contains("[run] cannot be written as TOML"), "{err}");
+    }
+
+    /// A Transformer config writes only its family's `[model]` keys and reads back; the
+    /// GRU's `tie_embeddings = true` still reads (as "decoder").
+    #[test]
+    fn transformer_config_round_trips_with_its_own_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = write(
+            dir.path(),
+            "[model]\narchitecture = \"transformer\"\nheads = 2\nhidden_size = 8\ndecoder_layers = 3\ntie_embeddings = true\n[train]\nlr_schedule = \"inverse_sqrt\"\nwarmup_steps = 10\n",
+        );
+        let cfg = ExperimentConfig::load(&p, &[]).expect("load");
+        assert_eq!(cfg.model.tie_embeddings, s2s_model::TieEmbeddings::Decoder);
+        let text = cfg.to_toml().expect("toml");
+        assert!(text.contains("heads = 2") && text.contains("tie_embeddings = \"decoder\""), "{text}");
+        for gru_only in s2s_model::config::GRU_KEYS {
+            assert!(!text.contains(&format!("\n{gru_only} =")), "{gru_only} written for a transformer: {text}");
+        }
+        let back = ExperimentConfig::parse_resolved(&text, Path::new("config.toml")).expect("parse");
+        assert_eq!(back, cfg);
+        let gru = ExperimentConfig::default().to_toml().expect("gru");
+        for t_only in s2s_model::config::TRANSFORMER_KEYS {
+            assert!(!gru.contains(&format!("\n{t_only} =")), "{t_only} written for a gru: {gru}");
+        }
     }
 
     #[test]
