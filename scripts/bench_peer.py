@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 """s2s against JoeyNMT 2.3 on Multi30k en->fr, side by side in one script: the same data,
-model sizes (bidirectional GRU 256, Bahdanau attention, BPE 8k joint) and number of epochs,
-whole processes, alternating runs, medians. Prints a markdown table and writes JSON.
+model sizes and number of epochs, whole processes, alternating runs, medians. Prints a
+markdown table and writes JSON. `--family gru` (the default): bidirectional GRU 256,
+Bahdanau attention (JoeyNMT's rnn_gru256.yaml against configs/multi30k.toml);
+`--family transformer`: 3+3 layers, 4 heads, d_model 256, ff 1024, pre-norm
+(transformer_small_w400.yaml against configs/multi30k-transformer.toml). Both use BPE 8k
+joint; `--train-pairs N` trains both on the first N training pairs (validation on all
+1,014) to make a round shorter; s2s then reads the tokenizer learned on all of them, as
+JoeyNMT reads its SentencePiece model.
 
 Setup (once, see ../shared/bench/joeynmt/README.md):
     python3 -m venv --system-site-packages joey-venv && . joey-venv/bin/activate
@@ -43,8 +49,51 @@ def timed(cmd, env=None, log=None):
     return wall, usage.ru_maxrss * 1024
 
 
+FAMILIES = {
+    "gru": ("rnn_gru256.yaml", "multi30k.toml"),
+    "transformer": ("transformer_small_w400.yaml", "multi30k-transformer.toml"),
+}
+
+
+def joey_config(args, work):
+    """JoeyNMT's config for the family; with --train-pairs, a copy reading a training file
+    cut to that many pairs."""
+    cfg = os.path.join(args.joey_work, "configs", FAMILIES[args.family][0])
+    if not args.train_pairs:
+        return cfg
+    data = os.path.join(work, "joey-data")
+    os.makedirs(data, exist_ok=True)
+    for side in ("en", "fr"):
+        lines = open(os.path.join(args.joey_work, "data", f"train.{side}")).readlines()[: args.train_pairs]
+        open(os.path.join(data, f"train.{side}"), "w").writelines(lines)
+    text = open(cfg).read().replace(os.path.join(os.path.abspath(args.joey_work), "data", "train"), os.path.join(data, "train"))
+    # Validation (which run_timed.py's budget counts epochs by) at each shorter epoch's end.
+    updates = -(-args.train_pairs // 64)
+    text = re.sub(r"validation_freq: *\d+", f"validation_freq: {updates}", text)
+    text = re.sub(r"logging_freq: *\d+", f"logging_freq: {max(1, updates // 2)}", text)
+    out = os.path.join(work, "joey-" + os.path.basename(cfg))
+    open(out, "w").write(text)
+    return out
+
+
+def s2s_data(args, work):
+    """--set overrides for the data: the training TSV (maybe cut) and, when cut, the BPE
+    tokenizer learned on every training pair."""
+    train = f"{args.data}/multi30k-en-fr.train.tsv"
+    sets = ["--set", f"data.valid_path={args.data}/multi30k-en-fr.valid.tsv"]
+    if args.train_pairs:
+        cut = os.path.join(work, "train-cut.tsv")
+        open(cut, "w").writelines(open(train).readlines()[: args.train_pairs])
+        tok = os.path.join(work, "tokenizer.json")
+        cfg = os.path.join(ROOT, "configs", FAMILIES[args.family][1])
+        subprocess.run([args.s2s, "tokenizer", "train", cfg, "--set", f"data.train_path={train}", *sets, "--out", tok],
+                       check=True, stdout=subprocess.DEVNULL)
+        return ["--set", f"data.train_path={cut}", "--set", f"data.tokenizer_path={tok}", *sets]
+    return ["--set", f"data.train_path={train}", *sets]
+
+
 def joey(args, work, epochs, log):
-    cfg = os.path.join(args.joey_work, "configs", "rnn_gru256.yaml")
+    cfg = args.joey_cfg
     model_dir = os.path.join(work, "joey")
     shutil.rmtree(model_dir, ignore_errors=True)
     # run_timed.py stops after the epoch whose end is nearest the budget: a budget of
@@ -58,21 +107,24 @@ def joey(args, work, epochs, log):
     ep = timing["epochs"]
     bleus = re.findall(r"bleu:\s*([0-9.]+)", open(os.path.join(model_dir, "validations.txt")).read())
     return {"wall_s": wall, "peak_rss": rss, "epochs": len(ep),
-            "epoch_s": statistics.mean(e["epoch_wall_s"] for e in ep), "valid_bleu": float(bleus[-1])}
+            "epoch_s": statistics.mean(e["epoch_wall_s"] for e in ep),
+            "valid_s": statistics.mean(e["valid_s"] for e in ep), "valid_bleu": float(bleus[-1])}
 
 
 def s2s(args, work, epochs, log):
     out = os.path.join(work, "s2s")
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [args.s2s, "run", os.path.join(ROOT, "configs", "multi30k.toml"),
-           "--set", f"data.train_path={args.data}/multi30k-en-fr.train.tsv",
-           "--set", f"data.valid_path={args.data}/multi30k-en-fr.valid.tsv",
+    cmd = [args.s2s, "run", os.path.join(ROOT, "configs", FAMILIES[args.family][1]), *args.s2s_data,
            "--set", f"train.epochs={epochs}", "--set", f"run.output_dir={out}", "--set", "run.threads=2"]
     wall, rss = timed(cmd, log=log)
     run = glob.glob(os.path.join(out, "*"))[0]
     rows = list(csv.DictReader(open(os.path.join(run, "metrics.csv"))))
-    return {"wall_s": wall, "peak_rss": rss, "epochs": len(rows), "epoch_s": float(rows[-1]["elapsed_s"]) / len(rows),
-            "valid_bleu": float(rows[-1]["valid_bleu"])}
+    # Validation (greedy decoding of the validation set, scoring, the report) is what an
+    # epoch's elapsed time adds to its training time.
+    elapsed = [float(r["elapsed_s"]) for r in rows]
+    valid = [e - p - float(r["epoch_s"]) for r, e, p in zip(rows, elapsed, [0.0] + elapsed[:-1])]
+    return {"wall_s": wall, "peak_rss": rss, "epochs": len(rows), "epoch_s": elapsed[-1] / len(rows),
+            "valid_s": statistics.mean(valid), "valid_bleu": float(rows[-1]["valid_bleu"])}
 
 
 def main():
@@ -84,26 +136,33 @@ def main():
     ap.add_argument("--s2s", default=os.path.join(ROOT, "target", "release", "s2s"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--family", choices=sorted(FAMILIES), default="gru")
+    ap.add_argument("--train-pairs", type=int, default=0, help="train on the first N pairs only (0 = all)")
     ap.add_argument("--out", default="bench-peer.json")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="bench-peer-")
+    args.joey_cfg = joey_config(args, work)
+    args.s2s_data = s2s_data(args, work)
     results = {"joeynmt": [], "s2s": []}
     for r in range(args.rounds):
         for name, fn in (("joeynmt", joey), ("s2s", s2s)):
             res = fn(args, work, args.epochs, os.path.join(work, f"{name}-{r}.log"))
             results[name].append(res)
             print(f"round {r + 1}: {name}: {json.dumps(res)}", flush=True)
-    med = {n: {k: statistics.median(x[k] for x in v) for k in ("wall_s", "peak_rss", "epoch_s")}
+    med = {n: {k: statistics.median(x[k] for x in v) for k in ("wall_s", "peak_rss", "epoch_s", "valid_s")}
            for n, v in results.items()}
     j, s = med["joeynmt"], med["s2s"]
-    print(f"\n{args.rounds} alternating rounds of {args.epochs} epoch(s), medians:\n")
-    print("| | whole process (s) | s per epoch (train + valid) | peak RSS | valid BLEU (last epoch) |")
-    print("| --- | --- | --- | --- | --- |")
+    pairs = f"the first {args.train_pairs} training pairs" if args.train_pairs else "all training pairs"
+    print(f"\n{args.family}: {args.rounds} alternating rounds of {args.epochs} epoch(s) on {pairs}, medians:\n")
+    print("| | whole process (s) | s per epoch (train + valid) | greedy valid (s) | peak RSS | valid BLEU (last epoch) |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for n in ("joeynmt", "s2s"):
         bleus = " / ".join(f"{x['valid_bleu']:.1f}" for x in results[n])
-        print(f"| {n} | {med[n]['wall_s']:.1f} | {med[n]['epoch_s']:.1f} | {med[n]['peak_rss'] / 2**30:.2f} GiB | {bleus} |")
-    print(f"\ns2s is {j['wall_s'] / s['wall_s']:.2f}x faster (whole process), {j['epoch_s'] / s['epoch_s']:.2f}x per epoch, "
-          f"with {s['peak_rss'] / j['peak_rss']:.2f}x the peak memory")
+        print(f"| {n} | {med[n]['wall_s']:.1f} | {med[n]['epoch_s']:.1f} | {med[n]['valid_s']:.1f} | "
+              f"{med[n]['peak_rss'] / 2**30:.2f} GiB | {bleus} |")
+    train_j, train_s = j["epoch_s"] - j["valid_s"], s["epoch_s"] - s["valid_s"]
+    print(f"\ns2s is {j['wall_s'] / s['wall_s']:.2f}x faster (whole process), {train_j / train_s:.2f}x in training, "
+          f"{j['valid_s'] / s['valid_s']:.2f}x in greedy validation, with {s['peak_rss'] / j['peak_rss']:.2f}x the peak memory")
     json.dump({"rounds": results, "medians": med}, open(args.out, "w"), indent=1)
 
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # GPU smoke test for a `--features cuda` build of s2s (see the README's CUDA section).
 #
-# It trains configs/base.toml and a batched config for a few epochs on cuda and on cpu
-# with the same binary and seed, checks that the per-epoch training losses agree within
-# a tolerance, and prints training throughput (target tokens/s) on both devices.
+# It trains configs/base.toml, a batched GRU config and the Transformer
+# (configs/reverse-transformer.toml) for a few epochs on cuda and on cpu with the same
+# binary and seed, checks that the per-epoch training losses agree within a tolerance, and
+# prints training throughput (target tokens/s) on both devices.
 #
 # Usage:  bash scripts/gpu-smoke.sh [S2S COMMAND ...]
 #   default command: target/release/s2s
@@ -58,14 +59,21 @@ else
   echo "== batched config: synthetic reverse task, $EPOCHS epochs"
   batched=(configs/reverse.toml --set train.validate_every=0)
 fi
-if train batched cpu "${batched[@]}" && train batched cuda "${batched[@]}"; then
-  c2=$(dir batched-cpu); g2=$(dir batched-cuda)
-  compare batched "$c2" "$g2"
-  cpu_tps=$(col "$c2" tokens_per_s | tail -1); gpu_tps=$(col "$g2" tokens_per_s | tail -1)
-  echo "  throughput, last epoch: cpu $cpu_tps tokens/s, cuda $gpu_tps tokens/s" \
-       "($(awk -v a="$gpu_tps" -v b="$cpu_tps" 'BEGIN{printf "%.2f", a/b}')x)"
-else
-  status=1
-fi
+on_both() { # name config extra...: trains on both devices, compares losses and throughput
+  local name=$1; shift
+  if train "$name" cpu "$@" && train "$name" cuda "$@"; then
+    local c g cpu_tps gpu_tps
+    c=$(dir "$name-cpu"); g=$(dir "$name-cuda")
+    compare "$name" "$c" "$g"
+    cpu_tps=$(col "$c" tokens_per_s | tail -1); gpu_tps=$(col "$g" tokens_per_s | tail -1)
+    echo "  throughput, last epoch: cpu $cpu_tps tokens/s, cuda $gpu_tps tokens/s" \
+         "($(awk -v a="$gpu_tps" -v b="$cpu_tps" 'BEGIN{printf "%.2f", a/b}')x)"
+  else
+    status=1
+  fi
+}
+on_both batched "${batched[@]}"
+echo "== Transformer: synthetic reverse task, $EPOCHS epochs"
+on_both transformer configs/reverse-transformer.toml --set train.validate_every=0
 [ $status -eq 0 ] && echo "smoke test passed" || echo "smoke test FAILED"
 exit $status

@@ -36,12 +36,6 @@ fn rows(run: &Path) -> Vec<String> {
         .collect()
 }
 
-fn straight(dir: &Path, cfg: &Path, epochs: &str) -> PathBuf {
-    let out = run(&["run", cfg.to_str().expect("utf8"), "--set", "run.output_dir=straight", "--set", epochs], dir);
-    assert!(out.status.success(), "{}", text(&out).1);
-    std::fs::read_dir(dir.join("straight")).expect("d").next().expect("run").expect("e").path()
-}
-
 fn status(run: &Path) -> String {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).expect("run.json")).expect("json");
@@ -68,15 +62,7 @@ fn half_then_resume_equals_straight_and_mid_epoch_too() {
     // (3 batches an epoch).
     let mid = dir.path().join("mid");
     Command::new("cp").arg("-r").arg(&reference).arg(&mid).status().expect("cp");
-    for e in std::fs::read_dir(mid.join("checkpoints")).expect("ck") {
-        let p = e.expect("e").path();
-        let name = p.file_name().expect("n").to_string_lossy().into_owned();
-        if let Some(step) = name.strip_prefix("step-").and_then(|s| s.parse::<usize>().ok()) {
-            if step > 5 {
-                std::fs::remove_dir_all(&p).expect("rm");
-            }
-        }
-    }
+    cut_checkpoints_after(&mid, 5);
     let out = run(&["resume", mid.to_str().expect("utf8"), "--epochs", "30"], dir.path());
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");

@@ -42,9 +42,32 @@ checkpoint_every = 10
 {extra}
 "#
     );
-    let p = dir.join("tiny.toml");
-    std::fs::write(&p, cfg).expect("write config");
+    config_file(dir, "tiny.toml", &cfg)
+}
+
+/// Writes a config file `name` into `dir`.
+pub fn config_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write config");
     p
+}
+
+/// Removes a run's numbered checkpoints after `step` (as if it had stopped there).
+pub fn cut_checkpoints_after(run: &Path, step: usize) {
+    for e in std::fs::read_dir(run.join("checkpoints")).expect("checkpoints") {
+        let p = e.expect("entry").path();
+        let name = p.file_name().expect("name").to_string_lossy().into_owned();
+        if name.strip_prefix("step-").and_then(|s| s.parse::<usize>().ok()).is_some_and(|s| s > step) {
+            std::fs::remove_dir_all(&p).expect("rm");
+        }
+    }
+}
+
+/// Trains `cfg` with `--set <epochs>` into `dir/straight` and returns the run folder.
+pub fn straight(dir: &Path, cfg: &Path, epochs: &str) -> PathBuf {
+    let out = run(&["run", cfg.to_str().expect("utf8"), "--set", "run.output_dir=straight", "--set", epochs], dir);
+    assert!(out.status.success(), "{}", text(&out).1);
+    std::fs::read_dir(dir.join("straight")).expect("d").next().expect("run").expect("e").path()
 }
 
 /// The single run folder under `dir/experiments`.

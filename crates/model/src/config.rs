@@ -219,7 +219,7 @@ impl ModelConfig {
             if self.heads == 0 {
                 return bad("heads", "must be at least 1, got 0".into());
             }
-            if self.hidden_size % self.heads != 0 {
+            if !self.hidden_size.is_multiple_of(self.heads) {
                 return bad(
                     "heads",
                     format!("hidden_size {} is not divisible by heads {}", self.hidden_size, self.heads),

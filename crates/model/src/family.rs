@@ -9,7 +9,7 @@ use candle_core::{Device, Tensor};
 use s2s_data::Batch;
 
 use crate::config::{Architecture, ModelConfig, ModelDims, ParameterCount};
-use crate::decode::Hypothesis;
+use crate::decode::{Hypothesis, LayerHeads};
 use crate::error::Result;
 use crate::params::ParamStore;
 use crate::seq2seq::{Mode, Seq2Seq};
@@ -43,7 +43,7 @@ pub trait TranslationModel: std::fmt::Debug + Send + Sync {
     /// while the decoder reads `target` (ids without EOS) after `source`: one step per
     /// target id and one for EOS. `None` for a family with one attention per step (its
     /// [`Hypothesis::attention`] is all there is).
-    fn attention_heads(&self, source: &[u32], target: &[u32]) -> Result<Option<Vec<Vec<Vec<Vec<f32>>>>>> {
+    fn attention_heads(&self, source: &[u32], target: &[u32]) -> Result<Option<LayerHeads>> {
         let _ = (source, target);
         Ok(None)
     }
@@ -174,7 +174,7 @@ impl TranslationModel for Transformer {
     fn beam(&self, source: &[u32], beam_size: usize, n_best: usize) -> Result<Vec<Hypothesis>> {
         Transformer::beam(self, source, beam_size, n_best)
     }
-    fn attention_heads(&self, source: &[u32], target: &[u32]) -> Result<Option<Vec<Vec<Vec<Vec<f32>>>>>> {
+    fn attention_heads(&self, source: &[u32], target: &[u32]) -> Result<Option<LayerHeads>> {
         Ok(Some(Transformer::attention_heads(self, source, target)?))
     }
 }

@@ -22,7 +22,7 @@ mod tests;
 pub mod transformer;
 
 pub use config::{Architecture, AttentionKind, ModelConfig, ModelDims, Norm, ParameterCount, Positions, TieEmbeddings};
-pub use decode::{BeamSearch, Hypothesis};
+pub use decode::{BeamSearch, Hypothesis, LayerHeads};
 pub use error::ModelError;
 pub use family::{build, parameter_count, TranslationModel};
 pub use params::ParamStore;

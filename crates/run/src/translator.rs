@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use s2s_data::Tokenizer;
-use s2s_model::{Hypothesis, TranslationModel};
+use s2s_model::{Hypothesis, LayerHeads, TranslationModel};
 use s2s_report::AttentionView;
 
 use crate::error::Result;
@@ -35,7 +35,7 @@ pub struct Translation {
     /// Every layer's and head's cross-attention, `[layer][head][row][column]` with the
     /// rows and columns of [`Self::attention`], for families that have several (see
     /// [`Self::with_heads`]); `None` otherwise.
-    pub heads: Option<Vec<Vec<Vec<Vec<f32>>>>>,
+    pub heads: Option<LayerHeads>,
 }
 
 /// The file-name suffix of a Transformer's layer × head heatmap (`<sentence>.heads.svg`).

@@ -32,11 +32,14 @@ fn top_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
     all
 }
 
+/// Per alive row: log-probabilities over the vocabulary, and attention over the source.
+pub(crate) type StepRows = (Vec<Vec<f32>>, Vec<Vec<f32>>);
+
 /// A model's decoder state over the hypotheses alive in a beam search.
 pub(crate) trait BeamState {
     /// Feeds each alive row its last token; returns each row's log-probabilities over
     /// the vocabulary and its attention over the source.
-    fn step(&mut self, last: &[u32]) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)>;
+    fn step(&mut self, last: &[u32]) -> Result<StepRows>;
     /// Keeps the rows `rows` of the last step's state, in this order (a row may repeat).
     fn select(&mut self, rows: &[u32]) -> Result<()>;
 }
@@ -51,7 +54,7 @@ struct GruBeam<'a> {
 }
 
 impl BeamState for GruBeam<'_> {
-    fn step(&mut self, last: &[u32]) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+    fn step(&mut self, last: &[u32]) -> Result<StepRows> {
         let rows_mem = self.mem.repeat_row(0, last.len())?;
         let prev = Tensor::new(last, self.h.device())?;
         let (h_new, w) = self.decoder.step(&prev, &self.h, &rows_mem, None)?;

@@ -10,8 +10,11 @@ mod greedy_rows;
 use s2s_data::EOS;
 
 pub use beam::BeamSearch;
-pub(crate) use beam::BeamState;
+pub(crate) use beam::{BeamState, StepRows};
 pub(crate) use greedy_rows::greedy_rows;
+
+/// Cross-attention of every decoder layer and head: `[layer][head][step][source position]`.
+pub type LayerHeads = Vec<Vec<Vec<Vec<f32>>>>;
 
 /// One decoded translation.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@ use candle_core::{Tensor, D};
 use s2s_data::SOS;
 
 use super::{Encoded, KeyValues, Transformer};
-use crate::decode::{record_greedy_step, BeamSearch, BeamState, Hypothesis};
+use crate::decode::{record_greedy_step, BeamSearch, BeamState, Hypothesis, StepRows};
 use crate::error::{ModelError, Result};
 
 /// The decoder's state over some rows: the encoded sources and what each layer's
@@ -79,7 +79,7 @@ impl<'a> Incremental<'a> {
 }
 
 impl BeamState for Incremental<'_> {
-    fn step(&mut self, last: &[u32]) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+    fn step(&mut self, last: &[u32]) -> Result<StepRows> {
         let (logp, w) = Incremental::step(self, last)?;
         Ok((logp.to_vec2()?, w.to_vec2()?))
     }

@@ -214,13 +214,6 @@ impl Transformer {
         mut rng: Option<&mut Rng>,
     ) -> Result<Encoded> {
         let b = lengths.len();
-        if s > self.dims.max_length.max(self.cfg.max_decode_length) && self.cfg.positions == Positions::Learned {
-            return Err(ModelError::TooLong {
-                len: s,
-                max: Self::position_slots(&self.cfg, &self.dims),
-                what: "learned position table",
-            });
-        }
         let ids = Tensor::from_slice(src, (b, s), &self.device)?;
         let bias = pad_bias(lengths, s, &self.device)?;
         let mut x = self.embed(&self.src_embedding, &self.src_positions, &ids, 0, rng.as_deref_mut())?;
@@ -341,7 +334,7 @@ impl Transformer {
 
     /// Cross-attention `[layer][head][step][source position]` while the decoder reads
     /// `target` (without EOS; one step more than its length, the one that emits EOS).
-    pub fn attention_heads(&self, source: &[u32], target: &[u32]) -> Result<Vec<Vec<Vec<Vec<f32>>>>> {
+    pub fn attention_heads(&self, source: &[u32], target: &[u32]) -> Result<crate::decode::LayerHeads> {
         let memory = self.encode(source, &[source.len()], source.len(), None)?;
         let inputs: Vec<u32> = std::iter::once(SOS).chain(target.iter().copied()).collect();
         let n = inputs.len();
