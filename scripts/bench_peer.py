@@ -7,7 +7,8 @@ Bahdanau attention (JoeyNMT's rnn_gru256.yaml against configs/multi30k.toml);
 (transformer_small_w400.yaml against configs/multi30k-transformer.toml). Both use BPE 8k
 joint; `--train-pairs N` trains both on the first N training pairs (validation on all
 1,014) to make a round shorter; s2s then reads the tokenizer learned on all of them, as
-JoeyNMT reads its SentencePiece model.
+JoeyNMT reads its SentencePiece model. `--decode --joey-model DIR --s2s-run RUN` times only
+greedy decoding of the validation set by two trained models.
 
 Setup (once, see ../shared/bench/joeynmt/README.md):
     python3 -m venv --system-site-packages joey-venv && . joey-venv/bin/activate
@@ -127,6 +128,41 @@ def s2s(args, work, epochs, log):
             "valid_s": statistics.mean(valid), "valid_bleu": float(rows[-1]["valid_bleu"])}
 
 
+def decode_round(args, work, r):
+    """One round of greedy decoding of the 1,014 validation sentences by trained models,
+    whole processes: `joeynmt translate` (its model folder, beam 1) and `s2s eval` (beam 1)."""
+    cfg = os.path.join(work, "joey-translate.yaml")
+    text = open(os.path.join(args.joey_model, "config.yaml")).read()
+    text = re.sub(r"beam_size: *\d+", "beam_size: 1", text)
+    text = re.sub(r'model_dir: *"[^"]*"', f'model_dir: "{os.path.abspath(args.joey_model)}"', text)
+    open(cfg, "w").write(text)
+    src = os.path.join(args.joey_work, "data", "valid.en")
+    out = {}
+    t0 = time.time()
+    with open(src) as stdin, open(os.path.join(work, f"joey-hyps-{r}.txt"), "w") as stdout:
+        p = subprocess.Popen([args.joey_python, "-m", "joeynmt", "translate", cfg], stdin=stdin, stdout=stdout,
+                             stderr=subprocess.DEVNULL, env=dict(os.environ, OMP_NUM_THREADS="2"))
+        _, status, usage = os.wait4(p.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit("joeynmt translate failed")
+    out["joeynmt"] = {"wall_s": time.time() - t0, "peak_rss": usage.ru_maxrss * 1024}
+    cmd = [args.s2s, "eval", args.s2s_run, "--split", "valid", "--beam", "1", "--checkpoint", args.s2s_checkpoint,
+           "--json"]
+    wall, rss = timed(cmd, log=os.path.join(work, f"s2s-eval-{r}.json"))
+    out["s2s"] = {"wall_s": wall, "peak_rss": rss}
+    return out
+
+
+def decode_bench(args, work):
+    rounds = [decode_round(args, work, r) for r in range(args.rounds)]
+    for i, r in enumerate(rounds):
+        print(f"round {i + 1}: {json.dumps(r)}", flush=True)
+    med = {n: statistics.median(r[n]["wall_s"] for r in rounds) for n in ("joeynmt", "s2s")}
+    print(f"\ngreedy decoding of the validation set, {args.rounds} alternating rounds, whole processes, medians: "
+          f"JoeyNMT {med['joeynmt']:.1f} s, s2s {med['s2s']:.1f} s: s2s {med['joeynmt'] / med['s2s']:.2f}x faster")
+    json.dump({"decode_rounds": rounds, "medians": med}, open(args.out, "w"), indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--joey-python", required=True)
@@ -139,8 +175,16 @@ def main():
     ap.add_argument("--family", choices=sorted(FAMILIES), default="gru")
     ap.add_argument("--train-pairs", type=int, default=0, help="train on the first N pairs only (0 = all)")
     ap.add_argument("--out", default="bench-peer.json")
+    ap.add_argument("--decode", action="store_true",
+                    help="only time greedy decoding of the validation set by trained models: "
+                         "--joey-model DIR against --s2s-run RUN")
+    ap.add_argument("--joey-model", help="a JoeyNMT model folder (with --decode)")
+    ap.add_argument("--s2s-run", help="an s2s run folder (with --decode)")
+    ap.add_argument("--s2s-checkpoint", default="best", help="its checkpoint (with --decode)")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="bench-peer-")
+    if args.decode:
+        return decode_bench(args, work)
     args.joey_cfg = joey_config(args, work)
     args.s2s_data = s2s_data(args, work)
     results = {"joeynmt": [], "s2s": []}

@@ -23,6 +23,7 @@ struct Incremental<'a> {
 
 impl<'a> Incremental<'a> {
     fn new(model: &'a Transformer, memory: Encoded, cached: bool) -> Self {
+        let memory = memory.detached();
         let rows = memory.lengths.len();
         let caches = vec![None; model.decoder.len()];
         Self { model, memory, caches, position: 0, history: (!cached).then(|| vec![Vec::new(); rows]) }
@@ -51,7 +52,12 @@ impl<'a> Incremental<'a> {
                 let mut last = None;
                 for ((layer, mem), cache) in m.decoder.iter().zip(&self.memory.layers).zip(&mut self.caches) {
                     let (y, w) = layer.step(&x, cache, mem)?;
-                    x = y;
+                    // Inference keeps no graph: a cache that remembered how it was made
+                    // would hold every earlier step's tensors (O(T²) memory).
+                    if let Some(kv) = cache {
+                        *kv = KeyValues { k: kv.k.detach(), v: kv.v.detach() };
+                    }
+                    x = y.detach();
                     last = Some(w);
                 }
                 (m.decoder_norm.forward(&x)?, last.ok_or(ModelError::Worker)?)

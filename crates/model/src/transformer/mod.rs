@@ -63,6 +63,16 @@ pub(crate) struct Encoded {
 }
 
 impl Encoded {
+    /// The same values without the graph that made them (inference).
+    pub fn detached(self) -> Self {
+        let layers = self
+            .layers
+            .into_iter()
+            .map(|m| LayerMemory { kv: KeyValues { k: m.kv.k.detach(), v: m.kv.v.detach() }, pad_bias: m.pad_bias })
+            .collect();
+        Self { layers, lengths: self.lengths }
+    }
+
     pub fn select(&self, idx: &Tensor, lengths: Vec<usize>) -> Result<Self> {
         Ok(Self { layers: self.layers.iter().map(|m| m.select(idx)).collect::<Result<_>>()?, lengths })
     }
