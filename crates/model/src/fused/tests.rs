@@ -264,3 +264,28 @@ fn weight_major_product_matches_matmul() {
         assert!(max_diff(&got, &want) < 1e-6);
     }
 }
+
+/// The Transformer's CPU ops against the composed candle ops other devices run: outputs
+/// and every input's gradient.
+#[test]
+fn transformer_ops_match_composed() {
+    let mut rng = Rng::new(21);
+    let (x, w, b) = (random(&[2, 3, 6], &mut rng, 2.0), random(&[6], &mut rng, 1.0), random(&[6], &mut rng, 1.0));
+    check(
+        &[x, w, b],
+        |t| layer_norm(&t[0], &t[1], &t[2]).expect("ln"),
+        |t| layer_norm_composed(&t[0], &t[1], &t[2]).expect("composed ln"),
+    );
+    let s = random(&[2, 2, 3, 5], &mut rng, 3.0);
+    check(
+        &[s],
+        |t| softmax(&t[0]).expect("softmax"),
+        |t| candle_nn::ops::softmax(&t[0], D::Minus1).expect("composed softmax"),
+    );
+    let (x, w, b) = (random(&[4, 5], &mut rng, 1.0), random(&[3, 5], &mut rng, 1.0), random(&[3], &mut rng, 1.0));
+    check(
+        &[x, w, b],
+        |t| linear(&t[0], &t[1], &t[2]).expect("linear"),
+        |t| t[0].matmul(&t[1].t().expect("t")).expect("mm").broadcast_add(&t[2]).expect("bias"),
+    );
+}
