@@ -64,25 +64,7 @@ pub trait TranslationModel: std::fmt::Debug + Send + Sync {
             Ok(out)
         };
         let threads = if self.device().is_cpu() { self.threads().clamp(1, sources.len().max(1)) } else { 1 };
-        if threads == 1 {
-            return search(sources);
-        }
-        let size = sources.len().div_ceil(threads);
-        let parts: Vec<Result<Vec<Hypothesis>>> = std::thread::scope(|scope| {
-            let mut chunks = sources.chunks(size);
-            let first = chunks.next().unwrap_or(&[]);
-            let others: Vec<_> = chunks.map(|c| scope.spawn(move || search(c))).collect();
-            let mut all = vec![search(first)];
-            for h in others {
-                all.push(h.join().unwrap_or_else(|_| Err(crate::ModelError::Worker)));
-            }
-            all
-        });
-        let mut out = Vec::with_capacity(sources.len());
-        for p in parts {
-            out.extend(p?);
-        }
-        Ok(out)
+        crate::parallel::in_chunks(sources, threads, search)
     }
 }
 

@@ -1,5 +1,6 @@
-//! Data parallelism on the CPU: a batch's parts run on their own threads and their
-//! gradients are summed, the same way for every model family.
+//! Data parallelism on the CPU, the same way for every model family: a batch's parts run
+//! on their own threads and their gradients are summed; sentences to decode are shared
+//! out in consecutive chunks.
 
 use candle_core::backprop::GradStore;
 use candle_core::Tensor;
@@ -57,4 +58,33 @@ pub(crate) fn summed_grads(
         grads.insert(&vars[i], sum);
     }
     Ok((value, grads))
+}
+
+/// `f` over `items` in consecutive chunks of `ceil(len / parts)`, the first chunk on this
+/// thread and each other on its own; the results joined in order.
+pub(crate) fn in_chunks<T: Sync, R: Send>(
+    items: &[T],
+    parts: usize,
+    f: impl Fn(&[T]) -> Result<Vec<R>> + Sync,
+) -> Result<Vec<R>> {
+    if parts <= 1 || items.len() <= 1 {
+        return f(items);
+    }
+    let f = &f;
+    let size = items.len().div_ceil(parts);
+    let results: Vec<Result<Vec<R>>> = std::thread::scope(|scope| {
+        let mut chunks = items.chunks(size);
+        let first = chunks.next().unwrap_or(&[]);
+        let others: Vec<_> = chunks.map(|c| scope.spawn(move || f(c))).collect();
+        let mut all = vec![f(first)];
+        for h in others {
+            all.push(h.join().unwrap_or_else(|_| Err(ModelError::Worker)));
+        }
+        all
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
 }

@@ -318,22 +318,7 @@ impl Seq2Seq {
             if parts == 1 {
                 return run(sources, crate::fused::helper_pool().filter(|_| threads > 1));
             }
-            let size = b.div_ceil(parts);
-            let results: Vec<Result<Vec<Hypothesis>>> = std::thread::scope(|scope| {
-                let mut chunks = sources.chunks(size);
-                let first = chunks.next().unwrap_or(&[]);
-                let others: Vec<_> = chunks.map(|c| scope.spawn(move || run(c, None))).collect();
-                let mut all = vec![run(first, None)];
-                for h in others {
-                    all.push(h.join().unwrap_or_else(|_| Err(ModelError::Worker)));
-                }
-                all
-            });
-            let mut hyps = Vec::with_capacity(b);
-            for r in results {
-                hyps.extend(r?);
-            }
-            Ok(hyps)
+            crate::parallel::in_chunks(sources, parts, |c| run(c, None))
         })
     }
 

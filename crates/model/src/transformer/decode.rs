@@ -109,26 +109,7 @@ impl Transformer {
     pub fn greedy_steps(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>> {
         let b = sources.len();
         let parts = self.cpu_threads().min(b / ROWS_PER_THREAD).max(1);
-        if parts == 1 {
-            return self.greedy_with(sources, steps, stop_at_eos, true);
-        }
-        let size = b.div_ceil(parts);
-        let results: Vec<Result<Vec<Hypothesis>>> = std::thread::scope(|scope| {
-            let mut chunks = sources.chunks(size);
-            let first = chunks.next().unwrap_or(&[]);
-            let others: Vec<_> =
-                chunks.map(|c| scope.spawn(move || self.greedy_with(c, steps, stop_at_eos, true))).collect();
-            let mut all = vec![self.greedy_with(first, steps, stop_at_eos, true)];
-            for h in others {
-                all.push(h.join().unwrap_or_else(|_| Err(ModelError::Worker)));
-            }
-            all
-        });
-        let mut hyps = Vec::with_capacity(b);
-        for r in results {
-            hyps.extend(r?);
-        }
-        Ok(hyps)
+        crate::parallel::in_chunks(sources, parts, |c| self.greedy_with(c, steps, stop_at_eos, true))
     }
 
     /// Greedy decoding with the key/value caches (`cached`) or recomputing the whole
