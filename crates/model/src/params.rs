@@ -212,11 +212,32 @@ impl Linear {
     /// # Shapes
     /// `x: (.., in)` → `(.., out)`
     pub fn forward_fused(&self, x: &Tensor) -> Result<Tensor> {
-        let Some(bias) = &self.bias else { return self.forward(x) };
+        self.fused_with(x, crate::fused::linear, false)
+    }
+
+    /// `relu(`[`Self::forward_fused`]`)` as one op (the feed-forward's first product).
+    ///
+    /// # Shapes
+    /// `x: (.., in)` → `(.., out)`
+    pub fn forward_fused_relu(&self, x: &Tensor) -> Result<Tensor> {
+        self.fused_with(x, crate::fused::linear_relu, true)
+    }
+
+    fn fused_with(
+        &self,
+        x: &Tensor,
+        op: fn(&Tensor, &Tensor, &Tensor) -> candle_core::Result<Tensor>,
+        relu: bool,
+    ) -> Result<Tensor> {
+        let unfused = |x: &Tensor| -> Result<Tensor> {
+            let y = self.forward(x)?;
+            Ok(if relu { y.relu()? } else { y })
+        };
+        let Some(bias) = &self.bias else { return unfused(x) };
         let dims = x.dims().to_vec();
-        let Some((&k, lead)) = dims.split_last() else { return self.forward(x) };
+        let Some((&k, lead)) = dims.split_last() else { return unfused(x) };
         let n: usize = lead.iter().product();
-        let y = crate::fused::linear(&x.reshape((n, k))?, &self.weight, bias)?;
+        let y = op(&x.reshape((n, k))?, &self.weight, bias)?;
         let mut out = lead.to_vec();
         out.push(self.weight.dim(0)?);
         Ok(y.reshape(out)?)

@@ -1,12 +1,13 @@
 //! Fused CPU kernels with hand-written backward passes for the hot spots of training:
 //! the GRU cell's gates, Bahdanau's additive scores, the cross-entropy over the
-//! vocabulary, and the Transformer's layer norm, softmax and biased products. Each replaces a dozen small candle ops (and their allocations) with one
+//! vocabulary, and the Transformer's attention, layer norm, softmax and biased products. Each replaces a dozen small candle ops (and their allocations) with one
 //! pass forward and one backward. On other devices the composed candle ops are used;
 //! the tests check that both paths agree. Inference's pieces live here too: the greedy
 //! pick over the vocabulary, detached weight-major products, and the AVX-512 builds of
 //! element-wise kernels (`simd`).
 
 mod additive_score;
+mod attention;
 mod best_token;
 mod cross_entropy;
 #[allow(clippy::excessive_precision)]
@@ -23,12 +24,13 @@ mod softmax;
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 
 pub use additive_score::additive_score;
+pub use attention::{attention, attention_composed, KeyMask, MASKED};
 pub use best_token::{best_tokens, ColumnPick};
 pub use cross_entropy::{nll_from_logits, output_nll};
 pub use gru_cell::gru_cell;
 pub use gru_sequence::gru_sequence;
 pub use layer_norm::{layer_norm, layer_norm_composed, LAYER_NORM_EPS};
-pub use linear::linear;
+pub use linear::{linear, linear_relu};
 pub use shared_product::SharedProduct;
 pub use softmax::softmax;
 

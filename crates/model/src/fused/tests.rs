@@ -288,4 +288,57 @@ fn transformer_ops_match_composed() {
         |t| linear(&t[0], &t[1], &t[2]).expect("linear"),
         |t| t[0].matmul(&t[1].t().expect("t")).expect("mm").broadcast_add(&t[2]).expect("bias"),
     );
+    let (x, w, b) = (random(&[6, 5], &mut rng, 1.0), random(&[4, 5], &mut rng, 1.0), random(&[4], &mut rng, 1.0));
+    check(
+        &[x, w, b],
+        |t| linear_relu(&t[0], &t[1], &t[2]).expect("linear relu"),
+        |t| t[0].matmul(&t[1].t().expect("t")).expect("mm").broadcast_add(&t[2]).expect("bias").relu().expect("relu"),
+    );
+}
+
+/// The fused attention against the composed ops, with the heads side by side (read from a
+/// packed projection's `narrow` views) or split, under key padding, the causal mask and
+/// both at once (rows of unequal key counts, a query that sees one key).
+#[test]
+fn attention_matches_composed() {
+    let mut rng = Rng::new(33);
+    let (b, t, s, heads, dh) = (3, 4, 5, 2, 3);
+    let d = heads * dh;
+    let masks = [
+        KeyMask::default(),
+        KeyMask::padding(&[5, 2, 1], s),
+        KeyMask::causal(),
+        KeyMask { lengths: Some(vec![3, 5, 1]), causal: true },
+    ];
+    for mask in &masks {
+        let packed = random(&[b, t, 3 * d], &mut rng, 2.0);
+        let parts = |t: &Tensor, i: usize| t.narrow(D::Minus1, i * d, d).expect("narrow");
+        let causal_ok = if mask.causal { t } else { s };
+        let (q, k, v) = (
+            random(&[b, t, d], &mut rng, 2.0),
+            random(&[b, causal_ok, d], &mut rng, 2.0),
+            random(&[b, causal_ok, d], &mut rng, 2.0),
+        );
+        // Self-attention from one packed projection (T = S for the causal masks).
+        if mask.lengths.as_ref().is_none_or(|l| l.iter().all(|&n| n <= t)) {
+            check(
+                std::slice::from_ref(&packed),
+                |x| attention(&parts(&x[0], 0), &parts(&x[0], 1), &parts(&x[0], 2), heads, mask).expect("fused"),
+                |x| {
+                    attention_composed(&parts(&x[0], 0), &parts(&x[0], 1), &parts(&x[0], 2), heads, mask)
+                        .expect("composed")
+                },
+            );
+        }
+        // Cross-attention: queries side by side, keys and values split into heads.
+        let split = |x: &Tensor| {
+            let (b, n, _) = x.dims3().expect("dims");
+            x.reshape((b, n, heads, dh)).expect("r").transpose(1, 2).expect("t").contiguous().expect("c")
+        };
+        check(
+            &[q, k, v],
+            |x| attention(&x[0], &split(&x[1]), &split(&x[2]), heads, mask).expect("fused"),
+            |x| attention_composed(&x[0], &x[1], &x[2], heads, mask).expect("composed"),
+        );
+    }
 }

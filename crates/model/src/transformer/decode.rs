@@ -42,7 +42,7 @@ impl<'a> Incremental<'a> {
                 let t = self.position + 1;
                 let ids: Vec<u32> = history.iter().flatten().copied().collect();
                 let (states, weights) =
-                    m.decode_forced(&Tensor::from_vec(ids, (n, t), &m.device)?, &self.memory, None)?;
+                    m.decode_forced(&Tensor::from_vec(ids, (n, t), &m.device)?, &self.memory, None, true)?;
                 let last = weights.last().ok_or(ModelError::Worker)?;
                 (states.narrow(1, t - 1, 1)?, last.narrow(2, t - 1, 1)?)
             }

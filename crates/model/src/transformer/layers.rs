@@ -8,8 +8,9 @@ use s2s_data::Rng;
 use super::layer_norm::LayerNorm;
 use super::multi_head::{KeyValues, MultiHeadAttention};
 use crate::config::Norm;
-use crate::dropout::dropout;
+use crate::dropout::{dropout, residual_dropout};
 use crate::error::Result;
+use crate::fused::KeyMask;
 use crate::params::Linear;
 
 /// The dropout probabilities of one layer.
@@ -45,7 +46,7 @@ impl FeedForward {
     }
 
     fn forward(&self, x: &Tensor, p: f64, rng: Option<&mut Rng>) -> Result<Tensor> {
-        let h = dropout(&self.linear1.forward_fused(x)?.relu()?, p, rng)?;
+        let h = dropout(&self.linear1.forward_fused_relu(x)?, p, rng)?;
         self.linear2.forward_fused(&h)
     }
 }
@@ -62,11 +63,11 @@ fn residual(
     match norm {
         Norm::Pre => {
             let y = sublayer(&ln.forward(x)?, rng.as_deref_mut())?;
-            Ok((x + dropout(&y, p, rng)?)?)
+            residual_dropout(x, &y, p, rng)
         }
         Norm::Post => {
             let y = sublayer(x, rng.as_deref_mut())?;
-            ln.forward(&(x + dropout(&y, p, rng)?)?)
+            ln.forward(&residual_dropout(x, &y, p, rng)?)
         }
     }
 }
@@ -95,11 +96,11 @@ impl EncoderLayer {
     }
 
     /// # Shapes
-    /// `x: (B, S, d)`, `pad_bias: (B, 1, 1, S)` → `(B, S, d)`
-    pub fn forward(&self, x: &Tensor, pad_bias: Option<&Tensor>, mut rng: Option<&mut Rng>) -> Result<Tensor> {
+    /// `x: (B, S, d)` → `(B, S, d)`; `mask`: the sources' padding
+    pub fn forward(&self, x: &Tensor, mask: &KeyMask, mut rng: Option<&mut Rng>) -> Result<Tensor> {
         let d = self.drop;
         let x = residual(self.norm, &self.norm1, x, d.residual, rng.as_deref_mut(), |y, r| {
-            Ok(self.self_attn.self_attention(y, pad_bias, d.attention, r)?.0)
+            Ok(self.self_attn.self_attention(y, mask, d.attention, r, false)?.0)
         })?;
         residual(self.norm, &self.norm2, &x, d.residual, rng, |y, r| self.ff.forward(y, d.activation, r))
     }
@@ -119,20 +120,19 @@ pub struct DecoderLayer {
     drop: Dropouts,
 }
 
-/// What a decoder layer attends to: the memory's keys and values and its padding bias.
+/// What a decoder layer attends to: the memory's keys and values and its padding.
 #[derive(Debug, Clone)]
 pub struct LayerMemory {
     pub kv: KeyValues,
-    /// `(B, 1, 1, S)`
-    pub pad_bias: Option<Tensor>,
+    pub mask: KeyMask,
 }
 
 impl LayerMemory {
-    pub fn select(&self, idx: &Tensor) -> Result<Self> {
-        Ok(Self {
-            kv: self.kv.select(idx)?,
-            pad_bias: self.pad_bias.as_ref().map(|b| b.index_select(idx, 0)).transpose()?,
-        })
+    /// The rows `idx`, whose sources are `lengths` long.
+    pub fn select(&self, idx: &Tensor, lengths: &[usize]) -> Result<Self> {
+        let kv = self.kv.select(idx)?;
+        let mask = KeyMask::padding(lengths, kv.k.dim(2)?);
+        Ok(Self { kv, mask })
     }
 }
 
@@ -151,34 +151,35 @@ impl DecoderLayer {
     }
 
     /// The keys and values of the encoder output for this layer's cross-attention.
-    pub fn memory(&self, encoded: &Tensor, pad_bias: Option<&Tensor>) -> Result<LayerMemory> {
-        Ok(LayerMemory { kv: self.cross_attn.memory(encoded)?, pad_bias: pad_bias.cloned() })
+    pub fn memory(&self, encoded: &Tensor, mask: &KeyMask) -> Result<LayerMemory> {
+        Ok(LayerMemory { kv: self.cross_attn.memory(encoded)?, mask: mask.clone() })
     }
 
-    /// The whole target at once (training, forced decoding); returns the output and the
-    /// cross-attention weights.
+    /// The whole target at once (training, forced decoding); returns the output and,
+    /// with `need_weights`, the cross-attention weights.
     ///
     /// # Shapes
-    /// `x: (B, T, d)`, `causal: (1, 1, T, T)` → `(B, T, d)`, `(B, heads, T, S)`
+    /// `x: (B, T, d)` → `(B, T, d)`, `(B, heads, T, S)`
     pub fn forward(
         &self,
         x: &Tensor,
-        causal: &Tensor,
         memory: &LayerMemory,
         mut rng: Option<&mut Rng>,
-    ) -> Result<(Tensor, Tensor)> {
+        need_weights: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let d = self.drop;
         let x = residual(self.norm, &self.norm1, x, d.residual, rng.as_deref_mut(), |y, r| {
-            Ok(self.self_attn.self_attention(y, Some(causal), d.attention, r)?.0)
+            Ok(self.self_attn.self_attention(y, &KeyMask::causal(), d.attention, r, false)?.0)
         })?;
         let mut weights = None;
         let x = residual(self.norm, &self.norm2, &x, d.residual, rng.as_deref_mut(), |y, r| {
-            let (out, w) = self.cross_attn.cross_attention(y, &memory.kv, memory.pad_bias.as_ref(), d.attention, r)?;
-            weights = Some(w);
+            let (out, w) =
+                self.cross_attn.cross_attention(y, &memory.kv, &memory.mask, d.attention, r, need_weights)?;
+            weights = w;
             Ok(out)
         })?;
         let x = residual(self.norm, &self.norm3, &x, d.residual, rng, |y, r| self.ff.forward(y, d.activation, r))?;
-        Ok((x, weights.ok_or(crate::ModelError::Worker)?))
+        Ok((x, weights))
     }
 
     /// One new position (inference): self-attention through `cache`.
@@ -190,8 +191,8 @@ impl DecoderLayer {
             residual(self.norm, &self.norm1, x, 0.0, None, |y, _| Ok(self.self_attn.self_attention_step(y, cache)?.0))?;
         let mut weights = None;
         let x = residual(self.norm, &self.norm2, &x, 0.0, None, |y, _| {
-            let (out, w) = self.cross_attn.cross_attention(y, &memory.kv, memory.pad_bias.as_ref(), 0.0, None)?;
-            weights = Some(w);
+            let (out, w) = self.cross_attn.cross_attention(y, &memory.kv, &memory.mask, 0.0, None, true)?;
+            weights = w;
             Ok(out)
         })?;
         let x = residual(self.norm, &self.norm3, &x, 0.0, None, |y, _| self.ff.forward(y, 0.0, None))?;

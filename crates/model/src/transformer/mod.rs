@@ -24,11 +24,12 @@ use s2s_data::{Batch, Rng, PAD, SOS};
 
 pub use layer_norm::LayerNorm;
 pub use layers::{DecoderLayer, Dropouts, EncoderLayer, LayerMemory};
-pub use multi_head::{causal_bias, pad_bias, KeyValues, MultiHeadAttention, MASKED};
+pub use multi_head::{KeyValues, MultiHeadAttention};
 pub use positions::{sinusoids, PositionTable};
 
 use crate::config::{ModelConfig, ModelDims, ParameterCount, Positions, TieEmbeddings};
 use crate::error::{ModelError, Result};
+use crate::fused::KeyMask;
 use crate::params::{seeded_builder, ParamStore};
 use crate::seq2seq::Mode;
 
@@ -68,13 +69,13 @@ impl Encoded {
         let layers = self
             .layers
             .into_iter()
-            .map(|m| LayerMemory { kv: KeyValues { k: m.kv.k.detach(), v: m.kv.v.detach() }, pad_bias: m.pad_bias })
+            .map(|m| LayerMemory { kv: KeyValues { k: m.kv.k.detach(), v: m.kv.v.detach() }, mask: m.mask })
             .collect();
         Self { layers, lengths: self.lengths }
     }
 
     pub fn select(&self, idx: &Tensor, lengths: Vec<usize>) -> Result<Self> {
-        Ok(Self { layers: self.layers.iter().map(|m| m.select(idx)).collect::<Result<_>>()?, lengths })
+        Ok(Self { layers: self.layers.iter().map(|m| m.select(idx, &lengths)).collect::<Result<_>>()?, lengths })
     }
 }
 
@@ -225,32 +226,32 @@ impl Transformer {
     ) -> Result<Encoded> {
         let b = lengths.len();
         let ids = Tensor::from_slice(src, (b, s), &self.device)?;
-        let bias = pad_bias(lengths, s, &self.device)?;
+        let mask = KeyMask::padding(lengths, s);
         let mut x = self.embed(&self.src_embedding, &self.src_positions, &ids, 0, rng.as_deref_mut())?;
         for layer in &self.encoder {
-            x = layer.forward(&x, bias.as_ref(), rng.as_deref_mut())?;
+            x = layer.forward(&x, &mask, rng.as_deref_mut())?;
         }
         let x = self.encoder_norm.forward(&x)?;
-        let layers = self.decoder.iter().map(|l| l.memory(&x, bias.as_ref())).collect::<Result<Vec<_>>>()?;
+        let layers = self.decoder.iter().map(|l| l.memory(&x, &mask)).collect::<Result<Vec<_>>>()?;
         Ok(Encoded { layers, lengths: lengths.to_vec() })
     }
 
     /// The decoder over whole target inputs `(B, T)` (teacher forcing): the final states
-    /// `(B, T, d)` and each layer's cross-attention weights `(B, heads, T, S)`.
+    /// `(B, T, d)` and, with `need_weights`, each layer's cross-attention weights
+    /// `(B, heads, T, S)` (else none).
     pub(crate) fn decode_forced(
         &self,
         inputs: &Tensor,
         memory: &Encoded,
         mut rng: Option<&mut Rng>,
+        need_weights: bool,
     ) -> Result<(Tensor, Vec<Tensor>)> {
-        let t = inputs.dim(1)?;
-        let causal = causal_bias(t, &self.device)?;
         let mut x = self.embed(&self.tgt_embedding, &self.tgt_positions, inputs, 0, rng.as_deref_mut())?;
         let mut weights = Vec::with_capacity(self.decoder.len());
         for (layer, mem) in self.decoder.iter().zip(&memory.layers) {
-            let (y, w) = layer.forward(&x, &causal, mem, rng.as_deref_mut())?;
+            let (y, w) = layer.forward(&x, mem, rng.as_deref_mut(), need_weights)?;
             x = y;
-            weights.push(w);
+            weights.extend(w);
         }
         Ok((self.decoder_norm.forward(&x)?, weights))
     }
@@ -285,7 +286,7 @@ impl Transformer {
         // SOS, then the reference shifted by one.
         let inputs: Vec<u32> = (0..b * t).map(|i| if i % t == 0 { SOS } else { batch.tgt[i - 1] }).collect();
         let inputs = Tensor::from_vec(inputs, (b, t), &self.device)?;
-        let (states, _) = self.decode_forced(&inputs, &memory, rng)?;
+        let (states, _) = self.decode_forced(&inputs, &memory, rng, false)?;
         let states = states.reshape((b * t, self.cfg.hidden_size))?;
         let mask = batch.tgt_mask();
         // PAD positions have weight 0: only real tokens go through the output layer.
@@ -348,7 +349,7 @@ impl Transformer {
         let memory = self.encode(source, &[source.len()], source.len(), None)?;
         let inputs: Vec<u32> = std::iter::once(SOS).chain(target.iter().copied()).collect();
         let n = inputs.len();
-        let (_, weights) = self.decode_forced(&Tensor::from_vec(inputs, (1, n), &self.device)?, &memory, None)?;
+        let (_, weights) = self.decode_forced(&Tensor::from_vec(inputs, (1, n), &self.device)?, &memory, None, true)?;
         weights.iter().map(|w| Ok(w.squeeze(0)?.to_vec3::<f32>()?)).collect()
     }
 }

@@ -1,34 +1,17 @@
 //! Multi-head attention as `torch.nn.MultiheadAttention` computes it (`batch_first`,
-//! one packed input projection), with additive masks and a key/value cache for
-//! incremental decoding.
+//! one packed input projection), with key masks and a key/value cache for incremental
+//! decoding. Where nobody needs the weights (training, PyTorch's `need_weights=False`)
+//! and no dropout falls on them, the heads run as one fused op that keeps none of its
+//! intermediates ([`crate::fused::attention`]).
 
-use candle_core::{Device, Tensor, D};
+use candle_core::{Tensor, D};
 use candle_nn::{Init, VarBuilder};
 use s2s_data::Rng;
 
 use crate::dropout::dropout;
 use crate::error::{expect_dims, Result};
+use crate::fused::KeyMask;
 use crate::params::Linear;
-
-/// The additive bias of masked scores: `exp` of it underflows to exactly 0, as `-inf`
-/// does in PyTorch, without the NaN of a row that is masked entirely.
-pub const MASKED: f32 = -1e9;
-
-/// The additive key-padding bias `(B, 1, 1, S)`: 0 on real positions, [`MASKED`] on
-/// padding; `None` when nothing is padded.
-pub fn pad_bias(lengths: &[usize], s: usize, device: &Device) -> Result<Option<Tensor>> {
-    if lengths.iter().all(|&l| l == s) {
-        return Ok(None);
-    }
-    let v: Vec<f32> = lengths.iter().flat_map(|&l| (0..s).map(move |j| if j < l { 0.0 } else { MASKED })).collect();
-    Ok(Some(Tensor::from_vec(v, (lengths.len(), 1, 1, s), device)?))
-}
-
-/// The causal bias `(1, 1, T, T)`: position `i` sees positions `..=i`.
-pub fn causal_bias(t: usize, device: &Device) -> Result<Tensor> {
-    let v: Vec<f32> = (0..t * t).map(|k| if k % t > k / t { MASKED } else { 0.0 }).collect();
-    Ok(Tensor::from_vec(v, (1, 1, t, t), device)?)
-}
 
 /// Module path `…self_attn` / `…multihead_attn`: `in_proj_weight (3d, d)`,
 /// `in_proj_bias (3d)`, `out_proj.weight (d, d)`, `out_proj.bias (d)`.
@@ -103,21 +86,29 @@ impl MultiHeadAttention {
         Ok((part(0)?, KeyValues { k: part(1)?, v: part(2)? }))
     }
 
-    /// Self-attention over `x`; returns the output and the weights.
+    /// Self-attention over `x`; returns the output and, with `need_weights`, the weights.
     ///
     /// # Shapes
-    /// `x: (B, T, d)`, `bias: (B or 1, 1, T or 1, T)` → `(B, T, d)`, `(B, heads, T, T)`
+    /// `x: (B, T, d)` → `(B, T, d)`, `(B, heads, T, T)`
     pub fn self_attention(
         &self,
         x: &Tensor,
-        bias: Option<&Tensor>,
+        mask: &KeyMask,
         p: f64,
         rng: Option<&mut Rng>,
-    ) -> Result<(Tensor, Tensor)> {
+        need_weights: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let (b, t, _) = x.dims3()?;
         expect_dims("self-attention input", x, &[b, t, self.d])?;
+        if fused(need_weights, p, rng.as_deref()) {
+            let qkv = self.qkv.forward_fused(x)?;
+            let part = |i: usize| qkv.narrow(D::Minus1, i * self.d, self.d);
+            let context = crate::fused::attention(&part(0)?, &part(1)?, &part(2)?, self.heads, mask)?;
+            return Ok((self.out.forward_fused(&context)?, None));
+        }
         let (q, kv) = self.self_qkv(x)?;
-        self.attend(&q, &kv, bias, p, rng)
+        let (out, w) = self.attend(&q, &kv, mask, p, rng)?;
+        Ok((out, Some(w)))
     }
 
     /// One new position of self-attention: its key and value join `cache`, and it
@@ -133,44 +124,52 @@ impl MultiHeadAttention {
             Some(old) => KeyValues { k: Tensor::cat(&[&old.k, &new.k], 2)?, v: Tensor::cat(&[&old.v, &new.v], 2)? },
             None => new,
         };
-        let out = self.attend(&q, &kv, None, 0.0, None)?;
+        let out = self.attend(&q, &kv, &KeyMask::default(), 0.0, None)?;
         *cache = Some(kv);
         Ok(out)
     }
 
-    /// Attention of `x`'s positions over a memory's keys and values ([`Self::memory`]).
+    /// Attention of `x`'s positions over a memory's keys and values ([`Self::memory`]);
+    /// returns the output and, with `need_weights`, the weights.
     ///
     /// # Shapes
-    /// `x: (B, T, d)`, `bias: (B, 1, 1, S)` → `(B, T, d)`, `(B, heads, T, S)`
+    /// `x: (B, T, d)` → `(B, T, d)`, `(B, heads, T, S)`
     pub fn cross_attention(
         &self,
         x: &Tensor,
         memory: &KeyValues,
-        bias: Option<&Tensor>,
+        mask: &KeyMask,
         p: f64,
         rng: Option<&mut Rng>,
-    ) -> Result<(Tensor, Tensor)> {
+        need_weights: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let (b, t, _) = x.dims3()?;
         expect_dims("cross-attention input", x, &[b, t, self.d])?;
-        let q = self.split_heads(&self.q.forward_fused(x)?)?;
-        self.attend(&q, memory, bias, p, rng)
+        let q = self.q.forward_fused(x)?;
+        if fused(need_weights, p, rng.as_deref()) {
+            let context = crate::fused::attention(&q, &memory.k, &memory.v, self.heads, mask)?;
+            return Ok((self.out.forward_fused(&context)?, None));
+        }
+        let (out, w) = self.attend(&self.split_heads(&q)?, memory, mask, p, rng)?;
+        Ok((out, Some(w)))
     }
 
-    /// `softmax(q kᵀ / sqrt(d_head) + bias) v`, heads joined and projected; dropout `p`
-    /// on the weights while training (the returned weights are before dropout).
+    /// `softmax(q kᵀ / sqrt(d_head) + mask) v` from candle's ops, heads joined and
+    /// projected; dropout `p` on the weights while training (the returned weights are
+    /// before dropout).
     fn attend(
         &self,
         q: &Tensor,
         kv: &KeyValues,
-        bias: Option<&Tensor>,
+        mask: &KeyMask,
         p: f64,
         rng: Option<&mut Rng>,
     ) -> Result<(Tensor, Tensor)> {
         let (b, h, t, dh) = q.dims4()?;
         let scale = 1.0 / (dh as f64).sqrt();
         let scores = (q.matmul(&kv.k.t()?)? * scale)?;
-        let scores = match bias {
-            Some(bias) => scores.broadcast_add(bias)?,
+        let scores = match mask.bias(t, kv.k.dim(2)?, q.device())? {
+            Some(bias) => scores.broadcast_add(&bias)?,
             None => scores,
         };
         // Not candle_nn::ops::softmax_last_dim: it has no backward pass.
@@ -179,4 +178,9 @@ impl MultiHeadAttention {
         let context = dropped.matmul(&kv.v)?.transpose(1, 2)?.reshape((b, t, h * dh))?;
         Ok((self.out.forward_fused(&context)?, weights))
     }
+}
+
+/// Whether the fused op serves: nobody wants the weights, and no dropout falls on them.
+fn fused(need_weights: bool, p: f64, rng: Option<&Rng>) -> bool {
+    !need_weights && (p <= 0.0 || rng.is_none())
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::config::{Architecture, ModelConfig, ModelDims, Norm, Positions, TieEmbeddings};
+use crate::fused::KeyMask;
 use crate::params::seeded_builder;
 use crate::seq2seq::{Mode, TrainRngs};
 
@@ -85,41 +86,47 @@ fn dev() -> Device {
     Device::Cpu
 }
 
+/// Both attention paths: the fused op (no weights wanted) and candle's composed ops.
+const PATHS: [(bool, &str); 2] = [(false, "fused"), (true, "composed")];
+
 #[test]
 fn multi_head_attention_matches_pytorch() {
-    let (store, vb) = seeded_builder(0, &dev());
-    let mha = MultiHeadAttention::new(D, HEADS, vb).expect("mha");
-    let vars = filled(&store);
-    let (q, m) = (input("query", &[2, 3, D]), input("memory", &[2, 4, D]));
-    let pad = pad_bias(&[4, 2], 4, &dev()).expect("pad");
-    let memory = mha.memory(m.as_tensor()).expect("memory");
-    let (out, _) = mha.cross_attention(q.as_tensor(), &memory, pad.as_ref(), 0.0, None).expect("cross");
-    // PyTorch had key and value as separate leaves of the same values: their gradients
-    // sum to ours.
     let all: Value = serde_json::from_str(FIXTURES).expect("fixtures");
-    let g = &all["cases"]["mha_cross"]["input_grads"];
-    let summed: Vec<f64> =
-        floats(&g["memory"]).iter().zip(floats(&g["memory2"])).map(|(a, b)| f64::from(a + b)).collect();
-    let loss = (out.flatten_all().expect("f") * probe(out.elem_count())).expect("m").sum_all().expect("s");
-    let grads = loss.backward().expect("backward");
-    assert_close("mha_cross dmemory", grads.get(m.as_tensor()).expect("dm"), &Value::from(summed));
-    check_case("mha_cross", &out, &[("query", &q)], &vars);
+    for (need_weights, path) in PATHS {
+        let (store, vb) = seeded_builder(0, &dev());
+        let mha = MultiHeadAttention::new(D, HEADS, vb).expect("mha");
+        let vars = filled(&store);
+        let (q, m) = (input("query", &[2, 3, D]), input("memory", &[2, 4, D]));
+        let pad = KeyMask::padding(&[4, 2], 4);
+        let memory = mha.memory(m.as_tensor()).expect("memory");
+        let (out, w) = mha.cross_attention(q.as_tensor(), &memory, &pad, 0.0, None, need_weights).expect("cross");
+        assert_eq!(w.is_some(), need_weights, "{path}");
+        // PyTorch had key and value as separate leaves of the same values: their gradients
+        // sum to ours.
+        let g = &all["cases"]["mha_cross"]["input_grads"];
+        let summed: Vec<f64> =
+            floats(&g["memory"]).iter().zip(floats(&g["memory2"])).map(|(a, b)| f64::from(a + b)).collect();
+        let loss = (out.flatten_all().expect("f") * probe(out.elem_count())).expect("m").sum_all().expect("s");
+        let grads = loss.backward().expect("backward");
+        assert_close(&format!("{path} mha_cross dmemory"), grads.get(m.as_tensor()).expect("dm"), &Value::from(summed));
+        check_case("mha_cross", &out, &[("query", &q)], &vars);
 
-    let (store, vb) = seeded_builder(0, &dev());
-    let mha = MultiHeadAttention::new(D, HEADS, vb).expect("mha");
-    let vars = filled(&store);
-    let q = input("query", &[2, 3, D]);
-    let causal = causal_bias(3, &dev()).expect("causal");
-    let (out, _) = mha.self_attention(q.as_tensor(), Some(&causal), 0.0, None).expect("self");
-    let g = &all["cases"]["mha_self_causal"]["input_grads"];
-    let summed: Vec<f64> = floats(&g["query"])
-        .iter()
-        .zip(floats(&g["q2"]).iter().zip(floats(&g["q3"])))
-        .map(|(a, (b, c))| f64::from(a + b + c))
-        .collect();
-    let loss = (out.flatten_all().expect("f") * probe(out.elem_count())).expect("m").sum_all().expect("s");
-    assert_close("mha_self dquery", loss.backward().expect("b").get(q.as_tensor()).expect("dq"), &Value::from(summed));
-    check_case("mha_self_causal", &out, &[], &vars);
+        let (store, vb) = seeded_builder(0, &dev());
+        let mha = MultiHeadAttention::new(D, HEADS, vb).expect("mha");
+        let vars = filled(&store);
+        let q = input("query", &[2, 3, D]);
+        let (out, _) = mha.self_attention(q.as_tensor(), &KeyMask::causal(), 0.0, None, need_weights).expect("self");
+        let g = &all["cases"]["mha_self_causal"]["input_grads"];
+        let summed: Vec<f64> = floats(&g["query"])
+            .iter()
+            .zip(floats(&g["q2"]).iter().zip(floats(&g["q3"])))
+            .map(|(a, (b, c))| f64::from(a + b + c))
+            .collect();
+        let loss = (out.flatten_all().expect("f") * probe(out.elem_count())).expect("m").sum_all().expect("s");
+        let dq = loss.backward().expect("b");
+        assert_close(&format!("{path} mha_self dquery"), dq.get(q.as_tensor()).expect("dq"), &Value::from(summed));
+        check_case("mha_self_causal", &out, &[], &vars);
+    }
 }
 
 #[test]
@@ -129,24 +136,24 @@ fn encoder_layers_match_pytorch_in_both_norm_orders() {
         let layer = EncoderLayer::new(D, HEADS, FF, norm, NO_DROPOUT, vb).expect("layer");
         let vars = filled(&store);
         let m = input("memory", &[2, 4, D]);
-        let pad = pad_bias(&[4, 2], 4, &dev()).expect("pad");
-        let out = layer.forward(m.as_tensor(), pad.as_ref(), None).expect("forward");
+        let out = layer.forward(m.as_tensor(), &KeyMask::padding(&[4, 2], 4), None).expect("forward");
         check_case(&format!("encoder_{tag}"), &out, &[("memory", &m)], &vars);
     }
 }
 
 #[test]
 fn decoder_layers_match_pytorch_in_both_norm_orders() {
-    for (norm, tag) in [(Norm::Pre, "pre"), (Norm::Post, "post")] {
-        let (store, vb) = seeded_builder(0, &dev());
-        let layer = DecoderLayer::new(D, HEADS, FF, norm, NO_DROPOUT, vb).expect("layer");
-        let vars = filled(&store);
-        let (q, m) = (input("query", &[2, 3, D]), input("memory", &[2, 4, D]));
-        let pad = pad_bias(&[4, 2], 4, &dev()).expect("pad");
-        let memory = layer.memory(m.as_tensor(), pad.as_ref()).expect("memory");
-        let causal = causal_bias(3, &dev()).expect("causal");
-        let (out, _) = layer.forward(q.as_tensor(), &causal, &memory, None).expect("forward");
-        check_case(&format!("decoder_{tag}"), &out, &[("query", &q), ("memory", &m)], &vars);
+    for (need_weights, path) in PATHS {
+        for (norm, tag) in [(Norm::Pre, "pre"), (Norm::Post, "post")] {
+            let (store, vb) = seeded_builder(0, &dev());
+            let layer = DecoderLayer::new(D, HEADS, FF, norm, NO_DROPOUT, vb).expect("layer");
+            let vars = filled(&store);
+            let (q, m) = (input("query", &[2, 3, D]), input("memory", &[2, 4, D]));
+            let memory = layer.memory(m.as_tensor(), &KeyMask::padding(&[4, 2], 4)).expect("memory");
+            let (out, w) = layer.forward(q.as_tensor(), &memory, None, need_weights).expect("forward");
+            assert_eq!(w.is_some(), need_weights, "{path}");
+            check_case(&format!("decoder_{tag}"), &out, &[("query", &q), ("memory", &m)], &vars);
+        }
     }
 }
 
@@ -217,12 +224,16 @@ fn parameter_names_follow_torch_nn_transformer() {
 /// pass cuts the graph), for every option and with the batch split over two threads.
 #[test]
 fn every_parameter_gets_a_gradient() {
-    for (norm, positions, tie, threads) in [
-        (Norm::Pre, Positions::Sinusoidal, TieEmbeddings::Decoder, 1),
-        (Norm::Post, Positions::Learned, TieEmbeddings::None, 2),
-        (Norm::Pre, Positions::Learned, TieEmbeddings::All, 1),
+    // Attention dropout 0 trains through the fused attention op, 0.1 through the composed ops.
+    for (norm, positions, tie, threads, attention_dropout) in [
+        (Norm::Pre, Positions::Sinusoidal, TieEmbeddings::Decoder, 1, 0.1),
+        (Norm::Post, Positions::Learned, TieEmbeddings::None, 2, 0.1),
+        (Norm::Pre, Positions::Learned, TieEmbeddings::All, 1, 0.1),
+        (Norm::Pre, Positions::Sinusoidal, TieEmbeddings::Decoder, 2, 0.0),
+        (Norm::Post, Positions::Sinusoidal, TieEmbeddings::None, 1, 0.0),
     ] {
-        let mut model = Transformer::new(&small(norm, positions, tie), DIMS, 3, &dev()).expect("model");
+        let cfg = ModelConfig { attention_dropout, ..small(norm, positions, tie) };
+        let mut model = Transformer::new(&cfg, DIMS, 3, &dev()).expect("model");
         model.set_threads(threads);
         let mut rngs = TrainRngs::new(1);
         let mode = Mode::Train { rngs: &mut rngs, teacher_forcing_ratio: 1.0, label_smoothing: 0.1 };
