@@ -8,10 +8,13 @@ pub fn execute(o: &BenchOptions) -> Result<()> {
     Ok(())
 }
 
-/// `s2s bench-data CONFIG`: a config's data loaded into one epoch's batches, timed.
+/// `s2s bench-data CONFIG`: a config's data loaded into one epoch's batches, timed; with
+/// `BENCH_DATA_SHA256=1` in the environment, also the SHA-256 of the ids, references and
+/// batches loaded.
 pub fn data(config: &std::path::Path, sets: &[String]) -> Result<()> {
     let cfg = s2s_run::config::ExperimentConfig::load(config, sets)?;
     s2s_run::session::set_threads(cfg.run.threads);
-    println!("{}", s2s_run::bench::measure_data(&cfg)?);
+    let checksum = std::env::var_os("BENCH_DATA_SHA256").is_some_and(|v| !v.is_empty() && v != "0");
+    println!("{}", s2s_run::bench::measure_data(&cfg, checksum)?);
     Ok(())
 }

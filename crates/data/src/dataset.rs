@@ -10,7 +10,7 @@ use crate::config::{DataConfig, Dataset};
 use crate::error::{DataError, Result};
 use crate::normalize::{has_english_prefix, normalize_text, normalize_words};
 use crate::rng::Rng;
-use crate::tokenizer::{Tokenizer, TokenizerKind};
+use crate::tokenizer::{Tokenizer, TokenizerKind, Tokens, WordCache};
 use crate::vocab::Vocab;
 
 /// The teaching notebook's five pairs.
@@ -22,12 +22,13 @@ pub const SEED_PAIRS: [(&str, &str); 5] = [
     ("they are artists", "ils sont artistes"),
 ];
 
-/// One source/target sentence pair, as tokens (words or subword pieces), with the
-/// target text that translations are scored against.
+/// One source/target sentence pair, as tokens (words, or the ids of subword pieces in the
+/// corpus's tokenizers' vocabularies), with the target text that translations are scored
+/// against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pair {
-    pub src: Vec<String>,
-    pub tgt: Vec<String>,
+    pub src: Tokens,
+    pub tgt: Tokens,
     /// The normalized target text: the words joined by spaces, or with subwords the text
     /// itself (NFC, whitespace collapsed), as sacreBLEU reads a reference file.
     pub reference: String,
@@ -36,7 +37,7 @@ pub struct Pair {
 impl Pair {
     fn words(src: Vec<String>, tgt: Vec<String>) -> Self {
         let reference = tgt.join(" ");
-        Self { src, tgt, reference }
+        Self { src: Tokens::Words(src), tgt: Tokens::Words(tgt), reference }
     }
 }
 
@@ -201,8 +202,8 @@ fn words(raw: Raw, cfg: &DataConfig, seed: u64, given: Option<(Tokenizer, Tokeni
         // Which sides a vocabulary is built from: (source, target).
         let build = |src: bool, tgt: bool| {
             let sentences = train.iter().flat_map(|p| {
-                let s = src.then_some(p.src.as_slice());
-                let t = tgt.then_some(p.tgt.as_slice());
+                let s = src.then_some(p.src.words());
+                let t = tgt.then_some(p.tgt.words());
                 s.into_iter().chain(t)
             });
             Tokenizer::word(norm, Vocab::build(sentences, cfg.min_freq, cfg.max_vocab_size))
@@ -250,20 +251,31 @@ fn subwords(
     Ok((tokenize(train)?, tokenize(valid)?, tokenize(test)?, source, target))
 }
 
-/// Tokenizes text pairs on all cores, in order.
+/// Tokenizes text pairs on all cores, in order, each thread with its own word caches;
+/// the target text is kept as the pair's reference, the source text dropped.
 fn tokenize_pairs(texts: Vec<(String, String)>, source: &Tokenizer, target: &Tokenizer) -> Result<Vec<Pair>> {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let chunk = texts.len().div_ceil(threads).max(1);
-    let one = |part: &[(String, String)]| -> Result<Vec<Pair>> {
-        part.iter()
-            .map(|(a, b)| Ok(Pair { src: source.split(a)?.0, tgt: target.split(b)?.0, reference: b.clone() }))
+    let total = texts.len();
+    let mut rest = texts.into_iter();
+    let chunks: Vec<Vec<(String, String)>> =
+        (0..threads).map(|_| rest.by_ref().take(chunk).collect()).filter(|c: &Vec<_>| !c.is_empty()).collect();
+    let one = |part: Vec<(String, String)>| -> Result<Vec<Pair>> {
+        let (mut src, mut tgt) = (WordCache::new(source), WordCache::new(target));
+        part.into_iter()
+            .map(|(a, mut b)| {
+                let pair_src = src.tokens(&a)?;
+                let pair_tgt = tgt.tokens(&b)?;
+                b.shrink_to_fit();
+                Ok(Pair { src: pair_src, tgt: pair_tgt, reference: b })
+            })
             .collect()
     };
     let parts: Vec<Result<Vec<Pair>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = texts.chunks(chunk).map(|part| scope.spawn(move || one(part))).collect();
+        let handles: Vec<_> = chunks.into_iter().map(|part| scope.spawn(move || one(part))).collect();
         handles.into_iter().map(|h| h.join().unwrap_or(Err(DataError::Worker))).collect()
     });
-    let mut out = Vec::with_capacity(texts.len());
+    let mut out = Vec::with_capacity(total);
     for part in parts {
         out.extend(part?);
     }
@@ -550,9 +562,9 @@ mod tests {
         let cfg = DataConfig { dataset: Dataset::Reverse, synthetic_count: 50, ..Default::default() };
         let c = load(&cfg, 1).expect("loads");
         for p in c.train.iter().chain(&c.valid) {
-            let mut r = p.src.clone();
+            let mut r = p.src.words().to_vec();
             r.reverse();
-            assert_eq!(r, p.tgt);
+            assert_eq!(r, p.tgt.words());
         }
     }
 }

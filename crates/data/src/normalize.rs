@@ -1,6 +1,6 @@
 //! Sentence normalization, each step switchable from the config.
 
-use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
+use unicode_normalization::{char::is_combining_mark, is_nfc_quick, IsNormalized, UnicodeNormalization};
 
 use serde::{Deserialize, Serialize};
 
@@ -22,14 +22,31 @@ pub struct Normalization {
 /// One text with case and accents handled as `norm` says, Unicode NFC, and whitespace
 /// runs collapsed to one space: what a BPE tokenizer reads and what references are
 /// scored against.
+///
+/// ASCII text skips the Unicode steps (it is its own NFD and NFC, with no accents), and
+/// text that passes the NFC quick check is not recomposed.
 pub fn normalize_text(text: &str, norm: &Normalization) -> String {
-    let mut s: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if norm.ascii {
-        s = s.nfd().filter(|c| !is_combining_mark(*c)).collect();
+    let mut s = String::with_capacity(text.len());
+    for w in text.split_whitespace() {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        s.push_str(w);
     }
-    s = s.nfc().collect();
+    if !s.is_ascii() {
+        if norm.ascii {
+            s = s.nfd().filter(|c| !is_combining_mark(*c)).collect();
+        }
+        if is_nfc_quick(s.chars()) != IsNormalized::Yes {
+            s = s.nfc().collect();
+        }
+    }
     if norm.lowercase {
-        s = s.to_lowercase();
+        if s.is_ascii() {
+            s.make_ascii_lowercase();
+        } else {
+            s = s.to_lowercase();
+        }
     }
     s
 }
@@ -102,5 +119,37 @@ mod tests {
         assert_eq!(normalize_text("  Un e\u{301}le\u{300}ve \t arrive. ", &cfg), "Un élève arrive.");
         let lower = Normalization { lowercase: true, ascii: true, ..cfg };
         assert_eq!(normalize_text("Ça VA", &lower), "ca va");
+    }
+
+    #[test]
+    fn fast_paths_give_the_full_normalization() {
+        // The steps as normalize_text applied them before its ASCII and NFC quick-check paths.
+        fn full(text: &str, norm: &Normalization) -> String {
+            let mut s: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            if norm.ascii {
+                s = s.nfd().filter(|c| !is_combining_mark(*c)).collect();
+            }
+            s = s.nfc().collect();
+            if norm.lowercase {
+                s = s.to_lowercase();
+            }
+            s
+        }
+        let texts = [
+            "A man IN a Blue shirt.",
+            "  two\t spaces \n ",
+            "",
+            "Un e\u{301}le\u{300}ve (NFD) et un élève (NFC)",
+            "ΣΟΦΊΑ İstanbul ǅ ﬁ Å Å 한국어 \u{1100}\u{1161}",
+            "a\u{0323}\u{0307} q\u{0307}\u{0323}",
+        ];
+        for ascii in [false, true] {
+            for lowercase in [false, true] {
+                let norm = Normalization { ascii, lowercase, separate_punctuation: false, letters_only: false };
+                for t in texts {
+                    assert_eq!(normalize_text(t, &norm), full(t, &norm), "{t:?} {norm:?}");
+                }
+            }
+        }
     }
 }

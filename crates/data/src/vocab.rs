@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
+use crate::tokenizer::tokens::Encodable;
 
 /// Special token ids, the same as `torch_ref.py`'s: SOS=0 EOS=1 PAD=2 UNK=3.
 pub const SOS: u32 = 0;
@@ -69,9 +70,9 @@ impl Vocab {
         self.index.get(word).copied()
     }
 
-    /// Ids of the words followed by EOS; unknown words become UNK.
-    pub fn encode(&self, words: &[String]) -> Vec<u32> {
-        words.iter().map(|w| self.id(w).unwrap_or(UNK)).chain(std::iter::once(EOS)).collect()
+    /// Ids of the words (strings or [`Tokens`](crate::tokenizer::Tokens)) followed by EOS; unknown words become UNK.
+    pub fn encode<T: Encodable + ?Sized>(&self, words: &T) -> Vec<u32> {
+        words.encode_in(self)
     }
 
     pub fn token(&self, id: u32) -> &str {

@@ -121,8 +121,10 @@ pub fn measure(o: &BenchOptions) -> Result<serde_json::Value> {
 
 /// Loads `cfg`'s data into one epoch's batches, as a run does before training (read,
 /// normalize, split, tokenize, encode, batch), and reports the time of each part and the
-/// peak memory: `s2s bench-data CONFIG`.
-pub fn measure_data(cfg: &crate::config::ExperimentConfig) -> Result<serde_json::Value> {
+/// peak memory: `s2s bench-data CONFIG`. With `checksum`, also the SHA-256 of everything
+/// loaded ([`data_checksum`], after the figures are taken), to check that a change loads
+/// the same data.
+pub fn measure_data(cfg: &crate::config::ExperimentConfig, checksum: bool) -> Result<serde_json::Value> {
     let t0 = Instant::now();
     let corpus = s2s_data::load(&cfg.data, cfg.run.seed)?;
     let load_s = t0.elapsed().as_secs_f64();
@@ -141,7 +143,8 @@ pub fn measure_data(cfg: &crate::config::ExperimentConfig) -> Result<serde_json:
     let batch_s = t2.elapsed().as_secs_f64();
     let tokens: usize = batches.iter().map(s2s_data::Batch::target_tokens).sum();
     let round = |s: f64| (s * 1000.0).round() / 1000.0;
-    Ok(serde_json::json!({
+    let total_s = round(t0.elapsed().as_secs_f64());
+    let mut result = serde_json::json!({
         "train_pairs": corpus.train.len(),
         "valid_pairs": corpus.valid.len(),
         "filtered_pairs": corpus.filtered_pairs,
@@ -150,7 +153,46 @@ pub fn measure_data(cfg: &crate::config::ExperimentConfig) -> Result<serde_json:
         "load_s": round(load_s),
         "encode_s": round(encode_s),
         "batch_s": round(batch_s),
-        "total_s": round(t0.elapsed().as_secs_f64()),
+        "total_s": total_s,
         "peak_rss_kib": peak_rss_kib(),
-    }))
+    });
+    if checksum {
+        result["sha256"] = data_checksum(&corpus, &examples, &batches).into();
+    }
+    Ok(result)
+}
+
+/// SHA-256 over what loading produced: every split's ids (EOS included) and reference
+/// text, and the epoch's batches (rows and padded grids), so that two builds can be
+/// checked to load the same data.
+fn data_checksum(corpus: &s2s_data::Corpus, train: &[s2s_data::Example], batches: &[s2s_data::Batch]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut ids = |v: &[u32]| {
+        h.update((v.len() as u64).to_le_bytes());
+        for id in v {
+            h.update(id.to_le_bytes());
+        }
+    };
+    for e in train {
+        ids(&e.src);
+        ids(&e.tgt);
+    }
+    for split in [&corpus.valid, &corpus.test] {
+        for e in s2s_data::batch::encode(split, corpus.src_vocab(), corpus.tgt_vocab()) {
+            ids(&e.src);
+            ids(&e.tgt);
+        }
+    }
+    for b in batches {
+        let rows: Vec<u32> = b.indices.iter().map(|&i| i as u32).collect();
+        ids(&rows);
+        ids(&b.src);
+        ids(&b.tgt);
+    }
+    for p in corpus.train.iter().chain(&corpus.valid).chain(&corpus.test) {
+        h.update((p.reference.len() as u64).to_le_bytes());
+        h.update(p.reference.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }

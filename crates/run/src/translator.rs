@@ -275,7 +275,7 @@ pub fn translate_n_best(
 pub fn references(corpus: &s2s_data::Corpus) -> HashMap<String, String> {
     let mut refs = HashMap::new();
     for p in corpus.train.iter().chain(&corpus.valid).chain(&corpus.test) {
-        refs.entry(p.src.join(" ")).or_insert_with(|| p.reference.clone());
+        refs.entry(p.src.pieces(corpus.src_vocab()).join(" ")).or_insert_with(|| p.reference.clone());
     }
     refs
 }

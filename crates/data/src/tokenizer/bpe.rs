@@ -177,7 +177,7 @@ pub fn split(tok: &HfTokenizer, text: &str) -> Result<(Vec<String>, Vec<String>)
     Ok((enc.get_tokens().to_vec(), unknown))
 }
 
-fn hf_error(e: tokenizers::Error) -> DataError {
+pub(crate) fn hf_error(e: tokenizers::Error) -> DataError {
     DataError::Tokenizer { path: None, message: e.to_string() }
 }
 

@@ -3,6 +3,8 @@
 //! pieces and text always agree.
 
 pub mod bpe;
+pub mod cache;
+pub mod tokens;
 
 use std::path::Path;
 
@@ -12,6 +14,9 @@ use sha2::{Digest, Sha256};
 use crate::error::{DataError, Result};
 use crate::normalize::{normalize_words, Normalization};
 use crate::vocab::{Vocab, EOS};
+
+pub use cache::WordCache;
+pub use tokens::{Encodable, Tokens};
 
 /// `data.tokenizer`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -149,3 +149,61 @@ fn the_fast_split_gives_what_encode_gives() {
         assert_eq!(unknown.len(), enc.get_ids().iter().filter(|&&i| i == UNK).count(), "{t:?}");
     }
 }
+
+#[test]
+fn the_word_cache_gives_the_pieces_of_split() {
+    let c = cases();
+    let mut texts: Vec<String> = c.cases.iter().map(|x| x.text.clone()).chain(c.train.iter().cloned()).collect();
+    texts.extend(
+        [
+            "Les <unk> élèves",
+            "\tDeux  chiens\n",
+            "",
+            " x",
+            "a\u{7}b 🐕🐕 c",
+            "Ça, c'est « ça » !",
+            "Un e\u{301}le\u{300}ve et un élève",
+            "a \u{301} b",
+            "ΣΟΦΊΑ İstanbul ÉCOLE",
+            "deux</s>mots",
+        ]
+        .map(String::from),
+    );
+    for (ascii, lowercase) in [(false, false), (true, false), (false, true), (true, true)] {
+        let norm = Normalization { ascii, lowercase, ..BPE_NORM };
+        let tok = Tokenizer::learn_bpe(c.train.iter().map(String::as_str), &norm, 120, 1).expect("learns");
+        let mut cache = WordCache::new(&tok);
+        assert!(cache.cuts_word_by_word(), "the pipeline's normalizers act word by word");
+        let mut uncached = WordCache::with_limit(&tok, 0);
+        // Twice: the second pass reads every word from the cache.
+        for t in texts.iter().chain(&texts) {
+            let want = tok.vocab().encode(&tok.split(t).expect("splits").0);
+            let want = Tokens::Ids(want[..want.len() - 1].to_vec());
+            assert_eq!(cache.tokens(t).expect("cached"), want, "{t:?} {norm:?}");
+            assert_eq!(uncached.tokens(t).expect("uncached"), want, "{t:?} {norm:?}");
+        }
+        assert!(!cache.is_empty() && uncached.is_empty());
+    }
+    let word = Tokenizer::word(BPE_NORM, Vocab::from_tokens(vec!["a".into()]));
+    assert_eq!(WordCache::new(&word).tokens("a b").expect("words"), ["a", "b"]);
+}
+
+#[test]
+fn only_word_by_word_normalizers_use_the_cache() {
+    use tokenizers::normalizers::{Sequence, NFC, NFKC};
+    use tokenizers::NormalizerWrapper;
+    assert!(cache::word_local(&Sequence::new(vec![NFC.into()]).into()));
+    assert!(!cache::word_local(&NFKC.into()));
+    let prepend: NormalizerWrapper = tokenizers::normalizers::Prepend::new("x".into()).into();
+    assert!(!cache::word_local(&Sequence::new(vec![NFC.into(), prepend]).into()));
+    let c = cases();
+    let mut tok = Tokenizer::learn_bpe(c.train.iter().map(String::as_str), &BPE_NORM, 120, 1).expect("learns");
+    let Engine::Bpe(hf) = &mut tok.engine else { panic!("a BPE tokenizer") };
+    hf.with_normalizer(Some(NFKC)).expect("sets");
+    let mut cache = WordCache::new(&tok);
+    assert!(!cache.cuts_word_by_word());
+    // U+00A8 (diaeresis) is a space and a combining mark under NFKC.
+    let text = "a\u{a8}b élève";
+    let want = tok.vocab().encode(&tok.split(text).expect("splits").0);
+    assert_eq!(cache.tokens(text).expect("tokens"), Tokens::Ids(want[..want.len() - 1].to_vec()));
+}
