@@ -100,9 +100,12 @@ pub struct BatchPlan {
     pub batch_size: usize,
     pub shuffle: bool,
     pub length_bucketing: bool,
-    /// Batches by token count instead (0 = off): each batch holds as many sentences of
-    /// similar length as fit `batch_tokens` padded tokens of its longer side, as fairseq's
-    /// `--max-tokens`. `batch_size` is then unused.
+    /// Batches by token count instead of `batch_size` sentences (0 = off; `batch_size` is
+    /// then unused): each batch holds as many sentences as fit `batch_tokens` padded tokens
+    /// of its longer side, rows × the widest row's longer side. Alone, the batches are
+    /// random: consecutive runs of the shuffled order, as JoeyNMT's `batch_type: token`
+    /// ([`token_batches`]). With `length_bucketing`, sentences of similar length, as
+    /// fairseq's `--max-tokens` (less padding, more sentences per batch).
     pub batch_tokens: usize,
     pub seed: u64,
 }
@@ -123,6 +126,14 @@ impl BatchPlan {
     /// batches of `batch_size` sentences each would give a short sentence's tokens several
     /// times the weight of a long one's (what sentence-count bucketing did; it cost Tatoeba
     /// 0.8 BLEU, the token budget 0.1: BENCHMARKS.md). The batches are then shuffled.
+    /// With `batch_tokens` as well, the pools are sorted the same way and cut by that budget
+    /// on both sides' padded widths.
+    ///
+    /// With `batch_tokens` and no bucketing, the shuffled order is cut into consecutive
+    /// runs by [`token_batches`]: random batches, only their sizes set by the budget.
+    ///
+    /// Every case is a pure function of (`seed`, `epoch`), so a run resumed mid-epoch gets
+    /// the same batches again.
     pub fn epoch(&self, examples: &[Example], epoch: usize) -> Vec<Batch> {
         let n = examples.len();
         let mut order: Vec<usize> = (0..n).collect();
@@ -131,7 +142,13 @@ impl BatchPlan {
             rng.shuffle(&mut order);
         }
         let bs = self.batch_size.max(1);
-        if !self.length_bucketing && self.batch_tokens == 0 {
+        if !self.length_bucketing {
+            if self.batch_tokens > 0 {
+                return token_batches(examples, &order, self.batch_tokens)
+                    .into_iter()
+                    .map(|r| Batch::new(examples, &order[r]))
+                    .collect();
+            }
             return order.chunks(bs).map(|c| Batch::new(examples, c)).collect();
         }
         // Padded tokens a batch of `rows` would take up, its last row being `e`:
@@ -170,6 +187,34 @@ impl BatchPlan {
         }
         batches
     }
+}
+
+/// Random token batches: `order` cut into consecutive ranges, each closed before the next
+/// sentence would make rows × the widest row's longer side (src or tgt, EOS included)
+/// exceed `budget` padded tokens. A sentence longer than `budget` on its own gets a batch
+/// of its own (config validation keeps `budget` ≥ `data.max_length`, so none should be).
+///
+/// JoeyNMT 2.3's `TokenBatchSampler` walks its shuffled order the same way but closes a
+/// batch *after* the sentence that reaches the budget, so its batches may exceed it by one
+/// sentence; here the budget is a bound on every batch's padded tokens (and so its memory).
+pub fn token_batches(examples: &[Example], order: &[usize], budget: usize) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let (mut start, mut width) = (0, 0);
+    for (k, &i) in order.iter().enumerate() {
+        let e = &examples[i];
+        let w = width.max(e.src.len().max(e.tgt.len()));
+        if k > start && (k + 1 - start) * w > budget {
+            ranges.push(start..k);
+            start = k;
+            width = e.src.len().max(e.tgt.len());
+        } else {
+            width = w;
+        }
+    }
+    if start < order.len() {
+        ranges.push(start..order.len());
+    }
+    ranges
 }
 
 /// Padded target tokens per bucketed batch: `batch_size` sentences of the mean target length.
@@ -259,11 +304,11 @@ mod tests {
     }
 
     #[test]
-    fn token_batches_fit_the_budget_on_both_sides() {
+    fn bucketed_token_batches_fit_the_budget_on_both_sides() {
         // Sources of 1 to 60 tokens, targets of 2 to 12: the source side sets many widths.
         let ex: Vec<Example> =
             (0..2000).map(|i| Example { src: vec![4; 1 + (i * 13) % 60], tgt: vec![5; 2 + (i * 7) % 11] }).collect();
-        let plan = BatchPlan { batch_size: 1, shuffle: true, length_bucketing: false, batch_tokens: 400, seed: 1 };
+        let plan = BatchPlan { batch_size: 1, shuffle: true, length_bucketing: true, batch_tokens: 400, seed: 1 };
         let batches = plan.epoch(&ex, 0);
         let mut seen: Vec<usize> = batches.iter().flat_map(|b| b.indices.clone()).collect();
         seen.sort_unstable();
@@ -276,6 +321,126 @@ mod tests {
         assert!(padded as f64 / batches.len() as f64 > 0.6 * 400.0, "{padded} over {} batches", batches.len());
         assert_ne!(batches, plan.epoch(&ex, 1));
         assert_eq!(batches, plan.epoch(&ex, 0));
+    }
+
+    /// Lengths 1 to 30 on either side, uncorrelated: widths vary a lot from batch to batch.
+    fn mixed_lengths(n: usize) -> Vec<Example> {
+        (0..n).map(|i| Example { src: vec![4; 1 + (i * 13) % 30], tgt: vec![5; 1 + (i * 7 + i / 30) % 30] }).collect()
+    }
+
+    fn padded(b: &Batch) -> usize {
+        b.size * b.src_len.max(b.tgt_len)
+    }
+
+    fn random_tokens(seed: u64) -> BatchPlan {
+        BatchPlan { batch_size: 64, shuffle: true, length_bucketing: false, batch_tokens: 300, seed }
+    }
+
+    #[test]
+    fn random_token_batches_cover_every_example_once_within_the_budget() {
+        let ex = mixed_lengths(3000);
+        let plan = random_tokens(5);
+        for epoch in 0..3 {
+            let batches = plan.epoch(&ex, epoch);
+            let mut seen: Vec<usize> = batches.iter().flat_map(|b| b.indices.clone()).collect();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..3000).collect::<Vec<_>>());
+            for b in &batches {
+                // The memory bound: no batch's padded grid, either side, exceeds the budget.
+                assert!(
+                    b.size * b.src_len <= 300 && b.size * b.tgt_len <= 300,
+                    "{} rows of {}/{}",
+                    b.size,
+                    b.src_len,
+                    b.tgt_len
+                );
+            }
+            // Each batch is as full as the order allows: the next sentence would not fit.
+            for (b, next) in batches.iter().zip(&batches[1..]) {
+                let e = &ex[next.indices[0]];
+                let width = b.src_len.max(b.tgt_len).max(e.src.len()).max(e.tgt.len());
+                assert!((b.size + 1) * width > 300, "batch of {} rows of {width} had room", b.size);
+            }
+        }
+    }
+
+    #[test]
+    fn random_token_batches_are_a_pure_function_of_seed_and_epoch() {
+        let ex = mixed_lengths(500);
+        let e0 = random_tokens(7).epoch(&ex, 0);
+        assert_eq!(e0, random_tokens(7).epoch(&ex, 0));
+        assert_ne!(e0, random_tokens(7).epoch(&ex, 1));
+        assert_ne!(e0, random_tokens(8).epoch(&ex, 0));
+    }
+
+    #[test]
+    fn random_token_batches_follow_the_shuffle() {
+        // Concatenated, the batches are exactly the order that batches of sentences are cut
+        // from (torch_ref.py's shuffle): token batches only choose where to cut it.
+        let ex = mixed_lengths(1000);
+        let sentences = BatchPlan { batch_size: 1, batch_tokens: 0, ..random_tokens(3) };
+        let order: Vec<usize> = sentences.epoch(&ex, 2).iter().flat_map(|b| b.indices.clone()).collect();
+        let tokens: Vec<usize> = random_tokens(3).epoch(&ex, 2).iter().flat_map(|b| b.indices.clone()).collect();
+        assert_eq!(tokens, order);
+        // Without shuffling, data order.
+        let plain = BatchPlan { shuffle: false, ..random_tokens(3) };
+        let tokens: Vec<usize> = plain.epoch(&ex, 0).iter().flat_map(|b| b.indices.clone()).collect();
+        assert_eq!(tokens, (0..1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn random_token_batches_mix_lengths_and_bucketed_ones_do_not() {
+        // The spread of the batches' mean target lengths: random batches' means stay near
+        // the corpus mean, bucketed batches' span the whole range.
+        let ex = mixed_lengths(4000);
+        let spread = |batches: &[Batch]| {
+            let means: Vec<f64> = batches.iter().map(|b| b.target_tokens() as f64 / b.size as f64).collect();
+            let m = means.iter().sum::<f64>() / means.len() as f64;
+            (means.iter().map(|x| (x - m).powi(2)).sum::<f64>() / means.len() as f64).sqrt()
+        };
+        let random = random_tokens(1).epoch(&ex, 0);
+        let bucketed = BatchPlan { length_bucketing: true, ..random_tokens(1) }.epoch(&ex, 0);
+        let sentences = BatchPlan { batch_size: 12, batch_tokens: 0, ..random_tokens(1) }.epoch(&ex, 0);
+        let (r, b, s) = (spread(&random), spread(&bucketed), spread(&sentences));
+        assert!(b > 3.0 * r, "bucketed spread {b:.2} vs random {r:.2}");
+        assert!(r < 1.5 * s, "random token batches' spread {r:.2} vs random sentence batches' {s:.2}");
+        // And the rows within a batch are not sorted by length.
+        let sorted = random.iter().filter(|b| b.tgt_lengths.windows(2).all(|w| w[0] <= w[1])).count();
+        assert!(sorted * 4 < random.len(), "{sorted} of {} batches sorted", random.len());
+    }
+
+    #[test]
+    fn an_over_long_sentence_gets_a_batch_of_its_own() {
+        let mut ex = mixed_lengths(200);
+        ex[17] = Example { src: vec![4; 50], tgt: vec![5; 3] };
+        let plan = BatchPlan { batch_tokens: 40, ..random_tokens(2) };
+        let batches = plan.epoch(&ex, 0);
+        let own = batches.iter().find(|b| b.indices.contains(&17)).expect("17 is batched");
+        assert_eq!(own.indices, vec![17]);
+        assert!(batches.iter().all(|b| padded(b) <= 40 || b.size == 1));
+        let mut seen: Vec<usize> = batches.iter().flat_map(|b| b.indices.clone()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..200).collect::<Vec<_>>());
+        // An empty order gives no batches, and the cuts are ranges of the order.
+        assert!(token_batches(&ex, &[], 40).is_empty());
+        assert_eq!(token_batches(&ex, &[17], 40), vec![0..1]);
+    }
+
+    #[test]
+    fn bucketed_token_batches_are_unchanged() {
+        // batch_tokens with length_bucketing is what batch_tokens alone did before random
+        // token batches (figures from that version): the sorted pools, cut, shuffled.
+        let ex: Vec<Example> =
+            (0..2000).map(|i| Example { src: vec![4; 1 + (i * 13) % 60], tgt: vec![5; 2 + (i * 7) % 11] }).collect();
+        let plan = BatchPlan { batch_size: 1, shuffle: true, length_bucketing: true, batch_tokens: 400, seed: 1 };
+        let batches = plan.epoch(&ex, 0);
+        assert_eq!(batches.len(), 207);
+        assert_eq!(batches[0].indices, vec![683, 23, 1343, 1560, 97, 757]);
+        let sizes: Vec<usize> = batches.iter().take(10).map(|b| b.size).collect();
+        assert_eq!(sizes, vec![6, 11, 18, 6, 11, 8, 11, 13, 21, 9]);
+        let hash =
+            batches.iter().flat_map(|b| b.indices.iter()).fold(0u64, |h, &i| h.wrapping_mul(1_000_003) ^ i as u64);
+        assert_eq!(hash, 5_212_730_626_601_222_154);
     }
 
     #[test]

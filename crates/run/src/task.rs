@@ -25,8 +25,11 @@ pub struct TaskConfig {
     /// decoding users get.
     pub validate_beam: bool,
     /// Batches by token count (0 = off, batches of `batch_size` sentences): each holds as
-    /// many sentences of similar length as fit this many padded tokens of its longer side
-    /// (fairseq's `--max-tokens`, JoeyNMT's `batch_type: token`).
+    /// many sentences as fit this many padded tokens of its longer side (rows × the widest
+    /// row, source or target, EOS included), so no batch's grid exceeds it. Alone, random
+    /// sentences in the shuffled order (JoeyNMT's `batch_type: token`); with
+    /// `data.length_bucketing`, sentences of similar length (fairseq's `--max-tokens`).
+    /// Must hold one sentence of `data.max_length`.
     pub batch_tokens: usize,
 }
 
