@@ -193,7 +193,7 @@ impl AttentionOp {
 
     fn check(&self, q: &Heads, k: &Heads, v: &Heads) -> Result<()> {
         let [b, h, _, dh] = q.dims;
-        if k.dims != v.dims || k.dims[0] != b || k.dims[1] != h || k.dims[3] != dh {
+        if k.dims != v.dims || k.dims[0] != b || k.dims[1] != h || k.dims[3] != dh || k.dims[2] == 0 {
             candle_core::bail!("attention: q {:?}, k {:?} and v {:?} disagree", q.dims, k.dims, v.dims);
         }
         if let Some(l) = &self.mask.lengths {
