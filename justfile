@@ -65,6 +65,11 @@ bench-peer *ARGS: build
 bench-scaling *ARGS: build
     python3 scripts/bench_scaling.py {{ARGS}}
 
+# 10k-word vocabularies and 50-token sentences: speed against PyTorch, memory against
+# batch_tokens, data loading against pairs (`--torch-python` a Python with torch).
+bench-vocab *ARGS: build
+    python3 scripts/bench_vocab.py {{ARGS}}
+
 # Learn a config's BPE tokenizer once: `just tokenizer configs/multi30k.toml --set data.train_path=...`.
 tokenizer CONFIG *ARGS:
     cargo run --release -- tokenizer train {{CONFIG}} {{ARGS}}
