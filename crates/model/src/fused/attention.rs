@@ -79,17 +79,15 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, mask: &KeyMas
     q.apply_op3(k, v, AttentionOp { heads, mask: mask.clone() })
 }
 
+/// `(B, T, heads · d_head)` → `(B, heads, T, d_head)`, contiguous.
+pub fn split_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
+    let (b, t, d) = x.dims3()?;
+    x.reshape((b, t, heads, d / heads))?.transpose(1, 2)?.contiguous()
+}
+
 /// The same from candle's differentiable ops (other devices; the tests' reference).
 pub fn attention_composed(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, mask: &KeyMask) -> Result<Tensor> {
-    let split = |x: &Tensor| -> Result<Tensor> {
-        match x.rank() {
-            3 => {
-                let (b, t, d) = x.dims3()?;
-                x.reshape((b, t, heads, d / heads))?.transpose(1, 2)?.contiguous()
-            }
-            _ => x.contiguous(),
-        }
-    };
+    let split = |x: &Tensor| if x.rank() == 3 { split_heads(x, heads) } else { x.contiguous() };
     let (q, k, v) = (split(q)?, split(k)?, split(v)?);
     let (b, h, t, dh) = q.dims4()?;
     let s = k.dim(2)?;
@@ -177,10 +175,14 @@ impl AttentionOp {
         for (i, row) in p.chunks_exact_mut(s).enumerate().take(t) {
             let n = self.mask.visible(b, i, s);
             let (seen, hidden) = row.split_at_mut(n);
-            let max = seen.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x * scale));
+            let mut max = f32::NEG_INFINITY;
+            for x in seen.iter_mut() {
+                *x *= scale;
+                max = max.max(*x);
+            }
             let mut sum = 0f32;
             for x in seen.iter_mut() {
-                *x = (*x * scale - max).exp();
+                *x = (*x - max).exp();
                 sum += *x;
             }
             let inv = if sum > 0.0 { 1.0 / sum } else { 0.0 };

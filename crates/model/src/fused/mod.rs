@@ -24,7 +24,7 @@ mod softmax;
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 
 pub use additive_score::additive_score;
-pub use attention::{attention, attention_composed, KeyMask, MASKED};
+pub use attention::{attention, attention_composed, split_heads, KeyMask, MASKED};
 pub use best_token::{best_tokens, ColumnPick};
 pub use cross_entropy::{nll_from_logits, output_nll};
 pub use gru_cell::gru_cell;

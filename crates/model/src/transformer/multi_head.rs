@@ -66,8 +66,7 @@ impl MultiHeadAttention {
 
     /// `(B, T, d)` → `(B, heads, T, d / heads)`, contiguous.
     fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
-        Ok(x.reshape((b, t, self.heads, self.d / self.heads))?.transpose(1, 2)?.contiguous()?)
+        Ok(crate::fused::split_heads(x, self.heads)?)
     }
 
     /// The projected keys and values of `memory` (`(B, S, d)`), once per source.
