@@ -124,10 +124,10 @@ impl Attention {
                     None => scores,
                 }
             }
-            Self::LuongDot => outputs.matmul(&query.unsqueeze(D::Minus1)?)?.squeeze(D::Minus1)?,
+            Self::LuongDot => crate::fused::dot_scores(outputs, query)?,
             Self::LuongGeneral { .. } => {
                 let keys = keys.ok_or_else(missing)?;
-                keys.matmul(&query.unsqueeze(D::Minus1)?)?.squeeze(D::Minus1)?
+                crate::fused::dot_scores(keys, query)?
             }
         })
     }
@@ -152,6 +152,6 @@ pub fn attend(scores: &Tensor, bias: Option<&Tensor>, values: &Tensor) -> Result
         None => scores.clone(),
     };
     let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
-    let context = weights.unsqueeze(1)?.matmul(values)?.squeeze(1)?;
+    let context = crate::fused::weighted_sum(&weights, values)?;
     Ok((weights, context))
 }

@@ -189,7 +189,12 @@ impl Decoder {
     }
 
     /// The decoder memory of encoder outputs (detached `products` for inference).
+    ///
+    /// The outputs are made contiguous here, once: a unidirectional encoder's are a narrow
+    /// of its fused sequence, and every decoder step would otherwise copy them (and keep the
+    /// copy in the graph until backward).
     pub fn memory(&self, outputs: Tensor, bias: Option<Tensor>, products: Products) -> Result<Memory> {
+        let outputs = outputs.contiguous()?;
         let keys = self.attention.precompute_keys(&outputs, products)?;
         Ok(Memory { outputs, keys, bias })
     }

@@ -1,14 +1,22 @@
 //! Bahdanau's additive scores `v · tanh(k + q)` over every source position.
 
-use std::sync::Mutex;
-
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, D};
 
 use super::{f32_slice, with_f32};
 
-/// Keeps the forward pass's `tanh(k + q)` `(B, S, H)` for the backward pass.
-struct AdditiveScore {
-    saved: Mutex<Option<Vec<f32>>>,
+/// Keeps nothing for the backward pass: it recomputes `tanh(k + q)` a row at a time. Saving
+/// it took `(B, S, H)` floats per decoder step, `T · B · S · H` a batch: most of a GRU
+/// batch's autograd graph (about 130 MB of a 64-sentence Multi30k batch of 45 pieces a
+/// side), where the recomputation costs one more `tanh` per element in backward.
+struct AdditiveScore;
+
+/// `tanh(k + q)` of one source position's row into `e` (the forward and backward passes
+/// share it, so both see the same bits).
+#[inline(always)]
+fn tanh_row(e: &mut [f32], k: &[f32], q: &[f32]) {
+    for ((e, &k), &q) in e.iter_mut().zip(k).zip(q) {
+        *e = super::fast_math::tanh(k + q);
+    }
 }
 
 /// `scores[b, s] = Σ_h va[h] · tanh(keys[b, s, h] + query[b, h])`.
@@ -20,7 +28,7 @@ pub fn additive_score(keys: &Tensor, query: &Tensor, va: &Tensor) -> Result<Tens
         let e = keys.broadcast_add(&query.unsqueeze(1)?)?.tanh()?;
         return e.broadcast_mul(va)?.sum(D::Minus1);
     }
-    keys.contiguous()?.apply_op3(&query.contiguous()?, &va.contiguous()?, AdditiveScore { saved: Mutex::new(None) })
+    keys.contiguous()?.apply_op3(&query.contiguous()?, &va.contiguous()?, AdditiveScore)
 }
 
 impl CustomOp3 for AdditiveScore {
@@ -43,21 +51,14 @@ impl CustomOp3 for AdditiveScore {
             candle_core::bail!("additive-score: query must be (B, H) and va (H)");
         }
         let mut out = vec![0f32; b * s];
-        let mut e = vec![0f32; b * s * h];
+        let mut e = vec![0f32; h];
         for bi in 0..b {
             let q = &q[bi * h..(bi + 1) * h];
             for si in 0..s {
-                let row = (bi * s + si) * h..(bi * s + si + 1) * h;
-                let (k, e) = (&k[row.clone()], &mut e[row]);
                 // Two simple loops (tanh, then a dot product in lanes) so that both vectorise.
-                for ((e, &k), &q) in e.iter_mut().zip(k).zip(q) {
-                    *e = super::fast_math::tanh(k + q);
-                }
-                out[bi * s + si] = super::fast_math::lane_sum3(v, e, e, |v, e, _| v * e);
+                tanh_row(&mut e, &k[(bi * s + si) * h..(bi * s + si + 1) * h], q);
+                out[bi * s + si] = super::fast_math::lane_sum3(v, &e, &e, |v, e, _| v * e);
             }
-        }
-        if let Ok(mut slot) = self.saved.lock() {
-            *slot = Some(e);
         }
         Ok((CpuStorage::F32(out), Shape::from((b, s))))
     }
@@ -74,35 +75,33 @@ impl CustomOp3 for AdditiveScore {
         let mut d_k = vec![0f32; b * s * h];
         let mut d_q = vec![0f32; b * h];
         let mut d_v = vec![0f32; h];
-        let saved = self.saved.lock().ok().and_then(|mut g| g.take());
-        let e = match saved {
-            Some(e) if e.len() == b * s * h => e,
-            _ => with_f32(keys, |k| {
-                with_f32(query, |q| {
-                    (0..b * s * h).map(|i| super::fast_math::tanh(k[i] + q[(i / (s * h)) * h + i % h])).collect()
-                })
-            })??,
-        };
-        with_f32(va, |v| {
-            with_f32(grad, |g| {
-                for bi in 0..b {
-                    let d_q = &mut d_q[bi * h..(bi + 1) * h];
-                    for si in 0..s {
-                        let gs = g[bi * s + si];
-                        let row = (bi * s + si) * h..(bi * s + si + 1) * h;
-                        let (e, d_k) = (&e[row.clone()], &mut d_k[row]);
-                        for ((((d_k, d_q), d_v), &t), &v) in
-                            d_k.iter_mut().zip(d_q.iter_mut()).zip(d_v.iter_mut()).zip(e).zip(v)
-                        {
-                            let u = gs * v * (1.0 - t * t);
-                            *d_k = u;
-                            *d_q += u;
-                            *d_v += gs * t;
+        let mut e = vec![0f32; h];
+        with_f32(keys, |k| {
+            with_f32(query, |q| {
+                with_f32(va, |v| {
+                    with_f32(grad, |g| {
+                        for bi in 0..b {
+                            let q = &q[bi * h..(bi + 1) * h];
+                            let d_q = &mut d_q[bi * h..(bi + 1) * h];
+                            for si in 0..s {
+                                let gs = g[bi * s + si];
+                                let row = (bi * s + si) * h..(bi * s + si + 1) * h;
+                                tanh_row(&mut e, &k[row.clone()], q);
+                                let d_k = &mut d_k[row];
+                                for ((((d_k, d_q), d_v), &t), &v) in
+                                    d_k.iter_mut().zip(d_q.iter_mut()).zip(d_v.iter_mut()).zip(&e).zip(v)
+                                {
+                                    let u = gs * v * (1.0 - t * t);
+                                    *d_k = u;
+                                    *d_q += u;
+                                    *d_v += gs * t;
+                                }
+                            }
                         }
-                    }
-                }
+                    })
+                })
             })
-        })??;
+        })????;
         let dev = keys.device();
         Ok((
             Some(Tensor::from_vec(d_k, (b, s, h), dev)?),

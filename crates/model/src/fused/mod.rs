@@ -1,5 +1,5 @@
 //! Fused CPU kernels with hand-written backward passes for the hot spots of training:
-//! the GRU cell's gates, Bahdanau's additive scores, the cross-entropy over the
+//! the GRU cell's gates, Bahdanau's additive scores, the attention context and dot scores, the cross-entropy over the
 //! vocabulary, and the Transformer's attention, layer norm, softmax and biased products. Each replaces a dozen small candle ops (and their allocations) with one
 //! pass forward and one backward. On other devices the composed candle ops are used;
 //! the tests check that both paths agree. Inference's pieces live here too: the greedy
@@ -17,6 +17,7 @@ mod gru_sequence;
 mod layer_norm;
 mod linear;
 pub(crate) mod matmul;
+mod memory_products;
 mod shared_product;
 pub(crate) mod simd;
 mod softmax;
@@ -31,6 +32,7 @@ pub use gru_cell::gru_cell;
 pub use gru_sequence::gru_sequence;
 pub use layer_norm::{layer_norm, layer_norm_composed, LAYER_NORM_EPS};
 pub use linear::{linear, linear_relu};
+pub use memory_products::{dot_scores, weighted_sum};
 pub use shared_product::SharedProduct;
 pub use softmax::softmax;
 

@@ -60,6 +60,23 @@ fn additive_score_matches_composed() {
 }
 
 #[test]
+fn memory_products_match_matmul() {
+    let mut rng = Rng::new(4);
+    let vars = [random(&[3, 5], &mut rng, 1.0), random(&[3, 5, 11], &mut rng, 1.5)];
+    check(
+        &vars,
+        |t| weighted_sum(&t[0], &t[1]).expect("fused"),
+        |t| t[0].unsqueeze(1).expect("u").matmul(&t[1]).expect("mm").squeeze(1).expect("s"),
+    );
+    let vars = [random(&[3, 5, 11], &mut rng, 1.5), random(&[3, 11], &mut rng, 1.0)];
+    check(
+        &vars,
+        |t| dot_scores(&t[0], &t[1]).expect("fused"),
+        |t| t[0].matmul(&t[1].unsqueeze(D::Minus1).expect("u")).expect("mm").squeeze(D::Minus1).expect("s"),
+    );
+}
+
+#[test]
 fn output_layer_and_cross_entropy_match_log_softmax_gather() {
     let mut rng = Rng::new(3);
     let vars = [random(&[5, 4], &mut rng, 2.0), random(&[7, 4], &mut rng, 1.0), random(&[7], &mut rng, 1.0)];
