@@ -1,6 +1,6 @@
 //! Fused CPU kernels with hand-written backward passes for the hot spots of training:
-//! the GRU cell's gates, Bahdanau's additive scores, the attention context and dot scores, the cross-entropy over the
-//! vocabulary, and the Transformer's attention, layer norm, softmax and biased products. Each replaces a dozen small candle ops (and their allocations) with one
+//! the GRU cell's gates, Bahdanau's additive scores, the attention context and dot scores,
+//! the cross-entropy over the vocabulary, and the Transformer's attention, layer norm, softmax and biased products. Each replaces a dozen small candle ops (and their allocations) with one
 //! pass forward and one backward. On other devices the composed candle ops are used;
 //! the tests check that both paths agree. Inference's pieces live here too: the greedy
 //! pick over the vocabulary, detached weight-major products, and the AVX-512 builds of
