@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod commands;
 mod progress;
 mod signal;
@@ -256,7 +257,17 @@ fn keep_freed_memory() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
 }
 
+/// candle's CPU kernels read these at each product: they stay on one thread each, since
+/// s2s splits a batch's rows between its own threads (`run.threads`), where splitting
+/// these small products cost more than it gained (see BENCHMARKS.md). Set here, once,
+/// before any thread starts; the libraries never set the environment.
+fn one_thread_per_kernel() {
+    std::env::set_var("RAYON_NUM_THREADS", "1");
+    std::env::set_var("CANDLE_NUM_THREADS", "1");
+}
+
 fn main() -> ExitCode {
+    one_thread_per_kernel();
     keep_freed_memory();
     let cli = Cli::parse();
     let outcome = |r: anyhow::Result<s2s_run::Outcome>| {
@@ -295,7 +306,7 @@ fn main() -> ExitCode {
                 .map(|()| ExitCode::SUCCESS)
         }
         Command::Bench { train, hidden, batch, steps, bucketing, infer_sentences, decode_batches, threads, seed } => {
-            commands::bench::execute(&s2s_run::bench::BenchOptions {
+            commands::bench::execute(&crate::bench::BenchOptions {
                 train,
                 hidden,
                 batch,
@@ -325,16 +336,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            // The context chain on one line, skipping a cause whose text the message already
-            // carries (library errors that name their source printed it twice).
-            let mut msg = e.to_string();
-            for cause in e.chain().skip(1) {
-                let text = cause.to_string();
-                if !msg.contains(&text) {
-                    msg = format!("{msg}: {text}");
-                }
-            }
-            let msg = msg.replace('\n', " ");
+            // The error and its causes on one line, by anyhow's own chain formatting.
+            let msg = format!("{e:#}").replace('\n', " ");
             eprintln!("error: {msg}");
             ExitCode::from(2)
         }

@@ -1,7 +1,7 @@
 //! `s2s bench`: the measurements `scripts/bench.py` compares with PyTorch (prints JSON).
 
+use crate::bench::{measure, measure_data, BenchOptions};
 use anyhow::Result;
-use s2s_run::bench::{measure, BenchOptions};
 
 pub fn execute(o: &BenchOptions) -> Result<()> {
     println!("{}", measure(o)?);
@@ -13,8 +13,7 @@ pub fn execute(o: &BenchOptions) -> Result<()> {
 /// batches loaded.
 pub fn data(config: &std::path::Path, sets: &[String]) -> Result<()> {
     let cfg = s2s_run::config::ExperimentConfig::load(config, sets)?;
-    s2s_run::session::set_threads(cfg.run.threads);
     let checksum = std::env::var_os("BENCH_DATA_SHA256").is_some_and(|v| !v.is_empty() && v != "0");
-    println!("{}", s2s_run::bench::measure_data(&cfg, checksum)?);
+    println!("{}", measure_data(&cfg, checksum)?);
     Ok(())
 }

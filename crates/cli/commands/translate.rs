@@ -56,7 +56,7 @@ fn one(run: &OpenedRun, text: &str, opts: &Options) -> Result<()> {
         println!();
         return Ok(());
     }
-    let beam = opts.beam.unwrap_or(run.cfg.model.beam_size).max(opts.n_best).max(1);
+    let beam = opts.beam.unwrap_or(run.cfg.model.decoding.beam_size).max(opts.n_best).max(1);
     let hyps = run.translate_n_best(text, beam, opts.n_best.max(1))?;
     if let Some(first) = hyps.first() {
         if !first.unknown.is_empty() {

@@ -4,9 +4,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::config::{DataConfig, Dataset};
+use crate::digest::{sha256_hex, Sha256Hex};
 use crate::error::{DataError, Result};
 use crate::normalize::{has_english_prefix, normalize_text, normalize_words};
 use crate::rng::Rng;
@@ -85,21 +85,22 @@ impl Corpus {
 
 /// Loads, normalizes, filters and splits the configured data, and builds the tokenizers:
 /// word vocabularies from the train split, or BPE from `data.tokenizer_path` or learned
-/// on the train split. `seed` drives the splits and the synthetic generators.
-pub fn load(cfg: &DataConfig, seed: u64) -> Result<Corpus> {
-    load_with(cfg, seed, None)
+/// on the train split. `seed` drives the splits and the synthetic generators; subword
+/// pairs are tokenized on `threads` threads (the result does not depend on how many).
+pub fn load(cfg: &DataConfig, seed: u64, threads: usize) -> Result<Corpus> {
+    load_with(cfg, seed, None, threads)
 }
 
 /// [`load`] with the given `(source, target)` tokenizers (a trained run's) instead of
 /// building new ones.
-pub fn load_with(cfg: &DataConfig, seed: u64, given: Option<(Tokenizer, Tokenizer)>) -> Result<Corpus> {
+pub fn load_with(cfg: &DataConfig, seed: u64, given: Option<(Tokenizer, Tokenizer)>, threads: usize) -> Result<Corpus> {
     cfg.validate()?;
     let mut stats = Stats::default();
     let mut files = Vec::new();
     let raw = read_raw(cfg, seed, &mut stats, &mut files)?;
     let (train, valid, test, source, target) = match cfg.tokenizer {
         TokenizerKind::Word => words(raw, cfg, seed, given, &mut stats),
-        TokenizerKind::Bpe => subwords(raw, cfg, seed, given, &mut stats)?,
+        TokenizerKind::Bpe => subwords(raw, cfg, seed, given, &mut stats, threads)?,
     };
     if train.is_empty() {
         return Err(empty(cfg));
@@ -226,6 +227,7 @@ fn subwords(
     seed: u64,
     given: Option<(Tokenizer, Tokenizer)>,
     stats: &mut Stats,
+    threads: usize,
 ) -> Result<Built> {
     let (train, valid, test) = subword_texts(raw, cfg, seed, stats)?;
     let norm = cfg.normalization();
@@ -237,7 +239,7 @@ fn subwords(
         },
     };
     let mut tokenize = |v: Vec<(String, String)>| -> Result<Vec<Pair>> {
-        let pairs = tokenize_pairs(v, &source, &target)?;
+        let pairs = tokenize_pairs(v, &source, &target, threads)?;
         let before = pairs.len();
         let kept: Vec<Pair> = pairs
             .into_iter()
@@ -251,10 +253,15 @@ fn subwords(
     Ok((tokenize(train)?, tokenize(valid)?, tokenize(test)?, source, target))
 }
 
-/// Tokenizes text pairs on all cores, in order, each thread with its own word caches;
-/// the target text is kept as the pair's reference, the source text dropped.
-fn tokenize_pairs(texts: Vec<(String, String)>, source: &Tokenizer, target: &Tokenizer) -> Result<Vec<Pair>> {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+/// Tokenizes text pairs on `threads` threads, in order, each thread with its own word
+/// caches; the target text is kept as the pair's reference, the source text dropped.
+fn tokenize_pairs(
+    texts: Vec<(String, String)>,
+    source: &Tokenizer,
+    target: &Tokenizer,
+    threads: usize,
+) -> Result<Vec<Pair>> {
+    let threads = threads.max(1);
     let chunk = texts.len().div_ceil(threads).max(1);
     let total = texts.len();
     let mut rest = texts.into_iter();
@@ -351,7 +358,7 @@ fn prepare(raw: impl Iterator<Item = (String, String)>, cfg: &DataConfig, stats:
 /// Reads `source<TAB>target[<TAB>...]` lines; returns the raw pairs and the file hash.
 fn read_tsv(path: &Path, skip_malformed: bool, stats: &mut Stats) -> Result<(Vec<(String, String)>, FileHash)> {
     let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
-    let hash = FileHash { path: path.to_path_buf(), sha256: hex(&Sha256::digest(&bytes)) };
+    let hash = FileHash { path: path.to_path_buf(), sha256: sha256_hex(&bytes) };
     let mut pairs = Vec::new();
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let line_no = i + 1;
@@ -456,7 +463,7 @@ fn fingerprint_json(cfg: &DataConfig) -> String {
 /// The data's identity. Word runs hash the config and files only, as before tokenizers
 /// existed, so that their fingerprints stay the same; their vocabularies follow from both.
 fn fingerprint(cfg: &DataConfig, files: Vec<FileHash>, tokenizers: [String; 2]) -> Fingerprint {
-    let mut h = Sha256::new();
+    let mut h = Sha256Hex::new();
     h.update(fingerprint_json(cfg).as_bytes());
     for f in &files {
         h.update(f.sha256.as_bytes());
@@ -466,11 +473,7 @@ fn fingerprint(cfg: &DataConfig, files: Vec<FileHash>, tokenizers: [String; 2]) 
             h.update(t.as_bytes());
         }
     }
-    Fingerprint { sha256: hex(&h.finalize()), files, tokenizers }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Fingerprint { sha256: h.finish(), files, tokenizers }
 }
 
 #[cfg(test)]
@@ -490,7 +493,7 @@ mod tests {
 
     #[test]
     fn seed_dataset_is_the_notebook() {
-        let c = load(&DataConfig::default(), 0).expect("seed loads");
+        let c = load(&DataConfig::default(), 0, 2).expect("seed loads");
         assert_eq!(c.train.len(), 5);
         assert_eq!(c.train[0].tgt, ["je", "suis", "etudiant"]);
         assert!(c.valid.is_empty());
@@ -508,7 +511,7 @@ mod tests {
         let f = tsv(text.as_bytes());
         let cfg =
             DataConfig { valid_fraction: 0.2, test_fraction: 0.1, letters_only: Some(false), ..tsv_cfg(f.path()) };
-        let c = load(&cfg, 3).expect("loads");
+        let c = load(&cfg, 3, 2).expect("loads");
         assert_eq!(c.train.len() + c.valid.len() + c.test.len(), 600);
         let train: BTreeSet<_> = c.train.iter().map(|p| p.src.clone()).collect();
         for p in c.valid.iter().chain(&c.test) {
@@ -518,28 +521,29 @@ mod tests {
         assert!(c.test.iter().all(|p| !valid.contains(&p.src)));
         assert_eq!(valid.len(), 40);
         // Deterministic for a seed, different for another.
-        let again = load(&cfg, 3).expect("loads");
+        let again = load(&cfg, 3, 2).expect("loads");
         assert_eq!(again.valid, c.valid);
-        assert_ne!(load(&cfg, 4).expect("loads").valid, c.valid);
+        assert_ne!(load(&cfg, 4, 2).expect("loads").valid, c.valid);
     }
 
     #[test]
     fn bad_lines_name_file_and_line() {
         let f = tsv(b"go .\tva !\nno tab here\n");
-        let err = load(&tsv_cfg(f.path()), 0).expect_err("must fail").to_string();
+        let err = load(&tsv_cfg(f.path()), 0, 2).expect_err("must fail").to_string();
         assert!(err.contains(":2:") && err.contains("no tab"), "{err}");
-        let c = load(&DataConfig { skip_malformed: true, valid_fraction: 0.0, ..tsv_cfg(f.path()) }, 0).expect("skips");
+        let c =
+            load(&DataConfig { skip_malformed: true, valid_fraction: 0.0, ..tsv_cfg(f.path()) }, 0, 2).expect("skips");
         assert_eq!(c.skipped_lines, 1);
 
         let f = tsv(b"go .\tva !\n\xff\xfe\tx\n");
-        let err = load(&tsv_cfg(f.path()), 0).expect_err("must fail").to_string();
+        let err = load(&tsv_cfg(f.path()), 0, 2).expect_err("must fail").to_string();
         assert!(err.contains(":2: not valid UTF-8"), "{err}");
 
-        let err = load(&tsv_cfg(Path::new("/no/such/file.tsv")), 0).expect_err("must fail").to_string();
+        let err = load(&tsv_cfg(Path::new("/no/such/file.tsv")), 0, 2).expect_err("must fail").to_string();
         assert!(err.contains("/no/such/file.tsv"), "{err}");
 
         let f = tsv(b"a b c d e f g h i j k l\tx\n");
-        let err = load(&tsv_cfg(f.path()), 0).expect_err("must fail").to_string();
+        let err = load(&tsv_cfg(f.path()), 0, 2).expect_err("must fail").to_string();
         assert!(err.contains("no sentence pairs left"), "{err}");
     }
 
@@ -557,10 +561,10 @@ mod tests {
     #[test]
     fn reverse_and_synthetic() {
         let f = tsv(b"I am cold.\tJ'ai froid.\n");
-        let c = load(&DataConfig { reverse: true, valid_fraction: 0.0, ..tsv_cfg(f.path()) }, 0).expect("loads");
+        let c = load(&DataConfig { reverse: true, valid_fraction: 0.0, ..tsv_cfg(f.path()) }, 0, 2).expect("loads");
         assert_eq!(c.train[0].src, ["j", "ai", "froid", "."]);
         let cfg = DataConfig { dataset: Dataset::Reverse, synthetic_count: 50, ..Default::default() };
-        let c = load(&cfg, 1).expect("loads");
+        let c = load(&cfg, 1, 2).expect("loads");
         for p in c.train.iter().chain(&c.valid) {
             let mut r = p.src.words().to_vec();
             r.reverse();

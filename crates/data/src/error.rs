@@ -4,7 +4,7 @@ use std::path::PathBuf;
 /// the file, line or key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("cannot read data file {path}: {source}")]
+    #[error("cannot read data file {path}")]
     Io {
         path: PathBuf,
         #[source]

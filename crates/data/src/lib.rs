@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod config;
 pub mod dataset;
+pub mod digest;
 pub mod error;
 pub mod normalize;
 pub mod rng;
@@ -13,6 +14,7 @@ pub mod vocab;
 pub use batch::{Batch, BatchPlan, Example};
 pub use config::{DataConfig, Dataset};
 pub use dataset::{learn_tokenizers, load, load_with, Corpus, Fingerprint, Pair};
+pub use digest::{sha256_hex, Sha256Hex};
 pub use error::DataError;
 pub use rng::Rng;
 pub use tokenizer::{Tokenized, Tokenizer, TokenizerKind};

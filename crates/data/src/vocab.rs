@@ -6,7 +6,6 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
-use crate::tokenizer::tokens::Encodable;
 
 /// Special token ids, the same as `torch_ref.py`'s: SOS=0 EOS=1 PAD=2 UNK=3.
 pub const SOS: u32 = 0;
@@ -111,6 +110,33 @@ impl Vocab {
             )));
         }
         Ok(Self::from_tokens(tokens))
+    }
+}
+
+/// What [`Vocab::encode`] turns into ids: tokens as strings, or [`Tokens`].
+pub trait Encodable {
+    /// The ids of the tokens in `vocab` followed by EOS; unknown tokens become UNK.
+    fn encode_in(&self, vocab: &Vocab) -> Vec<u32>;
+}
+
+impl Encodable for [String] {
+    fn encode_in(&self, vocab: &Vocab) -> Vec<u32> {
+        let mut ids = Vec::with_capacity(self.len() + 1);
+        ids.extend(self.iter().map(|w| vocab.id(w).unwrap_or(UNK)));
+        ids.push(EOS);
+        ids
+    }
+}
+
+impl Encodable for Vec<String> {
+    fn encode_in(&self, vocab: &Vocab) -> Vec<u32> {
+        self.as_slice().encode_in(vocab)
+    }
+}
+
+impl<const N: usize> Encodable for [String; N] {
+    fn encode_in(&self, vocab: &Vocab) -> Vec<u32> {
+        self.as_slice().encode_in(vocab)
     }
 }
 

@@ -11,7 +11,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use s2s_data::Rng;
 
 use crate::error::Result;
-use crate::fused::f32_slice;
+use crate::kernels::f32_slice;
 
 /// Zeroes each element with probability `p` and scales the rest by `1/(1-p)`, as
 /// `torch.nn.Dropout` does in training mode. `rng = None` (evaluation) is the identity.
@@ -138,7 +138,7 @@ impl CustomOp2 for ResidualDropoutOp {
 
 /// `grad ⊙ mask`.
 fn masked_grad(mask: &Mask, grad: &Tensor) -> candle_core::Result<Tensor> {
-    let g = crate::fused::with_f32(grad, |g| mask.apply(g))?;
+    let g = crate::kernels::with_f32(grad, |g| mask.apply(g))?;
     Tensor::from_vec(g, grad.shape(), grad.device())
 }
 

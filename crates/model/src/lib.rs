@@ -1,30 +1,30 @@
-//! Sequence-to-sequence translation models (candle): the GRU encoder + attention decoder
-//! family and the Transformer, each family behind [`TranslationModel`] and built by [`build`].
+//! Sequence-to-sequence translation models (candle), one folder per family: [`gru`] (a
+//! GRU encoder and an attention decoder) and [`transformer`]. A family owns its config
+//! struct, its modules and its kernels; [`registry`] is the one place that lists the
+//! families, [`family`] the seam every family implements, and the rest is shared:
+//! parameters ([`params`]), the training step ([`training`]), decoding ([`decode`]), the
+//! CPU kernels both use ([`kernels`]) and threads ([`parallel`]).
+//!
+//! Read first: [`family`], then [`config`] and [`registry`], then one family's `mod.rs`.
 
-pub mod attention;
 pub mod config;
 pub mod decode;
-pub mod decoder;
 pub mod dropout;
-pub mod encoder;
 pub mod error;
 pub mod family;
-pub mod fused;
 pub mod gru;
-pub(crate) mod parallel;
+pub mod kernels;
+pub(crate) mod keys;
+pub mod parallel;
 pub mod params;
-pub mod seq2seq;
-#[cfg(test)]
-#[allow(clippy::excessive_precision)]
-mod testdata;
-#[cfg(test)]
-mod tests;
+pub mod registry;
+pub mod training;
 pub mod transformer;
 
-pub use config::{Architecture, AttentionKind, ModelConfig, ModelDims, Norm, ParameterCount, Positions, TieEmbeddings};
+pub use config::{DecodingConfig, ModelConfig, ModelDims, ParameterCount, TieEmbeddings};
 pub use decode::{BeamSearch, Hypothesis, LayerHeads};
 pub use error::ModelError;
-pub use family::{build, parameter_count, TranslationModel};
+pub use family::{build, parameter_count, Family, ModelBase, TranslationModel, Weights};
 pub use params::ParamStore;
-pub use seq2seq::{Mode, Seq2Seq, TrainRngs};
-pub use transformer::Transformer;
+pub use registry::{Architecture, FamilyConfig};
+pub use training::{Mode, StepOptions, TrainRngs};

@@ -1,9 +1,12 @@
-//! Parameter storage with seeded, PyTorch-style initialisation.
+//! Parameter storage, filled through a `VarBuilder` from one of two sources
+//! ([`builder`]): seeded, PyTorch-style initialisation for a new model, or a checkpoint's
+//! safetensors file for a trained one (nothing is drawn at random first).
 //!
 //! candle's CPU generator cannot be seeded, so [`SeededInit`] plugs into a
 //! `VarBuilder` and draws every initial value from the project's own [`Rng`]. The
 //! modules ask for PyTorch's defaults through `Init` hints:
 //! `Uniform` (Linear, GRU: ±1/√fan_in, ±1/√hidden) and `Randn` (Embedding: N(0, 1)).
+//! [`FileWeights`] answers the same requests from the file, checking each shape.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,7 +18,8 @@ use candle_nn::{Init, VarBuilder};
 use s2s_data::Rng;
 
 use crate::error::{ModelError, Result};
-use crate::fused::SharedProduct;
+use crate::family::Weights;
+use crate::kernels::SharedProduct;
 
 /// The trainable variables of a model, by stable dotted name.
 #[derive(Debug, Clone, Default)]
@@ -124,6 +128,89 @@ pub fn seeded_builder(seed: u64, device: &Device) -> (ParamStore, VarBuilder<'st
     (store, vb)
 }
 
+/// A `VarBuilder` backend that creates each variable from a safetensors file's tensor of
+/// the same name, refusing a missing tensor or another shape. Each tensor is dropped as its
+/// variable is made.
+struct FileWeights {
+    store: ParamStore,
+    tensors: Mutex<std::collections::HashMap<String, Tensor>>,
+    path: std::path::PathBuf,
+}
+
+impl SimpleBackend for FileWeights {
+    fn get(&self, s: Shape, name: &str, _: Init, dtype: DType, _: &Device) -> candle_core::Result<Tensor> {
+        if let Some(v) = self.store.lock().get(name) {
+            return Ok(v.as_tensor().clone());
+        }
+        let path = self.path.display();
+        let tensor = self.tensors.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name);
+        let Some(t) = tensor else { candle_core::bail!("checkpoint {path}: tensor `{name}` is missing") };
+        if t.dims() != s.dims() {
+            candle_core::bail!(
+                "checkpoint {path}: tensor `{name}` has shape {:?}, the model needs {:?}",
+                t.dims(),
+                s.dims()
+            )
+        }
+        let var = Var::from_tensor(&t.to_dtype(dtype)?)?;
+        self.store.lock().insert(name.to_string(), var.clone());
+        Ok(var.as_tensor().clone())
+    }
+
+    fn get_unchecked(&self, name: &str, _dtype: DType, _dev: &Device) -> candle_core::Result<Tensor> {
+        match self.store.lock().get(name) {
+            Some(v) => Ok(v.as_tensor().clone()),
+            None => candle_core::bail!("no variable named {name}"),
+        }
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.store.lock().contains_key(name)
+            || self.tensors.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(name)
+    }
+}
+
+/// What [`builder`] read, to check once the model is built that the file held nothing
+/// else ([`WeightCheck::finish`]).
+#[derive(Debug)]
+pub struct WeightCheck {
+    file: Option<(std::path::PathBuf, Vec<String>)>,
+}
+
+impl WeightCheck {
+    /// Every tensor of the file must have become one of the model's parameters.
+    pub fn finish(self, store: &ParamStore) -> Result<()> {
+        let Some((path, names)) = self.file else { return Ok(()) };
+        let vars = store.lock();
+        match names.iter().find(|k| !vars.contains_key(*k)) {
+            Some(extra) => {
+                Err(ModelError::Checkpoint { path, message: format!("tensor `{extra}` does not belong to this model") })
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// A fresh store and a builder that fills it from `weights`: drawn from the seed, or read
+/// from the file. Call [`WeightCheck::finish`] once every module is built.
+pub fn builder(weights: Weights, device: &Device) -> Result<(ParamStore, VarBuilder<'static>, WeightCheck)> {
+    match weights {
+        Weights::Seed(seed) => {
+            let (store, vb) = seeded_builder(seed, device);
+            Ok((store, vb, WeightCheck { file: None }))
+        }
+        Weights::File(path) => {
+            let tensors = candle_core::safetensors::load(path, device)
+                .map_err(|e| ModelError::Checkpoint { path: path.to_path_buf(), message: e.to_string() })?;
+            let names = tensors.keys().cloned().collect();
+            let store = ParamStore::default();
+            let backend = FileWeights { store: store.clone(), tensors: Mutex::new(tensors), path: path.to_path_buf() };
+            let vb = VarBuilder::from_backend(Box::new(backend), DType::F32, device.clone());
+            Ok((store, vb, WeightCheck { file: Some((path.to_path_buf(), names)) }))
+        }
+    }
+}
+
 /// PyTorch's `nn.Linear` default: weight and bias uniform in ±1/√in.
 pub fn linear(in_dim: usize, out_dim: usize, bias: bool, vb: VarBuilder) -> Result<Linear> {
     let b = 1.0 / (in_dim as f64).sqrt();
@@ -149,7 +236,7 @@ pub struct Linear {
     /// Set while training a recurrence on the CPU: the per-step products whose weight
     /// gradient is formed once per batch.
     shared: Option<SharedProduct>,
-    /// Inference only: 2-D products go through [`crate::fused::detached_product`].
+    /// Inference only: 2-D products go through [`crate::kernels::detached_product`].
     detached: bool,
 }
 
@@ -192,27 +279,27 @@ impl Linear {
     }
 
     /// A copy for inference whose 2-D products carry no gradient and pack nothing of the
-    /// weight (see [`crate::fused::detached_product`]).
+    /// weight (see [`crate::kernels::detached_product`]).
     pub fn detached(&self) -> Self {
         Self { detached: true, shared: None, ..self.clone() }
     }
 
     /// [`Self::forward`] for inference, without gradients (see
-    /// [`crate::fused::detached_product`]).
+    /// [`crate::kernels::detached_product`]).
     ///
     /// # Shapes
     /// `x: (N, in)` → `(N, out)`
     pub fn forward_detached(&self, x: &Tensor, helper: Option<&rayon::ThreadPool>) -> Result<Tensor> {
-        Ok(crate::fused::detached_product(x, &self.weight, self.bias.as_ref(), helper)?)
+        Ok(crate::kernels::detached_product(x, &self.weight, self.bias.as_ref(), helper)?)
     }
 
     /// [`Self::forward`] as one op with its own backward on the CPU
-    /// ([`crate::fused::linear`]), for inputs of any rank: the Transformer's products.
+    /// ([`crate::kernels::linear`]), for inputs of any rank: the Transformer's products.
     ///
     /// # Shapes
     /// `x: (.., in)` → `(.., out)`
     pub fn forward_fused(&self, x: &Tensor) -> Result<Tensor> {
-        self.fused_with(x, crate::fused::linear, false)
+        self.fused_with(x, crate::kernels::linear, false)
     }
 
     /// `relu(`[`Self::forward_fused`]`)` as one op (the feed-forward's first product).
@@ -220,7 +307,7 @@ impl Linear {
     /// # Shapes
     /// `x: (.., in)` → `(.., out)`
     pub fn forward_fused_relu(&self, x: &Tensor) -> Result<Tensor> {
-        self.fused_with(x, crate::fused::linear_relu, true)
+        self.fused_with(x, crate::kernels::linear_relu, true)
     }
 
     fn fused_with(

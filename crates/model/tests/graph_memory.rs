@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use candle_core::Device;
 use s2s_data::{Batch, Example, EOS};
-use s2s_model::{AttentionKind, Mode, ModelConfig, ModelDims, Seq2Seq, TrainRngs};
+use s2s_model::gru::{AttentionKind, GruConfig, GruModel};
+use s2s_model::{DecodingConfig, Mode, ModelDims, TrainRngs, TranslationModel};
 
 struct Counting;
 
@@ -47,9 +48,9 @@ const H: usize = 64;
 /// Bytes a training step's forward and backward pass take above what was live before it,
 /// for `B` sentences of `s` source tokens and `t` target tokens.
 fn step_peak(attention: AttentionKind, s: usize, t: usize) -> usize {
-    let cfg = ModelConfig { attention, hidden_size: H, embedding_size: H, dropout: 0.1, ..Default::default() };
+    let cfg = GruConfig { attention, hidden_size: H, embedding_size: H, dropout: 0.1, ..Default::default() };
     let dims = ModelDims { src_vocab: 40, tgt_vocab: 40, max_length: s };
-    let mut model = Seq2Seq::new(&cfg, dims, 0, &Device::Cpu).expect("model");
+    let mut model = GruModel::seeded(&cfg, &DecodingConfig::default(), dims, 0, &Device::Cpu).expect("model");
     model.set_threads(1);
     let token = |i: usize| 4 + (i * 7 % 30) as u32;
     let examples: Vec<Example> = (0..B)

@@ -106,7 +106,7 @@ fn add(
 
 #[cfg(test)]
 mod tests {
-    use s2s_model::{ModelConfig, ModelDims, TrainRngs};
+    use s2s_model::{ModelDims, TrainRngs, Weights};
     use s2s_trainer::{CheckpointKind, Checkpointer, Optimizer, TrainConfig, TrainerState};
 
     use super::*;
@@ -119,13 +119,9 @@ mod tests {
         let run = RunDir::at(dir.path());
         let cfg = crate::ExperimentConfig::default();
         std::fs::write(run.config_toml(), cfg.to_toml().expect("toml")).expect("config");
-        let m = s2s_model::build(
-            &ModelConfig { hidden_size: 4, ..Default::default() },
-            ModelDims { src_vocab: 6, tgt_vocab: 6, max_length: 5 },
-            1,
-            &Device::Cpu,
-        )
-        .expect("model");
+        let small = cfg.with_sets(&["model.hidden_size=4".to_string()]).expect("config").model;
+        let dims = ModelDims { src_vocab: 6, tgt_vocab: 6, max_length: 5 };
+        let m = s2s_model::build(&small, dims, Weights::Seed(1), &Device::Cpu).expect("model");
         let opt = Optimizer::new(&TrainConfig::default(), m.params().vars());
         let mut ck = FileCheckpointer { run: run.clone(), model: m.as_ref(), keep: 5 };
         // Checkpoint k holds every weight filled with k; step 0 (untrained) is never averaged.
@@ -143,7 +139,7 @@ mod tests {
         let loaded = locate(&run, &Which::Average).expect("locate average");
         assert_eq!(loaded.state.averaged, avg.sources);
         assert_eq!(loaded.state.trainer.steps, 40);
-        loaded.load_model(m.as_ref()).expect("load");
+        let m = s2s_model::build(&small, dims, Weights::File(&loaded.model_file()), &Device::Cpu).expect("load");
         for (name, v) in m.params().vars() {
             let values: Vec<f32> = v.as_tensor().flatten_all().expect("flat").to_vec1().expect("v");
             assert!(values.iter().all(|&x| x == 3.5), "{name}: {values:?}");

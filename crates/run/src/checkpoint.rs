@@ -289,9 +289,9 @@ pub fn verify(dir: &Path) -> Result<CheckpointState> {
 }
 
 impl LoadedCheckpoint {
-    pub fn load_model(&self, model: &dyn TranslationModel) -> Result<()> {
-        model.params().load(&self.dir.join(MODEL_FILE))?;
-        Ok(())
+    /// The weights' safetensors file, to build the model from ([`s2s_model::Weights::File`]).
+    pub fn model_file(&self) -> PathBuf {
+        self.dir.join(MODEL_FILE)
     }
 
     pub fn optimizer_tensors(&self, device: &Device) -> Result<HashMap<String, Tensor>> {
@@ -307,12 +307,13 @@ impl LoadedCheckpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use s2s_model::{ModelConfig, ModelDims};
+    use s2s_model::ModelDims;
     use s2s_trainer::TrainConfig;
 
     fn model() -> Box<dyn TranslationModel> {
-        let cfg = ModelConfig { hidden_size: 4, ..Default::default() };
-        s2s_model::build(&cfg, ModelDims { src_vocab: 6, tgt_vocab: 6, max_length: 5 }, 1, &Device::Cpu).expect("model")
+        let cfg = crate::ExperimentConfig::default().with_sets(&["model.hidden_size=4".to_string()]).expect("config");
+        let dims = ModelDims { src_vocab: 6, tgt_vocab: 6, max_length: 5 };
+        s2s_model::build(&cfg.model, dims, s2s_model::Weights::Seed(1), &Device::Cpu).expect("model")
     }
 
     fn write_steps(run: &RunDir, model: &dyn TranslationModel, steps: &[usize], keep: usize) {

@@ -25,7 +25,7 @@ pub enum RunError {
     Report(#[from] s2s_report::ReportError),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     /// A file that exists but cannot be understood (or does not match its checksum).
     #[error("{}: {message}", path.display())]

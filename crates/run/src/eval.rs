@@ -74,11 +74,12 @@ pub fn evaluate(dir: &Path, which: &Which, data: &EvalData, choice: &DecodingCho
                 test_path: None,
                 ..run.cfg.data.clone()
             };
-            let corpus = s2s_data::load_with(&cfg, run.cfg.run.seed, Some(tokenizers()))?;
+            let corpus = s2s_data::load_with(&cfg, run.cfg.run.seed, Some(tokenizers()), run.cfg.run.thread_count())?;
             (corpus.train, path.display().to_string(), "data".to_string())
         }
         EvalData::Split(split) => {
-            let corpus = s2s_data::load_with(&run.cfg.data, run.cfg.run.seed, Some(tokenizers()))?;
+            let corpus =
+                s2s_data::load_with(&run.cfg.data, run.cfg.run.seed, Some(tokenizers()), run.cfg.run.thread_count())?;
             let pairs = match split.as_str() {
                 "valid" if corpus.valid.is_empty() => {
                     note = Some("the run has no validation split; these are its training pairs".to_string());
@@ -107,7 +108,7 @@ pub fn evaluate(dir: &Path, which: &Which, data: &EvalData, choice: &DecodingCho
         EvalData::File(_) => None,
     };
     let s = score(run.model.as_ref(), &examples, &refs, &run.target, alignment, Decoding::Configured)?;
-    let m = run.model.config();
+    let m = &run.model.config().decoding;
     let decoding = if m.beam_size <= 1 {
         "greedy".to_string()
     } else {

@@ -13,7 +13,6 @@
 //! ```
 
 pub mod average;
-pub mod bench;
 pub mod checkpoint;
 pub mod clock;
 pub mod compare;

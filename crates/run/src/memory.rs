@@ -36,17 +36,14 @@ pub fn available_bytes() -> Option<u128> {
 }
 
 /// The key most responsible for a model's size: the vocabulary limit when the
-/// vocabulary-sized tensors dominate, else the larger of the hidden and embedding sizes.
+/// vocabulary-sized tensors dominate, else the key its family names for its width.
 fn culprit(cfg: &ModelConfig, dims: &ModelDims) -> String {
     let count = parameter_count(cfg, dims);
     if count.vocabulary * 2 > count.total {
         return format!("data.max_vocab_size (vocabularies {} and {})", dims.src_vocab, dims.tgt_vocab);
     }
-    if cfg.embedding_size > cfg.hidden_size {
-        format!("model.embedding_size = {}", cfg.embedding_size)
-    } else {
-        format!("model.hidden_size = {}", cfg.hidden_size)
-    }
+    let (key, value) = cfg.family.as_family().width_key();
+    format!("model.{key} = {value}")
 }
 
 fn gib(bytes: u128) -> String {
@@ -82,12 +79,13 @@ mod tests {
     #[test]
     fn a_typo_in_hidden_size_is_refused_naming_the_key() {
         let dims = ModelDims { src_vocab: 30, tgt_vocab: 30, max_length: 10 };
-        let typo = ModelConfig { hidden_size: 100_000, ..Default::default() };
+        let with = |set: &str| crate::ExperimentConfig::default().with_sets(&[set.to_string()]).expect("config").model;
+        let typo = with("model.hidden_size=100000");
         let err = check_against(&typo, &dims, true, 1, 24 << 30).expect_err("too big").to_string();
         assert!(err.starts_with("model.hidden_size = 100000"), "{err}");
         assert!(err.contains("GiB") && err.contains("24.0 GiB of memory is available"), "{err}");
         assert!(!err.contains('\n'));
-        let fine = ModelConfig { hidden_size: 256, ..Default::default() };
+        let fine = with("model.hidden_size=256");
         check_against(&fine, &dims, true, 1, 24 << 30).expect("fits");
         let big_vocab = ModelDims { src_vocab: 2_000_000_000, tgt_vocab: 30, max_length: 10 };
         let err = check_against(&fine, &big_vocab, false, 1, 24 << 30).expect_err("vocab").to_string();

@@ -4,14 +4,13 @@
 use std::path::Path;
 
 use s2s_data::Tokenizer;
-use s2s_model::{ModelDims, TranslationModel};
+use s2s_model::{ModelDims, TranslationModel, Weights};
 
 use crate::checkpoint::{locate_for_use, LoadedCheckpoint, Which};
 use crate::config::ExperimentConfig;
 use crate::device::DeviceSpec;
 use crate::error::Result;
 use crate::run_dir::RunDir;
-use crate::session::set_threads;
 use crate::translator::{translate, translate_n_best, Translation};
 
 #[derive(Debug)]
@@ -43,25 +42,25 @@ impl OpenedRun {
         let dir = RunDir::at(dir);
         let mut cfg = dir.read_config()?;
         if let Some(beam) = choice.beam_size {
-            cfg.model.beam_size = beam;
+            cfg.model.decoding.beam_size = beam;
         }
         if let Some(lp) = choice.length_penalty {
-            cfg.model.length_penalty = lp;
+            cfg.model.decoding.length_penalty = lp;
         }
         cfg.model.validate()?;
         let (source, target) = dir.read_tokenizers(&cfg.data)?;
         let (src_vocab, tgt_vocab) = (source.vocab(), target.vocab());
         let checkpoint = locate_for_use(&dir, which)?;
-        let threads = set_threads(cfg.run.threads);
+        let threads = cfg.run.thread_count();
         let device = DeviceSpec::parse(&cfg.run.device)?.open(&cfg.run.device)?;
         let dims =
             ModelDims { src_vocab: src_vocab.len(), tgt_vocab: tgt_vocab.len(), max_length: cfg.data.max_length };
         if device.is_cpu() {
             crate::memory::check_fits(&cfg.model, &dims, false, threads)?;
         }
-        let mut model = s2s_model::build(&cfg.model, dims, cfg.run.seed, &device)?;
+        let file = checkpoint.model_file();
+        let mut model = s2s_model::build(&cfg.model, dims, Weights::File(&file), &device)?;
         model.set_threads(threads);
-        checkpoint.load_model(model.as_ref())?;
         Ok(Self { dir, cfg, source, target, model, checkpoint })
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use s2s_data::{BatchPlan, Corpus};
-use s2s_model::{ModelDims, TrainRngs, TranslationModel};
+use s2s_model::{ModelDims, TrainRngs, TranslationModel, Weights};
 use s2s_trainer::{Observer, Observers, Trainer};
 
 use crate::checkpoint::{locate, FileCheckpointer, LoadedCheckpoint, Which};
@@ -69,25 +69,27 @@ pub struct Prepared {
     pub model: Box<dyn TranslationModel>,
 }
 
-/// The number of threads `run.threads` asks for (0 = all cores). s2s splits rows between
-/// them itself; candle's own kernels stay on one thread each (RAYON_NUM_THREADS,
-/// CANDLE_NUM_THREADS), where splitting these small products cost more than it gained
-/// (see BENCHMARKS.md).
-pub fn set_threads(threads: usize) -> usize {
-    std::env::set_var("RAYON_NUM_THREADS", "1");
-    std::env::set_var("CANDLE_NUM_THREADS", "1");
-    if threads > 0 {
-        threads
-    } else {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    }
+/// Loads the data and builds a new model, after checking that it fits in memory.
+pub fn prepare(cfg: ExperimentConfig) -> Result<Prepared> {
+    let corpus = load_corpus(&cfg)?;
+    let model = build_model(&cfg, &corpus, None)?;
+    Ok(Prepared { cfg, corpus, model })
 }
 
-/// Loads the data and builds the model, after checking that it fits in memory.
-pub fn prepare(cfg: ExperimentConfig) -> Result<Prepared> {
-    let threads = set_threads(cfg.run.threads);
+/// Loads, tokenizes and splits the configured data on `run.threads` threads.
+fn load_corpus(cfg: &ExperimentConfig) -> Result<Corpus> {
+    Ok(s2s_data::load(&cfg.data, cfg.run.seed, cfg.run.thread_count())?)
+}
+
+/// The model for `corpus`, after checking that it fits in memory: its weights drawn from
+/// the run's seed, or read from `resume`'s checkpoint.
+fn build_model(
+    cfg: &ExperimentConfig,
+    corpus: &Corpus,
+    resume: Option<&LoadedCheckpoint>,
+) -> Result<Box<dyn TranslationModel>> {
+    let threads = cfg.run.thread_count();
     let spec = DeviceSpec::parse(&cfg.run.device)?;
-    let corpus = s2s_data::load(&cfg.data, cfg.run.seed)?;
     let dims = ModelDims {
         src_vocab: corpus.src_vocab().len(),
         tgt_vocab: corpus.tgt_vocab().len(),
@@ -97,57 +99,14 @@ pub fn prepare(cfg: ExperimentConfig) -> Result<Prepared> {
     if device.is_cpu() {
         crate::memory::check_fits(&cfg.model, &dims, true, threads)?;
     }
-    let mut model = s2s_model::build(&cfg.model, dims, cfg.run.seed, &device)?;
+    let file = resume.map(LoadedCheckpoint::model_file);
+    let weights = match &file {
+        Some(path) => Weights::File(path),
+        None => Weights::Seed(cfg.run.seed),
+    };
+    let mut model = s2s_model::build(&cfg.model, dims, weights, &device)?;
     model.set_threads(threads);
-    Ok(Prepared { cfg, corpus, model })
-}
-
-/// The NMT recipe's model options that are on, as `, bridge, input feeding, ...`.
-fn recipe(m: &s2s_model::ModelConfig) -> String {
-    let mut on = Vec::new();
-    if m.bridge {
-        on.push("bridge".to_string());
-    }
-    if m.input_feeding {
-        on.push("input feeding".to_string());
-    }
-    if m.tie_embeddings.decoder() {
-        on.push("tied target embeddings".to_string());
-    }
-    if m.hidden_dropout > 0.0 {
-        on.push(format!("hidden dropout {}", m.hidden_dropout));
-    }
-    on.iter().map(|o| format!(", {o}")).collect()
-}
-
-/// The model's line of [`describe`]: the family and its sizes.
-fn model_line(m: &s2s_model::ModelConfig) -> String {
-    match m.architecture {
-        s2s_model::Architecture::Gru => format!(
-            "model: GRU, {:?} attention, hidden {}, embedding {}, {} encoder layer(s){}, dropout {}{}",
-            m.attention,
-            m.hidden_size,
-            m.embedding_dim(),
-            m.encoder_layers,
-            if m.bidirectional { " bidirectional" } else { "" },
-            m.dropout,
-            recipe(m)
-        ),
-        s2s_model::Architecture::Transformer => format!(
-            "model: Transformer, {}+{} layers, {} heads, d_model {}, ff {}, {:?}-norm, {:?} positions, dropout {} (attention {}, activation {}), tied embeddings: {:?}",
-            m.encoder_layers,
-            m.decoder_layer_count(),
-            m.heads,
-            m.hidden_size,
-            m.ff_dim(),
-            m.norm,
-            m.positions,
-            m.dropout,
-            m.attention_dropout,
-            m.activation_dropout,
-            m.tie_embeddings
-        ),
-    }
+    Ok(model)
 }
 
 /// The settings a session prints before it trains.
@@ -169,7 +128,7 @@ pub fn describe(p: &Prepared) -> Vec<String> {
             },
             if d.skipped_lines > 0 { format!(", {} malformed lines skipped", d.skipped_lines) } else { String::new() }
         ),
-        model_line(m),
+        format!("model: {}", m.family.as_family().describe()),
         format!(
             "train: {:?} lr {}, batch {}{}, {} epochs, teacher forcing {}{}, seed {}, device {}",
             t.optimizer,
@@ -292,11 +251,10 @@ pub fn resume(run: &RunDir, epochs: Option<usize>, sets: &[String], hooks: Sessi
             t.epochs_done, new.train.epochs, t.epochs_done
         )));
     }
-    let p = prepare(new)?;
-    let now = DataInfo::of(&p.corpus);
+    let corpus = load_corpus(&new)?;
+    let now = DataInfo::of(&corpus);
     if !info.data.tokenizer_sha256.is_empty() && now.tokenizer_sha256 != info.data.tokenizer_sha256 {
-        let from = p
-            .cfg
+        let from = new
             .data
             .tokenizer_path
             .as_ref()
@@ -306,7 +264,7 @@ pub fn resume(run: &RunDir, epochs: Option<usize>, sets: &[String], hooks: Sessi
              start a new run, or point data.tokenizer_path at the run's own {}",
             short(&now.tokenizer_sha256),
             short(&info.data.tokenizer_sha256),
-            run.tokenizer_files(p.cfg.data.tokenizer)[0].parent().map_or(String::new(), |d| d.display().to_string())
+            run.tokenizer_files(new.data.tokenizer)[0].parent().map_or(String::new(), |d| d.display().to_string())
         )));
     }
     if now.fingerprint != info.data.fingerprint {
@@ -314,6 +272,8 @@ pub fn resume(run: &RunDir, epochs: Option<usize>, sets: &[String], hooks: Sessi
             "the data of {dir} changed since it was trained (fingerprint differs); start a new run"
         )));
     }
+    let model = build_model(&new, &corpus, Some(&ck))?;
+    let p = Prepared { cfg: new, corpus, model };
     for line in describe(&p) {
         (hooks.say)(&line);
     }
@@ -367,7 +327,6 @@ fn train(
     let resumed = resume.is_some();
     let resumed_at = resume.as_ref().map(|ck| ck.state.trainer.steps);
     if let Some(ck) = resume {
-        ck.load_model(model)?;
         let moments = ck.optimizer_tensors(model.device())?;
         trainer = trainer.resume_from(ck.state.trainer.clone(), moments, ck.state.optimizer_steps);
         rngs = ck.state.rngs;

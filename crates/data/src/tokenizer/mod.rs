@@ -9,14 +9,14 @@ pub mod tokens;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::{DataError, Result};
 use crate::normalize::{normalize_words, Normalization};
 use crate::vocab::{Vocab, EOS};
 
+pub use crate::vocab::Encodable;
 pub use cache::WordCache;
-pub use tokens::{Encodable, Tokens};
+pub use tokens::Tokens;
 
 /// `data.tokenizer`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -105,7 +105,7 @@ impl Tokenizer {
 
     /// SHA-256 of the saved file's bytes: what identifies this tokenizer.
     pub fn sha256(&self) -> Result<String> {
-        Ok(crate::dataset::hex(&Sha256::digest(self.to_json()?.as_bytes())))
+        Ok(crate::digest::sha256_hex(self.to_json()?.as_bytes()))
     }
 
     pub fn vocab(&self) -> &Vocab {

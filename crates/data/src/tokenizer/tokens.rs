@@ -1,6 +1,6 @@
 //! A sentence's tokens as a loaded corpus holds them, and what a [`Vocab`] can encode.
 
-use crate::vocab::{Vocab, EOS, UNK};
+use crate::vocab::{Encodable, Vocab, EOS, UNK};
 
 /// One side of a sentence pair, tokenized: words as strings (the word pipeline, whose
 /// vocabulary is built from the words afterwards), or the ids of BPE pieces in the
@@ -54,33 +54,6 @@ impl<const N: usize> PartialEq<[&str; N]> for Tokens {
             Tokens::Words(w) => w.len() == N && w.iter().zip(other).all(|(a, b)| a == b),
             Tokens::Ids(_) => false,
         }
-    }
-}
-
-/// What [`Vocab::encode`] turns into ids: tokens as strings, or [`Tokens`].
-pub trait Encodable {
-    /// The ids of the tokens in `vocab` followed by EOS; unknown tokens become UNK.
-    fn encode_in(&self, vocab: &Vocab) -> Vec<u32>;
-}
-
-impl Encodable for [String] {
-    fn encode_in(&self, vocab: &Vocab) -> Vec<u32> {
-        let mut ids = Vec::with_capacity(self.len() + 1);
-        ids.extend(self.iter().map(|w| vocab.id(w).unwrap_or(UNK)));
-        ids.push(EOS);
-        ids
-    }
-}
-
-impl Encodable for Vec<String> {
-    fn encode_in(&self, vocab: &Vocab) -> Vec<u32> {
-        self.as_slice().encode_in(vocab)
-    }
-}
-
-impl<const N: usize> Encodable for [String; N] {
-    fn encode_in(&self, vocab: &Vocab) -> Vec<u32> {
-        self.as_slice().encode_in(vocab)
     }
 }
 

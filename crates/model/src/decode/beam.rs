@@ -1,11 +1,9 @@
-//! Beam search over one encoded source.
+//! Beam search over one encoded source, for any family's decoder state ([`BeamState`]).
 
-use candle_core::{Tensor, D};
 use s2s_data::{EOS, SOS};
 
 use super::Hypothesis;
-use crate::decoder::{Decoder, Memory};
-use crate::error::{expect_dims, Result};
+use crate::error::Result;
 
 /// The settings of one beam search.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,47 +42,7 @@ pub(crate) trait BeamState {
     fn select(&mut self, rows: &[u32]) -> Result<()>;
 }
 
-/// The GRU decoder's state: one hidden state per row over a one-row memory.
-struct GruBeam<'a> {
-    decoder: Decoder,
-    mem: &'a Memory,
-    h: Tensor,
-    /// The last step's new states, before selection.
-    stepped: Option<Tensor>,
-}
-
-impl BeamState for GruBeam<'_> {
-    fn step(&mut self, last: &[u32]) -> Result<StepRows> {
-        let rows_mem = self.mem.repeat_row(0, last.len())?;
-        let prev = Tensor::new(last, self.h.device())?;
-        let (h_new, w) = self.decoder.step(&prev, &self.h, &rows_mem, None)?;
-        let h_new = h_new.detach();
-        let logp = candle_nn::ops::log_softmax(&self.decoder.logits(&h_new)?, D::Minus1)?.to_vec2()?;
-        self.stepped = Some(h_new);
-        Ok((logp, w.to_vec2()?))
-    }
-
-    fn select(&mut self, rows: &[u32]) -> Result<()> {
-        if let Some(h) = &self.stepped {
-            self.h = h.index_select(&Tensor::new(rows, h.device())?, 0)?;
-        }
-        Ok(())
-    }
-}
-
 impl BeamSearch {
-    /// Searches from the encoded source `mem` (one row) and initial state `h0`; returns up
-    /// to `n_best` hypotheses, best first.
-    ///
-    /// # Shapes
-    /// `mem.outputs: (1, S, H)`, `h0: (1, state_size)` (see [`Decoder::initial_state`])
-    pub fn run(&self, decoder: &Decoder, mem: &Memory, h0: Tensor) -> Result<Vec<Hypothesis>> {
-        let (_, s, hidden) = mem.outputs.dims3()?;
-        expect_dims("encoder outputs", &mem.outputs, &[1, s, hidden])?;
-        expect_dims("initial decoder state", &h0, &[1, decoder.state_size()])?;
-        self.search(&mut GruBeam { decoder: decoder.detached(), mem, h: h0, stepped: None })
-    }
-
     /// The search itself over any model's [`BeamState`] (one source, one row to start).
     pub(crate) fn search(&self, state: &mut impl BeamState) -> Result<Vec<Hypothesis>> {
         let k = self.beam_size.max(1);

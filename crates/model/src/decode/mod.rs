@@ -1,17 +1,14 @@
-//! Decoding: what a translation is ([`Hypothesis`]), beam search, and the two greedy
-//! paths (candle's ops step by step on any device, `greedy`'s plain buffers on the CPU).
-//! Everything here works on an encoded source and a [`crate::decoder::Decoder`]; it never calls back
-//! into the model that encoded it.
+//! Decoding that every family shares: what a translation is ([`Hypothesis`]), a greedy
+//! step's bookkeeping, and beam search over any family's decoder state ([`BeamState`]).
+//! A family's own decoders (the GRU's greedy buffers, the Transformer's incremental
+//! caches) live in its folder.
 
 mod beam;
-pub(crate) mod greedy;
-mod greedy_rows;
 
 use s2s_data::EOS;
 
 pub use beam::BeamSearch;
 pub(crate) use beam::{BeamState, StepRows};
-pub(crate) use greedy_rows::greedy_rows;
 
 /// Cross-attention of every decoder layer and head: `[layer][head][step][source position]`.
 pub type LayerHeads = Vec<Vec<Vec<Vec<f32>>>>;

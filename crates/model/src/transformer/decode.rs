@@ -8,6 +8,7 @@ use s2s_data::SOS;
 use super::{Encoded, KeyValues, Transformer};
 use crate::decode::{record_greedy_step, BeamSearch, BeamState, Hypothesis, StepRows};
 use crate::error::{ModelError, Result};
+use crate::family::TranslationModel;
 
 /// The decoder's state over some rows: the encoded sources and what each layer's
 /// self-attention has cached.
@@ -42,12 +43,12 @@ impl<'a> Incremental<'a> {
                 let t = self.position + 1;
                 let ids: Vec<u32> = history.iter().flatten().copied().collect();
                 let (states, weights) =
-                    m.decode_forced(&Tensor::from_vec(ids, (n, t), &m.device)?, &self.memory, None, true)?;
+                    m.decode_forced(&Tensor::from_vec(ids, (n, t), m.device())?, &self.memory, None, true)?;
                 let last = weights.last().ok_or(ModelError::Worker)?;
                 (states.narrow(1, t - 1, 1)?, last.narrow(2, t - 1, 1)?)
             }
             None => {
-                let ids = Tensor::from_slice(tokens, (n, 1), &m.device)?;
+                let ids = Tensor::from_slice(tokens, (n, 1), m.device())?;
                 let mut x = m.embed(&m.tgt_embedding, &m.tgt_positions, &ids, self.position, None)?;
                 let mut last = None;
                 for ((layer, mem), cache) in m.decoder.iter().zip(&self.memory.layers).zip(&mut self.caches) {
@@ -71,7 +72,7 @@ impl<'a> Incremental<'a> {
     }
 
     fn select_rows(&mut self, rows: &[u32]) -> Result<()> {
-        let idx = Tensor::new(rows, &self.model.device)?;
+        let idx = Tensor::new(rows, self.model.device())?;
         let lengths = rows.iter().map(|&r| self.memory.lengths[r as usize]).collect();
         self.memory = self.memory.select(&idx, lengths)?;
         for c in self.caches.iter_mut().flatten() {
@@ -96,22 +97,9 @@ impl BeamState for Incremental<'_> {
 }
 
 /// Rows per thread from which greedy decoding splits a batch between threads.
-const ROWS_PER_THREAD: usize = 8;
+pub(super) const ROWS_PER_THREAD: usize = 8;
 
 impl Transformer {
-    /// Greedy decoding up to the configured length.
-    pub fn greedy(&self, sources: &[Vec<u32>]) -> Result<Vec<Hypothesis>> {
-        self.greedy_steps(sources, self.max_steps(), true)
-    }
-
-    /// Greedy decoding for `steps` steps (all of them unless `stop_at_eos`), the rows
-    /// split over [`Self::threads`] threads from 2 × 8 rows on.
-    pub fn greedy_steps(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>> {
-        let b = sources.len();
-        let parts = self.cpu_threads().min(b / ROWS_PER_THREAD).max(1);
-        crate::parallel::in_chunks(sources, parts, |c| self.greedy_with(c, steps, stop_at_eos, true))
-    }
-
     /// Greedy decoding with the key/value caches (`cached`) or recomputing the whole
     /// prefix at every step (the reference the caches are tested against).
     pub(crate) fn greedy_with(
@@ -133,7 +121,7 @@ impl Transformer {
             let (logp, w) = state.step(&tokens)?;
             let ids: Vec<u32> = logp.argmax(D::Minus1)?.to_vec1()?;
             let best: Vec<f32> =
-                logp.gather(&Tensor::new(ids.as_slice(), &self.device)?.unsqueeze(1)?, 1)?.squeeze(1)?.to_vec1()?;
+                logp.gather(&Tensor::new(ids.as_slice(), self.device())?.unsqueeze(1)?, 1)?.squeeze(1)?.to_vec1()?;
             let w: Vec<Vec<f32>> = w.to_vec2()?;
             let lengths = &state.memory.lengths;
             let all_done = record_greedy_step(&mut hyps, &mut done, &ids, &best, |i| w[i][..lengths[i]].to_vec());
@@ -145,11 +133,6 @@ impl Transformer {
         Ok(hyps)
     }
 
-    /// Beam search for one source; up to `n_best` hypotheses, best first.
-    pub fn beam(&self, source: &[u32], beam_size: usize, n_best: usize) -> Result<Vec<Hypothesis>> {
-        self.beam_with(source, beam_size, n_best, true)
-    }
-
     pub(crate) fn beam_with(
         &self,
         source: &[u32],
@@ -158,8 +141,12 @@ impl Transformer {
         cached: bool,
     ) -> Result<Vec<Hypothesis>> {
         let memory = self.encode(source, &[source.len()], source.len(), None)?;
-        let search =
-            BeamSearch { beam_size, n_best, max_steps: self.max_steps(), length_penalty: self.cfg.length_penalty };
+        let search = BeamSearch {
+            beam_size,
+            n_best,
+            max_steps: self.base().max_steps(),
+            length_penalty: self.config().decoding.length_penalty,
+        };
         search.search(&mut Incremental::new(self, memory, cached))
     }
 }

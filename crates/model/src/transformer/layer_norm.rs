@@ -1,6 +1,6 @@
 //! `torch.nn.LayerNorm` as a module: candle's fused `ops::layer_norm` (what
 //! `candle_nn::LayerNorm` calls for contiguous input) has no backward pass and would
-//! silently stop gradients, so the arithmetic is [`crate::fused::layer_norm`]'s.
+//! silently stop gradients, so the arithmetic is [`super::kernels::layer_norm`]'s.
 
 use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
@@ -36,6 +36,6 @@ impl LayerNorm {
             }
             expect_dims("layer norm input", x, &want)?;
         }
-        Ok(crate::fused::layer_norm(x, &self.weight, &self.bias)?)
+        Ok(super::kernels::layer_norm(x, &self.weight, &self.bias)?)
     }
 }

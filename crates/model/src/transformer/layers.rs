@@ -5,12 +5,12 @@ use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 use s2s_data::Rng;
 
+use super::kernels::KeyMask;
 use super::layer_norm::LayerNorm;
 use super::multi_head::{KeyValues, MultiHeadAttention};
-use crate::config::Norm;
+use super::Norm;
 use crate::dropout::{dropout, residual_dropout};
 use crate::error::Result;
-use crate::fused::KeyMask;
 use crate::params::Linear;
 
 /// The dropout probabilities of one layer.

@@ -9,7 +9,9 @@
 //! `encoder.norm.*`, `decoder.layers.N.*`, `decoder.norm.*`. Embeddings are scaled by
 //! sqrt(d_model) before the positions are added.
 
+mod config;
 mod decode;
+pub mod kernels;
 mod layer_norm;
 mod layers;
 mod multi_head;
@@ -17,7 +19,6 @@ mod positions;
 #[cfg(test)]
 mod tests;
 
-use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::Init;
 use s2s_data::{Batch, Rng, PAD, SOS};
@@ -27,16 +28,21 @@ pub use layers::{DecoderLayer, Dropouts, EncoderLayer, LayerMemory};
 pub use multi_head::{KeyValues, MultiHeadAttention};
 pub use positions::{sinusoids, PositionTable};
 
-use crate::config::{ModelConfig, ModelDims, ParameterCount, Positions, TieEmbeddings};
-use crate::error::{ModelError, Result};
-use crate::fused::KeyMask;
-use crate::params::{seeded_builder, ParamStore};
-use crate::seq2seq::Mode;
+pub use config::{Norm, Positions, TransformerConfig};
+use kernels::KeyMask;
 
+use crate::config::{DecodingConfig, ModelConfig, ModelDims, TieEmbeddings};
+use crate::decode::{Hypothesis, LayerHeads};
+use crate::error::{ModelError, Result};
+use crate::family::{ModelBase, TranslationModel, Weights};
+use crate::training::StepOptions;
+
+/// The Transformer family's model.
 #[derive(Debug)]
 pub struct Transformer {
-    cfg: ModelConfig,
-    dims: ModelDims,
+    base: ModelBase,
+    /// The family's keys (also in `base`'s config), for the modules' sizes.
+    family: TransformerConfig,
     src_embedding: Tensor,
     tgt_embedding: Tensor,
     /// `(V_tgt, d)`: the target embedding when tied.
@@ -49,9 +55,6 @@ pub struct Transformer {
     encoder_norm: LayerNorm,
     decoder: Vec<DecoderLayer>,
     decoder_norm: LayerNorm,
-    params: ParamStore,
-    device: Device,
-    threads: usize,
 }
 
 /// The encoder's output and what every decoder layer reads of it.
@@ -80,9 +83,29 @@ impl Encoded {
 }
 
 impl Transformer {
-    /// A freshly initialised model; the initial weights depend only on `seed`.
-    pub fn new(cfg: &ModelConfig, dims: ModelDims, seed: u64, device: &Device) -> Result<Self> {
+    /// A new model of `family` decoding as `decoding` says, its weights drawn from `seed`.
+    pub fn seeded(
+        family: &TransformerConfig,
+        decoding: &DecodingConfig,
+        dims: ModelDims,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
+        let cfg = ModelConfig { family: family.clone().into(), decoding: decoding.clone() };
         cfg.validate()?;
+        Self::new(&cfg, family, dims, Weights::Seed(seed), device)
+    }
+
+    /// The model of `family` (the family part of `cfg`), its weights from `weights`.
+    pub fn new(
+        cfg: &ModelConfig,
+        family: &TransformerConfig,
+        dims: ModelDims,
+        weights: Weights,
+        device: &Device,
+    ) -> Result<Self> {
+        let model = cfg;
+        let cfg = family;
         if cfg.tie_embeddings == TieEmbeddings::All && dims.src_vocab != dims.tgt_vocab {
             return Err(ModelError::InvalidConfig {
                 key: "tie_embeddings",
@@ -92,7 +115,7 @@ impl Transformer {
                 ),
             });
         }
-        let (params, vb) = seeded_builder(seed, device);
+        let (params, vb, check) = crate::params::builder(weights, device)?;
         let d = cfg.hidden_size;
         let embed = |name: &str, vocab: usize| {
             let stdev = (d as f64).powf(-0.5);
@@ -110,7 +133,7 @@ impl Transformer {
             let b = (6.0 / (d + dims.tgt_vocab) as f64).sqrt();
             vb.pp("output").get_with_hints((dims.tgt_vocab, d), "weight", Init::Uniform { lo: -b, up: b })?
         };
-        let slots = Self::position_slots(cfg, &dims);
+        let slots = TransformerConfig::position_slots(&model.decoding, &dims);
         let src_positions = PositionTable::new(cfg.positions, slots, d, vb.pp("src_positions"))?;
         let tgt_positions = PositionTable::new(cfg.positions, slots, d, vb.pp("tgt_positions"))?;
         let drop =
@@ -124,9 +147,10 @@ impl Transformer {
             .map(|i| DecoderLayer::new(d, heads, ff, cfg.norm, drop, vb.pp("decoder.layers").pp(i)))
             .collect::<Result<Vec<_>>>()?;
         let decoder_norm = LayerNorm::new(d, vb.pp("decoder").pp("norm"))?;
+        check.finish(&params)?;
         Ok(Self {
-            cfg: cfg.clone(),
-            dims,
+            base: ModelBase::new(model, dims, params, device),
+            family: cfg.clone(),
             src_embedding,
             tgt_embedding,
             no_bias: Tensor::zeros(dims.tgt_vocab, DType::F32, device)?,
@@ -137,63 +161,7 @@ impl Transformer {
             encoder_norm,
             decoder,
             decoder_norm,
-            params,
-            device: device.clone(),
-            threads: 1,
         })
-    }
-
-    /// Rows of the position tables: the longest source or translation.
-    fn position_slots(cfg: &ModelConfig, dims: &ModelDims) -> usize {
-        dims.max_length.max(cfg.max_decode_length).max(1)
-    }
-
-    /// What [`Self::new`] would allocate, from the sizes alone.
-    pub fn parameter_count(cfg: &ModelConfig, dims: &ModelDims) -> ParameterCount {
-        let (d, f) = (cfg.hidden_size as u128, cfg.ff_dim() as u128);
-        let (src, tgt) = (dims.src_vocab as u128, dims.tgt_vocab as u128);
-        let attention = 4 * d * d + 4 * d;
-        let ff = 2 * d * f + f + d;
-        let encoder = cfg.encoder_layers as u128 * (attention + ff + 4 * d) + 2 * d;
-        let decoder = cfg.decoder_layer_count() as u128 * (2 * attention + ff + 6 * d) + 2 * d;
-        let positions =
-            if cfg.positions == Positions::Learned { 2 * Self::position_slots(cfg, dims) as u128 * d } else { 0 };
-        let vocabulary = tgt * d
-            + if cfg.tie_embeddings == TieEmbeddings::All { 0 } else { src * d }
-            + if cfg.tie_embeddings.decoder() { 0 } else { tgt * d };
-        ParameterCount { total: vocabulary + positions + encoder + decoder, vocabulary }
-    }
-
-    pub fn config(&self) -> &ModelConfig {
-        &self.cfg
-    }
-
-    pub fn dims(&self) -> &ModelDims {
-        &self.dims
-    }
-
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
-    pub fn params(&self) -> &ParamStore {
-        &self.params
-    }
-
-    pub fn set_threads(&mut self, threads: usize) {
-        self.threads = threads.max(1);
-    }
-
-    pub fn threads(&self) -> usize {
-        self.threads
-    }
-
-    fn cpu_threads(&self) -> usize {
-        if self.device.is_cpu() {
-            self.threads
-        } else {
-            1
-        }
     }
 
     /// `embedding[ids] · sqrt(d) + positions[start..]`, then dropout.
@@ -209,10 +177,10 @@ impl Transformer {
         rng: Option<&mut Rng>,
     ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        let d = self.cfg.hidden_size;
+        let d = self.family.hidden_size;
         let x = table.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, d))?;
         let x = (x * (d as f64).sqrt())?.broadcast_add(&positions.rows(start, t)?)?;
-        crate::dropout::dropout(&x, self.cfg.dropout, rng)
+        crate::dropout::dropout(&x, self.family.dropout, rng)
     }
 
     /// Encodes padded sources `(B, S)` (row-major ids) and prepares every decoder layer's
@@ -225,7 +193,7 @@ impl Transformer {
         mut rng: Option<&mut Rng>,
     ) -> Result<Encoded> {
         let b = lengths.len();
-        let ids = Tensor::from_slice(src, (b, s), &self.device)?;
+        let ids = Tensor::from_slice(src, (b, s), self.base.device())?;
         let mask = KeyMask::padding(lengths, s);
         let mut x = self.embed(&self.src_embedding, &self.src_positions, &ids, 0, rng.as_deref_mut())?;
         for layer in &self.encoder {
@@ -261,79 +229,6 @@ impl Transformer {
         Ok(states.matmul(&self.output.t()?)?)
     }
 
-    /// Mean (smoothed, while training) cross-entropy per real target token.
-    ///
-    /// # Shapes
-    /// returns a scalar
-    pub fn loss(&self, batch: &Batch, mode: Mode) -> Result<Tensor> {
-        let (rng, smoothing) = match mode {
-            Mode::Train { rngs, label_smoothing, .. } => (Some(&mut rngs.dropout), label_smoothing),
-            Mode::Eval => (None, 0.0),
-        };
-        self.loss_over(batch, rng, batch.target_tokens(), smoothing)
-    }
-
-    /// The summed loss of `batch`'s real target tokens divided by `denominator`.
-    fn loss_over(
-        &self,
-        batch: &Batch,
-        mut rng: Option<&mut Rng>,
-        denominator: usize,
-        smoothing: f64,
-    ) -> Result<Tensor> {
-        let (b, t) = (batch.size, batch.tgt_len);
-        let memory = self.encode(&batch.src, &batch.src_lengths, batch.src_len, rng.as_deref_mut())?;
-        // SOS, then the reference shifted by one.
-        let inputs: Vec<u32> = (0..b * t).map(|i| if i % t == 0 { SOS } else { batch.tgt[i - 1] }).collect();
-        let inputs = Tensor::from_vec(inputs, (b, t), &self.device)?;
-        let (states, _) = self.decode_forced(&inputs, &memory, rng, false)?;
-        let states = states.reshape((b * t, self.cfg.hidden_size))?;
-        let mask = batch.tgt_mask();
-        // PAD positions have weight 0: only real tokens go through the output layer.
-        let real: Vec<u32> = (0..b * t).filter(|&i| mask[i] > 0.0).map(|i| i as u32).collect();
-        let states = if real.len() == b * t {
-            states
-        } else {
-            states.index_select(&Tensor::new(real.as_slice(), &self.device)?, 0)?
-        };
-        let targets: Vec<u32> = real.iter().map(|&i| batch.tgt[i as usize]).collect();
-        let n = targets.len();
-        let targets = Tensor::from_vec(targets, n, &self.device)?;
-        let weights = Tensor::ones(n, DType::F32, &self.device)?;
-        let nll = crate::fused::output_nll(&states, &self.output, &self.no_bias, &targets, &weights, smoothing)?;
-        Ok((nll.sum_all()? / denominator.max(1) as f64)?)
-    }
-
-    /// The loss's value and every parameter's gradient, the batch's rows split over
-    /// [`Self::threads`] threads (see [`crate::parallel::summed_grads`]).
-    pub fn loss_and_grads(&self, batch: &Batch, mode: Mode) -> Result<(f64, GradStore)> {
-        let parts = batch.split_rows(self.cpu_threads());
-        if parts.len() <= 1 {
-            let loss = self.loss(batch, mode)?;
-            return Ok((f64::from(loss.to_scalar::<f32>()?), loss.backward()?));
-        }
-        let (seeds, smoothing) = match mode {
-            Mode::Train { rngs, label_smoothing, .. } => {
-                (Some(parts.iter().map(|_| rngs.dropout.next_u64()).collect::<Vec<_>>()), label_smoothing)
-            }
-            Mode::Eval => (None, 0.0),
-        };
-        let total = batch.target_tokens();
-        crate::parallel::summed_grads(&self.params, parts.len(), |i| {
-            let mut rng = seeds.as_ref().map(|s| Rng::derive(s[i], "dropout-part"));
-            let loss = self.loss_over(&parts[i], rng.as_mut(), total, smoothing)?;
-            Ok((f64::from(loss.to_scalar::<f32>()?), loss.backward()?))
-        })
-    }
-
-    fn max_steps(&self) -> usize {
-        if self.cfg.max_decode_length > 0 {
-            self.cfg.max_decode_length
-        } else {
-            self.dims.max_length
-        }
-    }
-
     /// Pads sources into one batch and encodes them for inference.
     pub(crate) fn encode_sources(&self, sources: &[Vec<u32>]) -> Result<Encoded> {
         let lengths: Vec<usize> = sources.iter().map(Vec::len).collect();
@@ -342,14 +237,68 @@ impl Transformer {
             sources.iter().flat_map(|x| x.iter().copied().chain(std::iter::repeat(PAD)).take(s)).collect();
         self.encode(&grid, &lengths, s, None)
     }
+}
+
+impl TranslationModel for Transformer {
+    fn base(&self) -> &ModelBase {
+        &self.base
+    }
+
+    fn base_mut(&mut self) -> &mut ModelBase {
+        &mut self.base
+    }
+
+    fn part_loss(
+        &self,
+        batch: &Batch,
+        mut rng: Option<&mut Rng>,
+        step: StepOptions,
+        denominator: usize,
+    ) -> Result<Tensor> {
+        let smoothing = step.label_smoothing;
+        let (b, t) = (batch.size, batch.tgt_len);
+        let memory = self.encode(&batch.src, &batch.src_lengths, batch.src_len, rng.as_deref_mut())?;
+        // SOS, then the reference shifted by one.
+        let inputs: Vec<u32> = (0..b * t).map(|i| if i % t == 0 { SOS } else { batch.tgt[i - 1] }).collect();
+        let inputs = Tensor::from_vec(inputs, (b, t), self.base.device())?;
+        let (states, _) = self.decode_forced(&inputs, &memory, rng, false)?;
+        let states = states.reshape((b * t, self.family.hidden_size))?;
+        let mask = batch.tgt_mask();
+        // PAD positions have weight 0: only real tokens go through the output layer.
+        let real: Vec<u32> = (0..b * t).filter(|&i| mask[i] > 0.0).map(|i| i as u32).collect();
+        let states = if real.len() == b * t {
+            states
+        } else {
+            states.index_select(&Tensor::new(real.as_slice(), self.base.device())?, 0)?
+        };
+        let targets: Vec<u32> = real.iter().map(|&i| batch.tgt[i as usize]).collect();
+        let n = targets.len();
+        let targets = Tensor::from_vec(targets, n, self.base.device())?;
+        let weights = Tensor::ones(n, DType::F32, self.base.device())?;
+        let nll = crate::kernels::output_nll(&states, &self.output, &self.no_bias, &targets, &weights, smoothing)?;
+        Ok((nll.sum_all()? / denominator.max(1) as f64)?)
+    }
+
+    /// Greedy decoding for `steps` steps (all of them unless `stop_at_eos`), the rows
+    /// split over the model's threads from 2 × 8 rows on.
+    fn greedy_steps(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>> {
+        let b = sources.len();
+        let parts = self.base.cpu_threads().min(b / decode::ROWS_PER_THREAD).max(1);
+        crate::parallel::in_chunks(sources, parts, |c| self.greedy_with(c, steps, stop_at_eos, true))
+    }
+
+    fn beam(&self, source: &[u32], beam_size: usize, n_best: usize) -> Result<Vec<Hypothesis>> {
+        self.beam_with(source, beam_size, n_best, true)
+    }
 
     /// Cross-attention `[layer][head][step][source position]` while the decoder reads
     /// `target` (without EOS; one step more than its length, the one that emits EOS).
-    pub fn attention_heads(&self, source: &[u32], target: &[u32]) -> Result<crate::decode::LayerHeads> {
+    fn attention_heads(&self, source: &[u32], target: &[u32]) -> Result<Option<LayerHeads>> {
         let memory = self.encode(source, &[source.len()], source.len(), None)?;
         let inputs: Vec<u32> = std::iter::once(SOS).chain(target.iter().copied()).collect();
         let n = inputs.len();
-        let (_, weights) = self.decode_forced(&Tensor::from_vec(inputs, (1, n), &self.device)?, &memory, None, true)?;
-        weights.iter().map(|w| Ok(w.squeeze(0)?.to_vec3::<f32>()?)).collect()
+        let (_, weights) =
+            self.decode_forced(&Tensor::from_vec(inputs, (1, n), self.base.device())?, &memory, None, true)?;
+        Ok(Some(weights.iter().map(|w| Ok(w.squeeze(0)?.to_vec3::<f32>()?)).collect::<Result<_>>()?))
     }
 }

@@ -2,15 +2,15 @@
 //! one packed input projection), with key masks and a key/value cache for incremental
 //! decoding. Where nobody needs the weights (training, PyTorch's `need_weights=False`)
 //! and no dropout falls on them, the heads run as one fused op that keeps none of its
-//! intermediates ([`crate::fused::attention`]).
+//! intermediates ([`super::kernels::attention`]).
 
 use candle_core::{Tensor, D};
 use candle_nn::{Init, VarBuilder};
 use s2s_data::Rng;
 
+use super::kernels::KeyMask;
 use crate::dropout::dropout;
 use crate::error::{expect_dims, Result};
-use crate::fused::KeyMask;
 use crate::params::Linear;
 
 /// Module path `…self_attn` / `…multihead_attn`: `in_proj_weight (3d, d)`,
@@ -66,7 +66,7 @@ impl MultiHeadAttention {
 
     /// `(B, T, d)` → `(B, heads, T, d / heads)`, contiguous.
     fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(crate::fused::split_heads(x, self.heads)?)
+        Ok(super::kernels::split_heads(x, self.heads)?)
     }
 
     /// The projected keys and values of `memory` (`(B, S, d)`), once per source.
@@ -102,7 +102,7 @@ impl MultiHeadAttention {
         if fused(need_weights, p, rng.as_deref()) {
             let qkv = self.qkv.forward_fused(x)?;
             let part = |i: usize| qkv.narrow(D::Minus1, i * self.d, self.d);
-            let context = crate::fused::attention(&part(0)?, &part(1)?, &part(2)?, self.heads, mask)?;
+            let context = super::kernels::attention(&part(0)?, &part(1)?, &part(2)?, self.heads, mask)?;
             return Ok((self.out.forward_fused(&context)?, None));
         }
         let (q, kv) = self.self_qkv(x)?;
@@ -146,7 +146,7 @@ impl MultiHeadAttention {
         expect_dims("cross-attention input", x, &[b, t, self.d])?;
         let q = self.q.forward_fused(x)?;
         if fused(need_weights, p, rng.as_deref()) {
-            let context = crate::fused::attention(&q, &memory.k, &memory.v, self.heads, mask)?;
+            let context = super::kernels::attention(&q, &memory.k, &memory.v, self.heads, mask)?;
             return Ok((self.out.forward_fused(&context)?, None));
         }
         let (out, w) = self.attend(&self.split_heads(&q)?, memory, mask, p, rng)?;
@@ -172,7 +172,7 @@ impl MultiHeadAttention {
             None => scores,
         };
         // Not candle_nn::ops::softmax_last_dim: it has no backward pass.
-        let weights = crate::fused::softmax(&scores)?;
+        let weights = super::kernels::softmax(&scores)?;
         let dropped = dropout(&weights, p, rng)?;
         let context = dropped.matmul(&kv.v)?.transpose(1, 2)?.reshape((b, t, h * dh))?;
         Ok((self.out.forward_fused(&context)?, weights))

@@ -3,7 +3,7 @@
 use candle_core::{Device, Tensor};
 use candle_nn::{Init, VarBuilder};
 
-use crate::config::Positions;
+use super::Positions;
 use crate::error::{ModelError, Result};
 
 /// What gets added to the scaled embeddings at each position.

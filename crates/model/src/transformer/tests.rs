@@ -6,11 +6,12 @@ use candle_core::{Device, Tensor, Var};
 use s2s_data::{Batch, Example, EOS, PAD};
 use serde_json::Value;
 
+use super::kernels::KeyMask;
 use super::*;
-use crate::config::{Architecture, ModelConfig, ModelDims, Norm, Positions, TieEmbeddings};
-use crate::fused::KeyMask;
-use crate::params::seeded_builder;
-use crate::seq2seq::{Mode, TrainRngs};
+use crate::config::{DecodingConfig, ModelDims, TieEmbeddings};
+use crate::family::Family;
+use crate::params::{seeded_builder, ParamStore};
+use crate::training::{Mode, TrainRngs};
 
 const FIXTURES: &str = include_str!("fixtures.json");
 
@@ -157,9 +158,8 @@ fn decoder_layers_match_pytorch_in_both_norm_orders() {
     }
 }
 
-fn small(norm: Norm, positions: Positions, tie: TieEmbeddings) -> ModelConfig {
-    ModelConfig {
-        architecture: Architecture::Transformer,
+fn small(norm: Norm, positions: Positions, tie: TieEmbeddings) -> TransformerConfig {
+    TransformerConfig {
         hidden_size: 8,
         heads: 2,
         ff_size: 12,
@@ -192,8 +192,9 @@ fn parameter_count_matches_the_built_model() {
         for positions in [Positions::Sinusoidal, Positions::Learned] {
             for tie in [TieEmbeddings::None, TieEmbeddings::Decoder, TieEmbeddings::All] {
                 let cfg = small(norm, positions, tie);
-                let model = Transformer::new(&cfg, DIMS, 0, &dev()).expect("model");
-                assert_eq!(Transformer::parameter_count(&cfg, &DIMS).total, model.params().total() as u128, "{cfg:?}");
+                let model = Transformer::seeded(&cfg, &DecodingConfig::default(), DIMS, 0, &dev()).expect("model");
+                let counted = cfg.parameter_count(&DecodingConfig::default(), &DIMS);
+                assert_eq!(counted.total, model.params().total() as u128, "{cfg:?}");
             }
         }
     }
@@ -202,8 +203,14 @@ fn parameter_count_matches_the_built_model() {
 /// Parameter names follow `torch.nn.Transformer`'s state_dict.
 #[test]
 fn parameter_names_follow_torch_nn_transformer() {
-    let model = Transformer::new(&small(Norm::Pre, Positions::Sinusoidal, TieEmbeddings::None), DIMS, 0, &dev())
-        .expect("model");
+    let model = Transformer::seeded(
+        &small(Norm::Pre, Positions::Sinusoidal, TieEmbeddings::None),
+        &DecodingConfig::default(),
+        DIMS,
+        0,
+        &dev(),
+    )
+    .expect("model");
     let names: Vec<String> = model.params().vars().into_iter().map(|(n, _)| n).collect();
     for want in [
         "encoder.layers.0.self_attn.in_proj_weight",
@@ -232,8 +239,8 @@ fn every_parameter_gets_a_gradient() {
         (Norm::Pre, Positions::Sinusoidal, TieEmbeddings::Decoder, 2, 0.0),
         (Norm::Post, Positions::Sinusoidal, TieEmbeddings::None, 1, 0.0),
     ] {
-        let cfg = ModelConfig { attention_dropout, ..small(norm, positions, tie) };
-        let mut model = Transformer::new(&cfg, DIMS, 3, &dev()).expect("model");
+        let cfg = TransformerConfig { attention_dropout, ..small(norm, positions, tie) };
+        let mut model = Transformer::seeded(&cfg, &DecodingConfig::default(), DIMS, 3, &dev()).expect("model");
         model.set_threads(threads);
         let mut rngs = TrainRngs::new(1);
         let mode = Mode::Train { rngs: &mut rngs, teacher_forcing_ratio: 1.0, label_smoothing: 0.1 };
@@ -251,13 +258,13 @@ fn every_parameter_gets_a_gradient() {
 /// gradient.
 #[test]
 fn padding_changes_nothing() {
-    let cfg = ModelConfig {
+    let cfg = TransformerConfig {
         dropout: 0.0,
         attention_dropout: 0.0,
         activation_dropout: 0.0,
         ..small(Norm::Pre, Positions::Learned, TieEmbeddings::Decoder)
     };
-    let model = Transformer::new(&cfg, DIMS, 5, &dev()).expect("model");
+    let model = Transformer::seeded(&cfg, &DecodingConfig::default(), DIMS, 5, &dev()).expect("model");
     let batch = example_batch();
     let mut other = batch.clone();
     for (i, id) in other.src.iter_mut().enumerate() {
@@ -287,8 +294,9 @@ fn padding_changes_nothing() {
 #[test]
 fn cached_decoding_equals_recomputing() {
     for norm in [Norm::Pre, Norm::Post] {
-        let cfg = ModelConfig { max_decode_length: 6, ..small(norm, Positions::Sinusoidal, TieEmbeddings::Decoder) };
-        let model = Transformer::new(&cfg, DIMS, 11, &dev()).expect("model");
+        let cfg = small(norm, Positions::Sinusoidal, TieEmbeddings::Decoder);
+        let decoding = DecodingConfig { max_decode_length: 6, ..Default::default() };
+        let model = Transformer::seeded(&cfg, &decoding, DIMS, 11, &dev()).expect("model");
         let sources = vec![vec![4, 5, 6, 7, EOS], vec![9, EOS], vec![10, 8, EOS]];
         let cached = model.greedy_with(&sources, 6, false, true).expect("cached");
         let recomputed = model.greedy_with(&sources, 6, false, false).expect("recomputed");
@@ -317,11 +325,12 @@ fn cached_decoding_equals_recomputing() {
 /// last layer's head average is the hypothesis's attention.
 #[test]
 fn attention_heads_agree_with_decoding() {
-    let cfg = ModelConfig { max_decode_length: 5, ..small(Norm::Pre, Positions::Sinusoidal, TieEmbeddings::Decoder) };
-    let model = Transformer::new(&cfg, DIMS, 2, &dev()).expect("model");
+    let cfg = small(Norm::Pre, Positions::Sinusoidal, TieEmbeddings::Decoder);
+    let decoding = DecodingConfig { max_decode_length: 5, ..Default::default() };
+    let model = Transformer::seeded(&cfg, &decoding, DIMS, 2, &dev()).expect("model");
     let source = vec![4, 6, 8, EOS];
     let hyp = &model.greedy(std::slice::from_ref(&source)).expect("greedy")[0];
-    let heads = model.attention_heads(&source, &hyp.ids).expect("heads");
+    let heads = model.attention_heads(&source, &hyp.ids).expect("heads").expect("per-head maps");
     assert_eq!(heads.len(), 1, "layers");
     assert_eq!(heads[0].len(), 2, "heads");
     let last = &heads[heads.len() - 1];

@@ -9,6 +9,9 @@ use figment::value::{Dict, Value};
 use figment::Figment;
 use serde::de::DeserializeOwned;
 
+use s2s_model::config::ARCHITECTURE_KEY;
+use s2s_model::{Architecture, DecodingConfig, ModelConfig};
+
 use super::{ExperimentConfig, SECTIONS};
 use crate::error::ConfigError;
 use crate::task::TaskConfig;
@@ -58,17 +61,7 @@ impl ExperimentConfig {
         };
         let (task_keys, trainer_keys): (Dict, Dict) =
             section("train")?.into_iter().partition(|(k, _)| TaskConfig::KEYS.contains(&k.as_str()));
-        let model_keys = section("model")?;
-        let model: s2s_model::ModelConfig = read(fig, origin, "model", model_keys.clone(), &[])?;
-        // Built-in defaults hold every family's keys; a key the user gave must mean
-        // something for the chosen family.
-        if let Some(key) = model_keys.keys().find(|k| !model.uses_key(k) && !is_default(fig, &format!("model.{k}"))) {
-            let family = model.architecture.name();
-            return Err(ConfigError(format!(
-                "model.{key} in {} means nothing for model.architecture = \"{family}\"; remove it or pick the family it belongs to",
-                source_of(fig, &format!("model.{key}"), origin)
-            )));
-        }
+        let model = read_model(fig, origin, section("model")?)?;
         let mut data: s2s_data::DataConfig = read(fig, origin, "data", section("data")?, &[])?;
         // The normalization the tokenizer implies, written out so config.toml says it.
         data.fill_defaults();
@@ -118,6 +111,61 @@ impl ConfigSource {
     }
 }
 
+/// Reads `[model]`: `architecture` names the family, whose own struct reads its keys,
+/// and the decoding keys are read apart. The built-in defaults hold the default family's
+/// keys; those, when nobody set them, are dropped for another family, and a key the user
+/// gave must mean something for the chosen family.
+fn read_model(fig: &Figment, origin: &str, mut keys: Dict) -> Result<ModelConfig, ConfigError> {
+    let mut choice = Dict::new();
+    if let Some(v) = keys.remove(ARCHITECTURE_KEY) {
+        choice.insert(ARCHITECTURE_KEY.to_string(), v);
+    }
+    let ArchitectureKey { architecture } = read(fig, origin, "model", choice, &[])?;
+    let own = ModelConfig::keys_of(architecture);
+    keys.retain(|k, _| own.contains(&k.as_str()) || !is_default(fig, &format!("model.{k}")));
+    let foreign = keys.keys().filter(|k| !own.contains(&k.as_str()));
+    if let Some((key, other)) =
+        foreign.into_iter().find_map(|k| ModelConfig::other_family_of(architecture, k).map(|o| (k, o)))
+    {
+        return Err(ConfigError(format!(
+            "model.{key} in {} means nothing for model.architecture = \"{}\" (it is a key of \"{}\"); remove it or pick the family it belongs to",
+            source_of(fig, &format!("model.{key}"), origin),
+            architecture.name(),
+            other.name()
+        )));
+    }
+    let decoding_keys = DecodingConfig::keys();
+    let (decoding, family): (Dict, Dict) = keys.into_iter().partition(|(k, _)| decoding_keys.contains(&k.as_str()));
+    let mut siblings: Vec<&str> = decoding_keys.to_vec();
+    siblings.push(ARCHITECTURE_KEY);
+    let family = read_seeded(fig, origin, "model", family, architecture, &siblings)?;
+    let decoding = read(fig, origin, "model", decoding, architecture.keys())?;
+    Ok(ModelConfig { family, decoding })
+}
+
+/// `[model]`'s `architecture` key alone.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArchitectureKey {
+    #[serde(default)]
+    architecture: Architecture,
+}
+
+/// [`read`] with a seed that picks the struct (the family's).
+fn read_seeded<'de, S: serde::de::DeserializeSeed<'de>>(
+    fig: &Figment,
+    origin: &str,
+    name: &str,
+    dict: Dict,
+    seed: S,
+    siblings: &[&str],
+) -> Result<S::Value, ConfigError> {
+    seed.deserialize(&Value::from(dict)).map_err(|mut e| {
+        e.path.insert(0, name.to_string());
+        ConfigError(describe(&e, fig, origin, siblings))
+    })
+}
+
 /// Deserializes one section (or part of one) from values that keep their sources;
 /// `siblings` are keys of the same section read by another struct.
 fn read<T: DeserializeOwned>(
@@ -127,10 +175,7 @@ fn read<T: DeserializeOwned>(
     dict: Dict,
     siblings: &[&str],
 ) -> Result<T, ConfigError> {
-    T::deserialize(&Value::from(dict)).map_err(|mut e| {
-        e.path.insert(0, name.to_string());
-        ConfigError(describe(&e, fig, origin, siblings))
-    })
+    read_seeded(fig, origin, name, dict, std::marker::PhantomData::<T>, siblings)
 }
 
 /// Adds `--set key=value` overrides; values are TOML (`0.01`, `true`, `"x"`, `[1, 2]`),
@@ -393,17 +438,21 @@ mod tests {
             "[model]\narchitecture = \"transformer\"\nheads = 2\nhidden_size = 8\ndecoder_layers = 3\ntie_embeddings = true\n[train]\nlr_schedule = \"inverse_sqrt\"\nwarmup_steps = 10\n",
         );
         let cfg = ExperimentConfig::load(&p, &[]).expect("load");
-        assert_eq!(cfg.model.tie_embeddings, s2s_model::TieEmbeddings::Decoder);
         let text = cfg.to_toml().expect("toml");
         assert!(text.contains("heads = 2") && text.contains("tie_embeddings = \"decoder\""), "{text}");
-        for gru_only in s2s_model::config::GRU_KEYS {
-            assert!(!text.contains(&format!("\n{gru_only} =")), "{gru_only} written for a transformer: {text}");
-        }
         let back = ExperimentConfig::parse_resolved(&text, Path::new("config.toml")).expect("parse");
         assert_eq!(back, cfg);
-        let gru = ExperimentConfig::default().to_toml().expect("gru");
-        for t_only in s2s_model::config::TRANSFORMER_KEYS {
-            assert!(!gru.contains(&format!("\n{t_only} =")), "{t_only} written for a gru: {gru}");
+        // Each family writes exactly its own keys and the decoding keys.
+        for architecture in s2s_model::Architecture::ALL {
+            let set = format!("model.architecture=\"{}\"", architecture.name());
+            let cfg = ExperimentConfig::default().with_sets(&[set]).expect("config");
+            let table = cfg.to_table().expect("table");
+            let written: Vec<&str> = table["model"].as_table().expect("model").keys().map(String::as_str).collect();
+            let mut expected = ModelConfig::keys_of(architecture);
+            let mut sorted = written.clone();
+            sorted.sort_unstable();
+            expected.sort_unstable();
+            assert_eq!(sorted, expected, "{}", architecture.name());
         }
     }
 

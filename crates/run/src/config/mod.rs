@@ -53,6 +53,21 @@ impl Default for RunConfig {
     }
 }
 
+impl RunConfig {
+    /// The threads `threads` asks for: all cores for 0. Training splits each batch's rows
+    /// between them, and so do the optimizer's update, batched decoding and data loading;
+    /// candle's own kernels stay on one thread (the binary sets `RAYON_NUM_THREADS` and
+    /// `CANDLE_NUM_THREADS` to 1 before it starts any thread), where splitting these small
+    /// products cost more than it gained (see BENCHMARKS.md).
+    pub fn thread_count(&self) -> usize {
+        if self.threads > 0 {
+            self.threads
+        } else {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        }
+    }
+}
+
 /// A whole experiment.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ExperimentConfig {
@@ -84,17 +99,18 @@ impl ExperimentConfig {
                 self.task.batch_tokens, self.data.max_length
             )));
         }
-        if self.model.architecture == s2s_model::Architecture::Transformer && self.task.teacher_forcing_ratio < 1.0 {
+        let family = self.model.family.as_family();
+        if !family.can_run_free() && self.task.teacher_forcing_ratio < 1.0 {
             return Err(ConfigError(format!(
-                "train.teacher_forcing_ratio: {} means nothing for model.architecture = \"transformer\" (it reads the whole reference at once); leave it at 1",
-                self.task.teacher_forcing_ratio
+                "train.teacher_forcing_ratio: {} means nothing for model.architecture = \"{}\" (it reads the whole reference at once); leave it at 1",
+                self.task.teacher_forcing_ratio,
+                self.model.architecture().name()
             )));
         }
-        if self.model.tie_embeddings == s2s_model::TieEmbeddings::All && !self.data.joint_vocab {
-            return Err(ConfigError(
-                "model.tie_embeddings = \"all\" needs one vocabulary for both sides: set data.joint_vocab = true"
-                    .into(),
-            ));
+        if let (Some(setting), false) = (family.shared_embedding_setting(), self.data.joint_vocab) {
+            return Err(ConfigError(format!(
+                "model.{setting} needs one vocabulary for both sides: set data.joint_vocab = true"
+            )));
         }
         DeviceSpec::parse(&self.run.device).map_err(|e| msg(&e))?;
         let keys = self.flatten()?;
@@ -114,7 +130,7 @@ impl ExperimentConfig {
     }
 
     /// The config as one TOML table, sections in file order (`[train]` is the trainer's
-    /// keys followed by the task's; `[model]` only the keys of its family). Fails for values TOML cannot hold (integers beyond
+    /// keys followed by the task's; `[model]` only the keys of its family and the decoding keys). Fails for values TOML cannot hold (integers beyond
     /// i64), naming the section; [`Self::validate`] checks this, so a loaded config renders.
     pub fn to_table(&self) -> Result<toml::Table, ConfigError> {
         fn table(name: &str, v: &impl Serialize) -> Result<toml::Table, ConfigError> {
@@ -122,8 +138,8 @@ impl ExperimentConfig {
         }
         let mut train = table("train", &self.train)?;
         train.extend(table("train", &self.task)?);
-        let mut model = table("model", &self.model)?;
-        model.retain(|k, _| self.model.uses_key(k));
+        let model =
+            self.model.to_table().map_err(|e| ConfigError(format!("[model] cannot be written as TOML: {e}")))?;
         let sections =
             [table("run", &self.run)?, table("data", &self.data)?, model, train, table("report", &self.report)?];
         let mut doc = toml::Table::new();

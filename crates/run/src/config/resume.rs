@@ -47,11 +47,10 @@ mod tests {
 
     #[test]
     fn epochs_and_reports_may_change_the_model_may_not() {
-        let old = ExperimentConfig::default();
-        let mut new = old.clone();
+        let old = ExperimentConfig::default().with_sets(&[]).expect("config");
+        let mut new = old.with_sets(&["model.hidden_size=7".to_string()]).expect("config");
         new.train.epochs = 99;
         new.report.max_sentences += 1;
-        new.model.hidden_size = 7;
         new.task.teacher_forcing_ratio = 0.5;
         let (ok, refused) = resume_changes(&old, &new).expect("diff");
         let keys = |v: &[Change]| v.iter().map(|c| c.key.clone()).collect::<Vec<_>>();

@@ -29,17 +29,9 @@ use crate::error::{Result, RunError};
 use crate::report::artifacts::translate_report_sentences;
 use crate::report::Renderer;
 
-/// Hyperparameters shown when `report.hparams` is empty (those the model family has).
-const DEFAULT_HPARAMS: [&str; 8] = [
-    "model.architecture",
-    "model.attention",
-    "model.heads",
-    "model.hidden_size",
-    "train.optimizer",
-    "train.learning_rate",
-    "train.batch_size",
-    "run.seed",
-];
+/// Hyperparameters shown when `report.hparams` is empty, beside `model.architecture` and
+/// the keys the model family names ([`s2s_model::Family::logged_keys`]).
+const DEFAULT_HPARAMS: [&str; 4] = ["train.optimizer", "train.learning_rate", "train.batch_size", "run.seed"];
 
 #[derive(Debug)]
 pub struct TensorBoardObserver<'a> {
@@ -79,16 +71,20 @@ impl<'a> TensorBoardObserver<'a> {
     fn hparams(&self) -> Result<HashMap<String, prost_types::Value>> {
         let cfg = self.renderer.cfg;
         let table = toml::Value::Table(cfg.to_table()?);
-        let keys: Vec<&str> = if cfg.report.hparams.is_empty() {
-            DEFAULT_HPARAMS.to_vec()
+        let keys: Vec<String> = if cfg.report.hparams.is_empty() {
+            let family = cfg.model.family.as_family().logged_keys().iter().map(|k| format!("model.{k}"));
+            std::iter::once("model.architecture".to_string())
+                .chain(family)
+                .chain(DEFAULT_HPARAMS.iter().map(|k| (*k).to_string()))
+                .collect()
         } else {
-            cfg.report.hparams.iter().map(String::as_str).collect()
+            cfg.report.hparams.clone()
         };
         let mut out = HashMap::new();
         for key in keys {
             let found = key.split('.').try_fold(&table, |v, part| v.get(part));
             match found {
-                Some(v) => out.insert(key.to_string(), summary::hparam_value(v)),
+                Some(v) => out.insert(key.clone(), summary::hparam_value(v)),
                 None if cfg.report.hparams.is_empty() => None,
                 None => return Err(RunError::Refused(format!("report.hparams: {key:?} is not a config key"))),
             };

@@ -1,20 +1,19 @@
-//! The measurements `scripts/bench.py` compares with PyTorch's `torch_ref.py batched`:
-//! training target tokens/s and greedy decoding sentences/s, on the same data, model and
-//! batches.
+//! Developer measurements, not part of a run: `s2s bench` (what `scripts/bench.py`
+//! compares with PyTorch's `torch_ref.py batched`: training target tokens/s and greedy
+//! decoding sentences/s, on the same data, model and batches) and `s2s bench-data` (a
+//! config's data loaded into one epoch's batches, timed).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::Device;
+use anyhow::{bail, Result};
 use s2s_data::{BatchPlan, DataConfig, Dataset};
-use s2s_model::{AttentionKind, ModelConfig, ModelDims, TrainRngs};
+use s2s_model::{ModelDims, TrainRngs, Weights};
+use s2s_run::config::ExperimentConfig;
+use s2s_run::task::{TaskConfig, TranslationTask};
 use s2s_trainer::{NoCheckpoints, Observer, TrainConfig, Trainer};
-
-use crate::error::{Result, RunError};
-use crate::session::set_threads;
-use crate::task::{TaskConfig, TranslationTask};
 
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -55,7 +54,10 @@ impl Observer for StopAfter {
 /// Trains the first `steps` batches of epoch 0 (as torch_ref.py --max-steps does), then
 /// times greedy decoding; returns the figures as one JSON object.
 pub fn measure(o: &BenchOptions) -> Result<serde_json::Value> {
-    let threads = set_threads(o.threads);
+    // The default model: the GRU with Bahdanau attention and dropout 0.1, as torch_ref.py.
+    let mut cfg = ExperimentConfig::default().with_sets(&[format!("model.hidden_size={}", o.hidden)])?;
+    cfg.run.threads = o.threads;
+    let threads = cfg.run.thread_count();
     let data = DataConfig {
         dataset: Dataset::Tsv,
         train_path: Some(o.train.clone()),
@@ -63,18 +65,17 @@ pub fn measure(o: &BenchOptions) -> Result<serde_json::Value> {
         shuffle: true,
         ..Default::default()
     };
-    let corpus = s2s_data::load(&data, o.seed)?;
-    let model_cfg =
-        ModelConfig { attention: AttentionKind::Bahdanau, hidden_size: o.hidden, dropout: 0.1, ..Default::default() };
+    let corpus = s2s_data::load(&data, o.seed, threads)?;
     let dims = ModelDims { src_vocab: corpus.src_vocab().len(), tgt_vocab: corpus.tgt_vocab().len(), max_length: 10 };
-    let mut model = s2s_model::build(&model_cfg, dims, o.seed, &Device::Cpu)?;
+    let device = candle_core::Device::Cpu;
+    let mut model = s2s_model::build(&cfg.model, dims, Weights::Seed(o.seed), &device)?;
     model.set_threads(threads);
     let examples = s2s_data::batch::encode(&corpus.train, corpus.src_vocab(), corpus.tgt_vocab());
     let plan =
         BatchPlan { batch_size: o.batch, shuffle: true, length_bucketing: o.bucketing, batch_tokens: 0, seed: o.seed };
     let batches = plan.epoch(&examples, 0);
     if o.steps == 0 || o.steps > batches.len() {
-        return Err(RunError::Refused(format!("--steps must be between 1 and {} (one epoch)", batches.len())));
+        bail!("--steps must be between 1 and {} (one epoch)", batches.len());
     }
     let mut task = TranslationTask {
         model: model.as_ref(),
@@ -124,9 +125,9 @@ pub fn measure(o: &BenchOptions) -> Result<serde_json::Value> {
 /// peak memory: `s2s bench-data CONFIG`. With `checksum`, also the SHA-256 of everything
 /// loaded ([`data_checksum`], after the figures are taken), to check that a change loads
 /// the same data.
-pub fn measure_data(cfg: &crate::config::ExperimentConfig, checksum: bool) -> Result<serde_json::Value> {
+pub fn measure_data(cfg: &ExperimentConfig, checksum: bool) -> Result<serde_json::Value> {
     let t0 = Instant::now();
-    let corpus = s2s_data::load(&cfg.data, cfg.run.seed)?;
+    let corpus = s2s_data::load(&cfg.data, cfg.run.seed, cfg.run.thread_count())?;
     let load_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let examples = s2s_data::batch::encode(&corpus.train, corpus.src_vocab(), corpus.tgt_vocab());
@@ -166,8 +167,7 @@ pub fn measure_data(cfg: &crate::config::ExperimentConfig, checksum: bool) -> Re
 /// text, and the epoch's batches (rows and padded grids), so that two builds can be
 /// checked to load the same data.
 fn data_checksum(corpus: &s2s_data::Corpus, train: &[s2s_data::Example], batches: &[s2s_data::Batch]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
+    let mut h = s2s_data::Sha256Hex::new();
     let mut ids = |v: &[u32]| {
         h.update((v.len() as u64).to_le_bytes());
         for id in v {
@@ -194,5 +194,5 @@ fn data_checksum(corpus: &s2s_data::Corpus, train: &[s2s_data::Example], batches
         h.update((p.reference.len() as u64).to_le_bytes());
         h.update(p.reference.as_bytes());
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    h.finish()
 }

@@ -4,12 +4,14 @@ use candle_core::{Tensor, D};
 use candle_nn::{Module, VarBuilder};
 use s2s_data::Rng;
 
-use crate::attention::{attend, Attention};
-use crate::config::{AttentionKind, ModelConfig, ModelDims};
+use super::attention::{attend, Attention};
+use super::kernels::Products;
+use super::layer::GruLayer;
+use super::{AttentionKind, GruConfig};
+use crate::config::ModelDims;
 use crate::dropout::dropout;
 use crate::error::{expect_dims, Result};
-use crate::fused::{Products, SharedProduct};
-use crate::gru::GruLayer;
+use crate::kernels::SharedProduct;
 use crate::params::{embedding, linear, Linear};
 
 /// Module path `decoder`: `decoder.embedding` (absent with `tie_embeddings`: the embedding
@@ -75,7 +77,7 @@ impl Memory {
 }
 
 impl Decoder {
-    pub fn new(cfg: &ModelConfig, dims: &ModelDims, vb: VarBuilder) -> Result<Self> {
+    pub fn new(cfg: &GruConfig, dims: &ModelDims, vb: VarBuilder) -> Result<Self> {
         let (e, h) = (cfg.embedding_dim(), cfg.hidden_size);
         // The parameters are drawn from one seeded stream in creation order: attention,
         // attn_combine, embedding, gru, out is the first release's order, so that with the
@@ -121,7 +123,7 @@ impl Decoder {
     }
 
     /// A copy for training a batch on the CPU whose per-step products form their weight
-    /// gradients once per batch (see [`crate::fused::SharedProduct`]). Returns the products
+    /// gradients once per batch (see [`crate::kernels::SharedProduct`]). Returns the products
     /// too: the initial state must go through each one's `anchor` before the first step.
     pub fn shared(&self) -> Result<(Self, Vec<SharedProduct>)> {
         let mut products = Vec::new();
@@ -260,7 +262,7 @@ impl Decoder {
     /// # Shapes
     /// `state: (B, state_size)` → two vectors of length B
     pub fn greedy_pick(&self, state: &Tensor) -> Result<(Vec<u32>, Vec<f32>)> {
-        Ok(crate::fused::best_tokens(&self.logits(state)?)?)
+        Ok(crate::kernels::best_tokens(&self.logits(state)?)?)
     }
 
     /// Unnormalised scores over the target vocabulary from decoder states (evaluation:
@@ -284,6 +286,6 @@ impl Decoder {
             Some(b) => b.clone(),
             None => Tensor::zeros(self.out.weight().dim(0)?, v.dtype(), v.device())?,
         };
-        Ok(crate::fused::output_nll(v, self.out.weight(), &bias, targets, weights, label_smoothing)?)
+        Ok(crate::kernels::output_nll(v, self.out.weight(), &bias, targets, weights, label_smoothing)?)
     }
 }

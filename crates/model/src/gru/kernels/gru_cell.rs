@@ -2,7 +2,8 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, D};
 
-use super::{f32_slice, sigmoid, with_f32};
+use crate::kernels::fast_math::sigmoid;
+use crate::kernels::{f32_slice, with_f32};
 
 struct GruCell {
     hidden: usize,
@@ -38,7 +39,7 @@ pub(crate) fn composed(gi: &Tensor, gh: &Tensor, h: &Tensor, hs: usize) -> Resul
 pub(crate) fn unit_forward(gi: [f32; 3], gh: [f32; 3], h: f32) -> (f32, f32, f32, f32) {
     let r = sigmoid(gi[0] + gh[0]);
     let z = sigmoid(gi[1] + gh[1]);
-    let n = super::fast_math::tanh(gi[2] + r * gh[2]);
+    let n = crate::kernels::fast_math::tanh(gi[2] + r * gh[2]);
     (r, z, n, n + z * (h - n))
 }
 

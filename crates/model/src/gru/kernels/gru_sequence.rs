@@ -8,8 +8,9 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::gru_cell::{gates, gates_mut, unit_backward, unit_forward};
-use super::matmul::{add_to_rows, linear_product, linear_product_with, matmul, transpose, View};
-use super::{f32_slice, with_f32, Products};
+use super::Products;
+use crate::kernels::matmul::{add_to_rows, linear_product, linear_product_with, matmul, transpose, View};
+use crate::kernels::{f32_slice, with_f32};
 
 /// What the forward pass keeps for the backward pass, time-major in processing order.
 struct Saved {
@@ -197,7 +198,7 @@ impl CustomOp3 for GruSequence {
         // dW_hh = Σ_steps dghᵀ h_prev, as one product over all steps and rows.
         let mut d_w = vec![0f32; 3 * hs * hs];
         matmul(&mut d_w, View::rows(&d_gh, s * b, 3 * hs).t(), View::rows(&saved.h_prev, s * b, hs), false);
-        let d_b = super::matmul::column_sums(&d_gh, 3 * hs);
+        let d_b = crate::kernels::matmul::column_sums(&d_gh, 3 * hs);
         let dev = gi.device();
         Ok((
             Some(Tensor::from_vec(d_gi, (b, s, 3 * hs), dev)?),

@@ -4,7 +4,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, D};
 
-use super::{f32_slice, with_f32_all};
+use crate::kernels::{f32_slice, with_f32_all};
 
 struct SoftmaxOp;
 

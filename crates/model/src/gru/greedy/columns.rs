@@ -5,9 +5,9 @@
 //! other than the tanh-bound scores run with AVX-512's 16 lanes where the CPU has them
 //! (see [`widest`]; the division in tanh gains nothing from the wider vectors).
 
-use crate::fused::fast_math::{lane_sum3, tanh};
-use crate::fused::gru_cell::{gates, unit_forward};
-use crate::fused::simd::widest;
+use crate::gru::kernels::gru_cell::{gates, unit_forward};
+use crate::kernels::fast_math::{lane_sum3, tanh};
+use crate::kernels::simd::widest;
 
 /// Embedded tokens as columns: `dst[k * n + i] = table[ids[i] * e + k]`.
 ///

@@ -4,9 +4,9 @@
 use candle_core::Tensor;
 use s2s_data::SOS;
 
-use super::{record_greedy_step, Hypothesis};
-use crate::decoder::{Decoder, Memory};
+use crate::decode::{record_greedy_step, Hypothesis};
 use crate::error::{expect_dims, Result};
+use crate::gru::decoder::{Decoder, Memory};
 
 /// Decodes encoded sentences for up to `steps` steps (all of them unless `stop_at_eos`).
 ///

@@ -3,7 +3,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, D};
 
-use super::{f32_slice, with_f32_all};
+use crate::kernels::{f32_slice, with_f32_all};
 
 /// PyTorch's `nn.LayerNorm` epsilon.
 pub const LAYER_NORM_EPS: f32 = 1e-5;
@@ -59,7 +59,7 @@ impl CustomOp3 for LayerNormOp {
             candle_core::bail!("layer-norm: x (.., d), weight (d) and bias (d) disagree");
         }
         let mut out = vec![0f32; x.len()];
-        super::simd::widest(|| {
+        crate::kernels::simd::widest(|| {
             for (row, y) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
                 let (mean, rstd) = moments(row);
                 for (((y, &v), &w), &b) in y.iter_mut().zip(row).zip(w).zip(b) {
@@ -87,7 +87,7 @@ impl CustomOp3 for LayerNormOp {
             let mut db = vec![0f32; d];
             let mut gw = vec![0f32; d];
             let mut xhat = vec![0f32; d];
-            super::simd::widest(|| {
+            crate::kernels::simd::widest(|| {
                 for ((row, gr), dxr) in x.chunks_exact(d).zip(g.chunks_exact(d)).zip(dx.chunks_exact_mut(d)) {
                     let (mean, rstd) = moments(row);
                     for j in 0..d {

@@ -3,8 +3,9 @@
 use candle_core::Tensor;
 use candle_nn::{Init, VarBuilder};
 
+use super::kernels::Products;
 use crate::error::{expect_dims, Result};
-use crate::fused::{Products, SharedProduct};
+use crate::kernels::SharedProduct;
 
 /// One GRU layer in one direction.
 ///
@@ -21,7 +22,7 @@ pub struct GruLayer {
     w_ih_t: Tensor,
     w_hh_t: Tensor,
     /// Per-step products with their weight gradients formed once (see
-    /// [`crate::fused::SharedProduct`]), while training on the CPU.
+    /// [`crate::kernels::SharedProduct`]), while training on the CPU.
     shared: Option<(SharedProduct, SharedProduct)>,
     /// Inference only: per-step products without gradients ([`Self::detached`]).
     detached: bool,
@@ -60,7 +61,7 @@ impl GruLayer {
     }
 
     /// A copy for inference whose per-step products carry no gradient and pack nothing of
-    /// the weights (see [`crate::fused::detached_product`]).
+    /// the weights (see [`crate::kernels::detached_product`]).
     pub fn detached(&self) -> Self {
         Self { detached: true, shared: None, ..self.clone() }
     }
@@ -76,7 +77,7 @@ impl GruLayer {
 
     /// Input-side gate pre-activations `W_ih x + b_ih` for every position in one matmul;
     /// detached `products` (inference) compute them without gradients (see
-    /// [`crate::fused::detached_product`]).
+    /// [`crate::kernels::detached_product`]).
     ///
     /// # Shapes
     /// `x: (B, T, I)` → `(B, T, 3H)`
@@ -85,7 +86,7 @@ impl GruLayer {
         expect_dims("GRU input", x, &[b, t, self.input])?;
         let flat = x.reshape((b * t, i))?;
         let gi = if products.is_detached() {
-            crate::fused::detached_product(&flat, &self.w_ih, Some(&self.b_ih), products.helper())?
+            crate::kernels::detached_product(&flat, &self.w_ih, Some(&self.b_ih), products.helper())?
         } else {
             flat.matmul(&self.w_ih_t)?.broadcast_add(&self.b_ih)?
         };
@@ -107,7 +108,7 @@ impl GruLayer {
         if !gi.device().is_cpu() {
             return Ok(None);
         }
-        Ok(Some(crate::fused::gru_sequence(gi, &self.w_hh, &self.b_hh, mask, reverse, products)?))
+        Ok(Some(super::kernels::gru_sequence(gi, &self.w_hh, &self.b_hh, mask, reverse, products)?))
     }
 
     /// Input-side pre-activations for one step.
@@ -119,7 +120,7 @@ impl GruLayer {
             return Ok(ih.forward(x)?);
         }
         if self.detached {
-            return Ok(crate::fused::detached_product(x, &self.w_ih, Some(&self.b_ih), None)?);
+            return Ok(crate::kernels::detached_product(x, &self.w_ih, Some(&self.b_ih), None)?);
         }
         Ok(x.matmul(&self.w_ih_t)?.broadcast_add(&self.b_ih)?)
     }
@@ -142,7 +143,7 @@ impl GruLayer {
         expect_dims("GRU hidden", h, &[h.dim(0)?, self.hidden])?;
         Ok(match &self.shared {
             Some((_, hh)) => hh.forward(h)?,
-            None if self.detached => crate::fused::detached_product(h, &self.w_hh, Some(&self.b_hh), None)?,
+            None if self.detached => crate::kernels::detached_product(h, &self.w_hh, Some(&self.b_hh), None)?,
             None => h.matmul(&self.w_hh_t)?.broadcast_add(&self.b_hh)?,
         })
     }
@@ -157,6 +158,6 @@ impl GruLayer {
         expect_dims("GRU gates", gi, &[b, 3 * hs])?;
         expect_dims("GRU hidden-side gates", gh, &[b, 3 * hs])?;
         expect_dims("GRU hidden", h, &[b, hs])?;
-        Ok(crate::fused::gru_cell(gi, gh, h)?)
+        Ok(super::kernels::gru_cell(gi, gh, h)?)
     }
 }

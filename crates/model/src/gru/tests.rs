@@ -7,9 +7,10 @@
 use candle_core::{Device, Tensor};
 use s2s_data::{Batch, Example, EOS, PAD};
 
-use crate::gru::GruLayer;
-use crate::testdata::{CASES, GRU_STEP, RECIPE_CASES};
-use crate::{AttentionKind, Mode, ModelConfig, ModelDims, Seq2Seq, TrainRngs};
+use super::layer::GruLayer;
+use super::testdata::{CASES, GRU_STEP, RECIPE_CASES};
+use super::{AttentionKind, GruConfig, GruModel};
+use crate::{DecodingConfig, Mode, ModelDims, TrainRngs, TranslationModel};
 
 /// `0.3 * sin(0.7 i + c)` with `c = (byte sum of the name mod 17) * 0.1`, as in the script.
 fn fill(name: &str, shape: &[usize]) -> Tensor {
@@ -32,10 +33,17 @@ fn kind(name: &str) -> AttentionKind {
     }
 }
 
-fn small(attention: AttentionKind, bidirectional: bool) -> Seq2Seq {
+fn small(attention: AttentionKind, bidirectional: bool) -> GruModel {
     let cfg =
-        ModelConfig { attention, hidden_size: 4, embedding_size: 3, bidirectional, dropout: 0.0, ..Default::default() };
-    Seq2Seq::new(&cfg, ModelDims { src_vocab: 7, tgt_vocab: 6, max_length: 6 }, 0, &Device::Cpu).expect("model")
+        GruConfig { attention, hidden_size: 4, embedding_size: 3, bidirectional, dropout: 0.0, ..Default::default() };
+    GruModel::seeded(
+        &cfg,
+        &DecodingConfig::default(),
+        ModelDims { src_vocab: 7, tgt_vocab: 6, max_length: 6 },
+        0,
+        &Device::Cpu,
+    )
+    .expect("model")
 }
 
 /// The fixture batch: sources `[4 5 6 EOS]`, `[5 4 EOS PAD]`; targets `[3 4 5 EOS]`, `[5 EOS PAD PAD]`.
@@ -105,7 +113,7 @@ fn loss_gradients_and_attention_match_pytorch() {
 #[test]
 fn recipe_options_match_pytorch() {
     for &(bidirectional, bridge, input_feeding, tie_embeddings, loss_e, gsq_e, w_e) in RECIPE_CASES {
-        let cfg = ModelConfig {
+        let cfg = GruConfig {
             attention: AttentionKind::Bahdanau,
             hidden_size: 4,
             embedding_size: 4,
@@ -120,8 +128,14 @@ fn recipe_options_match_pytorch() {
             dropout: 0.0,
             ..Default::default()
         };
-        let m = Seq2Seq::new(&cfg, ModelDims { src_vocab: 7, tgt_vocab: 6, max_length: 6 }, 0, &Device::Cpu)
-            .expect("model");
+        let m = GruModel::seeded(
+            &cfg,
+            &DecodingConfig::default(),
+            ModelDims { src_vocab: 7, tgt_vocab: 6, max_length: 6 },
+            0,
+            &Device::Cpu,
+        )
+        .expect("model");
         let names: Vec<String> = m.params().vars().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names.contains(&"bridge.weight".to_string()), bridge);
         assert_eq!(names.contains(&"decoder.att_vector.weight".to_string()), input_feeding);
@@ -188,10 +202,10 @@ fn parameter_names_and_shapes() {
 
 #[test]
 fn same_seed_same_weights_and_losses() {
-    let cfg = ModelConfig { hidden_size: 8, dropout: 0.3, ..Default::default() };
+    let cfg = GruConfig { hidden_size: 8, dropout: 0.3, ..Default::default() };
     let dims = ModelDims { src_vocab: 7, tgt_vocab: 6, max_length: 6 };
     let run = || {
-        let m = Seq2Seq::new(&cfg, dims, 42, &Device::Cpu).expect("model");
+        let m = GruModel::seeded(&cfg, &DecodingConfig::default(), dims, 42, &Device::Cpu).expect("model");
         let mut rngs = TrainRngs::new(42);
         m.loss(&batch(PAD, PAD), Mode::Train { rngs: &mut rngs, teacher_forcing_ratio: 0.5, label_smoothing: 0.0 })
             .expect("loss")
@@ -271,11 +285,11 @@ fn split_rows_over_threads_give_the_same_loss_gradients_and_translations() {
         }
     }
     // Training with dropout on two threads is reproducible for a given seed.
-    let cfg = ModelConfig { attention: AttentionKind::Bahdanau, hidden_size: 4, dropout: 0.3, ..Default::default() };
+    let cfg = GruConfig { attention: AttentionKind::Bahdanau, hidden_size: 4, dropout: 0.3, ..Default::default() };
     let dims = ModelDims { src_vocab: 7, tgt_vocab: 6, max_length: 6 };
     let losses: Vec<f64> = (0..2)
         .map(|_| {
-            let mut m = Seq2Seq::new(&cfg, dims, 3, &Device::Cpu).expect("model");
+            let mut m = GruModel::seeded(&cfg, &DecodingConfig::default(), dims, 3, &Device::Cpu).expect("model");
             m.set_threads(2);
             let mut rngs = TrainRngs::new(3);
             m.loss_and_grads(&b, Mode::Train { rngs: &mut rngs, teacher_forcing_ratio: 1.0, label_smoothing: 0.0 })
@@ -286,7 +300,7 @@ fn split_rows_over_threads_give_the_same_loss_gradients_and_translations() {
     assert_eq!(losses[0], losses[1]);
 }
 
-/// Greedy decoding on the CPU runs over plain buffers (`crate::greedy`); other devices
+/// Greedy decoding on the CPU runs over plain buffers (`crate::gru::greedy`); other devices
 /// step through candle's ops. Both must give the same translations, log-probabilities and
 /// attention rows, for every attention, in one or both directions, one sentence at a time
 /// (where a second thread shares each step) and in batches split between threads.
@@ -298,7 +312,7 @@ fn greedy_over_buffers_matches_greedy_over_candle_ops() {
         [AttentionKind::Location, AttentionKind::Bahdanau, AttentionKind::LuongDot, AttentionKind::LuongGeneral]
     {
         for bidirectional in [false, true] {
-            let cfg = ModelConfig {
+            let cfg = GruConfig {
                 attention,
                 hidden_size: 24,
                 embedding_size: 5,
@@ -309,7 +323,7 @@ fn greedy_over_buffers_matches_greedy_over_candle_ops() {
             // With a helper, one sentence's output product is split with it, and so are the
             // encoder's products of at least 64 weight rows (3H = 72).
             let dims = ModelDims { src_vocab: 7, tgt_vocab: 1100, max_length: 6 };
-            let mut m = Seq2Seq::new(&cfg, dims, 5, &Device::Cpu).expect("model");
+            let mut m = GruModel::seeded(&cfg, &DecodingConfig::default(), dims, 5, &Device::Cpu).expect("model");
             for threads in [1, 2] {
                 m.set_threads(threads);
                 for rows in [&sources[..1], &sources[3..6], &sources[..]] {
@@ -342,7 +356,7 @@ fn recipe_options_split_over_threads_and_train() {
         })
         .collect();
     let b = Batch::new(&ex, &(0..12).collect::<Vec<_>>());
-    let cfg = ModelConfig {
+    let cfg = GruConfig {
         attention: AttentionKind::Bahdanau,
         hidden_size: 4,
         embedding_size: 4,
@@ -356,8 +370,8 @@ fn recipe_options_split_over_threads_and_train() {
         ..Default::default()
     };
     let dims = ModelDims { src_vocab: 7, tgt_vocab: 7, max_length: 6 };
-    let one = Seq2Seq::new(&cfg, dims, 5, &Device::Cpu).expect("model");
-    let mut two = Seq2Seq::new(&cfg, dims, 5, &Device::Cpu).expect("model");
+    let one = GruModel::seeded(&cfg, &DecodingConfig::default(), dims, 5, &Device::Cpu).expect("model");
+    let mut two = GruModel::seeded(&cfg, &DecodingConfig::default(), dims, 5, &Device::Cpu).expect("model");
     two.set_threads(2);
     let (l1, g1) = one.loss_and_grads(&b, Mode::Eval).expect("one thread");
     let (l2, g2) = two.loss_and_grads(&b, Mode::Eval).expect("two threads");
@@ -367,7 +381,7 @@ fn recipe_options_split_over_threads_and_train() {
         let diff: f32 = (a - c).expect("sub").abs().expect("abs").max_all().expect("max").to_scalar().expect("s");
         assert!(diff < 1e-5, "gradient of {name} differs by {diff}");
     }
-    let train = |m: &Seq2Seq, smoothing: f64| {
+    let train = |m: &GruModel, smoothing: f64| {
         let mut rngs = TrainRngs::new(9);
         let mode = Mode::Train { rngs: &mut rngs, teacher_forcing_ratio: 1.0, label_smoothing: smoothing };
         let (loss, grads) = m.loss_and_grads(&b, mode).expect("train");
@@ -422,15 +436,57 @@ fn initial_weights_are_the_first_releases() {
         ),
     ];
     for (attention, sums) in expected {
-        let cfg =
-            ModelConfig { attention, hidden_size: 6, embedding_size: 5, bidirectional: true, ..Default::default() };
-        let m = Seq2Seq::new(&cfg, ModelDims { src_vocab: 18, tgt_vocab: 18, max_length: 10 }, 7, &Device::Cpu)
-            .expect("model");
+        let cfg = GruConfig { attention, hidden_size: 6, embedding_size: 5, bidirectional: true, ..Default::default() };
+        let m = GruModel::seeded(
+            &cfg,
+            &DecodingConfig::default(),
+            ModelDims { src_vocab: 18, tgt_vocab: 18, max_length: 10 },
+            7,
+            &Device::Cpu,
+        )
+        .expect("model");
         let vars = m.params().vars();
         for (name, want) in sums {
             let var = &vars.iter().find(|(n, _)| n == name).expect(name).1;
             let got: f32 = var.as_tensor().sum_all().expect("sum").to_scalar().expect("s");
             assert!((f64::from(got) - want).abs() < 1e-5, "{attention:?} {name}: {got} vs {want}");
+        }
+    }
+}
+
+/// The size-only count equals what the constructor really allocates, for every
+/// attention and encoder shape, and with the recipe's options.
+#[test]
+fn parameter_count_matches_the_built_model() {
+    use crate::config::TieEmbeddings;
+    use crate::family::Family;
+    let dims = ModelDims { src_vocab: 13, tgt_vocab: 17, max_length: 7 };
+    let decoding = DecodingConfig::default();
+    for attention in
+        [AttentionKind::Location, AttentionKind::Bahdanau, AttentionKind::LuongDot, AttentionKind::LuongGeneral]
+    {
+        for (layers, bidirectional, embedding_size) in [(1, false, 0), (2, true, 5), (3, false, 9)] {
+            let cfg = GruConfig {
+                attention,
+                hidden_size: 6,
+                embedding_size,
+                encoder_layers: layers,
+                bidirectional,
+                ..Default::default()
+            };
+            let model = GruModel::seeded(&cfg, &decoding, dims, 0, &Device::Cpu).expect("model");
+            let counted = cfg.parameter_count(&decoding, &dims);
+            assert_eq!(counted.total, model.params().total() as u128, "{cfg:?}");
+            let e = cfg.embedding_dim() as u128;
+            assert_eq!(counted.vocabulary, 13 * e + 17 * e + 17 * 6 + 17);
+            let recipe = GruConfig {
+                bridge: true,
+                input_feeding: attention != AttentionKind::Location,
+                tie_embeddings: if embedding_size == 0 { TieEmbeddings::Decoder } else { TieEmbeddings::None },
+                ..cfg
+            };
+            let model = GruModel::seeded(&recipe, &decoding, dims, 0, &Device::Cpu).expect("model");
+            assert_eq!(recipe.parameter_count(&decoding, &dims).total, model.params().total() as u128, "{recipe:?}");
         }
     }
 }

@@ -9,6 +9,7 @@
 //! few sentences, a spare core), each step's products are split with it by weight rows.
 
 mod columns;
+mod rows;
 
 use std::ops::Range;
 
@@ -16,13 +17,14 @@ use candle_core::Tensor;
 use rayon::ThreadPool;
 use s2s_data::SOS;
 
-use crate::attention::Attention;
+use super::attention::Attention;
+use super::decoder::{Decoder, Memory};
 use crate::decode::{record_greedy_step, Hypothesis};
-use crate::decoder::{Decoder, Memory};
 use crate::error::{expect_dims, ModelError, Result};
-use crate::fused::matmul::{matmul, transpose, View};
-use crate::fused::ColumnPick;
+use crate::kernels::matmul::{matmul, transpose, View};
+use crate::kernels::ColumnPick;
 use crate::params::Linear;
+pub(crate) use rows::greedy_rows;
 
 /// Output rows multiplied at a time before the greedy pick reads them (at 32 sentences,
 /// 64 KiB of logits: still in cache; the whole vocabulary's were not).
@@ -129,7 +131,7 @@ pub(crate) fn with_greedy_decoder<'a, R>(
         }
         Attention::LuongDot | Attention::LuongGeneral { .. } => {}
     }
-    crate::fused::with_f32_all(&tensors, |values| {
+    crate::kernels::with_f32_all(&tensors, |values| {
         // The same walk as above, over the values.
         let mut values = values.iter().copied();
         let mut next = || {
@@ -221,7 +223,7 @@ impl GreedyDecoder<'_> {
         expect_dims("initial decoder state", h0, &[n, h])?;
         let columns = |t: &Tensor| -> Result<Vec<f32>> {
             let (rows, cols) = (t.dim(0)?, t.elem_count() / n.max(1));
-            Ok(crate::fused::with_f32(t, |x| transpose(x, rows, cols))?)
+            Ok(crate::kernels::with_f32(t, |x| transpose(x, rows, cols))?)
         };
         let keys = match (&self.scores, &mem.keys) {
             (Scores::Additive { .. } | Scores::Dot { projected: true }, Some(k)) => {

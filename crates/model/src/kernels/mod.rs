@@ -1,40 +1,27 @@
-//! Fused CPU kernels with hand-written backward passes for the hot spots of training:
-//! the GRU cell's gates, Bahdanau's additive scores, the attention context and dot scores,
-//! the cross-entropy over the vocabulary, and the Transformer's attention, layer norm, softmax and biased products. Each replaces a dozen small candle ops (and their allocations) with one
-//! pass forward and one backward. On other devices the composed candle ops are used;
-//! the tests check that both paths agree. Inference's pieces live here too: the greedy
-//! pick over the vocabulary, detached weight-major products, and the AVX-512 builds of
-//! element-wise kernels (`simd`).
+//! Shared CPU kernels with hand-written backward passes and the inference pieces both
+//! families use: matrix products (`matmul`, biased `linear` products, products shared over
+//! a recurrence's steps), the output layer's cross-entropy over the vocabulary, the greedy
+//! pick over it, and the AVX-512 builds and fast approximations of element-wise math
+//! (`simd`, `fast_math`). Each replaces a dozen small candle ops (and their allocations)
+//! with one pass forward and one backward; on other devices the composed candle ops are
+//! used, and the tests check that both paths agree. A family's own kernels live in its
+//! folder (`gru/kernels`, `transformer/kernels`).
 
-mod additive_score;
-mod attention;
 mod best_token;
 mod cross_entropy;
 #[allow(clippy::excessive_precision)]
 pub mod fast_math;
-pub(crate) mod gru_cell;
-mod gru_sequence;
-mod layer_norm;
 mod linear;
 pub(crate) mod matmul;
-mod memory_products;
 mod shared_product;
 pub(crate) mod simd;
-mod softmax;
 
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 
-pub use additive_score::additive_score;
-pub use attention::{attention, attention_composed, split_heads, KeyMask, MASKED};
 pub use best_token::{best_tokens, ColumnPick};
 pub use cross_entropy::{nll_from_logits, output_nll};
-pub use gru_cell::gru_cell;
-pub use gru_sequence::gru_sequence;
-pub use layer_norm::{layer_norm, layer_norm_composed, LAYER_NORM_EPS};
 pub use linear::{linear, linear_relu};
-pub use memory_products::{dot_scores, weighted_sum};
 pub use shared_product::SharedProduct;
-pub use softmax::softmax;
 
 /// The contiguous f32 values a CPU storage holds under `layout`.
 pub(crate) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
@@ -83,28 +70,6 @@ pub fn transposed(t: &Tensor) -> Result<Tensor> {
     Tensor::from_vec(v, (c, r), t.device())
 }
 
-/// How the encoder's products are computed: tracked for gradients (training), or
-/// detached for inference, weight-major (see [`detached_product`]) and, with a helper
-/// thread, split with it by weight rows.
-#[derive(Debug, Clone, Copy)]
-pub enum Products {
-    Tracked,
-    Detached(Option<&'static rayon::ThreadPool>),
-}
-
-impl Products {
-    pub fn is_detached(self) -> bool {
-        matches!(self, Self::Detached(_))
-    }
-
-    pub fn helper(self) -> Option<&'static rayon::ThreadPool> {
-        match self {
-            Self::Detached(h) => h,
-            Self::Tracked => None,
-        }
-    }
-}
-
 /// `x Wᵀ + bias` for inference, without gradients: on the CPU computed weight-major,
 /// `(W xᵀ)ᵀ`, so that gemm packs nothing of the weight (packing the encoder's weights
 /// took a quarter of encoding one sentence); with a `helper` thread, split with it.
@@ -136,16 +101,6 @@ pub fn detached_product(
     }
     Tensor::from_vec(y, (b, n), x.device())
 }
-
-/// One helper thread for greedy decoding of a few sentences (see [`crate::greedy`]),
-/// started on first use; `None` if the system would not
-/// start it, and the work then stays on the calling thread.
-pub fn helper_pool() -> Option<&'static rayon::ThreadPool> {
-    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(1).build().ok()).as_ref()
-}
-
-use fast_math::sigmoid;
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor, D};
 
-use super::matmul::{matmul, View};
+use crate::kernels::matmul::{matmul, View};
 
 /// Which keys each query sees: the first `lengths[b]` of batch row `b` (every key when
 /// `None`), and with `causal` only those at or before the query's own position.

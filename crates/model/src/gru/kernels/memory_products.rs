@@ -11,12 +11,12 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, D};
 
-use super::{f32_slice, with_f32};
+use crate::kernels::{f32_slice, with_f32};
 
 /// `Σ_h a[h] · b[h]` in eight lanes (so that the loop vectorises).
 #[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    super::fast_math::lane_sum3(a, b, b, |x, y, _| x * y)
+    crate::kernels::fast_math::lane_sum3(a, b, b, |x, y, _| x * y)
 }
 
 /// `out += w · x`, element by element.

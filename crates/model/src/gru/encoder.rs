@@ -4,11 +4,11 @@ use candle_core::{Tensor, D};
 use candle_nn::{Module, VarBuilder};
 use s2s_data::Rng;
 
-use crate::config::ModelConfig;
+use super::kernels::Products;
+use super::layer::GruLayer;
+use super::GruConfig;
 use crate::dropout::dropout;
 use crate::error::{expect_dims, Result};
-use crate::fused::Products;
-use crate::gru::GruLayer;
 use crate::params::embedding;
 
 /// Module path `encoder`: `encoder.embedding.weight`, `encoder.gru.weight_ih_l0`, ...
@@ -34,7 +34,7 @@ pub struct Encoded {
 }
 
 impl Encoder {
-    pub fn new(cfg: &ModelConfig, src_vocab: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(cfg: &GruConfig, src_vocab: usize, vb: VarBuilder) -> Result<Self> {
         let (emb, h) = (cfg.embedding_dim(), cfg.hidden_size);
         let gvb = vb.pp("gru");
         let mut layers = Vec::new();

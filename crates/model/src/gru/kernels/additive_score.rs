@@ -2,7 +2,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, D};
 
-use super::{f32_slice, with_f32};
+use crate::kernels::{f32_slice, with_f32};
 
 /// Keeps nothing for the backward pass: it recomputes `tanh(k + q)` a row at a time. Saving
 /// it took `(B, S, H)` floats per decoder step, `T · B · S · H` a batch: most of a GRU
@@ -15,7 +15,7 @@ struct AdditiveScore;
 #[inline(always)]
 fn tanh_row(e: &mut [f32], k: &[f32], q: &[f32]) {
     for ((e, &k), &q) in e.iter_mut().zip(k).zip(q) {
-        *e = super::fast_math::tanh(k + q);
+        *e = crate::kernels::fast_math::tanh(k + q);
     }
 }
 
@@ -57,7 +57,7 @@ impl CustomOp3 for AdditiveScore {
             for si in 0..s {
                 // Two simple loops (tanh, then a dot product in lanes) so that both vectorise.
                 tanh_row(&mut e, &k[(bi * s + si) * h..(bi * s + si + 1) * h], q);
-                out[bi * s + si] = super::fast_math::lane_sum3(v, &e, &e, |v, e, _| v * e);
+                out[bi * s + si] = crate::kernels::fast_math::lane_sum3(v, &e, &e, |v, e, _| v * e);
             }
         }
         Ok((CpuStorage::F32(out), Shape::from((b, s))))

@@ -3,9 +3,10 @@
 use candle_core::{Tensor, D};
 use candle_nn::VarBuilder;
 
-use crate::config::AttentionKind;
+use super::kernels::Products;
+use super::AttentionKind;
 use crate::error::{expect_dims, ModelError, Result};
-use crate::fused::{Products, SharedProduct};
+use crate::kernels::SharedProduct;
 use crate::params::{linear, Linear};
 
 /// Attention parameters; module path `decoder.attention`.
@@ -46,7 +47,7 @@ impl Attention {
     }
 
     /// A copy whose per-step products form their weight gradients once per batch (see
-    /// [`crate::fused::SharedProduct`]); the products are pushed to `products`.
+    /// [`crate::kernels::SharedProduct`]); the products are pushed to `products`.
     pub fn shared(&self, products: &mut Vec<SharedProduct>) -> Result<Self> {
         let mut share = |l: &Linear| l.shared_into(products);
         Ok(match self {
@@ -118,16 +119,16 @@ impl Attention {
             Self::Bahdanau { wa, va, .. } => {
                 let keys = keys.ok_or_else(missing)?;
                 let v = va.weight().reshape(h)?;
-                let scores = crate::fused::additive_score(keys, &wa.forward(query)?, &v)?;
+                let scores = super::kernels::additive_score(keys, &wa.forward(query)?, &v)?;
                 match va.bias() {
                     Some(b) => scores.broadcast_add(b)?,
                     None => scores,
                 }
             }
-            Self::LuongDot => crate::fused::dot_scores(outputs, query)?,
+            Self::LuongDot => super::kernels::dot_scores(outputs, query)?,
             Self::LuongGeneral { .. } => {
                 let keys = keys.ok_or_else(missing)?;
-                crate::fused::dot_scores(keys, query)?
+                super::kernels::dot_scores(keys, query)?
             }
         })
     }
@@ -152,6 +153,6 @@ pub fn attend(scores: &Tensor, bias: Option<&Tensor>, values: &Tensor) -> Result
         None => scores.clone(),
     };
     let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
-    let context = crate::fused::weighted_sum(&weights, values)?;
+    let context = super::kernels::weighted_sum(&weights, values)?;
     Ok((weights, context))
 }

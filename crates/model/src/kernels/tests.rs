@@ -4,6 +4,8 @@ use candle_core::{Device, Tensor, Var, D};
 use s2s_data::Rng;
 
 use super::*;
+use crate::gru::kernels::{additive_score, dot_scores, gru_cell, gru_sequence, weighted_sum, Products};
+use crate::transformer::kernels::{attention, attention_composed, layer_norm, layer_norm_composed, softmax, KeyMask};
 
 fn random(shape: &[usize], rng: &mut Rng, scale: f32) -> Var {
     let n: usize = shape.iter().product();

@@ -1,0 +1,114 @@
+//! The model families: the one place that names them. A new family is a folder of this
+//! crate with a config struct implementing [`Family`], one variant in [`Architecture`] and
+//! [`FamilyConfig`], and one line in each `match` below; nothing outside this crate
+//! changes.
+
+use serde::de::DeserializeSeed;
+use serde::{Deserialize, Serialize};
+
+use crate::family::Family;
+use crate::gru::GruConfig;
+use crate::transformer::TransformerConfig;
+
+/// Which model family a run trains (`model.architecture`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Architecture {
+    /// GRU encoder + attention decoder ([`crate::gru`]).
+    #[default]
+    Gru,
+    /// Encoder-decoder Transformer ([`crate::transformer`]).
+    Transformer,
+}
+
+/// One family's config: the `[model]` keys that family reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FamilyConfig {
+    Gru(GruConfig),
+    Transformer(TransformerConfig),
+}
+
+impl Default for FamilyConfig {
+    fn default() -> Self {
+        Architecture::default().default_config()
+    }
+}
+
+impl Architecture {
+    /// Every family.
+    pub const ALL: [Self; 2] = [Self::Gru, Self::Transformer];
+
+    /// The name a config gives (`model.architecture`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gru => "gru",
+            Self::Transformer => "transformer",
+        }
+    }
+
+    /// The family's config with every key at its default.
+    pub fn default_config(self) -> FamilyConfig {
+        match self {
+            Self::Gru => FamilyConfig::Gru(GruConfig::default()),
+            Self::Transformer => FamilyConfig::Transformer(TransformerConfig::default()),
+        }
+    }
+
+    /// The `[model]` keys this family's config struct reads.
+    pub fn keys(self) -> &'static [&'static str] {
+        match self {
+            Self::Gru => crate::keys::field_names::<GruConfig>(),
+            Self::Transformer => crate::keys::field_names::<TransformerConfig>(),
+        }
+    }
+}
+
+/// Reads the family's keys with its own struct: `architecture.deserialize(d)`, so that the
+/// caller's deserializer (and its error messages) reads each key.
+impl<'de> DeserializeSeed<'de> for Architecture {
+    type Value = FamilyConfig;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<FamilyConfig, D::Error> {
+        Ok(match self {
+            Self::Gru => FamilyConfig::Gru(GruConfig::deserialize(d)?),
+            Self::Transformer => FamilyConfig::Transformer(TransformerConfig::deserialize(d)?),
+        })
+    }
+}
+
+impl FamilyConfig {
+    pub fn architecture(&self) -> Architecture {
+        match self {
+            Self::Gru(_) => Architecture::Gru,
+            Self::Transformer(_) => Architecture::Transformer,
+        }
+    }
+
+    /// The family behind this config.
+    pub fn as_family(&self) -> &dyn Family {
+        match self {
+            Self::Gru(c) => c,
+            Self::Transformer(c) => c,
+        }
+    }
+
+    /// The family's keys as a TOML table, in its struct's order.
+    pub fn to_table(&self) -> Result<toml::Table, toml::ser::Error> {
+        match self {
+            Self::Gru(c) => toml::Table::try_from(c),
+            Self::Transformer(c) => toml::Table::try_from(c),
+        }
+    }
+}
+
+impl From<GruConfig> for FamilyConfig {
+    fn from(c: GruConfig) -> Self {
+        Self::Gru(c)
+    }
+}
+
+impl From<TransformerConfig> for FamilyConfig {
+    fn from(c: TransformerConfig) -> Self {
+        Self::Transformer(c)
+    }
+}
