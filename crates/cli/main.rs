@@ -301,7 +301,7 @@ fn main() -> ExitCode {
             Err(anyhow::anyhow!("give a config with --grid, a sweep file, or status|cancel|resubmit DIR"))
         }
         Command::Sweep { action: None, config: Some(config), grids, sets, jobs, launcher, slurm, dry_run } => {
-            let args = s2s_run::sweep::SweepArgs { grids, sets, launcher, jobs, slurm };
+            let args = s2s_sweep::SweepArgs { grids, sets, launcher, jobs, slurm };
             commands::sweep::execute(&config, &commands::sweep::LaunchOptions { args, dry_run })
                 .map(|()| ExitCode::SUCCESS)
         }

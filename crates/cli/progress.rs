@@ -85,6 +85,7 @@ pub fn with_hooks<T>(session: impl FnOnce(s2s_run::SessionHooks) -> s2s_run::Res
         progress: &mut progress,
         say: &mut |l| println!("{l}"),
         warn: &mut |w| eprintln!("warning: {w}"),
+        views: &s2s_tensorboard::TensorBoard,
     };
     session(hooks)
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Result};
 use s2s_run::compare::{build, write_folder, Comparison, FOLDER_PREFIX};
-use s2s_run::sweep::SweepDir;
 use s2s_run::{find_runs, RunSummary};
+use s2s_sweep::SweepDir;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {

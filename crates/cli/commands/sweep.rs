@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use s2s_run::compare::{build, write_folder, FOLDER_PREFIX};
-use s2s_run::sweep::launch::{self, LocalFailure};
-use s2s_run::sweep::point::{run_point, PointOutcome};
-use s2s_run::sweep::status::{status as point_status, tally, to_resubmit, PointStatus};
-use s2s_run::sweep::{Launcher, Sweep, SweepArgs, SweepDir};
 use s2s_run::RunSummary;
+use s2s_sweep::launch::{self, LocalFailure};
+use s2s_sweep::point::{run_point, PointOutcome};
+use s2s_sweep::status::{status as point_status, tally, to_resubmit, PointStatus};
+use s2s_sweep::{Launcher, Sweep, SweepArgs, SweepDir};
 
 /// What `s2s sweep` was given besides the config.
 #[derive(Debug, Clone, Default)]
@@ -69,8 +69,8 @@ pub fn execute(config: &Path, opts: &LaunchOptions) -> Result<()> {
     }
 }
 
-fn array_of(s: &s2s_run::sweep::folder::Submission) -> String {
-    s2s_run::sweep::slurm_config::array_spec(&s.points, None)
+fn array_of(s: &s2s_sweep::folder::Submission) -> String {
+    s2s_sweep::slurm_config::array_spec(&s.points, None)
 }
 
 /// After local points ran: the comparison of the sweep's runs, then the failures.

@@ -1,57 +1,16 @@
 //! The `[model]` section of an experiment config: `architecture` picks a family
-//! ([`crate::registry`]), the family's own struct reads its keys, and [`DecodingConfig`]
-//! reads the keys every family shares (how translations are decoded). In a file the keys
-//! stay flat under `[model]`.
+//! ([`crate::registry`]), the family's own struct reads its keys, and
+//! [`DecodingConfig`] reads the keys every family shares (how translations are decoded).
+//! In a file the keys stay flat under `[model]`. [`build`] makes the configured model.
 
-use serde::{Deserialize, Serialize};
+use candle_core::Device;
+use serde::Serialize;
 
-use crate::error::{ModelError, Result};
+use crate::error::Result;
+use crate::family::TranslationModel;
+use crate::params::Weights;
 use crate::registry::{Architecture, FamilyConfig};
-
-/// How translations are decoded, the same for every family.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DecodingConfig {
-    /// Longest translation produced when decoding; 0 means data.max_length.
-    pub max_decode_length: usize,
-    /// Beam width for translations (1 = greedy).
-    pub beam_size: usize,
-    /// Length normalisation exponent for beam search scores (0 = none).
-    pub length_penalty: f64,
-}
-
-impl Default for DecodingConfig {
-    fn default() -> Self {
-        Self { max_decode_length: 0, beam_size: 1, length_penalty: 0.0 }
-    }
-}
-
-impl DecodingConfig {
-    pub fn validate(&self) -> Result<()> {
-        let bad = |key, message: String| Err(ModelError::InvalidConfig { key, message });
-        if self.beam_size == 0 {
-            return bad("beam_size", "must be at least 1, got 0".into());
-        }
-        if !self.length_penalty.is_finite() || self.length_penalty < 0.0 {
-            return bad("length_penalty", format!("must be >= 0, got {}", self.length_penalty));
-        }
-        Ok(())
-    }
-
-    /// The longest translation: `max_decode_length`, or else the data's `max_length`.
-    pub fn max_steps(&self, dims: &ModelDims) -> usize {
-        if self.max_decode_length > 0 {
-            self.max_decode_length
-        } else {
-            dims.max_length
-        }
-    }
-
-    /// This struct's keys.
-    pub fn keys() -> &'static [&'static str] {
-        crate::keys::field_names::<Self>()
-    }
-}
+use crate::shared_config::{DecodingConfig, ModelDims, ParameterCount};
 
 /// The whole `[model]` section: the family's config and the decoding keys.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -86,7 +45,7 @@ impl ModelConfig {
     /// The family that declares `key`, other than `architecture`'s, if any: for a message
     /// that says which family a misplaced key belongs to.
     pub fn other_family_of(architecture: Architecture, key: &str) -> Option<Architecture> {
-        Architecture::ALL.iter().copied().find(|a| *a != architecture && a.keys().contains(&key))
+        crate::registry::FAMILIES.iter().copied().find(|a| *a != architecture && a.keys().contains(&key))
     }
 
     /// The section as one flat TOML table: `architecture`, the family's keys, then the
@@ -106,62 +65,19 @@ impl Serialize for ModelConfig {
     }
 }
 
-/// Which embeddings share one matrix. In a config `false`/`true` read as `"none"`/`"decoder"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TieEmbeddings {
-    #[default]
-    None,
-    /// The target embedding is the output layer's weight.
-    Decoder,
-    /// The source embedding too (needs `data.joint_vocab`).
-    All,
+/// A model of the configured family, its weights drawn from a seed or read from a file.
+pub fn build(
+    cfg: &ModelConfig,
+    dims: ModelDims,
+    weights: Weights,
+    device: &Device,
+) -> Result<Box<dyn TranslationModel>> {
+    cfg.validate()?;
+    cfg.family.as_family().build(&cfg.decoding, dims, weights, device)
 }
 
-impl TieEmbeddings {
-    /// Whether the output layer reads the target embedding.
-    pub fn decoder(self) -> bool {
-        self != Self::None
-    }
-}
-
-impl<'de> Deserialize<'de> for TieEmbeddings {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = TieEmbeddings;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("\"none\", \"decoder\", \"all\" or a boolean")
-            }
-            fn visit_bool<E: serde::de::Error>(self, v: bool) -> std::result::Result<Self::Value, E> {
-                Ok(if v { TieEmbeddings::Decoder } else { TieEmbeddings::None })
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
-                match v {
-                    "none" => Ok(TieEmbeddings::None),
-                    "decoder" => Ok(TieEmbeddings::Decoder),
-                    "all" => Ok(TieEmbeddings::All),
-                    other => Err(E::unknown_variant(other, &["none", "decoder", "all"])),
-                }
-            }
-        }
-        d.deserialize_any(Visitor)
-    }
-}
-
-/// Sizes that come from the data, never typed by the user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModelDims {
-    pub src_vocab: usize,
-    pub tgt_vocab: usize,
-    /// Longest source in tokens (EOS included); the location attention has one slot each.
-    pub max_length: usize,
-}
-
-/// A model's parameter count, from its sizes alone ([`crate::parameter_count`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ParameterCount {
-    pub total: u128,
-    /// Parameters in vocabulary-sized tensors.
-    pub vocabulary: u128,
+/// The number of parameters [`build`] would create, computed from the sizes alone, so that
+/// a run can refuse a model too big for the machine.
+pub fn parameter_count(cfg: &ModelConfig, dims: &ModelDims) -> ParameterCount {
+    cfg.family.as_family().parameter_count(&cfg.decoding, dims)
 }

@@ -6,26 +6,15 @@
 //! beam-or-greedy translation) is written once, here and in [`crate::training`]. The
 //! families themselves are listed in [`crate::registry`] only.
 
-use std::path::Path;
-
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor};
 use s2s_data::{Batch, Rng};
 
-use crate::config::{DecodingConfig, ModelConfig, ModelDims, ParameterCount};
 use crate::decode::{Hypothesis, LayerHeads};
 use crate::error::Result;
-use crate::params::ParamStore;
+use crate::params::{ParamStore, Weights};
+use crate::shared_config::{DecodingConfig, ModelDims, ParameterCount};
 use crate::training::{Mode, StepOptions};
-
-/// Where a new model's weights come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Weights<'a> {
-    /// Drawn from the run's seed (PyTorch's default initialisations): a new run.
-    Seed(u64),
-    /// Read from a checkpoint's safetensors file; names and shapes must match.
-    File(&'a Path),
-}
 
 /// A model family, implemented by its config struct.
 pub trait Family: std::fmt::Debug + Send + Sync {
@@ -50,34 +39,17 @@ pub trait Family: std::fmt::Debug + Send + Sync {
     /// The model. With [`Weights::Seed`] the initial weights depend only on the seed.
     fn build(
         &self,
-        cfg: &ModelConfig,
+        decoding: &DecodingConfig,
         dims: ModelDims,
         weights: Weights,
         device: &Device,
     ) -> Result<Box<dyn TranslationModel>>;
 }
 
-/// A model of the configured family, its weights drawn from a seed or read from a file.
-pub fn build(
-    cfg: &ModelConfig,
-    dims: ModelDims,
-    weights: Weights,
-    device: &Device,
-) -> Result<Box<dyn TranslationModel>> {
-    cfg.validate()?;
-    cfg.family.as_family().build(cfg, dims, weights, device)
-}
-
-/// The number of parameters [`build`] would create, computed from the sizes alone, so that
-/// a run can refuse a model too big for the machine.
-pub fn parameter_count(cfg: &ModelConfig, dims: &ModelDims) -> ParameterCount {
-    cfg.family.as_family().parameter_count(&cfg.decoding, dims)
-}
-
 /// What every family's model holds besides its modules.
 #[derive(Debug)]
 pub struct ModelBase {
-    cfg: ModelConfig,
+    decoding: DecodingConfig,
     dims: ModelDims,
     params: ParamStore,
     device: Device,
@@ -86,12 +58,13 @@ pub struct ModelBase {
 }
 
 impl ModelBase {
-    pub fn new(cfg: &ModelConfig, dims: ModelDims, params: ParamStore, device: &Device) -> Self {
-        Self { cfg: cfg.clone(), dims, params, device: device.clone(), threads: 1 }
+    pub fn new(decoding: &DecodingConfig, dims: ModelDims, params: ParamStore, device: &Device) -> Self {
+        Self { decoding: decoding.clone(), dims, params, device: device.clone(), threads: 1 }
     }
 
-    pub fn config(&self) -> &ModelConfig {
-        &self.cfg
+    /// How the model decodes (`model.beam_size`, ...).
+    pub fn decoding(&self) -> &DecodingConfig {
+        &self.decoding
     }
 
     pub fn dims(&self) -> &ModelDims {
@@ -121,7 +94,7 @@ impl ModelBase {
 
     /// The longest translation decoded.
     pub fn max_steps(&self) -> usize {
-        self.cfg.decoding.max_steps(&self.dims)
+        self.decoding.max_steps(&self.dims)
     }
 }
 
@@ -152,8 +125,9 @@ pub trait TranslationModel: std::fmt::Debug + Send + Sync {
         Ok(None)
     }
 
-    fn config(&self) -> &ModelConfig {
-        self.base().config()
+    /// How the model decodes (`model.beam_size`, ...).
+    fn decoding(&self) -> &DecodingConfig {
+        self.base().decoding()
     }
     fn dims(&self) -> &ModelDims {
         self.base().dims()
@@ -177,12 +151,37 @@ pub trait TranslationModel: std::fmt::Debug + Send + Sync {
     ///
     /// # Shapes
     /// returns a scalar
-    fn loss(&self, batch: &Batch, mode: Mode) -> Result<Tensor> {
-        crate::training::loss(self, batch, mode)
+    fn loss(&self, batch: &Batch, mut mode: Mode) -> Result<Tensor> {
+        let step = StepOptions::of(&mut mode);
+        let rng = match mode {
+            Mode::Train { rngs, .. } => Some(&mut rngs.dropout),
+            Mode::Eval => None,
+        };
+        self.part_loss(batch, rng, step, batch.target_tokens())
     }
-    /// The loss's value and the gradient of every parameter ([`crate::training::loss_and_grads`]).
-    fn loss_and_grads(&self, batch: &Batch, mode: Mode) -> Result<(f64, GradStore)> {
-        crate::training::loss_and_grads(self, batch, mode)
+    /// The loss's value and the gradients of every parameter, with the batch's rows split
+    /// over the model's CPU threads (one part each, same padding) whose gradients are
+    /// summed ([`crate::parallel::summed_grads`]). Each part draws its dropout from its own
+    /// stream, seeded from the run's dropout stream, so a run is reproducible for a given
+    /// thread count.
+    fn loss_and_grads(&self, batch: &Batch, mut mode: Mode) -> Result<(f64, GradStore)> {
+        let parts = batch.split_rows(self.base().cpu_threads());
+        if parts.len() <= 1 {
+            let loss = self.loss(batch, mode)?;
+            let value = f64::from(loss.to_scalar::<f32>()?);
+            return Ok((value, loss.backward()?));
+        }
+        let step = StepOptions::of(&mut mode);
+        let seeds: Option<Vec<u64>> = match mode {
+            Mode::Train { rngs, .. } => Some(parts.iter().map(|_| rngs.dropout.next_u64()).collect()),
+            Mode::Eval => None,
+        };
+        let total = batch.target_tokens();
+        crate::parallel::summed_grads(self.params(), parts.len(), |i| {
+            let mut rng = seeds.as_ref().map(|s| Rng::derive(s[i], "dropout-part"));
+            let loss = self.part_loss(&parts[i], rng.as_mut(), step, total)?;
+            Ok((f64::from(loss.to_scalar::<f32>()?), loss.backward()?))
+        })
     }
     /// Greedy decoding up to the configured length.
     fn greedy(&self, sources: &[Vec<u32>]) -> Result<Vec<Hypothesis>> {
@@ -193,7 +192,7 @@ pub trait TranslationModel: std::fmt::Debug + Send + Sync {
     /// [`Self::threads`] threads (each searches its own sentences; the results do not
     /// depend on the split).
     fn translate(&self, sources: &[Vec<u32>]) -> Result<Vec<Hypothesis>> {
-        let beam = self.config().decoding.beam_size;
+        let beam = self.decoding().beam_size;
         if beam <= 1 {
             return self.greedy(sources);
         }

@@ -5,7 +5,7 @@
 //! parameters ([`params`]), the training step ([`training`]), decoding ([`decode`]), the
 //! CPU kernels both use ([`kernels`]) and threads ([`parallel`]).
 //!
-//! Read first: [`family`], then [`config`] and [`registry`], then one family's `mod.rs`.
+//! Read first: [`family`], then [`registry`] and [`config`], then one family's `mod.rs`.
 
 pub mod config;
 pub mod decode;
@@ -18,13 +18,15 @@ pub(crate) mod keys;
 pub mod parallel;
 pub mod params;
 pub mod registry;
+pub mod shared_config;
 pub mod training;
 pub mod transformer;
 
-pub use config::{DecodingConfig, ModelConfig, ModelDims, ParameterCount, TieEmbeddings};
+pub use config::{build, parameter_count, ModelConfig};
 pub use decode::{BeamSearch, Hypothesis, LayerHeads};
 pub use error::ModelError;
-pub use family::{build, parameter_count, Family, ModelBase, TranslationModel, Weights};
-pub use params::ParamStore;
+pub use family::{Family, ModelBase, TranslationModel};
+pub use params::{ParamStore, Weights};
 pub use registry::{Architecture, FamilyConfig};
+pub use shared_config::{DecodingConfig, ModelDims, ParameterCount, TieEmbeddings};
 pub use training::{Mode, StepOptions, TrainRngs};

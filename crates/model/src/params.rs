@@ -18,7 +18,6 @@ use candle_nn::{Init, VarBuilder};
 use s2s_data::Rng;
 
 use crate::error::{ModelError, Result};
-use crate::family::Weights;
 use crate::kernels::SharedProduct;
 
 /// The trainable variables of a model, by stable dotted name.
@@ -60,25 +59,15 @@ impl ParamStore {
         candle_core::safetensors::save(&tensors.into_iter().collect(), path)
             .map_err(|e| ModelError::Checkpoint { path: path.to_path_buf(), message: e.to_string() })
     }
+}
 
-    /// Replaces every variable's value from a safetensors file; names and shapes must match.
-    pub fn load(&self, path: &Path) -> Result<()> {
-        let err = |message: String| ModelError::Checkpoint { path: path.to_path_buf(), message };
-        let vars = self.lock();
-        let device = vars.values().next().map_or(Device::Cpu, |v| v.device().clone());
-        let loaded = candle_core::safetensors::load(path, &device).map_err(|e| err(e.to_string()))?;
-        for (name, var) in vars.iter() {
-            let t = loaded.get(name).ok_or_else(|| err(format!("tensor `{name}` is missing")))?;
-            if t.dims() != var.dims() {
-                return Err(err(format!("tensor `{name}` has shape {:?}, the model needs {:?}", t.dims(), var.dims())));
-            }
-            var.set(&t.to_dtype(var.dtype())?)?;
-        }
-        if let Some(extra) = loaded.keys().find(|k| !vars.contains_key(*k)) {
-            return Err(err(format!("tensor `{extra}` does not belong to this model")));
-        }
-        Ok(())
-    }
+/// Where a new model's weights come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weights<'a> {
+    /// Drawn from the run's seed (PyTorch's default initialisations): a new run.
+    Seed(u64),
+    /// Read from a checkpoint's safetensors file; names and shapes must match.
+    File(&'a Path),
 }
 
 /// A `VarBuilder` backend that creates variables from a seeded [`Rng`].

@@ -34,10 +34,10 @@ impl Default for FamilyConfig {
     }
 }
 
-impl Architecture {
-    /// Every family.
-    pub const ALL: [Self; 2] = [Self::Gru, Self::Transformer];
+/// Every family.
+pub const FAMILIES: [Architecture; 2] = [Architecture::Gru, Architecture::Transformer];
 
+impl Architecture {
     /// The name a config gives (`model.architecture`).
     pub fn name(self) -> &'static str {
         match self {

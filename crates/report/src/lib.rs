@@ -7,7 +7,6 @@ pub mod head_grid;
 pub mod heatmap;
 pub mod html;
 pub mod loss_curve;
-pub mod raster;
 pub mod text;
 
 pub use colormap::Colormap;
@@ -18,7 +17,6 @@ pub use head_grid::{attention_heads_svg, HeadGrid};
 pub use heatmap::{attention_heatmap, attention_heatmap_svg, Heatmap};
 pub use html::Page;
 pub use loss_curve::{group_color, line_chart, wants_log_scale, Series, Stroke};
-pub use raster::svg_to_png;
 pub use text::{escape_html, slug};
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use s2s_model::{TrainRngs, TranslationModel};
 use s2s_trainer::policy::checkpoints_to_keep;
 use s2s_trainer::{CheckpointKind, Checkpointer, Optimizer, TrainError, TrainerState};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::{damaged, io, Result, RunError};
 use crate::run_dir::{sync_dir, write_atomic, RunDir};
@@ -78,7 +77,7 @@ impl Which {
 
 fn sha256_file(path: &Path) -> Result<String> {
     let bytes = fs::read(path).map_err(io(path))?;
-    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+    Ok(s2s_data::sha256_hex(&bytes))
 }
 
 /// Numbered checkpoints (`step-<N>`) in a run, oldest first.

@@ -108,7 +108,7 @@ pub fn evaluate(dir: &Path, which: &Which, data: &EvalData, choice: &DecodingCho
         EvalData::File(_) => None,
     };
     let s = score(run.model.as_ref(), &examples, &refs, &run.target, alignment, Decoding::Configured)?;
-    let m = &run.model.config().decoding;
+    let m = run.model.decoding();
     let decoding = if m.beam_size <= 1 {
         "greedy".to_string()
     } else {

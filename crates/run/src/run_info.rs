@@ -61,9 +61,20 @@ pub struct SlurmTask {
 impl SlurmTask {
     /// From Slurm's environment; `None` outside a Slurm job.
     pub fn of_this_process() -> Option<Self> {
-        let (job, restart_count) = crate::sweep::slurm::this_task()?;
+        let (job, restart_count) = this_task()?;
         Some(Self { job, restart_count, node: std::env::var("SLURMD_NODENAME").unwrap_or_default() })
     }
+}
+
+/// This process's array task, from Slurm's environment: (`<array job>_<task>`, restarts).
+pub fn this_task() -> Option<(String, u32)> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let id = match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
+        (Some(a), Some(t)) => format!("{a}_{t}"),
+        _ => var("SLURM_JOB_ID")?,
+    };
+    let restarts = var("SLURM_RESTART_COUNT").and_then(|r| r.parse().ok()).unwrap_or(0);
+    Some((id, restarts))
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -17,13 +17,13 @@ use crate::clock::utc_now;
 use crate::config::{resume_changes, ExperimentConfig};
 use crate::device::DeviceSpec;
 use crate::error::{io, Result, RunError};
-use crate::observe::metrics_csv::truncate_after;
-use crate::observe::{MetricsCsv, ReportObserver, TensorBoardObserver};
-use crate::report::Renderer;
+use crate::metrics_csv::{truncate_after, MetricsCsv};
+use crate::report::{Renderer, ReportObserver};
 use crate::run_dir::RunDir;
 use crate::run_info::{DataInfo, ParameterCounts, RunInfo, Session, SlurmTask};
 use crate::task::TranslationTask;
 use crate::translator::Translation;
+use crate::view::RunViews;
 
 /// How a training session ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +53,9 @@ pub struct SessionHooks<'a> {
     pub say: &'a mut dyn FnMut(&str),
     /// Where warnings go (a damaged checkpoint passed over).
     pub warn: &'a mut dyn FnMut(&str),
+    /// Views of the run kept beside its own files (TensorBoard's event files), or
+    /// [`crate::view::NoViews`].
+    pub views: &'a dyn RunViews,
 }
 
 impl std::fmt::Debug for SessionHooks<'_> {
@@ -351,21 +354,22 @@ fn train(
     let renderer = Renderer { run, cfg, corpus: &p.corpus, model };
     let mut csv = MetricsCsv::open(&run.metrics_csv())?;
     let mut report = ReportObserver { renderer };
-    let mut tensorboard =
-        if cfg.report.tensorboard { Some(TensorBoardObserver::start(renderer, resumed_at)?) } else { None };
+    let mut views = hooks.views.start(renderer, resumed_at)?;
     let mut checkpointer = FileCheckpointer { run: run.clone(), model, keep: cfg.train.keep_checkpoints };
     let start = Instant::now();
     let summary = {
         let mut observers = Observers(vec![&mut csv, &mut report, hooks.progress]);
-        if let Some(tb) = tensorboard.as_mut() {
-            observers.0.push(tb);
+        for view in &mut views {
+            observers.0.push(view.as_mut());
         }
         trainer.fit(&mut task, &mut observers, &mut checkpointer)?
     };
-    // TensorBoard's files are a view of the run, not the run: a problem writing them is
-    // told, and the run's own files are still finished.
-    if let Some(e) = tensorboard.as_mut().and_then(TensorBoardObserver::error) {
-        (hooks.warn)(&format!("TensorBoard events are incomplete: {e}"));
+    // A view is not the run: a problem writing it is told, and the run's own files are
+    // still finished.
+    for view in &mut views {
+        if let Some(e) = view.error() {
+            (hooks.warn)(&format!("{} are incomplete: {e}", view.name()));
+        }
     }
     let wall = start.elapsed().as_secs_f64();
     let fm = &mut info.final_metrics;

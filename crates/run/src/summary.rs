@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 use s2s_trainer::Direction;
 
 use crate::config::ExperimentConfig;
-use crate::observe::metrics_csv::{read_metrics, MetricColumn};
+use crate::metrics_csv::{read_metrics, MetricColumn};
 use crate::run_dir::RunDir;
 use crate::run_info::RunInfo;
-use crate::sweep::SweepDir;
 use crate::task::direction_of;
 
 /// A run folder, read.
@@ -116,17 +115,25 @@ impl RunSummary {
 /// folders; run listings skip them.
 pub const FOLDER_PREFIX: &str = "compare-";
 
-/// Run folders under `dir`, by folder name: those directly in it and those of the sweep
-/// folders in it (comparison folders excluded).
+/// A folder that groups runs without being one (a sweep folder) keeps them in this
+/// subfolder.
+pub const GROUPED_RUNS: &str = "runs";
+
+/// Run folders under `dir`, by folder name: those directly in it and those grouped in the
+/// folders in it (a sweep's; comparison folders excluded).
 pub fn find_runs(dir: &Path) -> Vec<RunSummary> {
+    let subfolders = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect()
+    };
     let mut dirs: Vec<PathBuf> = Vec::new();
-    for p in std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()) {
+    for p in subfolders(dir) {
         let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if !p.is_dir() || name.starts_with(FOLDER_PREFIX) {
+        if name.starts_with(FOLDER_PREFIX) {
             continue;
         }
-        if name.starts_with(crate::sweep::folder::FOLDER_PREFIX) && SweepDir::is_sweep(&p) {
-            dirs.extend(SweepDir::at(&p).run_paths());
+        let grouped = p.join(GROUPED_RUNS);
+        if !RunDir::at(&p).is_run() && grouped.is_dir() {
+            dirs.extend(subfolders(&grouped));
         } else {
             dirs.push(p);
         }

@@ -3,9 +3,10 @@
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{DecodingConfig, ModelConfig, ModelDims, ParameterCount, TieEmbeddings};
 use crate::error::{ModelError, Result};
-use crate::family::{Family, TranslationModel, Weights};
+use crate::family::{Family, TranslationModel};
+use crate::params::Weights;
+use crate::shared_config::{DecodingConfig, ModelDims, ParameterCount, TieEmbeddings};
 
 /// How the decoder scores encoder positions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,11 +195,11 @@ impl Family for GruConfig {
 
     fn build(
         &self,
-        cfg: &ModelConfig,
+        decoding: &DecodingConfig,
         dims: ModelDims,
         weights: Weights,
         device: &Device,
     ) -> Result<Box<dyn TranslationModel>> {
-        Ok(Box::new(super::GruModel::new(cfg, self, dims, weights, device)?))
+        Ok(Box::new(super::GruModel::new(self, decoding, dims, weights, device)?))
     }
 }

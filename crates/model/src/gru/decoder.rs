@@ -8,11 +8,11 @@ use super::attention::{attend, Attention};
 use super::kernels::Products;
 use super::layer::GruLayer;
 use super::{AttentionKind, GruConfig};
-use crate::config::ModelDims;
 use crate::dropout::dropout;
 use crate::error::{expect_dims, Result};
 use crate::kernels::SharedProduct;
 use crate::params::{embedding, linear, Linear};
+use crate::shared_config::ModelDims;
 
 /// Module path `decoder`: `decoder.embedding` (absent with `tie_embeddings`: the embedding
 /// is `decoder.out.weight`), `decoder.attention.*`, `decoder.attn_combine` (location

@@ -23,11 +23,12 @@ mod tests;
 use candle_core::{Device, Tensor, D};
 use s2s_data::{Batch, Rng, PAD, SOS};
 
-use crate::config::{DecodingConfig, ModelConfig, ModelDims};
 use crate::decode::{BeamSearch, Hypothesis};
 use crate::error::{ModelError, Result};
-use crate::family::{ModelBase, TranslationModel, Weights};
+use crate::family::{Family, ModelBase, TranslationModel};
+use crate::params::Weights;
 use crate::params::{linear, Linear};
+use crate::shared_config::{DecodingConfig, ModelDims};
 use crate::training::StepOptions;
 use attention::mask_bias;
 pub use config::{AttentionKind, GruConfig};
@@ -58,15 +59,15 @@ impl GruModel {
         seed: u64,
         device: &Device,
     ) -> Result<Self> {
-        let cfg = ModelConfig { family: family.clone().into(), decoding: decoding.clone() };
-        cfg.validate()?;
-        Self::new(&cfg, family, dims, Weights::Seed(seed), device)
+        family.validate()?;
+        decoding.validate()?;
+        Self::new(family, decoding, dims, Weights::Seed(seed), device)
     }
 
-    /// The model of `family` (the family part of `cfg`), its weights from `weights`.
+    /// The model of `family` decoding as `decoding` says, its weights from `weights`.
     pub fn new(
-        cfg: &ModelConfig,
         family: &GruConfig,
+        decoding: &DecodingConfig,
         dims: ModelDims,
         weights: Weights,
         device: &Device,
@@ -81,7 +82,7 @@ impl GruModel {
             None
         };
         check.finish(&params)?;
-        Ok(Self { base: ModelBase::new(cfg, dims, params, device), encoder, decoder, bridge })
+        Ok(Self { base: ModelBase::new(decoding, dims, params, device), encoder, decoder, bridge })
     }
 
     /// Encodes padded sources; returns the decoder memory and the initial decoder state
@@ -255,7 +256,7 @@ impl TranslationModel for GruModel {
             beam_size,
             n_best,
             max_steps: self.base.max_steps(),
-            length_penalty: self.base.config().decoding.length_penalty,
+            length_penalty: self.base.decoding().length_penalty,
         };
         beam::beam_search(&search, &self.decoder, &mem, h)
     }

@@ -121,9 +121,9 @@ fn recipe_options_match_pytorch() {
             bridge,
             input_feeding,
             tie_embeddings: if tie_embeddings {
-                crate::config::TieEmbeddings::Decoder
+                crate::shared_config::TieEmbeddings::Decoder
             } else {
-                crate::config::TieEmbeddings::None
+                crate::shared_config::TieEmbeddings::None
             },
             dropout: 0.0,
             ..Default::default()
@@ -364,7 +364,7 @@ fn recipe_options_split_over_threads_and_train() {
         bidirectional: true,
         bridge: true,
         input_feeding: true,
-        tie_embeddings: crate::config::TieEmbeddings::Decoder,
+        tie_embeddings: crate::shared_config::TieEmbeddings::Decoder,
         hidden_dropout: 0.3,
         dropout: 0.2,
         ..Default::default()
@@ -458,8 +458,8 @@ fn initial_weights_are_the_first_releases() {
 /// attention and encoder shape, and with the recipe's options.
 #[test]
 fn parameter_count_matches_the_built_model() {
-    use crate::config::TieEmbeddings;
     use crate::family::Family;
+    use crate::shared_config::TieEmbeddings;
     let dims = ModelDims { src_vocab: 13, tgt_vocab: 17, max_length: 7 };
     let decoding = DecodingConfig::default();
     for attention in

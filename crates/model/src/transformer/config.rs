@@ -3,9 +3,10 @@
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{DecodingConfig, ModelConfig, ModelDims, ParameterCount, TieEmbeddings};
 use crate::error::{ModelError, Result};
-use crate::family::{Family, TranslationModel, Weights};
+use crate::family::{Family, TranslationModel};
+use crate::params::Weights;
+use crate::shared_config::{DecodingConfig, ModelDims, ParameterCount, TieEmbeddings};
 
 /// Where a Transformer layer normalises: before each sublayer (`norm_first`) or after
 /// the residual sum (the original paper's).
@@ -177,11 +178,11 @@ impl Family for TransformerConfig {
 
     fn build(
         &self,
-        cfg: &ModelConfig,
+        decoding: &DecodingConfig,
         dims: ModelDims,
         weights: Weights,
         device: &Device,
     ) -> Result<Box<dyn TranslationModel>> {
-        Ok(Box::new(super::Transformer::new(cfg, self, dims, weights, device)?))
+        Ok(Box::new(super::Transformer::new(self, decoding, dims, weights, device)?))
     }
 }

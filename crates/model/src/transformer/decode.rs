@@ -145,7 +145,7 @@ impl Transformer {
             beam_size,
             n_best,
             max_steps: self.base().max_steps(),
-            length_penalty: self.config().decoding.length_penalty,
+            length_penalty: self.decoding().length_penalty,
         };
         search.search(&mut Incremental::new(self, memory, cached))
     }

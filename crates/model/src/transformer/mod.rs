@@ -31,10 +31,11 @@ pub use positions::{sinusoids, PositionTable};
 pub use config::{Norm, Positions, TransformerConfig};
 use kernels::KeyMask;
 
-use crate::config::{DecodingConfig, ModelConfig, ModelDims, TieEmbeddings};
 use crate::decode::{Hypothesis, LayerHeads};
 use crate::error::{ModelError, Result};
-use crate::family::{ModelBase, TranslationModel, Weights};
+use crate::family::{Family, ModelBase, TranslationModel};
+use crate::params::Weights;
+use crate::shared_config::{DecodingConfig, ModelDims, TieEmbeddings};
 use crate::training::StepOptions;
 
 /// The Transformer family's model.
@@ -91,20 +92,19 @@ impl Transformer {
         seed: u64,
         device: &Device,
     ) -> Result<Self> {
-        let cfg = ModelConfig { family: family.clone().into(), decoding: decoding.clone() };
-        cfg.validate()?;
-        Self::new(&cfg, family, dims, Weights::Seed(seed), device)
+        family.validate()?;
+        decoding.validate()?;
+        Self::new(family, decoding, dims, Weights::Seed(seed), device)
     }
 
-    /// The model of `family` (the family part of `cfg`), its weights from `weights`.
+    /// The model of `family` decoding as `decoding` says, its weights from `weights`.
     pub fn new(
-        cfg: &ModelConfig,
         family: &TransformerConfig,
+        decoding: &DecodingConfig,
         dims: ModelDims,
         weights: Weights,
         device: &Device,
     ) -> Result<Self> {
-        let model = cfg;
         let cfg = family;
         if cfg.tie_embeddings == TieEmbeddings::All && dims.src_vocab != dims.tgt_vocab {
             return Err(ModelError::InvalidConfig {
@@ -133,7 +133,7 @@ impl Transformer {
             let b = (6.0 / (d + dims.tgt_vocab) as f64).sqrt();
             vb.pp("output").get_with_hints((dims.tgt_vocab, d), "weight", Init::Uniform { lo: -b, up: b })?
         };
-        let slots = TransformerConfig::position_slots(&model.decoding, &dims);
+        let slots = TransformerConfig::position_slots(decoding, &dims);
         let src_positions = PositionTable::new(cfg.positions, slots, d, vb.pp("src_positions"))?;
         let tgt_positions = PositionTable::new(cfg.positions, slots, d, vb.pp("tgt_positions"))?;
         let drop =
@@ -149,7 +149,7 @@ impl Transformer {
         let decoder_norm = LayerNorm::new(d, vb.pp("decoder").pp("norm"))?;
         check.finish(&params)?;
         Ok(Self {
-            base: ModelBase::new(model, dims, params, device),
+            base: ModelBase::new(decoding, dims, params, device),
             family: cfg.clone(),
             src_embedding,
             tgt_embedding,

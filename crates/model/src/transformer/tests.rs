@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use super::kernels::KeyMask;
 use super::*;
-use crate::config::{DecodingConfig, ModelDims, TieEmbeddings};
 use crate::family::Family;
 use crate::params::{seeded_builder, ParamStore};
+use crate::shared_config::{DecodingConfig, ModelDims, TieEmbeddings};
 use crate::training::{Mode, TrainRngs};
 
 const FIXTURES: &str = include_str!("fixtures.json");

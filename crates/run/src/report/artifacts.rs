@@ -10,7 +10,7 @@ use s2s_report::{line_chart, slug, Series};
 
 use crate::config::ExperimentConfig;
 use crate::error::{io, Result};
-use crate::observe::metrics_csv::read_metrics;
+use crate::metrics_csv::read_metrics;
 use crate::run_dir::{replace_with, write_atomic, RunDir};
 use crate::translator::{references, translate, Translation};
 

@@ -1,8 +1,9 @@
 //! The run's files for people: charts, heatmaps, translations and report.html, rendered
-//! by [`Renderer`] (at checkpoints through [`crate::observe::ReportObserver`], and once
+//! by [`Renderer`] (at checkpoints through [`crate::report::ReportObserver`], and once
 //! when a session ends).
 
 pub mod artifacts;
+mod observer;
 pub mod page;
 
 use s2s_data::Corpus;
@@ -12,6 +13,7 @@ use crate::config::ExperimentConfig;
 use crate::error::Result;
 use crate::run_dir::RunDir;
 use crate::translator::Translation;
+pub use observer::ReportObserver;
 
 /// Everything needed to render a run's report files from its current model.
 #[derive(Debug, Clone, Copy)]

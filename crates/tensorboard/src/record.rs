@@ -9,8 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 
-use super::proto::{Event, What};
-use crate::error::{io, Result};
+use s2s_run::error::{io, Result};
+
+use crate::proto::{Event, What};
 
 /// TFRecord's CRC mask: rotate right by 15 bits and add a constant.
 fn masked_crc(bytes: &[u8]) -> u32 {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, RunError};
+use s2s_run::error::{Result, RunError};
 
 /// `[sweep.slurm]`: what the array job asks Slurm for. Unset keys are left to the
 /// cluster's defaults.
@@ -144,7 +144,7 @@ fn check_key(k: &str, origin: &str) -> Result<()> {
     if KEYS.contains(&k) {
         return Ok(());
     }
-    let hint = crate::config::nearest(k, &KEYS).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
+    let hint = s2s_run::config::nearest(k, &KEYS).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
     Err(RunError::Refused(format!("{origin}: unknown Slurm key `{k}` (known: {}){hint}", KEYS.join(", "))))
 }
 

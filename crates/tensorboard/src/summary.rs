@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use prost::Message;
 
-use super::proto::{
+use crate::proto::{
     HParamsData, HParamsPluginData, Image, PluginData, SessionEndInfo, SessionStartInfo, Summary, SummaryKind,
     SummaryMetadata, SummaryValue, TensorDim, TensorProto, TensorShape, DT_STRING, HPARAMS_STATUS_SUCCESS,
 };

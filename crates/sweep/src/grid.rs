@@ -1,6 +1,6 @@
 //! Sweep grids: `key=v1,v2` options, every combination of them, and a run name per point.
 
-use crate::error::{Result, RunError};
+use s2s_run::error::{Result, RunError};
 
 /// One grid axis: a config key and its values.
 pub type Axis = (String, Vec<String>);

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::folder::{Point, Points, Submission, SweepDir};
-use super::slurm;
-use super::slurm_config::{job_script, JobPlan};
-use super::spec::{Launcher, Sweep};
-use crate::config::{ConfigSource, ExperimentConfig};
-use crate::error::{io, Result, RunError};
+use crate::folder::{Point, Points, Submission, SweepDir};
+use crate::slurm;
+use crate::slurm_config::{job_script, JobPlan};
+use crate::spec::{Launcher, Sweep};
+use s2s_run::config::{ConfigSource, ExperimentConfig};
+use s2s_run::error::{io, Result, RunError};
 
 /// The `--set` list of each point: the sweep's fixed overrides, the point's own, and
 /// (added by [`create`]) its run name; TensorBoard's HPARAMS tab shows the keys the sweep
@@ -69,7 +69,7 @@ pub fn create(sweep: &Sweep, program: &Path) -> Result<(SweepDir, Points)> {
 }
 
 fn write_files(dir: &SweepDir, sweep: &Sweep, points: &Points, program: &Path) -> Result<()> {
-    crate::run_dir::write_atomic(&dir.sweep_toml(), sweep.to_toml()?.as_bytes())?;
+    s2s_run::run_dir::write_atomic(&dir.sweep_toml(), sweep.to_toml()?.as_bytes())?;
     dir.write_points(points)?;
     if sweep.launcher == Launcher::Slurm {
         let workdir = std::env::current_dir().map_err(io(Path::new(".")))?;
@@ -83,7 +83,7 @@ fn write_files(dir: &SweepDir, sweep: &Sweep, points: &Points, program: &Path) -
             gpu: points.points.iter().all(|p| p.gpu),
         };
         let script = job_script(&sweep.slurm, &plan, &dir.log_pattern());
-        crate::run_dir::write_atomic(&dir.job_sbatch(), script.as_bytes())?;
+        s2s_run::run_dir::write_atomic(&dir.job_sbatch(), script.as_bytes())?;
     }
     Ok(())
 }
@@ -123,7 +123,7 @@ pub fn submit(dir: &SweepDir, sweep: &Sweep, indices: &[usize]) -> Result<Vec<Su
     let mut made = Vec::new();
     for (ix, args) in groups {
         let (job_id, command) = slurm::submit(&dir.job_sbatch(), &args)?;
-        let s = Submission { job_id, points: ix, submitted_at: crate::clock::utc_now(), command, cancelled: false };
+        let s = Submission { job_id, points: ix, submitted_at: s2s_run::clock::utc_now(), command, cancelled: false };
         jobs.push(s.clone());
         dir.write_jobs(&jobs)?;
         made.push(s);
@@ -132,7 +132,7 @@ pub fn submit(dir: &SweepDir, sweep: &Sweep, indices: &[usize]) -> Result<Vec<Su
 }
 
 fn slurm_array(ix: &[usize], sweep: &Sweep) -> String {
-    super::slurm_config::array_spec(ix, sweep.slurm.array_parallelism)
+    crate::slurm_config::array_spec(ix, sweep.slurm.array_parallelism)
 }
 
 /// A point that did not complete locally: its index and the error line of its log.

@@ -4,13 +4,13 @@
 //! signal (USR2 before the time limit, or preemption's SIGTERM) requeues itself after its
 //! checkpoint, unless `s2s sweep cancel` stopped it.
 
-use super::folder::SweepDir;
-use super::slurm;
-use crate::checkpoint::numbered;
-use crate::config::ExperimentConfig;
-use crate::error::{io, Result, RunError};
-use crate::run_info::RunInfo;
-use crate::session::{self, Finished, Outcome, SessionHooks};
+use crate::folder::SweepDir;
+use crate::slurm;
+use s2s_run::checkpoint::numbered;
+use s2s_run::config::ExperimentConfig;
+use s2s_run::error::{io, Result, RunError};
+use s2s_run::run_info::RunInfo;
+use s2s_run::session::{self, Finished, Outcome, SessionHooks};
 
 /// How a point's task ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +37,7 @@ pub fn run_point(dir: &SweepDir, index: usize, hooks: SessionHooks) -> Result<Po
     state.attempts += 1;
     state.job = task.as_ref().map(|t| t.0.clone());
     state.restarts = task.as_ref().map_or(0, |t| t.1);
-    state.updated_at = crate::clock::utc_now();
+    state.updated_at = s2s_run::clock::utc_now();
     dir.write_state(index, &state)?;
     let result = train(dir, point, &points.config, hooks);
     let (outcome, error) = match result {
@@ -64,7 +64,7 @@ pub fn run_point(dir: &SweepDir, index: usize, hooks: SessionHooks) -> Result<Po
     }
     .into();
     state.error = error;
-    state.updated_at = crate::clock::utc_now();
+    state.updated_at = s2s_run::clock::utc_now();
     dir.write_state(index, &state)?;
     outcome
 }
@@ -74,7 +74,7 @@ const ALREADY: &str = "already completed: ";
 /// Starts the point's run, or resumes it from its newest checkpoint.
 fn train(
     dir: &SweepDir,
-    point: &super::folder::Point,
+    point: &crate::folder::Point,
     config: &std::path::Path,
     hooks: SessionHooks,
 ) -> Result<Outcome> {

@@ -3,7 +3,7 @@
 
 use s2s_trainer::{CheckpointKind, Observer, TrainError, TrainerState};
 
-use crate::report::Renderer;
+use super::Renderer;
 
 #[derive(Debug)]
 pub struct ReportObserver<'a> {

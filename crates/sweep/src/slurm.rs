@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::error::{Result, RunError};
+use s2s_run::error::{Result, RunError};
 
 fn run(program: &str, args: &[String]) -> Result<Output> {
     Command::new(program).args(args).output().map_err(|e| {
@@ -132,16 +132,7 @@ pub fn cancel(job_ids: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// This process's array task, from Slurm's environment: (`<array job>_<task>`, restarts).
-pub fn this_task() -> Option<(String, u32)> {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let id = match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
-        (Some(a), Some(t)) => format!("{a}_{t}"),
-        _ => var("SLURM_JOB_ID")?,
-    };
-    let restarts = var("SLURM_RESTART_COUNT").and_then(|r| r.parse().ok()).unwrap_or(0);
-    Some((id, restarts))
-}
+pub use s2s_run::run_info::this_task;
 
 /// `scontrol requeue` of this process's own array task.
 pub fn requeue(task: &str) -> Result<()> {

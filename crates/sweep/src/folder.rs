@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{damaged, io, Result, RunError};
-use crate::run_dir::{create_stamped, write_atomic};
+use s2s_run::error::{damaged, io, Result, RunError};
+use s2s_run::run_dir::{create_stamped, write_atomic};
 
 /// Sweep folders sit beside run folders under `run.output_dir`.
 pub const FOLDER_PREFIX: &str = "sweep-";
@@ -143,10 +143,10 @@ impl SweepDir {
         self.states().join(format!("{index}.json"))
     }
     pub fn runs(&self) -> PathBuf {
-        self.root.join("runs")
+        self.root.join(s2s_run::summary::GROUPED_RUNS)
     }
-    pub fn run_dir(&self, point: &Point) -> crate::RunDir {
-        crate::RunDir::at(self.root.join(&point.run))
+    pub fn run_dir(&self, point: &Point) -> s2s_run::RunDir {
+        s2s_run::RunDir::at(self.root.join(&point.run))
     }
 
     /// The points' run folders that exist, in point order (in name order when points.json

@@ -1,33 +1,17 @@
-//! TensorBoard event files, written by an observer into `RUN/tensorboard/` (one file per
-//! session), so that `tensorboard --logdir experiments` shows every run under its name:
-//!
-//! - scalars: `train/loss`, `train/learning_rate`, `train/grad_norm` per step;
-//!   `train/loss_epoch` and `train/tokens_per_s` per epoch; `valid/loss|ppl|bleu|chrf` at
-//!   each validation; `final/...` and `best/...` when a session completes;
-//! - text: the resolved config at step 0, the report sentences' translations;
-//! - images: each report sentence's attention heatmap as PNG;
-//! - hparams: the `report.hparams` keys (a sweep's grid keys) for the HPARAMS tab.
-//!
-//! Translations and heatmaps are logged at each validation (at each end-of-epoch
-//! checkpoint when the run never validates). A resumed session starts its file with
-//! `SessionLog.START` at its first step, which TensorBoard's Python reader takes as "drop
-//! what earlier files wrote from this step on"; its Rust data server drops a tag's later
-//! points when the tag is logged again at an earlier step, which the resumed session does
-//! for every tag. Either way, after a crash each step's value appears once.
-
-mod proto;
-mod record;
-mod summary;
+//! The observer that writes a session's event file, and the [`RunViews`] that starts it.
 
 use std::collections::HashMap;
 
 use s2s_trainer::{CheckpointKind, EpochRecord, Observer, StepRecord, Summary, TrainError, TrainerState};
 
-use self::proto::{Event, SessionLog, SummaryValue, What, SESSION_START};
-use self::record::{now_secs, EventFile};
-use crate::error::{Result, RunError};
-use crate::report::artifacts::translate_report_sentences;
-use crate::report::Renderer;
+use s2s_run::error::{Result, RunError};
+use s2s_run::report::artifacts::translate_report_sentences;
+use s2s_run::report::Renderer;
+use s2s_run::view::{RunView, RunViews};
+
+use crate::proto::{Event, SessionLog, SummaryValue, What, SESSION_START};
+use crate::record::{now_secs, EventFile};
+use crate::summary;
 
 /// Hyperparameters shown when `report.hparams` is empty, beside `model.architecture` and
 /// the keys the model family names ([`s2s_model::Family::logged_keys`]).
@@ -115,7 +99,7 @@ impl<'a> TensorBoardObserver<'a> {
             // A heatmap that cannot be drawn is left out (and said so in the table); it
             // does not stop training.
             let drawn = s.heatmap_svgs(&r.cfg.report).and_then(|svgs| match svgs.first() {
-                Some((_, svg)) => Ok(Some(s2s_report::svg_to_png(svg)?)),
+                Some((_, svg)) => Ok(Some(crate::raster::svg_to_png(svg)?)),
                 None => Ok(None),
             });
             match drawn {
@@ -206,9 +190,25 @@ impl Observer for TensorBoardObserver<'_> {
     }
 }
 
-impl TensorBoardObserver<'_> {
-    /// An error the observer met where it could not report it (a step, the end).
-    pub fn error(&mut self) -> Option<RunError> {
+impl RunView for TensorBoardObserver<'_> {
+    fn name(&self) -> &'static str {
+        "TensorBoard events"
+    }
+
+    fn error(&mut self) -> Option<RunError> {
         self.pending.take()
+    }
+}
+
+/// Starts a session's TensorBoard event file when `report.tensorboard` is on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TensorBoard;
+
+impl RunViews for TensorBoard {
+    fn start<'a>(&self, renderer: Renderer<'a>, resumed_at: Option<usize>) -> Result<Vec<Box<dyn RunView + 'a>>> {
+        if !renderer.cfg.report.tensorboard {
+            return Ok(Vec::new());
+        }
+        Ok(vec![Box::new(TensorBoardObserver::start(renderer, resumed_at)?)])
     }
 }

@@ -5,7 +5,9 @@ use std::sync::{Arc, OnceLock};
 
 use resvg::{tiny_skia, usvg};
 
-use crate::error::{ReportError, Result};
+use s2s_report::ReportError;
+
+type Result<T, E = ReportError> = std::result::Result<T, E>;
 
 fn fonts() -> Arc<usvg::fontdb::Database> {
     static FONTS: OnceLock<Arc<usvg::fontdb::Database>> = OnceLock::new();
@@ -74,14 +76,14 @@ mod tests {
     #[test]
     fn a_heatmap_rasterizes_to_a_png_of_its_size() {
         let words = ["a".to_string(), "b".to_string()];
-        let map = crate::Heatmap {
+        let map = s2s_report::Heatmap {
             title: "t",
             source: &words,
             output: &words,
             weights: &[vec![1.0, 0.0], vec![0.2, 0.8]],
             annotate: true,
         };
-        let svg = crate::attention_heatmap_svg(&map, crate::Colormap::Bone).expect("svg");
+        let svg = s2s_report::attention_heatmap_svg(&map, s2s_report::Colormap::Bone).expect("svg");
         let (png, w, h) = svg_to_png(&svg).expect("png");
         assert_eq!(&png[1..4], b"PNG");
         assert_eq!((w, h), (480, 300));

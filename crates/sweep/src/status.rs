@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 
-use super::folder::{Submission, SweepDir};
-use super::slurm;
-use crate::error::Result;
-use crate::summary::RunSummary;
+use crate::folder::{Submission, SweepDir};
+use crate::slurm;
+use s2s_run::error::Result;
+use s2s_run::summary::RunSummary;
 
 /// One point, as `s2s sweep status` shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::grid::{label, parse_axis, points, Axis};
-use super::slurm_config::SlurmConfig;
-use crate::error::{io, Result, RunError};
+use crate::grid::{label, parse_axis, points, Axis};
+use crate::slurm_config::SlurmConfig;
+use s2s_run::error::{io, Result, RunError};
 
 /// Where a sweep's points train.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
