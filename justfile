@@ -20,10 +20,12 @@ build:
 test:
     cargo nextest run --workspace
 
-# Formatting and lints.
+# Formatting, lints, rustdoc and import circles (what CI checks before the tests).
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+    python3 scripts/check_module_cycles.py
 
 # Speed against PyTorch (needs `pip install torch`; not part of the tests).
 bench *ARGS:

@@ -270,3 +270,34 @@ fn hostile_words_still_give_valid_svg_and_html() {
     assert!(out.status.success(), "{}", text(&out).1);
     parse_markup(&dir.path().join("cmp/index.html"));
 }
+
+/// A reader that goes away (`s2s list | head -n 1`) ends a printing command quietly with
+/// status 0, and a training run whose output nobody reads trains to its end.
+#[test]
+fn a_closed_pipe_ends_printing_quietly_and_training_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = tiny_config(dir.path(), "");
+    let closed = || {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        writer
+    };
+    let train = s2s()
+        .args(["run", cfg.to_str().expect("utf8")])
+        .current_dir(dir.path())
+        .stdout(closed())
+        .output()
+        .expect("s2s runs");
+    assert!(train.status.success(), "{}", text(&train).1);
+    let run = only_run(dir.path());
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).expect("run.json")).expect("json");
+    assert_eq!(info["status"], "completed");
+    assert_eq!(info["final_metrics"]["epochs"], 30);
+    for args in [vec!["list"], vec!["translate", run.to_str().expect("utf8"), "i am a student"], vec!["compare"]] {
+        let out = s2s().args(&args).current_dir(dir.path()).stdout(closed()).output().expect("s2s runs");
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}

@@ -1,5 +1,9 @@
 //! `s2s`: train, inspect and compare attention-based seq2seq models.
 
+// The commands' doc comments are clap's help text, read in a terminal: `eval-<split>.json`
+// there is a file name, not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -7,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod commands;
+mod output;
 mod progress;
 mod signal;
 mod tables;
@@ -335,6 +340,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader of our output has gone (`s2s list | head -n 1`): nothing more to say.
+        Err(e) if output::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // The error and its causes on one line, by anyhow's own chain formatting.
             let msg = format!("{e:#}").replace('\n', " ");

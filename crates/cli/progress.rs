@@ -50,10 +50,10 @@ impl Observer for Progress {
             None => {
                 if r.epoch.is_multiple_of(self.every) || r.epoch == self.total || r.epoch == 1 || !r.metrics.is_empty()
                 {
-                    println!(
+                    crate::output::say(&format!(
                         "epoch {:>4}/{}  train_loss {:.4}{valid}  lr {:.3e}  {:.1}s",
                         r.epoch, self.total, r.train_loss, r.learning_rate, r.elapsed_s
-                    );
+                    ));
                 }
             }
         }
@@ -83,22 +83,23 @@ pub fn with_hooks<T>(session: impl FnOnce(s2s_run::SessionHooks) -> s2s_run::Res
     let hooks = s2s_run::SessionHooks {
         stop: crate::signal::stop_flag(),
         progress: &mut progress,
-        say: &mut |l| println!("{l}"),
+        say: &mut crate::output::say,
         warn: &mut |w| eprintln!("warning: {w}"),
         views: &s2s_tensorboard::TensorBoard,
     };
     session(hooks)
 }
 
-/// The closing lines of a training session.
+/// The closing lines of a training session (dropped after a closed pipe, as its other
+/// lines are).
 pub fn print_outcome(outcome: &s2s_run::Outcome) {
     match outcome {
         s2s_run::Outcome::Completed(done) => {
             for line in &done.lines {
-                println!("{line}");
+                crate::output::say(line);
             }
             for t in &done.translations {
-                println!("  {}  →  {}", t.source, t.text);
+                crate::output::say(&format!("  {}  →  {}", t.source, t.text));
             }
         }
         s2s_run::Outcome::Interrupted(dir) => {

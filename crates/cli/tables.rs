@@ -1,5 +1,6 @@
 //! A comparison printed as an aligned table or as CSV.
 
+use crate::output::outln;
 use s2s_run::compare::{cell, result_keys, Comparison};
 
 fn csv_field(s: &str) -> String {
@@ -10,25 +11,26 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-pub fn print_csv(cmp: &Comparison) {
+pub fn print_csv(cmp: &Comparison) -> std::io::Result<()> {
     let keys = result_keys();
-    let line = |cells: Vec<String>| println!("{}", cells.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
+    let line = |cells: Vec<String>| outln!("{}", cells.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
     line(
         ["run".to_string(), "status".into()]
             .into_iter()
             .chain(cmp.keys.iter().cloned())
             .chain(keys.iter().cloned())
             .collect(),
-    );
+    )?;
     for r in &cmp.runs {
         let mut row = vec![r.run.clone(), r.status.clone()];
         row.extend(cmp.keys.iter().map(|k| r.config[k].clone().unwrap_or_default()));
         row.extend(keys.iter().map(|k| r.results[k].map(|v| v.to_string()).unwrap_or_default()));
-        line(row);
+        line(row)?;
     }
+    Ok(())
 }
 
-pub fn print_table(cmp: &Comparison) {
+pub fn print_table(cmp: &Comparison) -> std::io::Result<()> {
     let keys = result_keys();
     let mut header = vec!["run".to_string()];
     header.extend(cmp.keys.iter().cloned());
@@ -51,10 +53,11 @@ pub fn print_table(cmp: &Comparison) {
     let line =
         |cells: &[String]| cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ");
     if cmp.keys.is_empty() {
-        println!("(no config keys differ; --all-keys shows them all)");
+        outln!("(no config keys differ; --all-keys shows them all)")?;
     }
-    println!("{}", line(&header));
+    outln!("{}", line(&header))?;
     for r in &rows {
-        println!("{}", line(r));
+        outln!("{}", line(r))?;
     }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! `s2s average RUN --last K`: averages the model weights of a run's K newest checkpoints
 //! into `checkpoints/average/` (`--checkpoint average` for eval and translate).
 
+use crate::output::outln;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -11,8 +12,8 @@ pub fn execute(dir: &Path, last: usize) -> Result<()> {
     for w in &avg.skipped {
         eprintln!("warning: {w}");
     }
-    println!("averaged {} checkpoint(s): {}", avg.sources.len(), avg.sources.join(", "));
-    println!("wrote {}", avg.dir.display());
-    println!("use it with: s2s eval {0} --checkpoint average, s2s translate {0} --checkpoint average", dir.display());
+    outln!("averaged {} checkpoint(s): {}", avg.sources.len(), avg.sources.join(", "))?;
+    outln!("wrote {}", avg.dir.display())?;
+    outln!("use it with: s2s eval {0} --checkpoint average, s2s translate {0} --checkpoint average", dir.display())?;
     Ok(())
 }

@@ -1,10 +1,11 @@
 //! `s2s bench`: the measurements `scripts/bench.py` compares with PyTorch (prints JSON).
 
 use crate::bench::{measure, measure_data, BenchOptions};
+use crate::output::outln;
 use anyhow::Result;
 
 pub fn execute(o: &BenchOptions) -> Result<()> {
-    println!("{}", measure(o)?);
+    outln!("{}", measure(o)?)?;
     Ok(())
 }
 
@@ -14,6 +15,6 @@ pub fn execute(o: &BenchOptions) -> Result<()> {
 pub fn data(config: &std::path::Path, sets: &[String]) -> Result<()> {
     let cfg = s2s_run::config::ExperimentConfig::load(config, sets)?;
     let checksum = std::env::var_os("BENCH_DATA_SHA256").is_some_and(|v| !v.is_empty() && v != "0");
-    println!("{}", measure_data(&cfg, checksum)?);
+    outln!("{}", measure_data(&cfg, checksum)?)?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `s2s compare [RUN ...]`: the config keys that differ and the key results as a table,
 //! JSON or CSV, plus a comparison folder.
 
+use crate::output::outln;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Result};
@@ -43,18 +44,18 @@ pub fn execute(names: &[PathBuf], opts: &Options) -> Result<Comparison> {
         cmp.sort_by(metric)?;
     }
     if opts.json {
-        println!("{}", serde_json::to_string_pretty(&cmp)?);
+        outln!("{}", serde_json::to_string_pretty(&cmp)?)?;
     } else if opts.csv {
-        crate::tables::print_csv(&cmp);
+        crate::tables::print_csv(&cmp)?;
     } else {
-        crate::tables::print_table(&cmp);
+        crate::tables::print_table(&cmp)?;
     }
     let parent = sweep_dir.filter(|_| names.len() == 1).unwrap_or_else(|| opts.dir.clone());
     let out =
         opts.out.clone().unwrap_or_else(|| parent.join(format!("{FOLDER_PREFIX}{}", s2s_run::clock::stamp_now())));
     let index = write_folder(&out, &runs, &cmp)?;
     if !opts.json && !opts.csv {
-        println!("\ncomparison: {}", index.display());
+        outln!("\ncomparison: {}", index.display())?;
     }
     Ok(cmp)
 }

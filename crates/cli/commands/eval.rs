@@ -1,6 +1,7 @@
 //! `s2s eval RUN [--split valid|test|train] [--data PATH]`: loss, perplexity, BLEU, chrF
-//! and exact match of a trained run on held-out data (saved as eval-<split>.json).
+//! and exact match of a trained run on held-out data (saved as `eval-<split>.json`).
 
+use crate::output::outln;
 use std::path::Path;
 
 use anyhow::Result;
@@ -23,22 +24,22 @@ pub fn execute(
         eprintln!("note: {note}");
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        outln!("{}", serde_json::to_string_pretty(&r)?)?;
         return Ok(r);
     }
-    println!("{} ({} checkpoint), {} pairs of {}, {} decoding", r.run, r.checkpoint, r.pairs, r.split, r.decoding);
-    println!("  {:<12} {:>10.4}", "loss", r.loss);
-    println!("  {:<12} {:>10.3}", "perplexity", r.ppl);
-    println!("  {:<12} {:>10.2}", "BLEU", r.bleu);
-    println!("  {:<12} {:>10.2}", "chrF", r.chrf);
-    println!("  {:<12} {:>9.1}%", "exact match", 100.0 * r.exact_match);
+    outln!("{} ({} checkpoint), {} pairs of {}, {} decoding", r.run, r.checkpoint, r.pairs, r.split, r.decoding)?;
+    outln!("  {:<12} {:>10.4}", "loss", r.loss)?;
+    outln!("  {:<12} {:>10.3}", "perplexity", r.ppl)?;
+    outln!("  {:<12} {:>10.2}", "BLEU", r.bleu)?;
+    outln!("  {:<12} {:>10.2}", "chrF", r.chrf)?;
+    outln!("  {:<12} {:>9.1}%", "exact match", 100.0 * r.exact_match)?;
     if let Some(a) = r.alignment {
-        println!("  {:<12} {:>9.1}%", "alignment", 100.0 * a);
+        outln!("  {:<12} {:>9.1}%", "alignment", 100.0 * a)?;
     }
     // A Transformer: which layer and head follows the known alignment.
     for (l, heads) in r.alignment_by_head.iter().flatten().enumerate() {
         let cells: Vec<String> = heads.iter().enumerate().map(|(h, a)| format!("head {h} {:.1}%", 100.0 * a)).collect();
-        println!("  {:<12} {}", format!("layer {l}"), cells.join("  "));
+        outln!("  {:<12} {}", format!("layer {l}"), cells.join("  "))?;
     }
     Ok(r)
 }

@@ -1,5 +1,6 @@
 //! `s2s list [DIR]`: one line per run folder.
 
+use crate::output::outln;
 use std::path::Path;
 
 use anyhow::Result;
@@ -9,11 +10,11 @@ use s2s_run::find_runs;
 pub fn execute(dir: &Path) -> Result<()> {
     let runs = find_runs(dir);
     if runs.is_empty() {
-        println!("no runs in {}", dir.display());
+        outln!("no runs in {}", dir.display())?;
         return Ok(());
     }
     let width = runs.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
-    println!("{:<width$}  {:<11}  {:>6}  {:<22}  {:>5}", "name", "status", "epochs", "best validation", "age");
+    outln!("{:<width$}  {:<11}  {:>6}  {:<22}  {:>5}", "name", "status", "epochs", "best validation", "age")?;
     for r in &runs {
         let best = match (r.best_of("valid_bleu"), r.best_of("valid_loss")) {
             (Some(b), _) => format!("valid_bleu {b:.2}"),
@@ -21,7 +22,7 @@ pub fn execute(dir: &Path) -> Result<()> {
             (None, None) => "-".into(),
         };
         let started = r.info.as_ref().map_or("", |i| i.started_at.as_str());
-        println!("{:<width$}  {:<11}  {:>6}  {:<22}  {:>5}", r.name, r.status, r.epochs, best, age(started));
+        outln!("{:<width$}  {:<11}  {:>6}  {:<22}  {:>5}", r.name, r.status, r.epochs, best, age(started))?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `s2s report RUN`: rewrite a run's report.html (and loss.svg) from its folder.
 
+use crate::output::outln;
 use std::path::Path;
 
 use anyhow::Result;
@@ -13,6 +14,6 @@ pub fn execute(dir: &Path) -> Result<()> {
         write_loss_curve(&run, &format!("{}: loss", cfg.run.name))?;
     }
     write_report(&run)?;
-    println!("{}", run.report_html().display());
+    outln!("{}", run.report_html().display())?;
     Ok(())
 }

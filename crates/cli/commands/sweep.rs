@@ -3,6 +3,7 @@
 //! (`--launcher slurm`); then `s2s sweep status|cancel|resubmit DIR`. Each point trains in
 //! its own process, `s2s sweep point DIR I` (hidden), which is also what the array tasks run.
 
+use crate::output::outln;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -37,11 +38,11 @@ pub fn execute(config: &Path, opts: &LaunchOptions) -> Result<()> {
     let n = points.points.len();
     let all: Vec<usize> = (0..n).collect();
     if opts.dry_run {
-        println!(
+        outln!(
             "sweep: {n} points written, nothing {}",
             if sweep.launcher == Launcher::Slurm { "submitted" } else { "trained" }
-        );
-        println!("sweep folder: {}", dir.path().display());
+        )?;
+        outln!("sweep folder: {}", dir.path().display())?;
         return Ok(());
     }
     match sweep.launcher {
@@ -54,16 +55,16 @@ pub fn execute(config: &Path, opts: &LaunchOptions) -> Result<()> {
                 }
             };
             for s in &subs {
-                println!("submitted job {} ({} points: array {})", s.job_id, s.points.len(), array_of(s));
+                outln!("submitted job {} ({} points: array {})", s.job_id, s.points.len(), array_of(s))?;
             }
-            println!("sweep folder: {}", dir.path().display());
-            println!("follow it with `s2s sweep status {}`", dir.path().display());
+            outln!("sweep folder: {}", dir.path().display())?;
+            outln!("follow it with `s2s sweep status {}`", dir.path().display())?;
             Ok(())
         }
         Launcher::Local => {
-            println!("sweep: {n} runs, {} at a time", sweep.jobs);
-            println!("sweep folder: {}", dir.path().display());
-            let failures = launch::run_local(&dir, &program, &all, sweep.jobs, &mut |l| println!("{l}"))?;
+            outln!("sweep: {n} runs, {} at a time", sweep.jobs)?;
+            outln!("sweep folder: {}", dir.path().display())?;
+            let failures = launch::run_local(&dir, &program, &all, sweep.jobs, &mut crate::output::say)?;
             finish_local(&dir, &failures)
         }
     }
@@ -77,11 +78,11 @@ fn array_of(s: &s2s_sweep::folder::Submission) -> String {
 fn finish_local(dir: &SweepDir, failures: &[LocalFailure]) -> Result<()> {
     let runs: Vec<RunSummary> = dir.run_paths().iter().filter_map(|p| RunSummary::load(p)).collect();
     if !runs.is_empty() {
-        println!();
+        outln!()?;
         let cmp = build(&runs, false);
-        crate::tables::print_table(&cmp);
+        crate::tables::print_table(&cmp)?;
         let out = dir.path().join(format!("{FOLDER_PREFIX}{}", s2s_run::clock::stamp_now()));
-        println!("\ncomparison: {}", write_folder(&out, &runs, &cmp)?.display());
+        outln!("\ncomparison: {}", write_folder(&out, &runs, &cmp)?.display())?;
     }
     if !failures.is_empty() {
         let list: Vec<String> = failures.iter().map(|(i, e)| format!("point {i}: {e}")).collect();
@@ -98,14 +99,14 @@ pub fn status(dir: &Path, json: bool) -> Result<()> {
         eprintln!("warning: cannot ask Slurm ({w}); showing what the run folders say");
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&points)?);
+        outln!("{}", serde_json::to_string_pretty(&points)?)?;
         return Ok(());
     }
-    print_status(&points);
+    print_status(&points)?;
     Ok(())
 }
 
-fn print_status(points: &[PointStatus]) {
+fn print_status(points: &[PointStatus]) -> std::io::Result<()> {
     let header = ["point", "label", "job", "slurm", "run", "epochs", "best", "restarts", "error"];
     let rows: Vec<[String; 9]> = points
         .iter()
@@ -134,13 +135,13 @@ fn print_status(points: &[PointStatus]) {
                 s.push_str(&format!("{cell:<w$}  ", w = widths[c]));
             }
         }
-        println!("{}", s.trim_end());
+        outln!("{}", s.trim_end())
     };
-    line(header.to_vec());
+    line(header.to_vec())?;
     for r in &rows {
-        line(r.iter().map(String::as_str).collect());
+        line(r.iter().map(String::as_str).collect())?;
     }
-    println!("{}", tally(points));
+    outln!("{}", tally(points))
 }
 
 /// `s2s sweep cancel DIR`
@@ -148,13 +149,13 @@ pub fn cancel(dir: &Path) -> Result<()> {
     let dir = SweepDir::open(dir)?;
     let ids = launch::cancel(&dir)?;
     if ids.is_empty() {
-        println!("nothing to cancel: no task of {} is queued or running", dir.path().display());
+        outln!("nothing to cancel: no task of {} is queued or running", dir.path().display())?;
     } else {
-        println!(
+        outln!(
             "cancelled job(s) {}; `s2s sweep resubmit {}` runs what did not finish",
             ids.join(", "),
             dir.path().display()
-        );
+        )?;
     }
     Ok(())
 }
@@ -167,7 +168,7 @@ pub fn resubmit(dir: &Path) -> Result<()> {
     let (points, _) = point_status(&dir)?;
     let indices = to_resubmit(&points);
     if indices.is_empty() {
-        println!("nothing to resubmit: {}", tally(&points));
+        outln!("nothing to resubmit: {}", tally(&points))?;
         return Ok(());
     }
     let list: Vec<String> = indices.iter().map(ToString::to_string).collect();
@@ -175,13 +176,13 @@ pub fn resubmit(dir: &Path) -> Result<()> {
         Launcher::Slurm => {
             // Tasks of the new submission must requeue themselves again.
             for s in launch::submit(&dir, &sweep, &indices)? {
-                println!("resubmitted point(s) {} as job {}", list.join(", "), s.job_id);
+                outln!("resubmitted point(s) {} as job {}", list.join(", "), s.job_id)?;
             }
             Ok(())
         }
         Launcher::Local => {
-            println!("rerunning point(s) {} here", list.join(", "));
-            let failures = launch::run_local(&dir, &program()?, &indices, sweep.jobs, &mut |l| println!("{l}"))?;
+            outln!("rerunning point(s) {} here", list.join(", "))?;
+            let failures = launch::run_local(&dir, &program()?, &indices, sweep.jobs, &mut crate::output::say)?;
             finish_local(&dir, &failures)
         }
     }
@@ -190,7 +191,7 @@ pub fn resubmit(dir: &Path) -> Result<()> {
 /// `s2s sweep point DIR I` (an array task, or a local sweep's process).
 pub fn point(dir: &Path, index: usize) -> Result<std::process::ExitCode> {
     let dir = SweepDir::open(dir)?;
-    println!("== point {index}, {} ({})", s2s_run::clock::utc_now(), task_line());
+    outln!("== point {index}, {} ({})", s2s_run::clock::utc_now(), task_line())?;
     let outcome = crate::progress::with_hooks(|hooks| run_point(&dir, index, hooks))?;
     Ok(match outcome {
         PointOutcome::Completed(Some(done)) => {
@@ -198,11 +199,11 @@ pub fn point(dir: &Path, index: usize) -> Result<std::process::ExitCode> {
             std::process::ExitCode::SUCCESS
         }
         PointOutcome::Completed(None) => {
-            println!("point {index} had already completed");
+            outln!("point {index} had already completed")?;
             std::process::ExitCode::SUCCESS
         }
         PointOutcome::Requeued(task) => {
-            println!("stopped by a signal: checkpoint written, task {task} requeued");
+            outln!("stopped by a signal: checkpoint written, task {task} requeued")?;
             std::process::ExitCode::SUCCESS
         }
         PointOutcome::Interrupted(requeue_error) => {

@@ -1,6 +1,7 @@
 //! `s2s tokenizer train CONFIG [--out PATH]`: learns a config's BPE tokenizer(s) once, for
 //! reuse across runs with `--set data.tokenizer_path=PATH`.
 
+use crate::output::outln;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -14,10 +15,10 @@ pub fn train(config: &Path, sets: &[String], out: Option<&Path>) -> Result<()> {
     let [s, t] = learned.sizes;
     let sizes =
         if cfg.data.joint_vocab { format!("{s} pieces (joint)") } else { format!("{s} source / {t} target pieces") };
-    println!("learned BPE on {} training pairs in {:.1} s: {sizes}", learned.pairs, learned.seconds);
+    outln!("learned BPE on {} training pairs in {:.1} s: {sizes}", learned.pairs, learned.seconds)?;
     for (file, sha) in &learned.files {
-        println!("wrote {} (sha256 {})", file.display(), sha.get(..12).unwrap_or(sha));
+        outln!("wrote {} (sha256 {})", file.display(), sha.get(..12).unwrap_or(sha))?;
     }
-    println!("use it with: --set data.tokenizer_path={}", out.display());
+    outln!("use it with: --set data.tokenizer_path={}", out.display())?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `s2s translate RUN [TEXT ...]`: translate with a trained run.
 
+use crate::output::outln;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -53,7 +54,7 @@ pub fn execute(dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
 fn one(run: &OpenedRun, text: &str, opts: &Options) -> Result<()> {
     // Nothing in, nothing out: an empty line (the model would make a sentence up).
     if text.trim().is_empty() {
-        println!();
+        outln!()?;
         return Ok(());
     }
     let beam = opts.beam.unwrap_or(run.cfg.model.decoding.beam_size).max(opts.n_best).max(1);
@@ -80,10 +81,10 @@ fn one(run: &OpenedRun, text: &str, opts: &Options) -> Result<()> {
         }
     }
     if opts.n_best <= 1 {
-        println!("{}", hyps.first().map(|h| h.text.clone()).unwrap_or_default());
+        outln!("{}", hyps.first().map(|h| h.text.clone()).unwrap_or_default())?;
     } else {
         for h in &hyps {
-            println!("{:.4}\t{}", h.log_prob, h.text);
+            outln!("{:.4}\t{}", h.log_prob, h.text)?;
         }
     }
     Ok(())

@@ -113,7 +113,7 @@ impl Vocab {
     }
 }
 
-/// What [`Vocab::encode`] turns into ids: tokens as strings, or [`Tokens`].
+/// What [`Vocab::encode`] turns into ids: tokens as strings, or `Tokens`.
 pub trait Encodable {
     /// The ids of the tokens in `vocab` followed by EOS; unknown tokens become UNK.
     fn encode_in(&self, vocab: &Vocab) -> Vec<u32>;

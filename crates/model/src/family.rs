@@ -161,7 +161,7 @@ pub trait TranslationModel: std::fmt::Debug + Send + Sync {
     }
     /// The loss's value and the gradients of every parameter, with the batch's rows split
     /// over the model's CPU threads (one part each, same padding) whose gradients are
-    /// summed ([`crate::parallel::summed_grads`]). Each part draws its dropout from its own
+    /// summed (`crate::parallel::summed_grads`). Each part draws its dropout from its own
     /// stream, seeded from the run's dropout stream, so a run is reproducible for a given
     /// thread count.
     fn loss_and_grads(&self, batch: &Batch, mut mode: Mode) -> Result<(f64, GradStore)> {

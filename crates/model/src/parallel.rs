@@ -89,7 +89,7 @@ pub(crate) fn in_chunks<T: Sync, R: Send>(
     Ok(out)
 }
 
-/// One helper thread for greedy decoding of a few sentences (see [`crate::gru::greedy`]),
+/// One helper thread for greedy decoding of a few sentences (see `crate::gru::greedy`),
 /// started on first use; `None` if the system would not
 /// start it, and the work then stays on the calling thread.
 pub fn helper_pool() -> Option<&'static rayon::ThreadPool> {

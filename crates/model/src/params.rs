@@ -2,11 +2,11 @@
 //! ([`builder`]): seeded, PyTorch-style initialisation for a new model, or a checkpoint's
 //! safetensors file for a trained one (nothing is drawn at random first).
 //!
-//! candle's CPU generator cannot be seeded, so [`SeededInit`] plugs into a
+//! candle's CPU generator cannot be seeded, so `SeededInit` plugs into a
 //! `VarBuilder` and draws every initial value from the project's own [`Rng`]. The
 //! modules ask for PyTorch's defaults through `Init` hints:
 //! `Uniform` (Linear, GRU: ±1/√fan_in, ±1/√hidden) and `Randn` (Embedding: N(0, 1)).
-//! [`FileWeights`] answers the same requests from the file, checking each shape.
+//! `FileWeights` answers the same requests from the file, checking each shape.
 
 use std::collections::BTreeMap;
 use std::path::Path;

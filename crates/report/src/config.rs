@@ -27,7 +27,7 @@ pub struct ReportConfig {
     pub max_sentences: usize,
     /// Heatmap colors: "bone" (matplotlib's, the notebook's) or "ylorrd" (seaborn's YlOrRd).
     pub colormap: Colormap,
-    /// Keep each checkpoint's heatmaps under attention/epoch-<N>/ to watch attention form.
+    /// Keep each checkpoint's heatmaps under `attention/epoch-<N>/` to watch attention form.
     pub track_attention: bool,
     /// Print the weights in the heatmap cells (for sentences of up to 12 tokens).
     pub annotate: bool,

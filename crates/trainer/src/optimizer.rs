@@ -69,17 +69,23 @@ impl Optimizer {
         self.threads = threads.max(1);
     }
 
-    /// Where to cut the slots in two halves of about equal size.
-    fn halfway(&self) -> usize {
+    /// The slots cut into `threads` runs of consecutive parameters of about equal size
+    /// (fewer when there are fewer parameters): the index where each run ends.
+    fn cuts(&self) -> Vec<usize> {
+        let parts = self.threads.min(self.slots.len()).max(1);
         let total: usize = self.slots.iter().map(|s| s.m.len()).sum();
+        let mut ends = Vec::with_capacity(parts);
         let mut seen = 0;
         for (i, s) in self.slots.iter().enumerate() {
-            if 2 * (seen + s.m.len()) > total {
-                return i.max(1);
+            let k = ends.len() + 1;
+            if k < parts && parts * (seen + s.m.len()) > k * total {
+                ends.push((i).max(ends.last().map_or(1, |&e| e + 1)));
             }
             seen += s.m.len();
         }
-        self.slots.len()
+        ends.push(self.slots.len());
+        ends.dedup();
+        ends
     }
 
     /// Applies one update with learning rate `lr`, after clipping the global gradient
@@ -91,24 +97,13 @@ impl Optimizer {
             .iter()
             .map(|s| grads.get(s.var.as_tensor()).map(Tensor::contiguous).transpose())
             .collect::<candle_core::Result<_>>()?;
-        let cut = if self.threads > 1 && self.slots.len() > 1 { self.halfway() } else { self.slots.len() };
+        let ends = self.cuts();
         // Per-parameter sums of squares, added in parameter order whatever the split.
         let squares = |gs: &[Option<Tensor>]| -> candle_core::Result<Vec<f64>> {
             gs.iter().map(|g| g.as_ref().map_or(Ok(0.0), |g| with_values(g, sum_of_squares))).collect()
         };
-        let (first, second) = gs.split_at(cut);
-        let sq: Vec<f64> = if second.is_empty() {
-            squares(first)?
-        } else {
-            let (a, b) = std::thread::scope(|scope| {
-                let h = scope.spawn(|| squares(second));
-                (squares(first), h.join())
-            });
-            let b = b.map_err(|_| TrainError::Worker)?;
-            let mut a = a?;
-            a.extend(b?);
-            a
-        };
+        let gparts = split_at_ends(&gs, &ends);
+        let sq: Vec<f64> = on_threads(gparts.iter().map(|g| move || Ok(squares(g)?)).collect())?.concat();
         let norm = sq.iter().sum::<f64>().sqrt();
         let scale = if clip > 0.0 { (clip / (norm + 1e-6)).min(1.0) as f32 } else { 1.0 };
         self.steps += 1;
@@ -126,17 +121,17 @@ impl Optimizer {
             first: self.steps == 1,
             scale,
         };
-        let (slots_a, slots_b) = self.slots.split_at_mut(cut);
-        if slots_b.is_empty() {
-            update(slots_a, first, &rule)?;
-        } else {
-            let (a, b) = std::thread::scope(|scope| {
-                let h = scope.spawn(|| update(slots_b, second, &rule));
-                (update(slots_a, first, &rule), h.join())
-            });
-            a?;
-            b.map_err(|_| TrainError::Worker)??;
+        let mut slots: Vec<&mut [Slot]> = Vec::with_capacity(ends.len());
+        let mut rest = self.slots.as_mut_slice();
+        let mut start = 0;
+        for &end in &ends {
+            let (part, tail) = rest.split_at_mut(end - start);
+            slots.push(part);
+            rest = tail;
+            start = end;
         }
+        let rule = &rule;
+        on_threads(slots.into_iter().zip(gparts).map(|(s, g)| move || update(s, g, rule)).collect())?;
         Ok(norm)
     }
 
@@ -293,6 +288,32 @@ fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Resul
     Ok(f(&t.flatten_all()?.to_vec1::<f32>()?))
 }
 
+/// `items` cut at `ends` (each part ends where the next begins).
+fn split_at_ends<'a, T>(items: &'a [T], ends: &[usize]) -> Vec<&'a [T]> {
+    let mut start = 0;
+    ends.iter()
+        .map(|&end| {
+            let part = &items[start..end];
+            start = end;
+            part
+        })
+        .collect()
+}
+
+/// Runs each job on its own thread (the first on this one) and returns their results in
+/// order.
+fn on_threads<R: Send, F: FnOnce() -> Result<R> + Send>(jobs: Vec<F>) -> Result<Vec<R>> {
+    let mut jobs = jobs.into_iter();
+    let Some(first) = jobs.next() else { return Ok(Vec::new()) };
+    let results = std::thread::scope(|scope| {
+        let others: Vec<_> = jobs.map(|job| scope.spawn(job)).collect();
+        let mut all = vec![Ok(first())];
+        all.extend(others.into_iter().map(|h| h.join().map_err(|_| TrainError::Worker)));
+        all
+    });
+    results.into_iter().map(|r| r?).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,7 +375,7 @@ mod tests {
     }
 
     #[test]
-    fn two_threads_update_exactly_as_one() {
+    fn any_thread_count_updates_exactly_as_one() {
         let cfg = TrainConfig { learning_rate: 0.1, ..Default::default() };
         let run = |threads: usize| -> (Vec<Vec<f32>>, f64) {
             let vars: Vec<Var> = [5usize, 1, 7, 3]
@@ -379,6 +400,29 @@ mod tests {
             }
             (vars.iter().map(|v| v.as_tensor().to_vec1().expect("vec")).collect(), norm)
         };
-        assert_eq!(run(1), run(2));
+        for threads in [2, 3, 4, 9] {
+            assert_eq!(run(1), run(threads), "{threads} threads");
+        }
+    }
+
+    /// The parts are runs of consecutive parameters of about equal size, one per thread
+    /// (never more parts than parameters), and two threads cut where one half ends.
+    #[test]
+    fn cuts_share_the_parameters_out_evenly() {
+        let opt = |sizes: &[usize], threads: usize| {
+            let vars = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| (format!("p{i}"), Var::zeros(n, candle_core::DType::F32, &Device::Cpu).expect("var")))
+                .collect();
+            let mut o = Optimizer::new(&TrainConfig::default(), vars);
+            o.set_threads(threads);
+            o.cuts()
+        };
+        assert_eq!(opt(&[5, 1, 7, 3], 1), [4]);
+        assert_eq!(opt(&[5, 1, 7, 3], 2), [2, 4]);
+        assert_eq!(opt(&[4, 4, 4, 4], 4), [1, 2, 3, 4]);
+        assert_eq!(opt(&[100, 1, 1], 3), [1, 2, 3]);
+        assert_eq!(opt(&[3, 3], 8), [1, 2]);
     }
 }

@@ -1,5 +1,5 @@
 //! Decoding that every family shares: what a translation is ([`Hypothesis`]), a greedy
-//! step's bookkeeping, and beam search over any family's decoder state ([`BeamState`]).
+//! step's bookkeeping, and beam search over any family's decoder state (`BeamState`).
 //! A family's own decoders (the GRU's greedy buffers, the Transformer's incremental
 //! caches) live in its folder.
 

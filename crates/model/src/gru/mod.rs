@@ -4,7 +4,7 @@
 //! elsewhere, and beam search).
 //!
 //! Parameter names: `encoder.embedding.weight`, `encoder.gru.*` (PyTorch's `nn.GRU`
-//! names), `decoder.*` (see [`decoder::Decoder`]), `bridge.*` (with `bridge` only).
+//! names), `decoder.*` (see `decoder::Decoder`), `bridge.*` (with `bridge` only).
 
 mod attention;
 mod beam;
@@ -221,7 +221,7 @@ impl TranslationModel for GruModel {
 
     /// Greedy decoding for `steps` steps; with `stop_at_eos` false it always runs them all
     /// (what a benchmark against a fixed-length decoder needs). On the CPU the decoder
-    /// runs over plain buffers ([`greedy`]): batches of at least 2 × 8 rows are
+    /// runs over plain buffers (`greedy`): batches of at least 2 × 8 rows are
     /// split over [`TranslationModel::threads`] threads, smaller ones share each step with a helper
     /// thread when there is more than one.
     fn greedy_steps(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>> {

@@ -367,7 +367,6 @@ fn recipe_options_split_over_threads_and_train() {
         tie_embeddings: crate::shared_config::TieEmbeddings::Decoder,
         hidden_dropout: 0.3,
         dropout: 0.2,
-        ..Default::default()
     };
     let dims = ModelDims { src_vocab: 7, tgt_vocab: 7, max_length: 6 };
     let one = GruModel::seeded(&cfg, &DecodingConfig::default(), dims, 5, &Device::Cpu).expect("model");

@@ -22,8 +22,17 @@ impl<'a> View<'a> {
         Self { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
     }
 
+    /// Whether the last element lies inside the data; an offset that overflows `usize`
+    /// does not fit (the products' SAFETY notes rely on this check).
     fn fits(&self) -> bool {
-        self.rows == 0 || self.cols == 0 || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+        if self.rows == 0 || self.cols == 0 {
+            return true;
+        }
+        let last = (self.rows - 1)
+            .checked_mul(self.rs)
+            .zip((self.cols - 1).checked_mul(self.cs))
+            .and_then(|(r, c)| r.checked_add(c));
+        last.is_some_and(|last| last < self.data.len())
     }
 }
 
@@ -167,6 +176,18 @@ pub fn matmul(dst: &mut [f32], a: View, b: View, accumulate: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Strides whose last offset overflows `usize` do not fit (they wrapped before).
+    #[test]
+    fn an_overflowing_view_does_not_fit() {
+        let data = [0f32; 4];
+        assert!(View::rows(&data, 2, 2).fits());
+        assert!(!View::rows(&data, 3, 2).fits());
+        let huge = View { data: &data, rows: 2, cols: 2, rs: usize::MAX, cs: 1 };
+        assert!(!huge.fits());
+        let wraps = View { data: &data, rows: 2, cols: 3, rs: usize::MAX - 1, cs: 1 };
+        assert!(!wraps.fits());
+    }
 
     #[test]
     fn transpose_swaps_rows_and_columns_across_tiles() {

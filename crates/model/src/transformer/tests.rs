@@ -171,7 +171,6 @@ fn small(norm: Norm, positions: Positions, tie: TieEmbeddings) -> TransformerCon
         norm,
         positions,
         tie_embeddings: tie,
-        ..Default::default()
     }
 }
 

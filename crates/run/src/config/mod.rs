@@ -1,7 +1,7 @@
 //! The experiment config: one section per crate, composed here. `[run]` is this crate's
 //! ([`RunConfig`]); `[train]` holds the trainer's keys ([`s2s_trainer::TrainConfig`]) and
 //! the translation task's ([`TaskConfig`]), each struct with its own defaults and
-//! `deny_unknown_fields`. Loading and layering is [`load`]'s.
+//! `deny_unknown_fields`. Loading and layering is `load`'s.
 
 mod load;
 mod resume;

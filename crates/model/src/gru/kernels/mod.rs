@@ -14,7 +14,7 @@ pub use gru_sequence::gru_sequence;
 pub use memory_products::{dot_scores, weighted_sum};
 
 /// How the encoder's products are computed: tracked for gradients (training), or
-/// detached for inference, weight-major (see [`detached_product`]) and, with a helper
+/// detached for inference, weight-major (see `detached_product`) and, with a helper
 /// thread, split with it by weight rows.
 #[derive(Debug, Clone, Copy)]
 pub enum Products {
