@@ -7,6 +7,8 @@
 //!
 //! Read first: [`family`], then [`registry`] and [`config`], then one family's `mod.rs`.
 
+#[cfg(feature = "example-family")]
+pub mod bag_of_words;
 pub mod config;
 pub mod decode;
 pub mod dropout;

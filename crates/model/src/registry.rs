@@ -6,6 +6,8 @@
 use serde::de::DeserializeSeed;
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "example-family")]
+use crate::bag_of_words::BagOfWordsConfig;
 use crate::family::Family;
 use crate::gru::GruConfig;
 use crate::transformer::TransformerConfig;
@@ -19,6 +21,9 @@ pub enum Architecture {
     Gru,
     /// Encoder-decoder Transformer ([`crate::transformer`]).
     Transformer,
+    /// The example family, for tests only (`example-family` feature).
+    #[cfg(feature = "example-family")]
+    BagOfWords,
 }
 
 /// One family's config: the `[model]` keys that family reads.
@@ -26,6 +31,8 @@ pub enum Architecture {
 pub enum FamilyConfig {
     Gru(GruConfig),
     Transformer(TransformerConfig),
+    #[cfg(feature = "example-family")]
+    BagOfWords(BagOfWordsConfig),
 }
 
 impl Default for FamilyConfig {
@@ -35,7 +42,12 @@ impl Default for FamilyConfig {
 }
 
 /// Every family.
-pub const FAMILIES: [Architecture; 2] = [Architecture::Gru, Architecture::Transformer];
+pub const FAMILIES: &[Architecture] = &[
+    Architecture::Gru,
+    Architecture::Transformer,
+    #[cfg(feature = "example-family")]
+    Architecture::BagOfWords,
+];
 
 impl Architecture {
     /// The name a config gives (`model.architecture`).
@@ -43,6 +55,8 @@ impl Architecture {
         match self {
             Self::Gru => "gru",
             Self::Transformer => "transformer",
+            #[cfg(feature = "example-family")]
+            Self::BagOfWords => "bag-of-words",
         }
     }
 
@@ -51,6 +65,8 @@ impl Architecture {
         match self {
             Self::Gru => FamilyConfig::Gru(GruConfig::default()),
             Self::Transformer => FamilyConfig::Transformer(TransformerConfig::default()),
+            #[cfg(feature = "example-family")]
+            Self::BagOfWords => FamilyConfig::BagOfWords(BagOfWordsConfig::default()),
         }
     }
 
@@ -59,6 +75,8 @@ impl Architecture {
         match self {
             Self::Gru => crate::keys::field_names::<GruConfig>(),
             Self::Transformer => crate::keys::field_names::<TransformerConfig>(),
+            #[cfg(feature = "example-family")]
+            Self::BagOfWords => crate::keys::field_names::<BagOfWordsConfig>(),
         }
     }
 }
@@ -72,6 +90,8 @@ impl<'de> DeserializeSeed<'de> for Architecture {
         Ok(match self {
             Self::Gru => FamilyConfig::Gru(GruConfig::deserialize(d)?),
             Self::Transformer => FamilyConfig::Transformer(TransformerConfig::deserialize(d)?),
+            #[cfg(feature = "example-family")]
+            Self::BagOfWords => FamilyConfig::BagOfWords(BagOfWordsConfig::deserialize(d)?),
         })
     }
 }
@@ -81,6 +101,8 @@ impl FamilyConfig {
         match self {
             Self::Gru(_) => Architecture::Gru,
             Self::Transformer(_) => Architecture::Transformer,
+            #[cfg(feature = "example-family")]
+            Self::BagOfWords(_) => Architecture::BagOfWords,
         }
     }
 
@@ -89,6 +111,8 @@ impl FamilyConfig {
         match self {
             Self::Gru(c) => c,
             Self::Transformer(c) => c,
+            #[cfg(feature = "example-family")]
+            Self::BagOfWords(c) => c,
         }
     }
 
@@ -97,6 +121,8 @@ impl FamilyConfig {
         match self {
             Self::Gru(c) => toml::Table::try_from(c),
             Self::Transformer(c) => toml::Table::try_from(c),
+            #[cfg(feature = "example-family")]
+            Self::BagOfWords(c) => toml::Table::try_from(c),
         }
     }
 }

@@ -4,6 +4,10 @@
 use s2s_run::{OpenedRun, Which};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // As the s2s binary does, before any thread starts: candle's kernels stay on one
+    // thread each, and `run.threads` splits the work (libraries never set these).
+    std::env::set_var("RAYON_NUM_THREADS", "1");
+    std::env::set_var("CANDLE_NUM_THREADS", "1");
     let mut args = std::env::args().skip(1);
     let (Some(run), Some(text)) = (args.next(), args.next()) else {
         return Err("usage: translate RUN_FOLDER SENTENCE".into());

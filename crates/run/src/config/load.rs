@@ -443,7 +443,7 @@ mod tests {
         let back = ExperimentConfig::parse_resolved(&text, Path::new("config.toml")).expect("parse");
         assert_eq!(back, cfg);
         // Each family writes exactly its own keys and the decoding keys.
-        for architecture in s2s_model::registry::FAMILIES {
+        for &architecture in s2s_model::registry::FAMILIES {
             let set = format!("model.architecture=\"{}\"", architecture.name());
             let cfg = ExperimentConfig::default().with_sets(&[set]).expect("config");
             let table = cfg.to_table().expect("table");
