@@ -1,0 +1,234 @@
+//! The command line: `s2s`'s subcommands and their options (clap's derive; the doc
+//! comments are the help text).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "s2s", version, about = "Train, inspect and compare attention-based seq2seq models")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model from an experiment config and write a run folder under experiments/.
+    Run {
+        /// The experiment config (TOML), e.g. configs/base.toml.
+        config: PathBuf,
+        /// Override a config value, e.g. --set train.learning_rate=0.001 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// Continue a run from its newest good checkpoint, in the same folder.
+    Resume {
+        /// The run folder.
+        run: PathBuf,
+        /// Train until this many epochs in all.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Change a setting that does not alter the model (epochs, patience, checkpoint or
+        /// validation frequency, report settings, threads, device).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// Score a trained run: loss, perplexity, BLEU, chrF, exact match (saved as eval-<split>.json).
+    Eval {
+        /// The run folder.
+        run: PathBuf,
+        /// Which split of the run's data: valid, test or train.
+        #[arg(long, default_value = "valid")]
+        split: String,
+        /// Evaluate on this TSV file instead (normalized as the run's data).
+        #[arg(long, value_name = "PATH")]
+        data: Option<PathBuf>,
+        /// Which checkpoint: best, last, average (see `s2s average`), or a checkpoint folder.
+        #[arg(long, default_value = "best")]
+        checkpoint: String,
+        /// Beam width (1 = greedy; default: the run's model.beam_size).
+        #[arg(long)]
+        beam: Option<usize>,
+        /// Beam search length penalty (default: the run's model.length_penalty).
+        #[arg(long)]
+        length_penalty: Option<f64>,
+        /// Print the figures as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Translate sentences with a trained run (reads lines from stdin when no TEXT is given).
+    Translate {
+        /// The run folder, e.g. experiments/base-20261126-120000.
+        run: PathBuf,
+        /// Sentences to translate.
+        text: Vec<String>,
+        /// Which checkpoint: best, last, average (see `s2s average`), or a checkpoint folder.
+        #[arg(long, default_value = "best")]
+        checkpoint: String,
+        /// Beam width (1 = greedy; default: the run's model.beam_size).
+        #[arg(long)]
+        beam: Option<usize>,
+        /// Print the N best translations with their log-probabilities.
+        #[arg(long, default_value_t = 1)]
+        n_best: usize,
+        /// Write the (first) translation's attention heatmap to this SVG file (a
+        /// Transformer's also gets FILE.heads.svg, its layer × head grid).
+        #[arg(long, value_name = "FILE.svg")]
+        heatmap: Option<PathBuf>,
+        /// Transformer: draw this decoder layer's cross-attention (0-based; default: the
+        /// last), averaged over its heads unless --head is given.
+        #[arg(long, requires = "heatmap")]
+        layer: Option<usize>,
+        /// Transformer: draw this head of the layer (0-based).
+        #[arg(long, requires = "heatmap")]
+        head: Option<usize>,
+    },
+    /// Average the model weights of a run's newest checkpoints into checkpoints/average/
+    /// (then: eval or translate with --checkpoint average).
+    Average {
+        /// The run folder.
+        run: PathBuf,
+        /// How many of the newest numbered checkpoints to average.
+        #[arg(long, default_value_t = 5)]
+        last: usize,
+    },
+    /// One line per run: name, status, epochs, best validation metric, age.
+    List {
+        /// Folder holding run folders.
+        #[arg(default_value = "experiments")]
+        dir: PathBuf,
+    },
+    /// Compare runs: differing config keys, key results, and a comparison folder with
+    /// overlaid loss curves and side-by-side attention heatmaps.
+    Compare {
+        /// Run folders (default: every run under --dir).
+        runs: Vec<PathBuf>,
+        /// Show every config key, not only those that differ.
+        #[arg(long)]
+        all_keys: bool,
+        /// Sort by a result column, e.g. best_valid_bleu.
+        #[arg(long, value_name = "METRIC")]
+        sort: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Print CSV instead of a table.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        /// Comparison folder (default: experiments/compare-<timestamp>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Where to find runs when none are named.
+        #[arg(long, default_value = "experiments")]
+        dir: PathBuf,
+    },
+    /// Rewrite a run's report.html from its folder.
+    Report { run: PathBuf },
+    /// Train one run per point of a grid (or of a sweep file) here or on Slurm, in a sweep
+    /// folder; `s2s sweep status|cancel|resubmit DIR` manage it.
+    #[command(args_conflicts_with_subcommands = true)]
+    Sweep {
+        #[command(subcommand)]
+        action: Option<SweepAction>,
+        /// An experiment config with --grid, or a sweep file (configs/sweeps/*.toml).
+        config: Option<PathBuf>,
+        /// key=v1,v2,... (repeatable; the grid is every combination).
+        #[arg(long = "grid", value_name = "KEY=V1,V2")]
+        grids: Vec<String>,
+        /// Fixed overrides for every run.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Runs trained at the same time (separate processes; launcher local; default 1).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Where the points train: local (default) or slurm (one array job).
+        #[arg(long)]
+        launcher: Option<String>,
+        /// A [sweep.slurm] setting, e.g. --slurm partition=gpu --slurm time=2:00:00 (repeatable).
+        #[arg(long = "slurm", value_name = "KEY=VALUE")]
+        slurm: Vec<String>,
+        /// Write the sweep folder (points.json, job.sbatch) but train or submit nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Measure training and decoding speed for scripts/bench.py (prints JSON).
+    #[command(hide = true)]
+    Bench {
+        #[arg(long)]
+        train: PathBuf,
+        #[arg(long, default_value_t = 256)]
+        hidden: usize,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long, default_value_t = 100)]
+        steps: usize,
+        /// Use s2s's length bucketing instead of torch_ref.py's batches.
+        #[arg(long)]
+        bucketing: bool,
+        #[arg(long, default_value_t = 1000)]
+        infer_sentences: usize,
+        /// Batch sizes to time greedy decoding at.
+        #[arg(long, value_delimiter = ',', default_value = "64,1")]
+        decode_batches: Vec<usize>,
+        /// Threads for training and decoding (0 = all cores), as `run.threads`.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Learn subword tokenizers ahead of runs (`s2s tokenizer train CONFIG`).
+    Tokenizer {
+        #[command(subcommand)]
+        action: TokenizerAction,
+    },
+    /// Load a config's data into one epoch's batches and time it (prints JSON).
+    #[command(hide = true)]
+    BenchData {
+        config: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// Print the fully resolved config (defaults < file < S2S_ env < --set) without training.
+    Config {
+        config: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SweepAction {
+    /// One line per point: Slurm state, run status, epochs, best metric, error line.
+    Status {
+        /// The sweep folder (experiments/sweep-<name>-<timestamp>).
+        dir: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel the sweep's Slurm jobs (running points stop with a checkpoint).
+    Cancel { dir: PathBuf },
+    /// Submit again the points that failed or were cancelled (they resume from their
+    /// checkpoints).
+    Resubmit { dir: PathBuf },
+    /// Train one point of a sweep folder (what each array task runs).
+    #[command(hide = true)]
+    Point { dir: PathBuf, index: usize },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenizerAction {
+    /// Learn the BPE tokenizer a config's runs would learn, on its train split; point runs
+    /// at it with --set data.tokenizer_path=PATH.
+    Train {
+        /// The experiment config (with data.tokenizer = "bpe").
+        config: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Where to write it: a tokenizer.json file for a joint vocabulary, else a folder of
+        /// source.json and target.json (default: tokenizers/<config name>[.json]).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
