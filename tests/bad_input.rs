@@ -24,6 +24,12 @@ fn bad_inputs_exit_2_with_one_clear_line() {
         ("[model]\narchitecture = \"lstm\"\n", "model.architecture", &[]),
         // Regression: one zero too many used to abort with a failed 120 GB allocation.
         ("", "model.hidden_size = 100000", &["--set", "model.hidden_size=100000"]),
+        // Regression: a data file given to a dataset that reads none was silently ignored.
+        ("", "data.path: pairs.tsv is read only with dataset = \"tsv\"", &["--set", "data.path=pairs.tsv"]),
+        // Regression: /dev/zero as the data file grew to 10 GB of memory.
+        ("[data]\ndataset = \"tsv\"\npath = \"/dev/zero\"\n", "/dev/zero: not a regular file", &[]),
+        // Regression: the threads' gradient copies were blamed on model.hidden_size.
+        ("", "run.threads = 100000", &["--set", "run.threads=100000"]),
     ];
     for (toml, needle, extra) in cases {
         if cfg!(feature = "cuda") && needle.contains("cuda") {
@@ -49,6 +55,30 @@ fn bad_inputs_exit_2_with_one_clear_line() {
     std::fs::write(&p, "[data]\ndataset = \"tsv\"\npath = \"missing.tsv\"\n").expect("write");
     let stderr = text(&run(&["run", p.to_str().expect("utf8")], dir.path())).1;
     assert_eq!(stderr.matches("os error").count(), 1, "the cause once: {stderr:?}");
+    // Regression: a FIFO as the config or the data file waited forever for a writer.
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    let fifo_s = fifo.to_str().expect("utf8");
+    let data = dir.path().join("fifo-data.toml");
+    std::fs::write(&data, format!("[data]\ndataset = \"tsv\"\npath = \"{fifo_s}\"\n")).expect("write");
+    for args in [vec!["run", fifo_s], vec!["run", data.to_str().expect("utf8")]] {
+        let out = run(&args, dir.path());
+        let stderr = text(&out).1;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("not a regular file"), "{args:?}: {stderr}");
+    }
+    // An environment variable's bad value names the variable the user set.
+    let ok = dir.path().join("ok.toml");
+    std::fs::write(&ok, "").expect("write");
+    let out = s2s()
+        .args(["run", ok.to_str().expect("utf8")])
+        .env("S2S_TRAIN__EPOCHS", "ten")
+        .current_dir(dir.path())
+        .output()
+        .expect("runs");
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("train.epochs in the environment variable S2S_TRAIN__EPOCHS"), "{stderr}");
 }
 
 #[test]

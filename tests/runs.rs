@@ -301,3 +301,50 @@ fn a_closed_pipe_ends_printing_quietly_and_training_goes_on() {
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
 }
+
+/// `translate` refuses a beam of 0 and more n-best translations than its beam keeps (it
+/// used to decode greedily, and to widen the beam and print `PAD`), and names the line of
+/// standard input that is not UTF-8.
+#[test]
+fn translate_refuses_what_it_cannot_do_and_names_stdin_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = tiny_config(dir.path(), "");
+    assert!(run(&["run", cfg.to_str().expect("utf8")], dir.path()).status.success());
+    let run_dir = only_run(dir.path());
+    let run_s = run_dir.to_str().expect("utf8");
+    for (args, needle) in [
+        (vec!["--beam", "0"], "--beam 0: the beam must be at least 1"),
+        (vec!["--beam", "2", "--n-best", "50"], "--n-best 50 is more than --beam 2"),
+        (vec!["--n-best", "0"], "--n-best 0"),
+    ] {
+        let mut all = vec!["translate", run_s, "i am a student"];
+        all.extend(&args);
+        let out = run(&all, dir.path());
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle) && stderr.trim_end().lines().count() == 1, "{args:?}: {stderr}");
+    }
+    // Without --beam, --n-best widens the run's beam: three hypotheses, none with PAD.
+    let out = run(&["translate", run_s, "i am a student", "--n-best", "3"], dir.path());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(!stdout.contains("PAD") && !stdout.contains("SOS"), "{stdout}");
+    let mut child = s2s()
+        .args(["translate", run_s])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"i am a student\n\xff\xfe broken\n").expect("write");
+    }
+    let out = child.wait_with_output().expect("wait");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("standard input, line 2") && stderr.contains("UTF-8"), "{stderr}");
+}

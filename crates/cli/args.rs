@@ -69,7 +69,8 @@ pub enum Command {
         /// Beam width (1 = greedy; default: the run's model.beam_size).
         #[arg(long)]
         beam: Option<usize>,
-        /// Print the N best translations with their log-probabilities.
+        /// Print the N best translations with their log-probabilities (at most --beam; without
+        /// --beam the run's beam is widened to N).
         #[arg(long, default_value_t = 1)]
         n_best: usize,
         /// Write the (first) translation's attention heatmap to this SVG file (a

@@ -4,7 +4,7 @@ use crate::output::outln;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use s2s_run::{OpenedRun, Which};
 
 #[derive(Debug, Clone)]
@@ -20,6 +20,19 @@ pub struct Options {
 }
 
 pub fn execute(dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
+    if opts.beam == Some(0) {
+        bail!("--beam 0: the beam must be at least 1 (1 = greedy)");
+    }
+    if opts.n_best == 0 {
+        bail!("--n-best 0: ask for at least 1 translation");
+    }
+    if let Some(beam) = opts.beam.filter(|&b| b < opts.n_best) {
+        bail!(
+            "--n-best {} is more than --beam {beam}: a beam of {beam} keeps {beam} hypotheses; give --beam {} or more",
+            opts.n_best,
+            opts.n_best
+        );
+    }
     let run = OpenedRun::open(dir, &Which::parse(&opts.checkpoint))?;
     for w in &run.checkpoint.skipped {
         eprintln!("warning: {w}");
@@ -32,13 +45,13 @@ pub fn execute(dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
     }
     let stdin = std::io::stdin();
     let interactive = stdin.is_terminal();
-    loop {
+    for number in 1.. {
         if interactive {
             print!("> ");
             std::io::stdout().flush()?;
         }
         let mut line = String::new();
-        if stdin.lock().read_line(&mut line)? == 0 {
+        if stdin.lock().read_line(&mut line).with_context(|| format!("standard input, line {number}"))? == 0 {
             break;
         }
         if let Err(e) = one(&run, line.trim(), opts) {
@@ -57,8 +70,9 @@ fn one(run: &OpenedRun, text: &str, opts: &Options) -> Result<()> {
         outln!()?;
         return Ok(());
     }
-    let beam = opts.beam.unwrap_or(run.cfg.model.decoding.beam_size).max(opts.n_best).max(1);
-    let hyps = run.translate_n_best(text, beam, opts.n_best.max(1))?;
+    // Without --beam, the run's beam, widened to --n-best when that asks for more.
+    let beam = opts.beam.unwrap_or(run.cfg.model.decoding.beam_size.max(opts.n_best));
+    let hyps = run.translate_n_best(text, beam, opts.n_best)?;
     if let Some(first) = hyps.first() {
         if !first.unknown.is_empty() {
             eprintln!("warning: unknown word(s) or character(s) {} translated as UNK", first.unknown.join(", "));

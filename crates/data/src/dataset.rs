@@ -357,11 +357,17 @@ fn prepare(raw: impl Iterator<Item = (String, String)>, cfg: &DataConfig, stats:
 
 /// Reads `source<TAB>target[<TAB>...]` lines; returns the raw pairs and the file hash.
 fn read_tsv(path: &Path, skip_malformed: bool, stats: &mut Stats) -> Result<(Vec<(String, String)>, FileHash)> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+    let bytes = crate::files::read_regular(path, crate::files::MAX_DATA_FILE_BYTES)
+        .map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
     let hash = FileHash { path: path.to_path_buf(), sha256: sha256_hex(&bytes) };
+    let text = bytes.strip_prefix(crate::files::BOM).unwrap_or(&bytes);
     let mut pairs = Vec::new();
-    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+    for (i, line) in text.split(|&b| b == b'\n').enumerate() {
         let line_no = i + 1;
+        if line.len() > crate::files::MAX_LINE_BYTES {
+            let limit = crate::files::MAX_LINE_BYTES;
+            return Err(DataError::LineTooLong { path: path.to_path_buf(), line: line_no, limit });
+        }
         let line = std::str::from_utf8(line)
             .map_err(|_| DataError::InvalidUtf8 { path: path.to_path_buf(), line: line_no })?;
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -545,6 +551,18 @@ mod tests {
         let f = tsv(b"a b c d e f g h i j k l\tx\n");
         let err = load(&tsv_cfg(f.path()), 0, 2).expect_err("must fail").to_string();
         assert!(err.contains("no sentence pairs left"), "{err}");
+    }
+
+    /// Regression: a UTF-8 byte-order mark (Windows editors write one) became part of the
+    /// first word (`"\u{feff}i"` beside `"i"`) when letters_only was off.
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_word() {
+        let f = tsv(b"\xEF\xBB\xBFi am\tje suis\ni go\tje vais\n");
+        let cfg =
+            DataConfig { letters_only: Some(false), ascii: Some(false), valid_fraction: 0.0, ..tsv_cfg(f.path()) };
+        let c = load(&cfg, 0, 2).expect("loads");
+        let words: Vec<String> = (0..c.src_vocab().len() as u32).map(|i| c.src_vocab().decode(&[i]).join("")).collect();
+        assert!(words.contains(&"i".to_string()) && !words.iter().any(|w| w.contains('\u{feff}')), "{words:?}");
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path}:{line}: a line longer than {limit} bytes")]
+    LineTooLong { path: PathBuf, line: usize, limit: usize },
     #[error("{path}:{line}: not valid UTF-8")]
     InvalidUtf8 { path: PathBuf, line: usize },
     #[error("{path}:{line}: no tab between source and target (set data.skip_malformed = true to skip such lines)")]

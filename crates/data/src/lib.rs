@@ -6,6 +6,7 @@ pub mod config;
 pub mod dataset;
 pub mod digest;
 pub mod error;
+pub mod files;
 pub mod normalize;
 pub mod rng;
 pub mod tokenizer;

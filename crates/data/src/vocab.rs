@@ -100,7 +100,7 @@ impl Vocab {
 
     pub fn load(path: &Path) -> Result<Self> {
         let io = |source| DataError::Io { path: path.to_path_buf(), source };
-        let text = std::fs::read_to_string(path).map_err(io)?;
+        let text = crate::files::read_text(path, crate::files::MAX_SMALL_FILE_BYTES).map_err(io)?;
         let tokens: Vec<String> =
             serde_json::from_str(&text).map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
         if tokens.len() < SPECIALS.len() || tokens[..SPECIALS.len()] != SPECIALS {

@@ -50,6 +50,22 @@ impl DecodingConfig {
     }
 }
 
+/// Checks that each `(key, value)` is at least 1 (layer counts, sizes).
+pub fn check_at_least_one(keys: &[(&'static str, usize)]) -> Result<()> {
+    match keys.iter().find(|(_, v)| *v == 0) {
+        Some(&(key, _)) => Err(ModelError::InvalidConfig { key, message: "must be at least 1, got 0".into() }),
+        None => Ok(()),
+    }
+}
+
+/// Checks that each `(key, value)` is a probability in [0, 1) (dropouts).
+pub fn check_dropouts(keys: &[(&'static str, f64)]) -> Result<()> {
+    match keys.iter().find(|(_, p)| !(0.0..1.0).contains(p)) {
+        Some(&(key, p)) => Err(ModelError::InvalidConfig { key, message: format!("must be in [0, 1), got {p}") }),
+        None => Ok(()),
+    }
+}
+
 /// Which embeddings share one matrix. In a config `false`/`true` read as `"none"`/`"decoder"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -35,9 +35,13 @@ pub fn available_bytes() -> Option<u128> {
     }
 }
 
-/// The key most responsible for a model's size: the vocabulary limit when the
-/// vocabulary-sized tensors dominate, else the key its family names for its width.
-fn culprit(cfg: &ModelConfig, dims: &ModelDims) -> String {
+/// The key most responsible for a model's size: the thread count when one thread would
+/// fit, the vocabulary limit when the vocabulary-sized tensors dominate, else the key its
+/// family names for its width.
+fn culprit(cfg: &ModelConfig, dims: &ModelDims, training: bool, threads: usize, available: u128) -> String {
+    if training && threads > 1 && estimate_bytes(cfg, dims, training, 1) <= available {
+        return format!("run.threads = {threads} (each thread keeps its own copy of the gradients)");
+    }
     let count = parameter_count(cfg, dims);
     if count.vocabulary * 2 > count.total {
         return format!("data.max_vocab_size (vocabularies {} and {})", dims.src_vocab, dims.tgt_vocab);
@@ -66,7 +70,7 @@ fn check_against(cfg: &ModelConfig, dims: &ModelDims, training: bool, threads: u
     let what = if training { "weights, gradients and optimizer moments" } else { "weights" };
     Err(RunError::Refused(format!(
         "{}: the model would have {params} parameters, needing about {} for its {what}; {} of memory is available",
-        culprit(cfg, dims),
+        culprit(cfg, dims, training, threads, available),
         gib(need),
         gib(available)
     )))
@@ -90,6 +94,9 @@ mod tests {
         let big_vocab = ModelDims { src_vocab: 2_000_000_000, tgt_vocab: 30, max_length: 10 };
         let err = check_against(&fine, &big_vocab, false, 1, 24 << 30).expect_err("vocab").to_string();
         assert!(err.starts_with("data.max_vocab_size"), "{err}");
+        // Regression: 100,000 threads' gradient copies were blamed on model.hidden_size.
+        let err = check_against(&fine, &dims, true, 100_000, 24 << 30).expect_err("threads").to_string();
+        assert!(err.starts_with("run.threads = 100000"), "{err}");
     }
 
     #[test]

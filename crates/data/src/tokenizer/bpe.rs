@@ -92,7 +92,8 @@ pub fn train<'a>(
 /// at our ids.
 pub fn load(path: &Path) -> Result<HfTokenizer> {
     let bad = |message: String| DataError::Tokenizer { path: Some(path.to_path_buf()), message };
-    let text = std::fs::read_to_string(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+    let text = crate::files::read_text(path, crate::files::MAX_SMALL_FILE_BYTES)
+        .map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
     let tok: HfTokenizer = text.parse().map_err(|e| bad(format!("not a tokenizer.json: {e}")))?;
     check_specials(&tok).map_err(bad)?;
     Ok(tok)

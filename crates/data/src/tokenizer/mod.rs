@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
 use crate::normalize::{normalize_words, Normalization};
-use crate::vocab::{Vocab, EOS};
+use crate::vocab::{Vocab, EOS, PAD, SOS};
 
 pub use crate::vocab::Encodable;
 pub use cache::WordCache;
@@ -139,7 +139,9 @@ impl Tokenizer {
     /// Text of `ids` up to the first EOS: words joined by spaces, or BPE pieces decoded
     /// (detokenized, special tokens dropped).
     pub fn detokenize(&self, ids: &[u32]) -> String {
-        let ids: Vec<u32> = ids.iter().copied().take_while(|&i| i != EOS).collect();
+        // Up to EOS; PAD and SOS are never text (a wide beam over a small vocabulary can
+        // pick them).
+        let ids: Vec<u32> = ids.iter().copied().take_while(|&i| i != EOS).filter(|&i| i != PAD && i != SOS).collect();
         match &self.engine {
             Engine::Word(_) => self.vocab.decode(&ids).join(" "),
             Engine::Bpe(t) => bpe::join(t, &ids),

@@ -207,3 +207,14 @@ fn only_word_by_word_normalizers_use_the_cache() {
     let want = tok.vocab().encode(&tok.split(text).expect("splits").0);
     assert_eq!(cache.tokens(text).expect("tokens"), Tokens::Ids(want[..want.len() - 1].to_vec()));
 }
+
+/// A wide beam over a small vocabulary can pick PAD or SOS; they are never text
+/// (`translate --beam 50 --n-best 50` printed `je PAD`).
+#[test]
+fn pad_and_sos_are_never_text() {
+    let words: Vec<String> = vec!["je".into(), "suis".into()];
+    let tok = Tokenizer::word(BPE_NORM, Vocab::build(std::iter::once(words.as_slice()), 1, 0));
+    let je = tok.vocab().id("je").expect("je");
+    let suis = tok.vocab().id("suis").expect("suis");
+    assert_eq!(tok.detokenize(&[je, PAD, SOS, suis, EOS, je]), "je suis");
+}

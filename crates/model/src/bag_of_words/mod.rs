@@ -10,14 +10,14 @@
 
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::Module;
-use s2s_data::{Batch, Rng, PAD, SOS};
+use s2s_data::{Batch, Rng, SOS};
 use serde::{Deserialize, Serialize};
 
-use crate::decode::{record_greedy_step, BeamSearch, BeamState, Hypothesis, StepRows};
-use crate::error::{expect_dims, ModelError, Result};
+use crate::decode::{record_greedy_step, BeamSearch, BeamState, Hypothesis, Padded, StepRows};
+use crate::error::{expect_dims, Result};
 use crate::family::{Family, ModelBase, TranslationModel};
 use crate::params::{embedding, linear, Linear, Weights};
-use crate::shared_config::{DecodingConfig, ModelDims, ParameterCount};
+use crate::shared_config::{check_at_least_one, DecodingConfig, ModelDims, ParameterCount};
 use crate::training::StepOptions;
 
 /// The example family's `[model]` keys (`architecture = "bag-of-words"`).
@@ -36,10 +36,7 @@ impl Default for BagOfWordsConfig {
 
 impl Family for BagOfWordsConfig {
     fn validate(&self) -> Result<()> {
-        if self.hidden_size == 0 {
-            return Err(ModelError::InvalidConfig { key: "hidden_size", message: "must be at least 1, got 0".into() });
-        }
-        Ok(())
+        check_at_least_one(&[("hidden_size", self.hidden_size)])
     }
 
     fn describe(&self) -> String {
@@ -132,10 +129,7 @@ impl BagOfWords {
     }
 
     fn encode_sources(&self, sources: &[Vec<u32>]) -> Result<(Tensor, Vec<usize>)> {
-        let lengths: Vec<usize> = sources.iter().map(Vec::len).collect();
-        let s = lengths.iter().copied().max().unwrap_or(0);
-        let grid: Vec<u32> =
-            sources.iter().flat_map(|x| x.iter().copied().chain(std::iter::repeat(PAD)).take(s)).collect();
+        let Padded { grid, lengths, width: s } = Padded::new(sources);
         Ok((self.encode(&grid, &lengths, s)?.detach(), lengths))
     }
 }

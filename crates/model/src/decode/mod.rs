@@ -5,10 +5,28 @@
 
 mod beam;
 
-use s2s_data::EOS;
+use s2s_data::{EOS, PAD};
 
 pub use beam::BeamSearch;
 pub(crate) use beam::{BeamState, StepRows};
+
+/// Sources of several lengths in one row-major `(B, width)` grid, PAD after each one's end.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Padded {
+    pub grid: Vec<u32>,
+    pub lengths: Vec<usize>,
+    /// The longest source's length.
+    pub width: usize,
+}
+
+impl Padded {
+    pub fn new(sources: &[Vec<u32>]) -> Self {
+        let lengths: Vec<usize> = sources.iter().map(Vec::len).collect();
+        let width = lengths.iter().copied().max().unwrap_or(0);
+        let grid = sources.iter().flat_map(|x| x.iter().copied().chain(std::iter::repeat(PAD)).take(width)).collect();
+        Self { grid, lengths, width }
+    }
+}
 
 /// Cross-attention of every decoder layer and head: `[layer][head][step][source position]`.
 pub type LayerHeads = Vec<Vec<Vec<Vec<f32>>>>;

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ModelError, Result};
 use crate::family::{Family, TranslationModel};
 use crate::params::Weights;
-use crate::shared_config::{DecodingConfig, ModelDims, ParameterCount, TieEmbeddings};
+use crate::shared_config::{
+    check_at_least_one, check_dropouts, DecodingConfig, ModelDims, ParameterCount, TieEmbeddings,
+};
 
 /// How the decoder scores encoder positions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,17 +102,8 @@ impl GruConfig {
 impl Family for GruConfig {
     fn validate(&self) -> Result<()> {
         let bad = |key, message: String| Err(ModelError::InvalidConfig { key, message });
-        if self.hidden_size == 0 {
-            return bad("hidden_size", "must be at least 1, got 0".into());
-        }
-        if self.encoder_layers == 0 {
-            return bad("encoder_layers", "must be at least 1, got 0".into());
-        }
-        for (key, p) in [("dropout", self.dropout), ("hidden_dropout", self.hidden_dropout)] {
-            if !(0.0..1.0).contains(&p) {
-                return bad(key, format!("must be in [0, 1), got {p}"));
-            }
-        }
+        check_at_least_one(&[("hidden_size", self.hidden_size), ("encoder_layers", self.encoder_layers)])?;
+        check_dropouts(&[("dropout", self.dropout), ("hidden_dropout", self.hidden_dropout)])?;
         if self.tie_embeddings == TieEmbeddings::All {
             return bad(
                 "tie_embeddings",

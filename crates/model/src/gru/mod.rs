@@ -21,9 +21,9 @@ mod testdata;
 mod tests;
 
 use candle_core::{Device, Tensor, D};
-use s2s_data::{Batch, Rng, PAD, SOS};
+use s2s_data::{Batch, Rng, SOS};
 
-use crate::decode::{BeamSearch, Hypothesis};
+use crate::decode::{BeamSearch, Hypothesis, Padded};
 use crate::error::{ModelError, Result};
 use crate::family::{Family, ModelBase, TranslationModel};
 use crate::params::Weights;
@@ -127,10 +127,7 @@ impl GruModel {
         sources: &[Vec<u32>],
         helper: Option<&'static rayon::ThreadPool>,
     ) -> Result<(Memory, Tensor, Vec<usize>)> {
-        let lengths: Vec<usize> = sources.iter().map(Vec::len).collect();
-        let s = lengths.iter().copied().max().unwrap_or(0);
-        let grid: Vec<u32> =
-            sources.iter().flat_map(|x| x.iter().copied().chain(std::iter::repeat(PAD)).take(s)).collect();
+        let Padded { grid, lengths, width: s } = Padded::new(sources);
         let (mem, h) = self.encode(&grid, &lengths, s, None, Products::Detached(helper))?;
         Ok((mem, h, lengths))
     }

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ModelError, Result};
 use crate::family::{Family, TranslationModel};
 use crate::params::Weights;
-use crate::shared_config::{DecodingConfig, ModelDims, ParameterCount, TieEmbeddings};
+use crate::shared_config::{
+    check_at_least_one, check_dropouts, DecodingConfig, ModelDims, ParameterCount, TieEmbeddings,
+};
 
 /// Where a Transformer layer normalises: before each sublayer (`norm_first`) or after
 /// the residual sum (the original paper's).
@@ -104,24 +106,16 @@ impl TransformerConfig {
 impl Family for TransformerConfig {
     fn validate(&self) -> Result<()> {
         let bad = |key, message: String| Err(ModelError::InvalidConfig { key, message });
-        if self.hidden_size == 0 {
-            return bad("hidden_size", "must be at least 1, got 0".into());
-        }
-        if self.encoder_layers == 0 {
-            return bad("encoder_layers", "must be at least 1, got 0".into());
-        }
-        for (key, p) in [
+        check_at_least_one(&[
+            ("hidden_size", self.hidden_size),
+            ("encoder_layers", self.encoder_layers),
+            ("heads", self.heads),
+        ])?;
+        check_dropouts(&[
             ("dropout", self.dropout),
             ("attention_dropout", self.attention_dropout),
             ("activation_dropout", self.activation_dropout),
-        ] {
-            if !(0.0..1.0).contains(&p) {
-                return bad(key, format!("must be in [0, 1), got {p}"));
-            }
-        }
-        if self.heads == 0 {
-            return bad("heads", "must be at least 1, got 0".into());
-        }
+        ])?;
         if !self.hidden_size.is_multiple_of(self.heads) {
             return bad("heads", format!("hidden_size {} is not divisible by heads {}", self.hidden_size, self.heads));
         }

@@ -21,7 +21,7 @@ mod tests;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::Init;
-use s2s_data::{Batch, Rng, PAD, SOS};
+use s2s_data::{Batch, Rng, SOS};
 
 pub use layer_norm::LayerNorm;
 pub use layers::{DecoderLayer, Dropouts, EncoderLayer, LayerMemory};
@@ -31,7 +31,7 @@ pub use positions::{sinusoids, PositionTable};
 pub use config::{Norm, Positions, TransformerConfig};
 use kernels::KeyMask;
 
-use crate::decode::{Hypothesis, LayerHeads};
+use crate::decode::{Hypothesis, LayerHeads, Padded};
 use crate::error::{ModelError, Result};
 use crate::family::{Family, ModelBase, TranslationModel};
 use crate::params::Weights;
@@ -231,10 +231,7 @@ impl Transformer {
 
     /// Pads sources into one batch and encodes them for inference.
     pub(crate) fn encode_sources(&self, sources: &[Vec<u32>]) -> Result<Encoded> {
-        let lengths: Vec<usize> = sources.iter().map(Vec::len).collect();
-        let s = lengths.iter().copied().max().unwrap_or(0);
-        let grid: Vec<u32> =
-            sources.iter().flat_map(|x| x.iter().copied().chain(std::iter::repeat(PAD)).take(s)).collect();
+        let Padded { grid, lengths, width: s } = Padded::new(sources);
         self.encode(&grid, &lengths, s, None)
     }
 }

@@ -87,13 +87,14 @@ pub struct ConfigSource {
 
 impl ConfigSource {
     pub fn read(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
+        // A regular file of bounded size (a FIFO would hang), a byte-order mark dropped.
+        let text = s2s_data::files::read_text(path, s2s_data::files::MAX_SMALL_FILE_BYTES)
             .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
         if let Err(e) = text.parse::<toml::Table>() {
             return Err(ConfigError(toml_syntax_message(path, &text, &e)));
         }
         let fig = Figment::from(defaults(ExperimentConfig::default().to_table()?))
-            .merge(Toml::file_exact(path))
+            .merge(Toml::string(&text))
             .merge(Env::prefixed("S2S_").split("__"));
         Ok(Self { path: path.to_path_buf(), fig })
     }
@@ -260,7 +261,9 @@ fn toml_syntax_message(path: &Path, text: &str, e: &toml::de::Error) -> String {
 /// Which provider gave the value at `key`: the file, an environment variable or `--set`.
 fn source_of(fig: &Figment, key: &str, origin: &str) -> String {
     match fig.find_metadata(key) {
-        Some(m) if m.name.contains("environment") => "an S2S_ environment variable".to_string(),
+        Some(m) if m.name.contains("environment") => {
+            format!("the environment variable S2S_{}", key.to_uppercase().replace('.', "__"))
+        }
         Some(m) if m.name == "--set" => "--set".to_string(),
         _ => origin.to_string(),
     }
