@@ -218,6 +218,8 @@ fn damaged_checkpoints_fall_back_refusals_and_lock() {
     let out = run(&["resume", r_s, "--epochs", "30"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("no usable `last` checkpoint"), "{}", text(&out).1);
+    // A failed attempt changes nothing the finished run says about itself.
+    assert_eq!(status(&r), "completed");
 
     // The lock: a second process cannot train a run that is being trained.
     let mut child = s2s()
@@ -312,4 +314,70 @@ keep_checkpoints = 10
     let out = run(&["average", run_dir, "--last", "50"], dir.path());
     assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
     assert!(text(&out).1.contains("keep_checkpoints=50"), "{}", text(&out).1);
+}
+
+/// Regression: a kill -9 during a checkpoint write left `checkpoints/.step-N.tmp-PID/`
+/// folders (megabytes each) that nothing removed; the next session removes those of
+/// processes that are gone.
+#[test]
+fn leftovers_of_killed_writers_are_removed_on_resume() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = tiny_config(dir.path(), "");
+    let out = run(&["run", cfg.to_str().expect("utf8"), "--set", "train.epochs=4"], dir.path());
+    assert!(out.status.success(), "{}", text(&out).1);
+    let r = only_run(dir.path());
+    // Process ids above the kernel's limit: never alive.
+    let folder = r.join("checkpoints").join(".step-00000099.tmp-4000000000");
+    std::fs::create_dir_all(&folder).expect("mkdir");
+    std::fs::write(folder.join("model.safetensors"), b"half").expect("write");
+    let file = r.join(".run.json.tmp-4000000001");
+    std::fs::write(&file, b"{").expect("write");
+    let out = run(&["resume", r.to_str().expect("utf8"), "--epochs", "5"], dir.path());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!folder.exists() && !file.exists(), "{stdout}");
+    assert!(stdout.contains("removed") && stdout.contains(".step-00000099.tmp-4000000000"), "{stdout}");
+}
+
+/// Regression: a checkpoint whose weights have other shapes (its checksum intact) failed
+/// the resume after the session had begun, and the completed run said `failed`. The
+/// weights are now read before anything of the run changes.
+#[test]
+fn a_resume_that_cannot_load_its_weights_leaves_a_completed_run_completed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = tiny_config(dir.path(), "");
+    let cfg_s = cfg.to_str().expect("utf8");
+    assert!(run(&["run", cfg_s, "--set", "train.epochs=4"], dir.path()).status.success());
+    let r = only_run(dir.path());
+    assert!(run(
+        &["run", cfg_s, "--set", "train.epochs=1", "--set", "model.hidden_size=8", "--set", "run.output_dir=other"],
+        dir.path()
+    )
+    .status
+    .success());
+    let other = std::fs::read_dir(dir.path().join("other")).expect("other").next().expect("run").expect("e").path();
+    let newest = |run: &Path| -> PathBuf {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(run.join("checkpoints"))
+            .expect("ck")
+            .map(|e| e.expect("e").path())
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("step-")))
+            .collect();
+        v.sort();
+        v.pop().expect("a checkpoint")
+    };
+    let (ours, theirs) = (newest(&r), newest(&other));
+    let bytes = std::fs::read(theirs.join("model.safetensors")).expect("read");
+    std::fs::write(ours.join("model.safetensors"), &bytes).expect("write");
+    let state_path = ours.join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).expect("state")).expect("json");
+    state["files"][0][1] = s2s_data::sha256_hex(&bytes).into();
+    std::fs::write(&state_path, state.to_string()).expect("write");
+    let info_before = std::fs::read(r.join("run.json")).expect("run.json");
+    let out = run(&["resume", r.to_str().expect("utf8"), "--epochs", "6"], dir.path());
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("has shape") && stderr.contains("model.safetensors"), "{stderr}");
+    assert_eq!(status(&r), "completed");
+    assert_eq!(std::fs::read(r.join("run.json")).expect("run.json"), info_before, "run.json unchanged");
 }

@@ -330,6 +330,11 @@ fn translate_refuses_what_it_cannot_do_and_names_stdin_lines() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(stdout.lines().count(), 3, "{stdout}");
     assert!(!stdout.contains("PAD") && !stdout.contains("SOS"), "{stdout}");
+    // Regression: an emoji the normalization removes was dropped without a word.
+    let out = run(&["translate", run_s, "i am a student \u{1F600}"], dir.path());
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("\u{1F600} dropped by the run's normalization"), "{stderr}");
     let mut child = s2s()
         .args(["translate", run_s])
         .current_dir(dir.path())
@@ -347,4 +352,24 @@ fn translate_refuses_what_it_cannot_do_and_names_stdin_lines() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("standard input, line 2") && stderr.contains("UTF-8"), "{stderr}");
+}
+
+/// Regression: a run whose metrics.csv is garbage was listed and compared as a normal
+/// completed run with every metric "–" and no warning.
+#[test]
+fn a_damaged_metrics_file_is_listed_as_damaged_with_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = tiny_config(dir.path(), "");
+    assert!(run(&["run", cfg.to_str().expect("utf8"), "--set", "train.epochs=2"], dir.path()).status.success());
+    let r = only_run(dir.path());
+    std::fs::write(r.join("metrics.csv"), b"\x00\x01garbage\nmore garbage\n").expect("write");
+    for args in [vec!["list"], vec!["compare"]] {
+        let out = run(&args, dir.path());
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.contains("is damaged") && stderr.contains("metrics.csv"), "{args:?}: {stderr}");
+        if args == ["list"] {
+            assert!(stdout.contains("damaged"), "{stdout}");
+        }
+    }
 }

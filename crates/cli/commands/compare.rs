@@ -39,6 +39,11 @@ pub fn execute(names: &[PathBuf], opts: &Options) -> Result<Comparison> {
     if runs.is_empty() {
         bail!("no runs to compare in {}", opts.dir.display());
     }
+    for r in &runs {
+        if let Some(problem) = &r.problem {
+            eprintln!("warning: {} is damaged: {problem}", r.name);
+        }
+    }
     let mut cmp = build(&runs, opts.all_keys);
     if let Some(metric) = &opts.sort {
         cmp.sort_by(metric)?;

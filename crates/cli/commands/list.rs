@@ -13,6 +13,11 @@ pub fn execute(dir: &Path) -> Result<()> {
         outln!("no runs in {}", dir.display())?;
         return Ok(());
     }
+    for r in &runs {
+        if let Some(problem) = &r.problem {
+            eprintln!("warning: {} is damaged: {problem}", r.name);
+        }
+    }
     let width = runs.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
     outln!("{:<width$}  {:<11}  {:>6}  {:<22}  {:>5}", "name", "status", "epochs", "best validation", "age")?;
     for r in &runs {

@@ -77,6 +77,12 @@ fn one(run: &OpenedRun, text: &str, opts: &Options) -> Result<()> {
         if !first.unknown.is_empty() {
             eprintln!("warning: unknown word(s) or character(s) {} translated as UNK", first.unknown.join(", "));
         }
+        if !first.dropped.is_empty() {
+            eprintln!(
+                "warning: character(s) {} dropped by the run's normalization (the model never saw them)",
+                first.dropped.join(" ")
+            );
+        }
         if let Some(path) = &opts.heatmap {
             // The main view at PATH; with report.attention_view = "both", the merged-word
             // view beside it as PATH's stem + ".words.svg"; a Transformer's layer × head

@@ -17,7 +17,7 @@ use s2s_trainer::{CheckpointKind, Checkpointer, Optimizer, TrainError, TrainerSt
 use serde::{Deserialize, Serialize};
 
 use crate::error::{damaged, io, Result, RunError};
-use crate::run_dir::{sync_dir, write_atomic, RunDir};
+use crate::run_dir::{sync_dir, temporary, write_atomic, RunDir};
 
 const MODEL_FILE: &str = "model.safetensors";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
@@ -114,7 +114,7 @@ impl FileCheckpointer<'_> {
     pub fn write(&self, name: &str, state: &TrainerState, opt: &Optimizer, rngs: &TrainRngs) -> Result<()> {
         let root = self.run.checkpoints();
         fs::create_dir_all(&root).map_err(io(&root))?;
-        let tmp = root.join(format!(".{name}.tmp-{}", std::process::id()));
+        let tmp = temporary(&root, name);
         if tmp.exists() {
             fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
@@ -246,7 +246,7 @@ pub fn write_average(
     sources: Vec<String>,
 ) -> Result<PathBuf> {
     let root = run.checkpoints();
-    let tmp = root.join(format!(".{AVERAGE}.tmp-{}", std::process::id()));
+    let tmp = temporary(&root, AVERAGE);
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }

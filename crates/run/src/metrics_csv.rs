@@ -7,7 +7,7 @@ use std::path::Path;
 
 use s2s_trainer::{EpochRecord, Observer, TrainError};
 
-use crate::error::{io, Result};
+use crate::error::{damaged, io, Result};
 use crate::run_dir::write_atomic;
 
 /// The columns of `metrics.csv`; validation columns stay empty when not validated.
@@ -81,10 +81,21 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricColumn>> {
     let text = std::fs::read_to_string(path).map_err(io(path))?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    if header.first() != Some(&"epoch") {
+        return Err(damaged(path, "not a metrics file (its first column is not `epoch`)"));
+    }
     let mut cols: Vec<MetricColumn> = header.iter().map(|h| (h.to_string(), Vec::new())).collect();
-    for line in lines {
+    let rows = text.lines().count().saturating_sub(1);
+    for (i, line) in lines.enumerate() {
         let vals: Vec<&str> = line.split(',').collect();
-        let Some(epoch) = vals.first().and_then(|v| v.parse::<f64>().ok()) else { continue };
+        let Some(epoch) = vals.first().and_then(|v| v.parse::<f64>().ok()) else {
+            // The last row cut short by a crash is skipped (a resume drops it); any other
+            // is damage.
+            if i + 1 == rows && !text.ends_with('\n') {
+                continue;
+            }
+            return Err(damaged(path, format!("line {}: no epoch number", i + 2)));
+        };
         for (i, v) in vals.iter().enumerate().skip(1) {
             if let (Some(col), Ok(x)) = (cols.get_mut(i), v.parse::<f64>()) {
                 col.1.push((epoch, x));

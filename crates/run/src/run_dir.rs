@@ -189,12 +189,45 @@ pub fn create_stamped(output_dir: &Path, name: &str) -> Result<PathBuf> {
 #[derive(Debug)]
 pub struct RunLock(#[allow(dead_code)] fs::File);
 
+/// Where this process writes `name` in `dir` before renaming it into place:
+/// `.NAME.tmp-PID`.
+pub fn temporary(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!(".{name}{TMP_MARK}{}", std::process::id()))
+}
+
+const TMP_MARK: &str = ".tmp-";
+
+/// Removes what writers killed mid-write left in `dir`: [`temporary`] files and folders of
+/// processes that are gone (a kill -9 during a checkpoint write leaves a folder of
+/// megabytes). Where process ids cannot be checked (no `/proc`), nothing is removed.
+pub fn remove_leftovers(dir: &Path) -> Result<Vec<PathBuf>> {
+    let proc = Path::new("/proc");
+    if !proc.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut removed = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix('.').and_then(|n| n.rsplit_once(TMP_MARK)).map(|(_, pid)| pid) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_err() || proc.join(pid).exists() {
+            continue;
+        }
+        let p = entry.path();
+        let gone = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+        gone.map_err(io(&p))?;
+        removed.push(p);
+    }
+    Ok(removed)
+}
+
 /// Writes `bytes` to `path` atomically: temp file, fsync, rename, fsync the folder. A
 /// crash leaves either the old file or the new one, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let tmp = temporary(dir, &file_name);
     {
         let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
         f.write_all(bytes).map_err(io(&tmp))?;
@@ -213,7 +246,7 @@ where
 {
     let dir = path.parent().unwrap_or(Path::new("."));
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let tmp = temporary(dir, &file_name);
     if let Err(e) = draw(&tmp) {
         let _ = fs::remove_file(&tmp); // best effort: the error that matters is draw's
         return Err(e.into());

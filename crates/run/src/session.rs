@@ -238,6 +238,11 @@ pub fn resume(run: &RunDir, epochs: Option<usize>, sets: &[String], hooks: Sessi
         )));
     }
     let _lock = run.lock()?;
+    for dir in [run.path().to_path_buf(), run.checkpoints()] {
+        for left in crate::run_dir::remove_leftovers(&dir)? {
+            (hooks.say)(&format!("removed {}, left by a process killed while writing it", left.display()));
+        }
+    }
     let mut info = RunInfo::load(run)?;
     let ck = locate(run, &Which::Last)?;
     for w in &ck.skipped {

@@ -17,8 +17,10 @@ use crate::task::direction_of;
 pub struct RunSummary {
     pub dir: RunDir,
     pub name: String,
-    /// completed | running | interrupted | failed | stale | unknown
+    /// completed | running | interrupted | failed | stale | damaged | unknown
     pub status: String,
+    /// Why the status is `damaged`: a file of the run that cannot be read.
+    pub problem: Option<String>,
     pub info: Option<RunInfo>,
     pub epochs: usize,
     /// Column → (epoch, value) points from metrics.csv.
@@ -58,14 +60,23 @@ impl RunSummary {
         if !run.is_run() {
             return None;
         }
-        let info = RunInfo::load(&run).ok();
-        let metrics = read_metrics(&run.metrics_csv()).unwrap_or_default();
+        let info = RunInfo::load(&run);
+        let metrics = read_metrics(&run.metrics_csv());
+        let problem = match (&info, &metrics) {
+            (Err(e), _) if run.run_json().exists() => Some(e.to_string()),
+            (_, Err(e)) if run.metrics_csv().exists() => Some(e.to_string()),
+            _ => None,
+        };
+        let (info, metrics) = (info.ok(), metrics.unwrap_or_default());
         let epochs = metrics.iter().find(|(k, _)| k == "train_loss").map_or(0, |(_, p)| p.len());
         let mut status = info.as_ref().map_or("unknown".to_string(), |i| i.status.clone());
         if status == "running" && !run.is_locked() {
             status = "stale".into();
         }
-        Some(Self { name: run.name(), dir: run, status, info, epochs, metrics })
+        if problem.is_some() {
+            status = "damaged".into();
+        }
+        Some(Self { name: run.name(), dir: run, status, problem, info, epochs, metrics })
     }
 
     pub fn column(&self, name: &str) -> &[(f64, f64)] {

@@ -25,6 +25,8 @@ pub struct Translation {
     /// What was fed as UNK: words the vocabulary does not know, or characters a subword
     /// tokenizer never saw.
     pub unknown: Vec<String>,
+    /// Characters the normalization removed altogether (`s2s_data::Tokenized::dropped`).
+    pub dropped: Vec<String>,
     /// The word each source token belongs to (`Tokenizer::word_index`).
     pub source_words: Vec<usize>,
     /// The word each output token belongs to.
@@ -235,6 +237,7 @@ fn to_translation(
         attention: h.attention,
         log_prob: h.log_prob,
         unknown: tokenized.unknown.clone(),
+        dropped: tokenized.dropped.clone(),
         source_ids: tokenized.ids.clone(),
         output_ids: h.ids,
         heads: None,
@@ -300,6 +303,7 @@ mod tests {
             ],
             log_prob: 0.0,
             unknown: Vec::new(),
+            dropped: Vec::new(),
             source_words: vec![0, 0, 1],
             output_words: vec![0, 1, 1],
             source_ids: vec![4, 5, 6, 1],

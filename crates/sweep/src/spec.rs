@@ -126,7 +126,7 @@ impl Sweep {
     /// experiment config; a file that mentions `[sweep` but does not parse counts as one,
     /// so that [`Self::from_file`] reports what is wrong with it.
     pub fn is_sweep_file(path: &Path) -> bool {
-        let Ok(text) = std::fs::read_to_string(path) else { return false };
+        let Ok(text) = s2s_data::files::read_text(path, s2s_data::files::MAX_SMALL_FILE_BYTES) else { return false };
         match text.parse::<toml::Table>() {
             Ok(t) => t.contains_key("sweep"),
             Err(_) => text.contains("[sweep"),
@@ -136,7 +136,7 @@ impl Sweep {
     /// Reads a sweep file, then the command line's flags (`--grid` is refused: the grid
     /// belongs in the file).
     pub fn from_file(path: &Path, args: &SweepArgs) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(io(path))?;
+        let text = s2s_data::files::read_text(path, s2s_data::files::MAX_SMALL_FILE_BYTES).map_err(io(path))?;
         let bad = |m: String| RunError::Refused(format!("{}: {m}", path.display()));
         if !args.grids.is_empty() {
             return Err(bad("this is a sweep file: put the grid in it, not in --grid".into()));
@@ -225,6 +225,20 @@ impl Sweep {
         if self.jobs == 0 {
             return Err(RunError::Refused("jobs = 0: expected at least 1".into()));
         }
+        for (key, values) in &self.grid {
+            if let Some(v) = values.iter().enumerate().find(|(i, v)| values[..*i].contains(v)).map(|(_, v)| v) {
+                return Err(RunError::Refused(format!(
+                    "grid {key} lists {v} twice: each value is one run, and two runs cannot share a folder"
+                )));
+            }
+        }
+        let labels: Vec<String> = self.points().into_iter().map(|(label, _)| label).collect();
+        if let Some((i, l)) = labels.iter().enumerate().find(|(i, l)| labels[..*i].contains(l)) {
+            let first = labels.iter().position(|x| x == l).unwrap_or(0);
+            return Err(RunError::Refused(format!(
+                "points {first} and {i} would share the run folder {l:?}: make their values differ in letters or digits"
+            )));
+        }
         Ok(())
     }
 
@@ -296,6 +310,20 @@ fn toml_error(e: impl std::fmt::Display) -> RunError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: `"run.seed" = [0, 0]` made two points share one run folder (with
+    /// `--jobs 2` one failed, and status counted both as completed).
+    #[test]
+    fn duplicate_points_are_refused() {
+        let args =
+            |grids: &[&str]| SweepArgs { grids: grids.iter().map(|g| g.to_string()).collect(), ..Default::default() };
+        let err = Sweep::from_config(Path::new("c.toml"), &args(&["run.seed=0,0"])).expect_err("dup").to_string();
+        assert!(err.contains("grid run.seed lists 0 twice"), "{err}");
+        let err =
+            Sweep::from_config(Path::new("c.toml"), &args(&["run.name=a/b,a_b"])).expect_err("same label").to_string();
+        assert!(err.contains("would share the run folder"), "{err}");
+        assert!(Sweep::from_config(Path::new("c.toml"), &args(&["run.seed=0,1"])).is_ok());
+    }
 
     #[test]
     fn sweep_files_cross_variants_with_the_grid() {

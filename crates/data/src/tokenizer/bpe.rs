@@ -94,7 +94,14 @@ pub fn load(path: &Path) -> Result<HfTokenizer> {
     let bad = |message: String| DataError::Tokenizer { path: Some(path.to_path_buf()), message };
     let text = crate::files::read_text(path, crate::files::MAX_SMALL_FILE_BYTES)
         .map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
-    let tok: HfTokenizer = text.parse().map_err(|e| bad(format!("not a tokenizer.json: {e}")))?;
+    // Well-formed JSON first: the tokenizers crate panics on some malformed files (a
+    // truncated `decoder`) instead of returning its error.
+    serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|e| bad(format!("not a tokenizer.json: {e}")))?;
+    let parsed = std::panic::catch_unwind(|| text.parse::<HfTokenizer>());
+    let tok = match parsed {
+        Ok(parsed) => parsed.map_err(|e| bad(format!("not a tokenizer.json: {e}")))?,
+        Err(_) => return Err(bad("not a tokenizer.json this version reads (its reader failed)".into())),
+    };
     check_specials(&tok).map_err(bad)?;
     Ok(tok)
 }

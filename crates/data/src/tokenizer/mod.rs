@@ -51,6 +51,9 @@ pub struct Tokenized {
     /// What became UNK: words missing from a word vocabulary, or characters a BPE
     /// tokenizer never saw.
     pub unknown: Vec<String>,
+    /// Characters beyond ASCII that the word normalization removed altogether (an emoji
+    /// with `letters_only`): the model never saw them.
+    pub dropped: Vec<String>,
 }
 
 impl Tokenizer {
@@ -128,7 +131,20 @@ impl Tokenizer {
     pub fn tokenize(&self, text: &str) -> Result<Tokenized> {
         let (tokens, unknown) = self.split(text)?;
         let ids = self.vocab.encode(&tokens);
-        Ok(Tokenized { tokens, ids, unknown })
+        let dropped = match &self.engine {
+            Engine::Word(norm) => {
+                let mut dropped: Vec<String> = Vec::new();
+                for c in text.chars().filter(|c| !c.is_ascii() && !c.is_whitespace()) {
+                    let one = c.to_string();
+                    if normalize_words(&one, norm).is_empty() && !dropped.contains(&one) {
+                        dropped.push(one);
+                    }
+                }
+                dropped
+            }
+            Engine::Bpe(_) => Vec::new(),
+        };
+        Ok(Tokenized { tokens, ids, unknown, dropped })
     }
 
     /// The tokens of `ids` up to the first EOS.
