@@ -25,7 +25,8 @@ fn bad_inputs_exit_2_with_one_clear_line() {
         // Regression: one zero too many used to abort with a failed 120 GB allocation.
         ("", "model.hidden_size = 100000", &["--set", "model.hidden_size=100000"]),
         // Regression: a data file given to a dataset that reads none was silently ignored.
-        ("", "data.path: pairs.tsv is read only with dataset = \"tsv\"", &["--set", "data.path=pairs.tsv"]),
+        ("", "data.path in --set means nothing for data.dataset = \"seed\"", &["--set", "data.path=pairs.tsv"]),
+        ("[data]\nsynthetic_count = 5\n", "data.synthetic_count in", &[]),
         // Regression: /dev/zero as the data file grew to 10 GB of memory.
         ("[data]\ndataset = \"tsv\"\npath = \"/dev/zero\"\n", "/dev/zero: not a regular file", &[]),
         // Regression: the threads' gradient copies were blamed on model.hidden_size.

@@ -22,6 +22,18 @@ pub enum Dataset {
     Tsv,
 }
 
+impl DataConfig {
+    /// Whether the configured dataset reads `key` (a `[data]` key): the file keys are the
+    /// TSV dataset's, the `synthetic_*` keys the synthetic tasks'.
+    pub fn reads(&self, key: &str) -> bool {
+        match key {
+            "path" | "train_path" | "valid_path" | "test_path" | "skip_malformed" => self.dataset == Dataset::Tsv,
+            k if k.starts_with("synthetic_") => matches!(self.dataset, Dataset::Copy | Dataset::Reverse),
+            _ => true,
+        }
+    }
+}
+
 impl Dataset {
     /// The name a config gives (`data.dataset`).
     pub fn name(self) -> &'static str {
@@ -182,24 +194,6 @@ impl DataConfig {
                 "tokenizer_path",
                 "is for tokenizer = \"bpe\"; the word tokenizer learns its vocabulary".into(),
             );
-        }
-        if self.dataset != Dataset::Tsv {
-            let files = [
-                ("path", &self.path),
-                ("train_path", &self.train_path),
-                ("valid_path", &self.valid_path),
-                ("test_path", &self.test_path),
-            ];
-            if let Some((key, Some(p))) = files.into_iter().find(|(_, p)| p.is_some()) {
-                return bad(
-                    key,
-                    format!(
-                        "{} is read only with dataset = \"tsv\"; dataset = \"{}\" does not read files (set data.dataset = \"tsv\")",
-                        p.display(),
-                        self.dataset.name()
-                    ),
-                );
-            }
         }
         if self.max_length < 2 {
             return bad("max_length", format!("must be at least 2, got {}", self.max_length));

@@ -28,20 +28,22 @@ impl ExperimentConfig {
             return Err(ConfigError(toml_syntax_message(origin, text, &e)));
         }
         let fig = Figment::from(defaults(Self::default().to_table()?)).merge(Toml::string(text));
-        Self::from_figment(&fig, &origin.display().to_string())
+        // A run's own file: keys an earlier version wrote are read as they were.
+        Self::from_figment(&fig, &origin.display().to_string(), false)
     }
 
     /// This config with `--set` overrides applied and checked.
     pub fn with_sets(&self, sets: &[String]) -> Result<Self, ConfigError> {
         let fig = apply_sets(Figment::from(defaults(self.to_table()?)), sets)?;
-        let cfg = Self::from_figment(&fig, "the run's config.toml")?;
+        let cfg = Self::from_figment(&fig, "the run's config.toml", true)?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     /// Extracts each section with its own struct; `[train]`'s keys go to the task's
-    /// struct or the trainer's by name. `origin` names the file in messages.
-    fn from_figment(fig: &Figment, origin: &str) -> Result<Self, ConfigError> {
+    /// struct or the trainer's by name. `origin` names the file in messages. With `strict`,
+    /// a `[data]` key the dataset does not read is refused when someone gave it.
+    fn from_figment(fig: &Figment, origin: &str, strict: bool) -> Result<Self, ConfigError> {
         let root: Dict = fig.extract().map_err(|e| ConfigError(describe(&e, fig, origin, &[])))?;
         if let Some(key) = root.keys().find(|k| !SECTIONS.contains(&k.as_str())) {
             let source = source_of(fig, key, origin);
@@ -62,7 +64,16 @@ impl ExperimentConfig {
         let (task_keys, trainer_keys): (Dict, Dict) =
             section("train")?.into_iter().partition(|(k, _)| TaskConfig::KEYS.contains(&k.as_str()));
         let model = read_model(fig, origin, section("model")?)?;
-        let mut data: s2s_data::DataConfig = read(fig, origin, "data", section("data")?, &[])?;
+        let data_keys = section("data")?;
+        let mut data: s2s_data::DataConfig = read(fig, origin, "data", data_keys.clone(), &[])?;
+        if let Some(key) = data_keys.keys().find(|k| strict && !data.reads(k) && !is_default(fig, &format!("data.{k}")))
+        {
+            return Err(ConfigError(format!(
+                "data.{key} in {} means nothing for data.dataset = \"{}\" (it does not read it); remove it or pick the dataset it belongs to",
+                source_of(fig, &format!("data.{key}"), origin),
+                data.dataset.name()
+            )));
+        }
         // The normalization the tokenizer implies, written out so config.toml says it.
         data.fill_defaults();
         Ok(Self {
@@ -103,7 +114,7 @@ impl ConfigSource {
     pub fn load(&self, sets: &[String]) -> Result<ExperimentConfig, ConfigError> {
         let path = &self.path;
         let mut cfg =
-            ExperimentConfig::from_figment(&apply_sets(self.fig.clone(), sets)?, &path.display().to_string())?;
+            ExperimentConfig::from_figment(&apply_sets(self.fig.clone(), sets)?, &path.display().to_string(), true)?;
         if cfg.run.name.is_empty() {
             cfg.run.name = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
         }

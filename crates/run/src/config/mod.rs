@@ -140,8 +140,9 @@ impl ExperimentConfig {
         train.extend(table("train", &self.task)?);
         let model =
             self.model.to_table().map_err(|e| ConfigError(format!("[model] cannot be written as TOML: {e}")))?;
-        let sections =
-            [table("run", &self.run)?, table("data", &self.data)?, model, train, table("report", &self.report)?];
+        let mut data = table("data", &self.data)?;
+        data.retain(|k, _| self.data.reads(k));
+        let sections = [table("run", &self.run)?, data, model, train, table("report", &self.report)?];
         let mut doc = toml::Table::new();
         for (name, t) in SECTIONS.iter().zip(sections) {
             doc.insert((*name).to_string(), toml::Value::Table(t));
