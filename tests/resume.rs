@@ -374,10 +374,17 @@ fn a_resume_that_cannot_load_its_weights_leaves_a_completed_run_completed() {
     state["files"][0][1] = s2s_data::sha256_hex(&bytes).into();
     std::fs::write(&state_path, state.to_string()).expect("write");
     let info_before = std::fs::read(r.join("run.json")).expect("run.json");
-    let out = run(&["resume", r.to_str().expect("utf8"), "--epochs", "6"], dir.path());
+    // With RUST_BACKTRACE set, the error is still one line (candle's backtrace left out).
+    let out = s2s()
+        .args(["resume", r.to_str().expect("utf8"), "--epochs", "6"])
+        .env("RUST_BACKTRACE", "1")
+        .current_dir(dir.path())
+        .output()
+        .expect("s2s runs");
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("has shape") && stderr.contains("model.safetensors"), "{stderr}");
+    assert!(!stderr.contains("error.rs") && !stderr.contains("backtrace"), "{stderr}");
     assert_eq!(status(&r), "completed");
     assert_eq!(std::fs::read(r.join("run.json")).expect("run.json"), info_before, "run.json unchanged");
 }

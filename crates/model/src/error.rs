@@ -3,7 +3,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error(transparent)]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
     #[error("model.{key}: {message}")]
     InvalidConfig { key: &'static str, message: String },
     #[error("input of {len} tokens (EOS included) is longer than the location attention's max_length {max}")]
@@ -26,4 +26,15 @@ pub(crate) fn expect_dims(what: &'static str, t: &candle_core::Tensor, expected:
         return Err(ModelError::Shape { what, expected: format!("{expected:?}"), got: format!("{:?}", t.dims()) });
     }
     Ok(())
+}
+
+/// candle's error without the backtrace it attaches under `RUST_BACKTRACE` (a user's error
+/// is one line).
+impl From<candle_core::Error> for ModelError {
+    fn from(mut e: candle_core::Error) -> Self {
+        while let candle_core::Error::WithBacktrace { inner, .. } = e {
+            e = *inner;
+        }
+        Self::Candle(e)
+    }
 }

@@ -24,7 +24,7 @@ pub enum RunError {
     #[error(transparent)]
     Report(#[from] s2s_report::ReportError),
     #[error(transparent)]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
     #[error("{}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     /// A file that exists but cannot be understood (or does not match its checksum).
@@ -45,4 +45,15 @@ pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
 /// A JSON file that cannot be read as what it should hold.
 pub fn damaged(path: &Path, e: impl std::fmt::Display) -> RunError {
     RunError::Damaged { path: path.to_path_buf(), message: e.to_string() }
+}
+
+/// candle's error without the backtrace it attaches under `RUST_BACKTRACE` (a user's error
+/// is one line).
+impl From<candle_core::Error> for RunError {
+    fn from(mut e: candle_core::Error) -> Self {
+        while let candle_core::Error::WithBacktrace { inner, .. } = e {
+            e = *inner;
+        }
+        Self::Candle(e)
+    }
 }

@@ -1,7 +1,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error(transparent)]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
     #[error("train.{key}: {message}")]
     InvalidConfig { key: &'static str, message: String },
     #[error("training diverged at epoch {epoch}, step {step}: the loss is {loss}")]
@@ -19,5 +19,16 @@ pub type Result<T, E = TrainError> = std::result::Result<T, E>;
 impl TrainError {
     pub fn task(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Task(Box::new(e))
+    }
+}
+
+/// candle's error without the backtrace it attaches under `RUST_BACKTRACE` (a user's error
+/// is one line).
+impl From<candle_core::Error> for TrainError {
+    fn from(mut e: candle_core::Error) -> Self {
+        while let candle_core::Error::WithBacktrace { inner, .. } = e {
+            e = *inner;
+        }
+        Self::Candle(e)
     }
 }
