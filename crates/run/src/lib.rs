@@ -3,7 +3,11 @@
 //! [`session::start`] / [`session::resume`]: the translation [`task`] drives the trainer,
 //! [`checkpoint`]s are written and verified, and observers keep `metrics.csv` and the
 //! [`report`]. A trained run is opened with [`OpenedRun`] to translate, [`eval`]uated,
-//! summarised ([`summary`]) and compared ([`compare`]).
+//! summarised ([`summary`]) and compared ([`compare`]). Views kept outside the run's own
+//! files (TensorBoard's, in `s2s-tensorboard`) plug in through [`view`]; sweeps live in
+//! `s2s-sweep`. A program that embeds this crate sets `RAYON_NUM_THREADS=1` and
+//! `CANDLE_NUM_THREADS=1` before it starts a thread, as the `s2s` binary does
+//! (`run.threads` splits the work; see `examples/translate.rs`).
 //!
 //! ```no_run
 //! let run = s2s_run::OpenedRun::open("experiments/base-20261201-120000".as_ref(), &s2s_run::Which::Best)?;
