@@ -67,4 +67,7 @@ fn a_family_that_lives_in_the_model_crate_trains_resumes_and_translates() {
     assert!(out.status.success(), "{stderr}");
     let eval: serde_json::Value = serde_json::from_str(&stdout).expect("json");
     assert_eq!(eval["exact_match"], 1.0, "it learned the five pairs: {stdout}");
+    // The notebook's three-word sentences have no 4-grams: BLEU 0 comes with the reason.
+    assert_eq!(eval["bleu"], 0.0, "{stdout}");
+    assert!(eval["note"].as_str().is_some_and(|n| n.contains("no 4-grams")), "{stdout}");
 }

@@ -15,6 +15,13 @@ fn tiny_run_writes_a_complete_run_folder_and_reloads() {
     assert!(stdout.contains("run folder:"), "{stdout}");
 
     let run_dir = only_run(dir.path());
+    // The closing lines say where the report is, and it is there.
+    let report = run_dir.join("report.html");
+    assert!(
+        stdout.contains(&format!("open the report: {}", report.strip_prefix(dir.path()).expect("rel").display())),
+        "{stdout}"
+    );
+    assert!(report.is_file());
     for f in [
         "config.toml",
         "run.json",

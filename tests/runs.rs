@@ -373,3 +373,27 @@ fn a_damaged_metrics_file_is_listed_as_damaged_with_a_warning() {
         }
     }
 }
+
+/// A run is named by its folder, `latest`, or a unique prefix of its name in
+/// experiments/; a prefix that fits several runs or none says so.
+#[test]
+fn runs_are_named_by_latest_or_a_unique_prefix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = tiny_config(dir.path(), "");
+    assert!(run(&["run", cfg.to_str().expect("utf8"), "--set", "train.epochs=2"], dir.path()).status.success());
+    for name in ["latest", "tiny"] {
+        let out = run(&["translate", name, "i am a student"], dir.path());
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success() && stdout.lines().count() == 1, "{name}: {stderr}");
+    }
+    let out = run(&["eval", "nothing-like-it"], dir.path());
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no run in experiments starts with it"), "{stderr}");
+    assert!(run(&["run", cfg.to_str().expect("utf8"), "--set", "train.epochs=1"], dir.path()).status.success());
+    let out = run(&["report", "tiny"], dir.path());
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("2 runs in experiments start with it"), "{stderr}");
+    assert!(run(&["report", "latest"], dir.path()).status.success());
+}

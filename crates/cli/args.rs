@@ -24,7 +24,8 @@ pub enum Command {
     },
     /// Continue a run from its newest good checkpoint, in the same folder.
     Resume {
-        /// The run folder.
+        /// The run: its folder, `latest` (the newest in experiments/), or a unique prefix of
+        /// its name in experiments/ (e.g. `base`).
         run: PathBuf,
         /// Train until this many epochs in all.
         #[arg(long)]
@@ -36,7 +37,8 @@ pub enum Command {
     },
     /// Score a trained run: loss, perplexity, BLEU, chrF, exact match (saved as eval-<split>.json).
     Eval {
-        /// The run folder.
+        /// The run: its folder, `latest` (the newest in experiments/), or a unique prefix of
+        /// its name in experiments/ (e.g. `base`).
         run: PathBuf,
         /// Which split of the run's data: valid, test or train.
         #[arg(long, default_value = "valid")]
@@ -59,7 +61,8 @@ pub enum Command {
     },
     /// Translate sentences with a trained run (reads lines from stdin when no TEXT is given).
     Translate {
-        /// The run folder, e.g. experiments/base-20261126-120000.
+        /// The run: its folder, `latest` (the newest in experiments/), or a unique prefix of
+        /// its name in experiments/ (e.g. `base`).
         run: PathBuf,
         /// Sentences to translate.
         text: Vec<String>,
@@ -88,7 +91,8 @@ pub enum Command {
     /// Average the model weights of a run's newest checkpoints into checkpoints/average/
     /// (then: eval or translate with --checkpoint average).
     Average {
-        /// The run folder.
+        /// The run: its folder, `latest` (the newest in experiments/), or a unique prefix of
+        /// its name in experiments/ (e.g. `base`).
         run: PathBuf,
         /// How many of the newest numbered checkpoints to average.
         #[arg(long, default_value_t = 5)]
@@ -125,7 +129,11 @@ pub enum Command {
         dir: PathBuf,
     },
     /// Rewrite a run's report.html from its folder.
-    Report { run: PathBuf },
+    Report {
+        /// The run: its folder, `latest` (the newest in experiments/), or a unique prefix of
+        /// its name in experiments/ (e.g. `base`).
+        run: PathBuf,
+    },
     /// Train one run per point of a grid (or of a sweep file) here or on Slurm, in a sweep
     /// folder; `s2s sweep status|cancel|resubmit DIR` manage it.
     #[command(args_conflicts_with_subcommands = true)]

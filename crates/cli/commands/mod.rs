@@ -26,21 +26,23 @@ pub fn execute(command: Command) -> anyhow::Result<ExitCode> {
             s2s_run::Outcome::Interrupted(_) => ExitCode::from(130),
         })
     };
+    // A run may be named by its folder, `latest`, or a unique prefix of its name.
+    let find = |run: &std::path::Path| s2s_run::summary::resolve_run(run, s2s_run::summary::DEFAULT_RUNS_DIR.as_ref());
     match command {
         Command::Run { config, sets } => outcome(run::execute(&config, &sets)),
-        Command::Resume { run, epochs, sets } => outcome(resume::execute(&run, epochs, &sets)),
+        Command::Resume { run, epochs, sets } => outcome(resume::execute(&find(&run)?, epochs, &sets)),
         Command::Eval { run, split, data, checkpoint, beam, length_penalty, json } => {
             let data = data.map_or(s2s_run::eval::EvalData::Split(split), s2s_run::eval::EvalData::File);
             let decoding = s2s_run::opened::DecodingChoice { beam_size: beam, length_penalty };
-            eval::execute(&run, &data, &checkpoint, &decoding, json).map(|_| ExitCode::SUCCESS)
+            eval::execute(&find(&run)?, &data, &checkpoint, &decoding, json).map(|_| ExitCode::SUCCESS)
         }
-        Command::Average { run, last } => average::execute(&run, last).map(|()| ExitCode::SUCCESS),
+        Command::Average { run, last } => average::execute(&find(&run)?, last).map(|()| ExitCode::SUCCESS),
         Command::List { dir } => list::execute(&dir).map(|()| ExitCode::SUCCESS),
         Command::Compare { runs, all_keys, sort, json, csv, out, dir } => {
             compare::execute(&runs, &compare::Options { all_keys, sort, json, csv, out, dir })
                 .map(|_| ExitCode::SUCCESS)
         }
-        Command::Report { run } => report::execute(&run).map(|()| ExitCode::SUCCESS),
+        Command::Report { run } => report::execute(&find(&run)?).map(|()| ExitCode::SUCCESS),
         Command::Sweep { action: Some(action), .. } => match action {
             SweepAction::Status { dir, json } => sweep::status(&dir, json).map(|()| ExitCode::SUCCESS),
             SweepAction::Cancel { dir } => sweep::cancel(&dir).map(|()| ExitCode::SUCCESS),
@@ -73,9 +75,11 @@ pub fn execute(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::BenchData { config, sets } => bench::data(&config, &sets).map(|()| ExitCode::SUCCESS),
         Command::Config { config, sets } => config::execute(&config, &sets).map(|()| ExitCode::SUCCESS),
-        Command::Translate { run, text, checkpoint, beam, n_best, heatmap, layer, head } => {
-            translate::execute(&run, &text, &translate::Options { checkpoint, beam, n_best, heatmap, layer, head })
-                .map(|()| ExitCode::SUCCESS)
-        }
+        Command::Translate { run, text, checkpoint, beam, n_best, heatmap, layer, head } => translate::execute(
+            &find(&run)?,
+            &text,
+            &translate::Options { checkpoint, beam, n_best, heatmap, layer, head },
+        )
+        .map(|()| ExitCode::SUCCESS),
     }
 }

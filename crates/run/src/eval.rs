@@ -108,6 +108,12 @@ pub fn evaluate(dir: &Path, which: &Which, data: &EvalData, choice: &DecodingCho
         EvalData::File(_) => None,
     };
     let s = score(run.model.as_ref(), &examples, &refs, &run.target, alignment, Decoding::Configured)?;
+    if s.bleu == 0.0 && !refs.is_empty() && refs.iter().all(|r| r.split_whitespace().count() < 4) {
+        let why = "BLEU is 0 because every reference is shorter than 4 tokens: BLEU multiplies 1- to 4-gram \
+                   precisions, and there are no 4-grams; chrF and exact match still measure these"
+            .to_string();
+        note = Some(note.map_or(why.clone(), |n| format!("{n}; {why}")));
+    }
     let m = run.model.decoding();
     let decoding = if m.beam_size <= 1 {
         "greedy".to_string()

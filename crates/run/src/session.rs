@@ -414,6 +414,7 @@ fn train(
         lines.push(format!("best {} {v:.4} at epoch {e}", cfg.train.early_stopping_metric));
     }
     lines.push(format!("run folder: {}", run.path().display()));
+    lines.push(format!("open the report: {}", run.report_html().display()));
     Ok(Trained { interrupted: false, lines, translations })
 }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use s2s_trainer::Direction;
 
 use crate::config::ExperimentConfig;
+use crate::error::{Result, RunError};
 use crate::metrics_csv::{read_metrics, MetricColumn};
 use crate::run_dir::RunDir;
 use crate::run_info::RunInfo;
@@ -125,6 +126,44 @@ impl RunSummary {
 /// Comparison folders (`compare-<timestamp>`, see [`crate::compare`]) sit beside run
 /// folders; run listings skip them.
 pub const FOLDER_PREFIX: &str = "compare-";
+
+/// Where commands look for a run named without its folder: `experiments/` under the
+/// current directory (the configs' default `run.output_dir`).
+pub const DEFAULT_RUNS_DIR: &str = "experiments";
+
+/// The run folder `arg` names: a run folder itself, or else `latest` (the newest run under
+/// `runs_dir`, by its start) or the unique run under `runs_dir` whose folder name starts
+/// with `arg` (`base` for `experiments/base-20261207-011507`).
+pub fn resolve_run(arg: &Path, runs_dir: &Path) -> Result<PathBuf> {
+    if RunDir::at(arg).is_run() {
+        return Ok(arg.to_path_buf());
+    }
+    let text = arg.to_string_lossy();
+    let runs = find_runs(runs_dir);
+    let not_found = |why: String| RunError::Refused(format!("{}: not a run folder, {why}", arg.display()));
+    if text == "latest" {
+        let started = |r: &&RunSummary| r.info.as_ref().map(|i| i.started_at.clone()).unwrap_or_default();
+        return runs
+            .iter()
+            .max_by_key(|r| (started(r), r.name.clone()))
+            .map(|r| r.dir.path().to_path_buf())
+            .ok_or_else(|| not_found(format!("and there is no run in {}", runs_dir.display())));
+    }
+    let matching: Vec<&RunSummary> = runs.iter().filter(|r| r.name.starts_with(text.as_ref())).collect();
+    match matching.as_slice() {
+        [one] => Ok(one.dir.path().to_path_buf()),
+        [] => Err(not_found(format!(
+            "and no run in {} starts with it (`s2s list` shows them; `latest` is the newest)",
+            runs_dir.display()
+        ))),
+        many => Err(not_found(format!(
+            "and {} runs in {} start with it: {}",
+            many.len(),
+            runs_dir.display(),
+            many.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
 
 /// A folder that groups runs without being one (a sweep folder) keeps them in this
 /// subfolder.
