@@ -1,8 +1,11 @@
 //! What a training step asks of a model, the same for every family: the [`Mode`], the
 //! random streams it draws from, and the options decided once per batch.
 
-use s2s_data::Rng;
+use candle_core::{DType, Tensor};
+use s2s_data::{Batch, Rng};
 use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
 
 /// Random streams used while training, stored in checkpoints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,4 +55,27 @@ impl StepOptions {
             Mode::Eval => Self::EVAL,
         }
     }
+}
+
+/// The rows of `states` that hold real target tokens, with their targets and unit weights:
+/// PAD rows have weight 0, and skipping them saves the output layer's vocabulary-sized
+/// product and softmax there. `order(row)` is the index into `batch.tgt` of state row
+/// `row` (the identity for batch-major states).
+///
+/// # Shapes
+/// `states: (B·T, d)` → `(N, d)`, targets `(N)`, weights `(N)`
+pub(crate) fn real_target_rows(
+    states: Tensor,
+    batch: &Batch,
+    order: impl Fn(usize) -> usize,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let device = states.device().clone();
+    let rows = batch.size * batch.tgt_len;
+    let mask = batch.tgt_mask();
+    let real: Vec<u32> = (0..rows).filter(|&i| mask[order(i)] > 0.0).map(|i| i as u32).collect();
+    let states =
+        if real.len() == rows { states } else { states.index_select(&Tensor::new(real.as_slice(), &device)?, 0)? };
+    let targets: Vec<u32> = real.iter().map(|&i| batch.tgt[order(i as usize)]).collect();
+    let n = targets.len();
+    Ok((states, Tensor::from_vec(targets, n, &device)?, Tensor::ones(n, DType::F32, &device)?))
 }

@@ -29,7 +29,7 @@ use crate::family::{Family, ModelBase, TranslationModel};
 use crate::params::Weights;
 use crate::params::{linear, Linear};
 use crate::shared_config::{DecodingConfig, ModelDims};
-use crate::training::StepOptions;
+use crate::training::{real_target_rows, StepOptions};
 use attention::mask_bias;
 pub use config::{AttentionKind, GruConfig};
 use decoder::{Decoder, Memory};
@@ -197,20 +197,7 @@ impl TranslationModel for GruModel {
         }
         // Time-major rows (step, sentence): a dim-0 stack, and targets/weights reordered on the host.
         let states = Tensor::stack(&states, 0)?.reshape((t * b, ()))?;
-        let mask = batch.tgt_mask();
-        let order = |i: usize| (i % b) * t + i / b;
-        // Only the rows of real target tokens go through the output layer: PAD rows have
-        // weight 0, and skipping them saves the vocabulary-sized product and softmax there.
-        let real: Vec<u32> = (0..b * t).filter(|&i| mask[order(i)] > 0.0).map(|i| i as u32).collect();
-        let states = if real.len() == b * t {
-            states
-        } else {
-            states.index_select(&Tensor::new(real.as_slice(), self.base.device())?, 0)?
-        };
-        let targets: Vec<u32> = real.iter().map(|&i| batch.tgt[order(i as usize)]).collect();
-        let n = targets.len();
-        let targets = Tensor::from_vec(targets, n, self.base.device())?;
-        let weights = Tensor::ones(n, candle_core::DType::F32, self.base.device())?;
+        let (states, targets, weights) = real_target_rows(states, batch, |i| (i % b) * t + i / b)?;
         let outputs = decoder.dropped_output(&states, rng)?;
         let nll = decoder.nll(&outputs, &targets, &weights, smoothing)?;
         Ok((nll.sum_all()? / denominator.max(1) as f64)?)

@@ -36,7 +36,7 @@ use crate::error::{ModelError, Result};
 use crate::family::{Family, ModelBase, TranslationModel};
 use crate::params::Weights;
 use crate::shared_config::{DecodingConfig, ModelDims, TieEmbeddings};
-use crate::training::StepOptions;
+use crate::training::{real_target_rows, StepOptions};
 
 /// The Transformer family's model.
 #[derive(Debug)]
@@ -260,18 +260,7 @@ impl TranslationModel for Transformer {
         let inputs = Tensor::from_vec(inputs, (b, t), self.base.device())?;
         let (states, _) = self.decode_forced(&inputs, &memory, rng, false)?;
         let states = states.reshape((b * t, self.family.hidden_size))?;
-        let mask = batch.tgt_mask();
-        // PAD positions have weight 0: only real tokens go through the output layer.
-        let real: Vec<u32> = (0..b * t).filter(|&i| mask[i] > 0.0).map(|i| i as u32).collect();
-        let states = if real.len() == b * t {
-            states
-        } else {
-            states.index_select(&Tensor::new(real.as_slice(), self.base.device())?, 0)?
-        };
-        let targets: Vec<u32> = real.iter().map(|&i| batch.tgt[i as usize]).collect();
-        let n = targets.len();
-        let targets = Tensor::from_vec(targets, n, self.base.device())?;
-        let weights = Tensor::ones(n, DType::F32, self.base.device())?;
+        let (states, targets, weights) = real_target_rows(states, batch, |i| i)?;
         let nll = crate::kernels::output_nll(&states, &self.output, &self.no_bias, &targets, &weights, smoothing)?;
         Ok((nll.sum_all()? / denominator.max(1) as f64)?)
     }
