@@ -34,6 +34,9 @@ pub struct ReportConfig {
     /// With subwords: "subword", "word" (pieces merged into words) or "both". Word-level
     /// runs draw their one view.
     pub attention_view: AttentionView,
+    /// Log the mean training loss every this many optimizer steps to steps.csv (0 = off);
+    /// the loss chart is drawn by step when that gives more points than the epochs.
+    pub loss_every: usize,
     /// Also write TensorBoard event files under tensorboard/ (`tensorboard --logdir experiments`).
     pub tensorboard: bool,
     /// Config keys shown as hyperparameters in TensorBoard's HPARAMS tab (`s2s sweep` sets
@@ -50,6 +53,7 @@ impl Default for ReportConfig {
             track_attention: false,
             annotate: true,
             attention_view: AttentionView::Both,
+            loss_every: 10,
             tensorboard: true,
             hparams: Vec::new(),
         }

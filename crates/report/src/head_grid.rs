@@ -4,6 +4,7 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::colormap::Colormap;
 use crate::error::{ReportError, Result};
@@ -22,6 +23,19 @@ pub struct HeadGrid<'a> {
 
 /// Panels show token labels up to this many tokens on an axis.
 const LABELLED_MAX_TOKENS: usize = 16;
+/// Label font size, and the width of one of its characters, in pixels.
+const LABEL_PX: u32 = 10;
+const LABEL_CHAR_PX: u32 = 6;
+
+/// Whether column labels fit upright under cells `cell` pixels wide.
+fn upright(labels: &[String], cell: u32) -> bool {
+    labels.iter().all(|l| l.chars().count() as u32 * LABEL_CHAR_PX <= cell)
+}
+
+/// A label cut to 16 characters.
+fn short(label: &str) -> String {
+    label.chars().take(16).collect()
+}
 
 /// Draws `grid` as SVG text.
 pub fn attention_heads_svg(grid: &HeadGrid, colormap: Colormap) -> Result<String> {
@@ -47,24 +61,30 @@ pub fn attention_heads_svg(grid: &HeadGrid, colormap: Colormap) -> Result<String
     }
     let labelled = grid.source.len() <= LABELLED_MAX_TOKENS && grid.output.len() <= LABELLED_MAX_TOKENS;
     let longest = |w: &[String]| w.iter().map(|s| s.chars().count()).max().unwrap_or(1).min(16) as u32;
-    let (x_label, y_label) =
-        if labelled { (12 + 6 * longest(grid.source), 12 + 6 * longest(grid.output)) } else { (16, 16) };
     let cell = if labelled { 18 } else { 8 };
+    let x_label = match labelled {
+        false => 16,
+        true if upright(grid.source, cell) => 20,
+        true => 14 + LABEL_CHAR_PX * longest(grid.source),
+    };
+    let y_label = if labelled { 12 + LABEL_CHAR_PX * longest(grid.output) } else { 16 };
     let panel_w = y_label + 20 + cell * grid.source.len() as u32;
     let panel_h = x_label + 34 + cell * grid.output.len() as u32;
-    let (w, h) = (panel_w * heads as u32 + 90, panel_h * layers as u32 + 50);
+    let w = panel_w * heads as u32 + 90;
+    let h = panel_h * layers as u32 + 14 + crate::title::title_height(grid.title, w);
     let draw = |e: &dyn std::fmt::Display| err(e.to_string());
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| draw(&e))?;
-        let root = root.titled(grid.title, ("sans-serif", 18)).map_err(|e| draw(&e))?;
+        let root = crate::title::draw_title(&root, grid.title).map_err(|e| draw(&e))?;
         let (panels, bar) = root.split_horizontally(panel_w * heads as u32);
         for (area, (l, hd)) in
             panels.split_evenly((layers, heads)).iter().zip((0..layers).flat_map(|l| (0..heads).map(move |h| (l, h))))
         {
             let m = &grid.weights[l][hd];
-            panel(area, grid, m, &format!("layer {l}, head {hd}"), (x_label, y_label), labelled, colormap)
+            let labels = labelled.then(|| upright(grid.source, cell));
+            panel(area, grid, m, &format!("layer {l}, head {hd}"), (x_label, y_label), labels, colormap)
                 .map_err(|e| draw(&e))?;
         }
         colorbar(&bar, colormap).map_err(|e| draw(&e))?;
@@ -81,7 +101,8 @@ fn panel(
     m: &[Vec<f32>],
     caption: &str,
     (x_label, y_label): (u32, u32),
-    labelled: bool,
+    // None: no token labels; Some(upright): labels, the column ones upright or turned.
+    labels: Option<bool>,
     colormap: Colormap,
 ) -> DrawResult {
     let (cols, rows) = (grid.source.len(), grid.output.len());
@@ -91,27 +112,34 @@ fn panel(
         .x_label_area_size(x_label)
         .y_label_area_size(y_label)
         .build_cartesian_2d(0f64..cols as f64, rows as f64..0f64)?;
-    let (src, out) = (grid.source, grid.output);
-    let at = |words: &[String], pos: f64| -> String {
-        if (pos - pos.floor() - 0.5).abs() > 1e-6 || pos < 0.0 {
-            return String::new();
+    chart.configure_mesh().disable_mesh().x_labels(0).y_labels(0).set_all_tick_mark_size(0).draw()?;
+    if let Some(upright_x) = labels {
+        // Labels drawn by hand, a few pixels off the axes: short ones upright and centred
+        // under their column, longer ones turned to run down from it.
+        let (bx, by) = area.get_base_pixel();
+        let at = |x: f64, y: f64| {
+            let (px, py) = chart.backend_coord(&(x, y));
+            (px - bx, py - by)
+        };
+        let font = ("sans-serif", LABEL_PX);
+        let y_style = font.into_font().into_text_style(area).pos(Pos::new(HPos::Right, VPos::Center));
+        for (r, label) in grid.output.iter().enumerate() {
+            let (x, y) = at(0.0, r as f64 + 0.5);
+            area.draw(&Text::new(short(label), (x - 4, y), y_style.clone()))?;
         }
-        words.get(pos.floor() as usize).map(|w| w.chars().take(16).collect()).unwrap_or_default()
-    };
-    let x_fmt = |x: &f64| at(src, *x);
-    let y_fmt = |y: &f64| at(out, *y);
-    let mut mesh = chart.configure_mesh();
-    mesh.disable_mesh().label_style(("sans-serif", 10));
-    if labelled {
-        mesh.x_labels(cols * 2 + 1)
-            .y_labels(rows * 2 + 1)
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(&y_fmt)
-            .x_label_style(("sans-serif", 10).into_font().transform(FontTransform::Rotate90));
-    } else {
-        mesh.x_labels(0).y_labels(0);
+        let x_style = if upright_x {
+            font.into_font().into_text_style(area).pos(Pos::new(HPos::Center, VPos::Top))
+        } else {
+            font.into_font()
+                .transform(FontTransform::Rotate90)
+                .into_text_style(area)
+                .pos(Pos::new(HPos::Left, VPos::Center))
+        };
+        for (c, label) in grid.source.iter().enumerate() {
+            let (x, y) = at(c as f64 + 0.5, rows as f64);
+            area.draw(&Text::new(short(label), (x, y + 4), x_style.clone()))?;
+        }
     }
-    mesh.draw()?;
     chart.draw_series(m.iter().enumerate().flat_map(|(r, row)| {
         row.iter().enumerate().map(move |(c, &v)| {
             Rectangle::new(

@@ -47,7 +47,10 @@ pub fn attention_heatmap_svg(map: &Heatmap, colormap: Colormap) -> Result<String
     let (cell_w, cell_h) = cell_size(map);
     let longest_x = map.source.iter().map(|w| w.chars().count()).max().unwrap_or(1) as u32;
     let w = 220 + cell_w * map.source.len() as u32;
-    let h = 170 + cell_h * map.output.len() as u32 + if rotated(map) { 8 * longest_x.min(24) } else { 0 };
+    let h = 150
+        + cell_h * map.output.len() as u32
+        + if rotated(map) { 8 * longest_x.min(24) } else { 0 }
+        + crate::title::title_height(map.title, w.max(480) - 110);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (w.max(480), h.max(300))).into_drawing_area();
@@ -84,35 +87,40 @@ fn draw_matrix(area: &DrawingArea<SVGBackend, Shift>, map: &Heatmap, colormap: C
     let longest_x = map.source.iter().map(|w| w.chars().count()).max().unwrap_or(1) as u32;
     let rotate = rotated(map);
     let font = if cell_size(map).0 < 60 { 12 } else { 14 };
-    // A title longer than the chart is wide is cut (about 9 pixels a character at 18 px).
-    let fits = (area.dim_in_pixel().0 as usize / 9).max(20);
-    let title: String = if map.title.chars().count() > fits {
-        map.title.chars().take(fits - 3).chain("...".chars()).collect()
-    } else {
-        map.title.to_string()
-    };
+    // The title wraps onto as many lines as it needs (a long sentence is never cut).
+    let area = &crate::title::draw_title(area, map.title)?;
     let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(if rotate { 40 + 8 * longest_x.min(24) } else { 48 })
         .y_label_area_size(36 + 8 * longest.min(24))
         .build_cartesian_2d(0f64..cols as f64, rows as f64..0f64)?;
     let src = map.source;
-    let out = map.output;
-    // Rotated column labels are drawn by hand below: plotters centres its x labels on the
-    // tick, which for vertical text puts half of each label under the cells.
+    // Upright column labels come from plotters, at the cells' centres; the row labels and
+    // turned column labels are drawn by hand a few pixels off the axes (plotters puts
+    // tick-less labels against the axis, and centres vertical text on it).
     let x_labels = if rotate { 0 } else { cols * 2 + 1 };
     chart
         .configure_mesh()
         .disable_mesh()
         .x_labels(x_labels)
-        .y_labels(rows * 2 + 1)
+        .y_labels(0)
         .x_label_formatter(&|x| label_at(src, *x))
-        .y_label_formatter(&|y| label_at(out, *y))
+        .set_all_tick_mark_size(0)
         .x_desc(if rotate { "" } else { "source tokens" })
         .y_desc("generated tokens")
         .label_style(("sans-serif", font))
         .draw()?;
+    // Chart coordinates are the backend's; the area below the title starts lower.
+    let (bx, by) = area.get_base_pixel();
+    let at = |x: f64, y: f64| {
+        let (px, py) = chart.backend_coord(&(x, y));
+        (px - bx, py - by)
+    };
+    let row_style = ("sans-serif", font).into_font().into_text_style(area).pos(Pos::new(HPos::Right, VPos::Center));
+    for (r, label) in map.output.iter().enumerate() {
+        let (x, y) = at(0.0, r as f64 + 0.5);
+        area.draw(&Text::new(label.clone(), (x - 6, y), row_style.clone()))?;
+    }
     if rotate {
         // Each label starts just below its column and runs down, turned a quarter clockwise.
         let style = ("sans-serif", font)
@@ -122,12 +130,12 @@ fn draw_matrix(area: &DrawingArea<SVGBackend, Shift>, map: &Heatmap, colormap: C
             .pos(Pos::new(HPos::Left, VPos::Center));
         let mut bottom = 0;
         for (c, label) in src.iter().enumerate() {
-            let (x, y) = chart.backend_coord(&(c as f64 + 0.5, rows as f64));
+            let (x, y) = at(c as f64 + 0.5, rows as f64);
             area.draw(&Text::new(label.clone(), (x, y + 6), style.clone()))?;
             bottom = bottom.max(y + 12 + 8 * label.chars().count() as i32);
         }
-        let (left, _) = chart.backend_coord(&(0.0, rows as f64));
-        let (right, _) = chart.backend_coord(&(cols as f64, rows as f64));
+        let (left, _) = at(0.0, rows as f64);
+        let (right, _) = at(cols as f64, rows as f64);
         let desc = ("sans-serif", 14).into_font().into_text_style(area).pos(Pos::new(HPos::Center, VPos::Top));
         area.draw(&Text::new("source tokens", ((left + right) / 2, bottom + 4), desc))?;
     }

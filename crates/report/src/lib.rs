@@ -8,6 +8,7 @@ pub mod heatmap;
 pub mod html;
 pub mod loss_curve;
 pub mod text;
+mod title;
 
 pub use colormap::Colormap;
 pub use config::AttentionView;
@@ -17,7 +18,7 @@ pub use head_grid::{attention_heads_svg, HeadGrid};
 pub use heatmap::{attention_heatmap, attention_heatmap_svg, Heatmap};
 pub use html::Page;
 pub use loss_curve::{group_color, line_chart, wants_log_scale, Series, Stroke};
-pub use text::{escape_html, slug};
+pub use text::{escape_html, slug, wrap};
 
 #[cfg(test)]
 mod tests;

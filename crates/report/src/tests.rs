@@ -79,10 +79,12 @@ fn long_sentences_get_small_cells_and_vertical_labels() {
     let width: f64 = doc.root_element().attribute("width").and_then(|w| w.parse().ok()).expect("width");
     // 26-pixel columns instead of 60: about 1,500 pixels, not 3,200.
     assert!(width < 1600.0, "{width}");
-    // Every label is there, the column labels turned (rotate), and the title cut to fit.
+    // Every label is there, the column labels turned (rotate), and the title wrapped
+    // onto several lines, none of it cut.
     for l in src.iter().chain(&out) {
         assert!(text.contains(&format!("\n{l}\n")), "{l} missing");
     }
     assert!(text.contains("rotate"), "column labels are not vertical");
-    assert!(text.contains("...") && text.contains("source tokens"));
+    assert!(!text.contains("...") && text.contains("source tokens"));
+    assert_eq!(text.matches("very").count(), 20, "a title word is missing");
 }

@@ -37,3 +37,51 @@ pub fn escape_html(text: &str) -> String {
     }
     out
 }
+
+/// `text` broken into lines of at most `width` characters: at its own line breaks, then
+/// between words; a word longer than a line is split. Never cuts anything off.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    for paragraph in text.split('\n') {
+        let mut line = String::new();
+        for word in paragraph.split_whitespace() {
+            let mut word: Vec<char> = word.chars().collect();
+            while word.len() > width {
+                if !line.is_empty() {
+                    lines.push(std::mem::take(&mut line));
+                }
+                lines.push(word.drain(..width).collect());
+            }
+            let needed = line.chars().count() + usize::from(!line.is_empty()) + word.len();
+            if needed > width && !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.extend(word);
+        }
+        lines.push(line);
+    }
+    lines.retain(|l| !l.is_empty());
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wrap_keeps_every_word_and_respects_the_width() {
+        assert_eq!(wrap("a b c", 80), ["a b c"]);
+        assert_eq!(wrap("one two three four", 9), ["one two", "three", "four"]);
+        assert_eq!(wrap("title\nsubtitle here", 80), ["title", "subtitle here"]);
+        assert_eq!(wrap("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+        assert!(wrap("", 10).is_empty());
+        let long = "nous ne sommes pas en train de parler de ça maintenant";
+        let lines = wrap(long, 20);
+        assert!(lines.iter().all(|l| l.chars().count() <= 20));
+        assert_eq!(lines.join(" "), long);
+    }
+}

@@ -32,6 +32,7 @@ pub mod run_dir;
 pub mod run_info;
 pub mod scoring;
 pub mod session;
+pub mod steps_csv;
 pub mod summary;
 pub mod task;
 pub mod tokenizer;

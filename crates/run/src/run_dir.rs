@@ -11,7 +11,8 @@
 //! | `tokenizer/{source,target}.json` | the BPE tokenizers (`tokenizer.json` format) |
 //! | `loss.svg`, `scores.svg`, `attention/<sentence>.svg`, `attention/epoch-<N>/` | charts |
 //! | `translations.txt`, `report.html`, `eval-<split>.json` | what people read |
-//! | `tensorboard/events.out.tfevents.*` | TensorBoard's event files, one per session |
+//! | `events.out.tfevents.*` | TensorBoard's event files, one per session |
+//! | `steps.csv` | the training loss every `report.loss_every` steps |
 //! | `.lock` | held while a process trains the run |
 
 use std::fs;
@@ -73,6 +74,9 @@ impl RunDir {
     pub fn metrics_csv(&self) -> PathBuf {
         self.root.join("metrics.csv")
     }
+    pub fn steps_csv(&self) -> PathBuf {
+        self.root.join("steps.csv")
+    }
     pub fn loss_svg(&self) -> PathBuf {
         self.root.join("loss.svg")
     }
@@ -99,8 +103,16 @@ impl RunDir {
         self.attention().join(format!("epoch-{epoch:04}"))
     }
     /// TensorBoard's event files (`report.tensorboard`).
+    /// Where TensorBoard event files go: the run folder itself, so that `tensorboard
+    /// --logdir experiments` shows one run per folder, named after it. A run started
+    /// before kept its `tensorboard/` subfolder, and its later sessions write there too.
     pub fn tensorboard(&self) -> PathBuf {
-        self.root.join("tensorboard")
+        let before = self.root.join("tensorboard");
+        if before.is_dir() {
+            before
+        } else {
+            self.root.clone()
+        }
     }
     pub fn checkpoints(&self) -> PathBuf {
         self.root.join("checkpoints")

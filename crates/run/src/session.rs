@@ -21,6 +21,7 @@ use crate::metrics_csv::{truncate_after, MetricsCsv};
 use crate::report::{Renderer, ReportObserver};
 use crate::run_dir::RunDir;
 use crate::run_info::{DataInfo, ParameterCounts, RunInfo, Session, SlurmTask};
+use crate::steps_csv::{truncate_after_step, StepsCsv};
 use crate::task::TranslationTask;
 use crate::translator::Translation;
 use crate::view::RunViews;
@@ -292,6 +293,7 @@ pub fn resume(run: &RunDir, epochs: Option<usize>, sets: &[String], hooks: Sessi
         t.steps
     ));
     truncate_after(&run.metrics_csv(), t.epochs_done)?;
+    truncate_after_step(&run.steps_csv(), t.steps)?;
     run.write_config(&p.cfg)?;
     info.status = "running".into();
     info.pid = std::process::id();
@@ -358,12 +360,13 @@ fn train(
     };
     let renderer = Renderer { run, cfg, corpus: &p.corpus, model };
     let mut csv = MetricsCsv::open(&run.metrics_csv())?;
+    let mut steps = StepsCsv::open(&run.steps_csv(), cfg.report.loss_every)?;
     let mut report = ReportObserver { renderer };
     let mut views = hooks.views.start(renderer, resumed_at)?;
     let mut checkpointer = FileCheckpointer { run: run.clone(), model, keep: cfg.train.keep_checkpoints };
     let start = Instant::now();
     let summary = {
-        let mut observers = Observers(vec![&mut csv, &mut report, hooks.progress]);
+        let mut observers = Observers(vec![&mut csv, &mut steps, &mut report, hooks.progress]);
         for view in &mut views {
             observers.0.push(view.as_mut());
         }

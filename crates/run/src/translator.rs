@@ -38,6 +38,9 @@ pub struct Translation {
     /// rows and columns of [`Self::attention`], for families that have several (see
     /// [`Self::with_heads`]); `None` otherwise.
     pub heads: Option<LayerHeads>,
+    /// What [`Self::attention`] shows when the model has several attentions ("layer 2
+    /// (the last), mean of 4 heads"); `None` for a family with one attention per step.
+    pub shows: Option<String>,
 }
 
 /// The file-name suffix of a Transformer's layer × head heatmap (`<sentence>.heads.svg`).
@@ -80,7 +83,11 @@ impl Translation {
     pub fn heads_svg(&self, report: &s2s_report::ReportConfig) -> Result<Option<String>, s2s_report::ReportError> {
         let Some(heads) = &self.heads else { return Ok(None) };
         let (source, output) = self.labels();
-        let title = format!("{} → {}: cross-attention by layer and head", self.source.trim(), self.text);
+        let title = format!(
+            "{} → {}\ncross-attention of each decoder layer (rows) and head (columns)",
+            self.source.trim(),
+            self.text
+        );
         let grid = s2s_report::HeadGrid { title: &title, source: &source, output: &output, weights: heads };
         Ok(Some(s2s_report::attention_heads_svg(&grid, report.colormap)?))
     }
@@ -96,6 +103,11 @@ impl Translation {
             }
             layers
         });
+        if let Some(layers) = &self.heads {
+            let last = layers.len().saturating_sub(1);
+            let heads = layers.last().map_or(0, Vec::len);
+            self.shows = Some(format!("cross-attention: layer {last} (last), mean of {heads} heads"));
+        }
         Ok(self)
     }
 
@@ -131,7 +143,11 @@ impl Translation {
                 mean
             }
         };
-        Ok(Self { attention, heads: None, ..self.clone() })
+        let shows = match head {
+            Some(h) => format!("cross-attention: layer {l}, head {h}"),
+            None => format!("cross-attention: layer {l}, mean of {} heads", layer_heads.len()),
+        };
+        Ok(Self { attention, heads: None, shows: Some(shows), ..self.clone() })
     }
 
     /// The attention heatmap as SVG, over tokens or (`words`) merged into words.
@@ -141,7 +157,10 @@ impl Translation {
         words: bool,
     ) -> Result<String, s2s_report::ReportError> {
         let g = if words { self.word_grid() } else { self.grid() };
-        let title = format!("{} → {}", self.source.trim(), self.text);
+        let mut title = format!("{} → {}", self.source.trim(), self.text);
+        if let Some(shows) = &self.shows {
+            title = format!("{title}\n{shows}");
+        }
         let map = s2s_report::Heatmap {
             title: &title,
             source: &g.source,
@@ -241,6 +260,7 @@ fn to_translation(
         source_ids: tokenized.ids.clone(),
         output_ids: h.ids,
         heads: None,
+        shows: None,
     }
 }
 
@@ -309,6 +329,7 @@ mod tests {
             source_ids: vec![4, 5, 6, 1],
             output_ids: vec![7, 8, 9],
             heads: None,
+            shows: None,
         };
         let g = t.word_grid();
         assert_eq!(g.source, ["Une", "élève", "EOS"]);

@@ -7,6 +7,7 @@ use s2s_trainer::{CheckpointKind, EpochRecord, Observer, StepRecord, Summary, Tr
 use s2s_run::error::{Result, RunError};
 use s2s_run::report::artifacts::translate_report_sentences;
 use s2s_run::report::Renderer;
+use s2s_run::translator::HEADS_SUFFIX;
 use s2s_run::view::{RunView, RunViews};
 
 use crate::proto::{Event, SessionLog, SummaryValue, What, SESSION_START};
@@ -21,8 +22,6 @@ const DEFAULT_HPARAMS: [&str; 4] = ["train.optimizer", "train.learning_rate", "t
 pub struct TensorBoardObserver<'a> {
     renderer: Renderer<'a>,
     file: EventFile,
-    /// The latest validation's metrics, for the `final/` scalars.
-    last_metrics: Vec<(String, f64)>,
     /// An error met in an event that cannot return one (a step), reported at the next that can.
     pending: Option<RunError>,
 }
@@ -33,7 +32,7 @@ impl<'a> TensorBoardObserver<'a> {
     /// sessions logged after that step.
     pub fn start(renderer: Renderer<'a>, resumed_at: Option<usize>) -> Result<Self> {
         let file = EventFile::create(&renderer.run.tensorboard())?;
-        let mut tb = Self { renderer, file, last_metrics: Vec::new(), pending: None };
+        let mut tb = Self { renderer, file, pending: None };
         match resumed_at {
             Some(step) => {
                 let log = SessionLog { status: SESSION_START, ..Default::default() };
@@ -44,7 +43,11 @@ impl<'a> TensorBoardObserver<'a> {
                 let config = cfg.to_toml()?;
                 let indented: String = config.lines().map(|l| format!("    {l}\n")).collect();
                 let hparams = summary::session_start(tb.hparams()?, now_secs());
-                tb.values(0, vec![summary::text("config", &indented), hparams])?;
+                let layout = summary::layout(
+                    "train and validation",
+                    &[("loss", &["^train/loss$", "^valid/loss$"]), ("scores", &["^valid/bleu$", "^valid/chrf$"])],
+                );
+                tb.values(0, vec![summary::text("config", &indented), hparams, layout])?;
             }
         }
         tb.file.flush()?;
@@ -96,15 +99,24 @@ impl<'a> TensorBoardObserver<'a> {
             };
             let cell = |t: &str| t.replace('|', "\\|");
             table.push_str(&format!("| {} | {} | {} |\n", cell(&s.text), cell(&s.reference), cell(&out)));
-            // A heatmap that cannot be drawn is left out (and said so in the table); it
-            // does not stop training.
-            let drawn = s.heatmap_svgs(&r.cfg.report).and_then(|svgs| match svgs.first() {
-                Some((_, svg)) => Ok(Some(crate::raster::svg_to_png(svg)?)),
-                None => Ok(None),
+            // The main heatmap under attention/, a Transformer's layer × head grid under
+            // attention_heads/. A heatmap that cannot be drawn is left out (and said so in
+            // the table); it does not stop training.
+            let drawn = s.heatmap_svgs(&r.cfg.report).and_then(|svgs| {
+                let wanted = svgs.iter().filter(|(suffix, _)| suffix.is_empty() || *suffix == HEADS_SUFFIX);
+                wanted
+                    .map(|(suffix, svg)| {
+                        let section = if suffix.is_empty() { "attention" } else { "attention_heads" };
+                        Ok((section, crate::raster::svg_to_png(svg)?))
+                    })
+                    .collect::<Result<Vec<_>>>()
             });
             match drawn {
-                Ok(Some((png, w, h))) => values.push(summary::image(&format!("attention/{}", s.name), png, w, h)),
-                Ok(None) => {}
+                Ok(images) => {
+                    for (section, (png, w, h)) in images {
+                        values.push(summary::image(&format!("{section}/{}", s.name), png, w, h));
+                    }
+                }
                 Err(e) => table.push_str(&format!(
                     "| {} | (heatmap not drawn: {}) | |\n",
                     cell(&s.text),
@@ -127,23 +139,16 @@ impl<'a> TensorBoardObserver<'a> {
         }
         self.values(r.step, values)?;
         if !r.metrics.is_empty() {
-            self.last_metrics.clone_from(&r.metrics);
             self.translations(r.step)?;
         }
         self.file.flush()
     }
 
+    /// The end of the session for the HPARAMS tab, whose metric columns are the run's
+    /// scalars at their last step (no single-point `final/` or `best/` cards).
     fn end(&mut self, s: &Summary) -> Result<()> {
         if !s.interrupted {
-            let mut values = vec![summary::scalar("final/train_loss", s.final_train_loss)];
-            for (name, v) in &self.last_metrics {
-                values.push(summary::scalar(&format!("final/{name}"), *v));
-            }
-            if let Some((v, _)) = s.best {
-                values.push(summary::scalar(&format!("best/{}", self.renderer.cfg.train.early_stopping_metric), v));
-            }
-            values.push(summary::session_end(now_secs()));
-            self.values(s.steps, values)?;
+            self.values(s.steps, vec![summary::session_end(now_secs())])?;
         }
         self.file.flush()
     }

@@ -1,7 +1,8 @@
 //! The protocol buffer messages of TensorBoard's event files, declared with prost's
 //! derive (no `protoc` needed). Field numbers follow TensorFlow's `event.proto`,
-//! `summary.proto`, `tensor.proto`, `tensor_shape.proto` and TensorBoard's hparams
-//! `plugin_data.proto`; only the fields s2s writes are declared.
+//! `summary.proto`, `tensor.proto`, `tensor_shape.proto`, TensorBoard's hparams
+//! `plugin_data.proto` and custom scalars' `layout.proto`; only the fields s2s writes are
+//! declared.
 
 use std::collections::HashMap;
 
@@ -167,3 +168,37 @@ pub struct SessionEndInfo {
 }
 
 pub const HPARAMS_STATUS_SUCCESS: i32 = 1;
+
+/// `tensorboard.Layout` (custom scalars): charts that put several tags on one plot.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Layout {
+    #[prost(int32, tag = "1")]
+    pub version: i32,
+    #[prost(message, repeated, tag = "2")]
+    pub category: Vec<Category>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Category {
+    #[prost(string, tag = "1")]
+    pub title: String,
+    #[prost(message, repeated, tag = "2")]
+    pub chart: Vec<Chart>,
+    #[prost(bool, tag = "3")]
+    pub closed: bool,
+}
+
+/// A chart of every scalar tag matching one of `multiline`'s regular expressions.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Chart {
+    #[prost(string, tag = "1")]
+    pub title: String,
+    #[prost(message, optional, tag = "2")]
+    pub multiline: Option<MultilineChartContent>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MultilineChartContent {
+    #[prost(string, repeated, tag = "1")]
+    pub tag: Vec<String>,
+}

@@ -1,13 +1,15 @@
 //! Summary values as TensorBoard's plugins read them: scalars, text (the text plugin's
-//! string tensors), PNG images and the hparams plugin's session records.
+//! string tensors), PNG images, the hparams plugin's session records and the custom
+//! scalars plugin's layout.
 
 use std::collections::HashMap;
 
 use prost::Message;
 
 use crate::proto::{
-    HParamsData, HParamsPluginData, Image, PluginData, SessionEndInfo, SessionStartInfo, Summary, SummaryKind,
-    SummaryMetadata, SummaryValue, TensorDim, TensorProto, TensorShape, DT_STRING, HPARAMS_STATUS_SUCCESS,
+    Category, Chart, HParamsData, HParamsPluginData, Image, Layout, MultilineChartContent, PluginData, SessionEndInfo,
+    SessionStartInfo, Summary, SummaryKind, SummaryMetadata, SummaryValue, TensorDim, TensorProto, TensorShape,
+    DT_STRING, HPARAMS_STATUS_SUCCESS,
 };
 
 fn plugin(name: &str, content: Vec<u8>) -> Option<SummaryMetadata> {
@@ -54,11 +56,37 @@ pub fn summary(values: Vec<SummaryValue>) -> Summary {
     Summary { value: values }
 }
 
-/// A config value as an hparam: numbers, booleans, and anything else as its text.
+/// The custom scalars layout: each (chart title, tag regexes) on one plot, so that the
+/// training and validation loss share a chart.
+pub fn layout(category: &str, charts: &[(&str, &[&str])]) -> SummaryValue {
+    let chart = charts
+        .iter()
+        .map(|(title, tags)| Chart {
+            title: (*title).to_string(),
+            multiline: Some(MultilineChartContent { tag: tags.iter().map(|t| (*t).to_string()).collect() }),
+        })
+        .collect();
+    let layout = Layout { version: 0, category: vec![Category { title: category.into(), chart, closed: false }] };
+    // A scalar string tensor (no dimensions), as the plugin's own writer makes it.
+    let tensor = TensorProto {
+        dtype: DT_STRING,
+        tensor_shape: Some(TensorShape { dim: Vec::new() }),
+        string_val: vec![layout.encode_to_vec()],
+    };
+    SummaryValue {
+        tag: "custom_scalars__config__".into(),
+        metadata: plugin("custom_scalars", Vec::new()),
+        value: Some(SummaryKind::Tensor(tensor)),
+    }
+}
+
+/// A config value as an hparam: floats as numbers, integers as their digits (the
+/// HPARAMS table prints every number with four decimals: `heads 4.0000`), booleans,
+/// and anything else as its text.
 pub fn hparam_value(v: &toml::Value) -> prost_types::Value {
     use prost_types::value::Kind;
     let kind = match v {
-        toml::Value::Integer(i) => Kind::NumberValue(*i as f64),
+        toml::Value::Integer(i) => Kind::StringValue(i.to_string()),
         toml::Value::Float(f) => Kind::NumberValue(*f),
         toml::Value::Boolean(b) => Kind::BoolValue(*b),
         toml::Value::String(s) => Kind::StringValue(s.clone()),

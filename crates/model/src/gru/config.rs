@@ -132,8 +132,8 @@ impl Family for GruConfig {
 
     fn describe(&self) -> String {
         format!(
-            "GRU, {:?} attention, hidden {}, embedding {}, {} encoder layer(s){}, dropout {}{}",
-            self.attention,
+            "GRU, {} attention, hidden {}, embedding {}, {} encoder layer(s){}, dropout {}{}",
+            format!("{:?}", self.attention).to_lowercase(),
             self.hidden_size,
             self.embedding_dim(),
             self.encoder_layers,

@@ -124,18 +124,18 @@ impl Family for TransformerConfig {
 
     fn describe(&self) -> String {
         format!(
-            "Transformer, {}+{} layers, {} heads, d_model {}, ff {}, {:?}-norm, {:?} positions, dropout {} (attention {}, activation {}), tied embeddings: {:?}",
+            "Transformer, {}+{} layers, {} heads, d_model {}, ff {}, {}-norm, {} positions, dropout {} (attention {}, activation {}), tied embeddings: {}",
             self.encoder_layers,
             self.decoder_layer_count(),
             self.heads,
             self.hidden_size,
             self.ff_dim(),
-            self.norm,
-            self.positions,
+            format!("{:?}", self.norm).to_lowercase(),
+            format!("{:?}", self.positions).to_lowercase(),
             self.dropout,
             self.attention_dropout,
             self.activation_dropout,
-            self.tie_embeddings
+            format!("{:?}", self.tie_embeddings).to_lowercase()
         )
     }
 

@@ -12,6 +12,7 @@ use crate::config::ExperimentConfig;
 use crate::error::{io, Result};
 use crate::metrics_csv::read_metrics;
 use crate::run_dir::{replace_with, write_atomic, RunDir};
+use crate::steps_csv::read_step_losses;
 use crate::translator::{references, translate, Translation};
 
 /// The sentences the report translates: the configured list, else the first training ones.
@@ -23,17 +24,27 @@ pub fn report_sentences(cfg: &ExperimentConfig, corpus: &Corpus) -> Vec<String> 
     corpus.train.iter().take(cfg.report.max_sentences).map(text).collect()
 }
 
-/// Draws loss.svg (train solid, validation dashed) from metrics.csv, and scores.svg
+/// Draws loss.svg (train solid, validation dashed) from metrics.csv, by step from
+/// steps.csv when that has more points than there are epochs, and scores.svg
 /// (validation BLEU and chrF) when the run validated.
 pub fn write_loss_curve(run: &RunDir, title: &str) -> Result<()> {
     let cols = read_metrics(&run.metrics_csv())?;
     let column = |name: &str| cols.iter().find(|(n, _)| n == name).map(|(_, p)| p.clone()).unwrap_or_default();
-    let mut series = vec![Series::new("train_loss", column("train_loss"), 0)];
-    let valid = column("valid_loss");
+    let by_epoch = column("train_loss");
+    let by_step = read_step_losses(&run.steps_csv())?;
+    let (x_label, train, valid) = if by_step.len() > by_epoch.len() {
+        // Validation at the step its epoch ended on.
+        let step_of: Vec<(f64, f64)> = column("step");
+        let at_step = |(epoch, v): (f64, f64)| step_of.iter().find(|p| p.0 == epoch).map(|p| (p.1, v));
+        ("step", by_step, column("valid_loss").into_iter().filter_map(at_step).collect())
+    } else {
+        ("epoch", by_epoch, column("valid_loss"))
+    };
+    let mut series = vec![Series::new("train_loss", train, 0)];
     if !valid.is_empty() {
         series.push(Series::new("valid_loss", valid, 0).dashed());
     }
-    replace_with(&run.loss_svg(), |tmp| line_chart(tmp, title, "epoch", "loss (NLL per target token)", &series))?;
+    replace_with(&run.loss_svg(), |tmp| line_chart(tmp, title, x_label, "loss (NLL per target token)", &series))?;
     let (bleu, chrf) = (column("valid_bleu"), column("valid_chrf"));
     if !bleu.is_empty() {
         let scores = [Series::new("valid_bleu", bleu, 0), Series::new("valid_chrf", chrf, 1)];
@@ -74,22 +85,36 @@ pub fn translate_report_sentences(
     model: &dyn TranslationModel,
 ) -> Vec<ReportSentence> {
     let refs = references(corpus);
-    let mut used = HashSet::new();
-    report_sentences(cfg, corpus)
+    let sentences = report_sentences(cfg, corpus);
+    let names = sentence_names(&sentences);
+    sentences
         .into_iter()
-        .map(|s| {
-            let mut name = slug(&s);
-            let mut k = 2;
-            while !used.insert(name.clone()) {
-                name = format!("{}-{k}", slug(&s));
-                k += 1;
-            }
+        .zip(names)
+        .map(|(s, name)| {
             let translation = translate(model, &corpus.source, &corpus.target, std::slice::from_ref(&s))
                 .and_then(|mut t| t.remove(0).with_heads(model))
                 .map_err(|e| e.to_string());
             let key = translation.as_ref().map_or(String::new(), |t| t.tokens.join(" "));
             let reference = refs.get(&key).cloned().unwrap_or_else(|| "-".into());
             ReportSentence { text: s, name, reference, translation }
+        })
+        .collect()
+}
+
+/// File-name-safe names of `sentences`, unique among them: their slugs, with `-2`, `-3`,
+/// ... after a slug seen before.
+pub fn sentence_names(sentences: &[String]) -> Vec<String> {
+    let mut used = HashSet::new();
+    sentences
+        .iter()
+        .map(|s| {
+            let mut name = slug(s);
+            let mut k = 2;
+            while !used.insert(name.clone()) {
+                name = format!("{}-{k}", slug(s));
+                k += 1;
+            }
+            name
         })
         .collect()
 }

@@ -5,6 +5,7 @@
 pub mod artifacts;
 mod observer;
 pub mod page;
+mod story;
 
 use s2s_data::Corpus;
 use s2s_model::TranslationModel;

@@ -1,12 +1,13 @@
 //! `report.html`: a run folder on one self-contained page, in the order people read it:
-//! the summary, then the translations and their attention, then the curves and the
-//! resolved config, and last the metrics table (the latest rows; the rest folded, with a
-//! link to metrics.csv).
+//! the model line and headline results, the curves, the translations and their
+//! attention, then the metrics table (the latest rows; the rest folded, with a link to
+//! metrics.csv), the run's details and its resolved config.
 
 use s2s_report::Page;
 
 use crate::error::{Result, RunError};
-use crate::report::artifacts::svgs_in;
+use crate::report::artifacts::{sentence_names, svgs_in};
+use crate::report::story;
 use crate::run_dir::{write_atomic, RunDir};
 use crate::summary::RunSummary;
 
@@ -68,82 +69,52 @@ fn translation_rows(text: &str) -> Vec<Vec<Option<String>>> {
     rows
 }
 
-/// Writes `report.html` from what the folder holds.
-pub fn write_report(dir: &RunDir) -> Result<()> {
-    let Some(run) = RunSummary::load(dir.path()) else {
-        return Err(RunError::Refused(format!("{} is not a run folder", dir.path().display())));
-    };
-    let mut page = Page::new(&format!("s2s run {}", run.name));
-    page.heading(1, &format!("Run {}", run.name));
-    let mut summary: Vec<(String, String)> = vec![("status".into(), run.status.clone())];
-    if let Some(i) = &run.info {
-        for (k, v) in [
-            ("started", i.started_at.clone()),
-            ("ended", i.ended_at.clone().unwrap_or_else(|| "-".into())),
-            ("seed", i.seed.to_string()),
-            ("device", i.device.clone()),
-            ("version", i.program_version.clone()),
-            ("parameters", i.parameters.total.to_string()),
-            ("train / valid pairs", format!("{} / {}", i.data.train_pairs, i.data.valid_pairs)),
-            ("data fingerprint", i.data.fingerprint.clone()),
-        ] {
-            summary.push((k.into(), v));
-        }
-        summary.extend(i.final_metrics.iter().map(|(k, v)| (k.clone(), cell(v))));
-    }
-    page.heading(2, "Summary").key_values(&summary);
+/// The heatmap files of one report sentence named `name`, in reading order, each with a
+/// caption saying which view it is.
+fn sentence_heatmaps(dir: &std::path::Path, name: &str) -> Vec<(std::path::PathBuf, &'static str)> {
+    [("", ""), (".words", "merged into words"), (crate::translator::HEADS_SUFFIX, "every decoder layer and head")]
+        .into_iter()
+        .map(|(suffix, caption)| (dir.join(format!("{name}{suffix}.svg")), caption))
+        .filter(|(p, _)| p.is_file())
+        .collect()
+}
 
-    if let Ok(t) = std::fs::read_to_string(dir.translations_txt()) {
-        let headers = ["source".to_string(), "reference".into(), "translation".into()];
-        page.heading(2, "Translations").table(&headers, &translation_rows(&t));
-    }
-    let att = dir.attention();
-    let svgs = svgs_in(&att);
-    if !svgs.is_empty() {
-        page.heading(2, "Attention").grid_start();
-        for p in &svgs {
-            if let Ok(svg) = std::fs::read(p) {
-                page.svg(&svg, &p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+/// Draws the heatmaps of `dir` in the translation table's order, each captioned with its
+/// sentence and view; files of no listed sentence come last.
+fn heatmaps(page: &mut Page, dir: &std::path::Path, sources: &[String]) {
+    let mut shown = std::collections::HashSet::new();
+    page.grid_start();
+    for (source, name) in sources.iter().zip(sentence_names(sources)) {
+        for (path, view) in sentence_heatmaps(dir, &name) {
+            if let Ok(svg) = std::fs::read(&path) {
+                let caption = if view.is_empty() { source.clone() } else { format!("{source} ({view})") };
+                page.svg(&svg, &caption);
             }
-        }
-        page.grid_end();
-    }
-    let mut epochs_dirs: Vec<_> =
-        std::fs::read_dir(&att).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
-    epochs_dirs.sort();
-    if !epochs_dirs.is_empty() {
-        page.heading(2, "Attention over training");
-        for d in &epochs_dirs {
-            page.heading(3, &d.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()).grid_start();
-            for p in svgs_in(d) {
-                if let Ok(svg) = std::fs::read(&p) {
-                    page.svg(&svg, &p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
-                }
-            }
-            page.grid_end();
+            shown.insert(path);
         }
     }
+    for p in svgs_in(dir).into_iter().filter(|p| !shown.contains(p)) {
+        if let Ok(svg) = std::fs::read(&p) {
+            page.svg(&svg, &p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+        }
+    }
+    page.grid_end();
+}
 
-    if let Ok(svg) = std::fs::read(dir.loss_svg()) {
-        page.heading(2, "Loss").svg(&svg, "loss curves (train solid, validation dashed)");
-    }
-    if let Ok(svg) = std::fs::read(dir.scores_svg()) {
-        page.heading(2, "Validation scores").svg(&svg, "validation BLEU and chrF");
-    }
-
-    if let Ok(c) = std::fs::read_to_string(dir.config_toml()) {
-        page.heading(2, "Resolved config").preformatted(&c);
-    }
-    let headers: Vec<String> = run.metrics.iter().map(|(k, _)| k.clone()).collect();
+/// The metrics table: every column with a value in some row, the latest rows first.
+fn metrics_table(page: &mut Page, run: &RunSummary) {
+    let columns: Vec<&(String, Vec<(f64, f64)>)> =
+        run.metrics.iter().filter(|(k, pts)| k == "epoch" || pts.iter().any(|p| !p.1.is_nan())).collect();
+    let headers: Vec<String> = columns.iter().map(|(k, _)| k.clone()).collect();
     let epochs: Vec<f64> = run.column("train_loss").iter().map(|p| p.0).collect();
     let row = |epoch: f64| -> Vec<Option<String>> {
-        run.metrics
+        columns
             .iter()
             .map(|(k, pts)| {
                 if k == "epoch" {
                     return Some(format!("{epoch}"));
                 }
-                pts.iter().find(|p| p.0 == epoch).map(|p| fmt(p.1))
+                pts.iter().find(|p| p.0 == epoch).filter(|p| !p.1.is_nan()).map(|p| fmt(p.1))
             })
             .collect()
     };
@@ -154,6 +125,81 @@ pub fn write_report(dir: &RunDir) -> Result<()> {
     if split > 0 {
         let earlier: Vec<_> = epochs[..split].iter().rev().map(|&e| row(e)).collect();
         page.details_start(&format!("{split} earlier epochs")).table(&headers, &earlier).details_end();
+    }
+}
+
+/// Writes `report.html` from what the folder holds, in the order people read it: what
+/// was trained and how it went, the curves, the translations and their attention, then
+/// the details.
+pub fn write_report(dir: &RunDir) -> Result<()> {
+    let Some(run) = RunSummary::load(dir.path()) else {
+        return Err(RunError::Refused(format!("{} is not a run folder", dir.path().display())));
+    };
+    let mut page = Page::new(&format!("s2s run {}", run.name));
+    page.heading(1, &format!("Run {}", run.name));
+    if let Some(cfg) = run.config() {
+        page.paragraph(&story::model_line(&cfg, run.info.as_ref().map(|i| i.parameters.total as u64)));
+    }
+    page.key_values(&story::headline(&run));
+
+    if let Ok(svg) = std::fs::read(dir.loss_svg()) {
+        let caption = if run.column("valid_loss").is_empty() {
+            "training loss"
+        } else {
+            "training loss (solid) and validation loss (dashed)"
+        };
+        page.heading(2, "Loss").svg(&svg, caption);
+    }
+    if let Ok(svg) = std::fs::read(dir.scores_svg()) {
+        page.heading(2, "Validation scores").svg(&svg, "validation BLEU and chrF");
+    }
+
+    let rows = std::fs::read_to_string(dir.translations_txt()).map(|t| translation_rows(&t)).unwrap_or_default();
+    if !rows.is_empty() {
+        let headers = ["source".to_string(), "reference".into(), "translation".into()];
+        page.heading(2, "Translations").table(&headers, &rows);
+    }
+    let sources: Vec<String> = rows.iter().filter_map(|r| r[0].clone()).collect();
+    let att = dir.attention();
+    if !svgs_in(&att).is_empty() {
+        page.heading(2, "Attention");
+        heatmaps(&mut page, &att, &sources);
+    }
+    let mut epochs_dirs: Vec<_> =
+        std::fs::read_dir(&att).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    epochs_dirs.sort();
+    if !epochs_dirs.is_empty() {
+        page.heading(2, "Attention over training");
+        for d in &epochs_dirs {
+            page.heading(3, &d.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+            heatmaps(&mut page, d, &sources);
+        }
+    }
+
+    metrics_table(&mut page, &run);
+    if let Some(i) = &run.info {
+        let details: Vec<(String, String)> = [
+            ("started", i.started_at.clone()),
+            ("ended", i.ended_at.clone().unwrap_or_else(|| "-".into())),
+            ("sessions", i.sessions.len().to_string()),
+            ("seed", i.seed.to_string()),
+            ("device", i.device.clone()),
+            ("version", i.program_version.clone()),
+            ("parameters", story::thousands(i.parameters.total as u64)),
+            (
+                "train / valid / test pairs",
+                format!("{} / {} / {}", i.data.train_pairs, i.data.valid_pairs, i.data.test_pairs),
+            ),
+            ("data fingerprint", i.data.fingerprint.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .chain(i.final_metrics.iter().map(|(k, v)| (k.clone(), cell(v))))
+        .collect();
+        page.heading(2, "Run details").key_values(&details);
+    }
+    if let Ok(c) = std::fs::read_to_string(dir.config_toml()) {
+        page.heading(2, "Resolved config").preformatted(&c);
     }
     write_atomic(&dir.report_html(), page.render().as_bytes())
 }
