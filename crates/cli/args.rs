@@ -6,7 +6,20 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "s2s", version, about = "Train, inspect and compare attention-based seq2seq models")]
+#[command(
+    name = "s2s",
+    version,
+    about = "Train, inspect and compare attention-based seq2seq models",
+    after_help = "Examples:
+  s2s run configs/base.toml                    train the notebook's GRU + attention (seconds)
+  s2s run configs/base.toml --set train.epochs=50 --set model.hidden_size=64
+  s2s translate latest \"i am a student\" --heatmap -
+  s2s compare                                  every run under experiments/, side by side
+  s2s resume latest --epochs 800               continue the newest run
+
+Each run writes experiments/<name>-<timestamp>/; open its report.html.
+Reference: docs/commands.md, docs/config.md, docs/run-folder.md"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -76,9 +89,11 @@ pub enum Command {
         /// --beam the run's beam is widened to N).
         #[arg(long, default_value_t = 1)]
         n_best: usize,
-        /// Write the (first) translation's attention heatmap to this SVG file (a
-        /// Transformer's also gets FILE.heads.svg, its layer × head grid).
-        #[arg(long, value_name = "FILE.svg")]
+        /// Draw the (best) translation's attention: `-` prints it on the terminal in
+        /// Unicode shades, FILE.svg writes an SVG heatmap (a Transformer's also gets
+        /// FILE.heads.svg, its layer × head grid). With several sentences (arguments or
+        /// lines of standard input), sentence N goes to FILE-N.svg.
+        #[arg(long, value_name = "FILE.svg|-")]
         heatmap: Option<PathBuf>,
         /// Transformer: draw this decoder layer's cross-attention (0-based; default: the
         /// last), averaged over its heads unless --head is given.
@@ -148,11 +163,13 @@ pub enum Command {
         /// Fixed overrides for every run.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
-        /// Runs trained at the same time (separate processes; launcher local; default 1).
-        #[arg(long)]
+        /// Runs trained at the same time, as separate processes (launcher local)
+        /// [default: the sweep file's `jobs`, else 1].
+        #[arg(long, value_name = "N")]
         jobs: Option<usize>,
-        /// Where the points train: local (default) or slurm (one array job).
-        #[arg(long)]
+        /// Where the points train: local, or slurm (one array job) [default: the sweep
+        /// file's `launcher`, else local].
+        #[arg(long, value_name = "local|slurm")]
         launcher: Option<String>,
         /// A [sweep.slurm] setting, e.g. --slurm partition=gpu --slurm time=2:00:00 (repeatable).
         #[arg(long = "slurm", value_name = "KEY=VALUE")]
@@ -200,7 +217,9 @@ pub enum Command {
     },
     /// Print the fully resolved config (defaults < file < S2S_ env < --set) without training.
     Config {
+        /// The experiment config (TOML), e.g. configs/base.toml.
         config: PathBuf,
+        /// Override a config value, e.g. --set train.learning_rate=0.001 (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
@@ -217,10 +236,16 @@ pub enum SweepAction {
         json: bool,
     },
     /// Cancel the sweep's Slurm jobs (running points stop with a checkpoint).
-    Cancel { dir: PathBuf },
+    Cancel {
+        /// The sweep folder (experiments/sweep-<name>-<timestamp>).
+        dir: PathBuf,
+    },
     /// Submit again the points that failed or were cancelled (they resume from their
     /// checkpoints).
-    Resubmit { dir: PathBuf },
+    Resubmit {
+        /// The sweep folder (experiments/sweep-<name>-<timestamp>).
+        dir: PathBuf,
+    },
     /// Train one point of a sweep folder (what each array task runs).
     #[command(hide = true)]
     Point { dir: PathBuf, index: usize },
@@ -233,6 +258,7 @@ pub enum TokenizerAction {
     Train {
         /// The experiment config (with data.tokenizer = "bpe").
         config: PathBuf,
+        /// Override a config value, e.g. --set data.max_vocab_size=4000 (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
         /// Where to write it: a tokenizer.json file for a joint vocabulary, else a folder of
@@ -240,4 +266,31 @@ pub enum TokenizerAction {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every argument a user can see says what it is (`--help` shows no bare `<DIR>`).
+    #[test]
+    fn every_visible_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "s2s", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
 }

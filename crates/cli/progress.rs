@@ -1,6 +1,7 @@
 //! Training sessions on the terminal: progress as a bar when stdout is a terminal, else a line every
 //! twentieth of the run (and at every validation).
 
+use s2s_run::report::page::fmt;
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -39,9 +40,9 @@ impl Observer for Progress {
             .metrics
             .iter()
             .filter(|(k, _)| k == "valid_loss" || k == "valid_bleu")
-            .map(|(k, v)| format!("  {k} {v:.4}"))
+            .map(|(k, v)| format!("  {k} {}", fmt(*v)))
             .collect();
-        let msg = format!("loss {:.4}{valid}", r.train_loss);
+        let msg = format!("loss {}{valid}", fmt(r.train_loss));
         match &self.bar {
             Some(bar) => {
                 bar.set_position(r.epoch as u64);
@@ -51,8 +52,12 @@ impl Observer for Progress {
                 if r.epoch.is_multiple_of(self.every) || r.epoch == self.total || r.epoch == 1 || !r.metrics.is_empty()
                 {
                     crate::output::say(&format!(
-                        "epoch {:>4}/{}  train_loss {:.4}{valid}  lr {:.3e}  {:.1}s",
-                        r.epoch, self.total, r.train_loss, r.learning_rate, r.elapsed_s
+                        "epoch {:>4}/{}  train_loss {}{valid}  lr {:.3e}  {:.1}s",
+                        r.epoch,
+                        self.total,
+                        fmt(r.train_loss),
+                        r.learning_rate,
+                        r.elapsed_s
                     ));
                 }
             }

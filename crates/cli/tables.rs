@@ -31,7 +31,8 @@ pub fn print_csv(cmp: &Comparison) -> std::io::Result<()> {
 }
 
 pub fn print_table(cmp: &Comparison) -> std::io::Result<()> {
-    let keys = result_keys();
+    // Result columns no run has a figure for are left out.
+    let keys = cmp.result_keys_with_values();
     let mut header = vec!["run".to_string()];
     header.extend(cmp.keys.iter().cloned());
     header.push("status".into());

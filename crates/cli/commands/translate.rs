@@ -38,8 +38,9 @@ pub fn execute(dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
         eprintln!("warning: {w}");
     }
     if !texts.is_empty() {
-        for t in texts {
-            one(&run, t, opts)?;
+        let many = texts.len() > 1;
+        for (i, t) in texts.iter().enumerate() {
+            one(&run, t, opts, many.then_some(i + 1))?;
         }
         return Ok(());
     }
@@ -54,7 +55,8 @@ pub fn execute(dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
         if stdin.lock().read_line(&mut line).with_context(|| format!("standard input, line {number}"))? == 0 {
             break;
         }
-        if let Err(e) = one(&run, line.trim(), opts) {
+        // Each line is a sentence of its own: its heatmap goes to FILE-<line>.svg.
+        if let Err(e) = one(&run, line.trim(), opts, Some(number)) {
             if !interactive {
                 return Err(e);
             }
@@ -64,7 +66,48 @@ pub fn execute(dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
     Ok(())
 }
 
-fn one(run: &OpenedRun, text: &str, opts: &Options) -> Result<()> {
+/// `path` for sentence `number` of several: `attn.svg` → `attn-3.svg`.
+fn numbered(path: &Path, number: Option<usize>) -> PathBuf {
+    let Some(n) = number else { return path.to_path_buf() };
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{n}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{n}"),
+    };
+    path.with_file_name(name)
+}
+
+/// Draws `t`'s attention as `--heatmap` asks: on the terminal (`-`), or as SVG files.
+fn draw(run: &OpenedRun, t: &s2s_run::translator::Translation, opts: &Options, path: &Path) -> Result<()> {
+    // A Transformer's maps come from its forced pass, with every layer and head.
+    let first = t.clone().with_heads(run.model.as_ref())?;
+    let shown = first.select_head(opts.layer, opts.head).map_err(anyhow::Error::msg)?;
+    if path == Path::new("-") {
+        let g = shown.grid();
+        outln!("{} → {}", shown.source.trim(), shown.text)?;
+        if let Some(what) = &shown.shows {
+            outln!("{what}")?;
+        }
+        outln!("{}", s2s_report::terminal_heatmap(&g.source, &g.output, &g.weights))?;
+        return Ok(());
+    }
+    // The main view at PATH; with report.attention_view = "both", the merged-word view
+    // beside it as PATH's stem + ".words.svg"; a Transformer's layer × head grid as
+    // ".heads.svg".
+    let mut svgs = shown.heatmap_svgs(&run.cfg.report)?;
+    if let Some(grid) = first.heads_svg(&run.cfg.report)? {
+        svgs.push((s2s_run::translator::HEADS_SUFFIX, grid));
+    }
+    for (suffix, svg) in svgs {
+        let file =
+            if suffix.is_empty() { path.to_path_buf() } else { path.with_extension(format!("{}.svg", &suffix[1..])) };
+        std::fs::write(&file, svg).with_context(|| format!("cannot write {}", file.display()))?;
+    }
+    Ok(())
+}
+
+/// Translates one sentence; `number` is its place among several (for heatmap files).
+fn one(run: &OpenedRun, text: &str, opts: &Options, number: Option<usize>) -> Result<()> {
     // Nothing in, nothing out: an empty line (the model would make a sentence up).
     if text.trim().is_empty() {
         outln!()?;
@@ -83,22 +126,6 @@ fn one(run: &OpenedRun, text: &str, opts: &Options) -> Result<()> {
                 first.dropped.join(" ")
             );
         }
-        if let Some(path) = &opts.heatmap {
-            // The main view at PATH; with report.attention_view = "both", the merged-word
-            // view beside it as PATH's stem + ".words.svg"; a Transformer's layer × head
-            // grid as ".heads.svg".
-            let first = first.clone().with_heads(run.model.as_ref())?;
-            let shown = first.select_head(opts.layer, opts.head).map_err(anyhow::Error::msg)?;
-            let mut svgs = shown.heatmap_svgs(&run.cfg.report)?;
-            if let Some(grid) = first.heads_svg(&run.cfg.report)? {
-                svgs.push((s2s_run::translator::HEADS_SUFFIX, grid));
-            }
-            for (suffix, svg) in svgs {
-                let file =
-                    if suffix.is_empty() { path.clone() } else { path.with_extension(format!("{}.svg", &suffix[1..])) };
-                std::fs::write(&file, svg).with_context(|| format!("cannot write {}", file.display()))?;
-            }
-        }
     }
     if opts.n_best <= 1 {
         outln!("{}", hyps.first().map(|h| h.text.clone()).unwrap_or_default())?;
@@ -106,6 +133,10 @@ fn one(run: &OpenedRun, text: &str, opts: &Options) -> Result<()> {
         for h in &hyps {
             outln!("{:.4}\t{}", h.log_prob, h.text)?;
         }
+    }
+    if let (Some(path), Some(best)) = (&opts.heatmap, hyps.first()) {
+        let path = if path == Path::new("-") { path.clone() } else { numbered(path, number) };
+        draw(run, best, opts, &path)?;
     }
     Ok(())
 }

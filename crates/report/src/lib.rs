@@ -7,6 +7,7 @@ pub mod head_grid;
 pub mod heatmap;
 pub mod html;
 pub mod loss_curve;
+pub mod terminal;
 pub mod text;
 mod title;
 
@@ -18,6 +19,7 @@ pub use head_grid::{attention_heads_svg, HeadGrid};
 pub use heatmap::{attention_heatmap, attention_heatmap_svg, Heatmap};
 pub use html::Page;
 pub use loss_curve::{group_color, line_chart, wants_log_scale, Series, Stroke};
+pub use terminal::terminal_heatmap;
 pub use text::{escape_html, slug, wrap};
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ pub struct Comparison {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunRow {
     pub run: String,
+    /// What sets the run apart: the differing keys' values (`hidden_size=64,
+    /// learning_rate=0.01`), or its name when nothing differs.
+    pub label: String,
     pub path: String,
     pub status: String,
     pub config: BTreeMap<String, Option<String>>,
@@ -54,6 +57,7 @@ pub fn build(runs: &[RunSummary], all_keys: bool) -> Comparison {
         .zip(&configs)
         .map(|(r, c)| RunRow {
             run: r.name.clone(),
+            label: label(&keys, c).unwrap_or_else(|| r.name.clone()),
             path: r.dir.path().display().to_string(),
             status: r.status.clone(),
             config: keys.iter().map(|k| (k.clone(), c.get(k).cloned())).collect(),
@@ -63,7 +67,31 @@ pub fn build(runs: &[RunSummary], all_keys: bool) -> Comparison {
     Comparison { keys, runs: rows }
 }
 
+/// `key=value` for each differing key a run has, by the key's last part
+/// (`model.hidden_size` → `hidden_size`) unless two keys share it; `None` when there are none.
+fn label(keys: &[String], config: &BTreeMap<String, String>) -> Option<String> {
+    let short = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
+    let parts: Vec<String> = keys
+        .iter()
+        .filter(|k| !IGNORED.contains(&k.as_str()))
+        .filter_map(|k| {
+            let shared = keys.iter().filter(|o| short(o) == short(k)).count() > 1;
+            let name = if shared { k.clone() } else { short(k) };
+            config.get(k).map(|v| format!("{name}={v}"))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 impl Comparison {
+    /// The result columns that hold a figure for at least one run.
+    pub fn result_keys_with_values(&self) -> Vec<String> {
+        result_keys()
+            .into_iter()
+            .filter(|k| self.runs.iter().any(|r| r.results.get(k).is_some_and(Option::is_some)))
+            .collect()
+    }
+
     /// Sorts the runs best first by a result column, in that column's direction; runs
     /// without the figure go last.
     pub fn sort_by(&mut self, metric: &str) -> Result<()> {
@@ -83,13 +111,10 @@ impl Comparison {
     }
 }
 
-/// A result as the tables show it.
+/// A result as the tables show it: 4 significant digits, small numbers in scientific
+/// notation (`3.834e-5`, not `0.0000`).
 pub fn cell(v: Option<f64>) -> String {
-    match v {
-        None => "-".into(),
-        Some(x) if x.abs() >= 100.0 || x == x.trunc() => format!("{x:.1}"),
-        Some(x) => format!("{x:.4}"),
-    }
+    v.map_or_else(|| "-".into(), crate::report::page::fmt)
 }
 
 /// The most runs drawn in the loss chart and the heatmap rows; a sweep's 1,000 runs are
@@ -123,7 +148,13 @@ pub fn drawn(runs: &[RunSummary]) -> (Vec<&RunSummary>, Option<&'static str>) {
 /// Writes the comparison folder (loss.svg, attention/, index.html, comparison.json) and
 /// returns the path of its index.html.
 pub fn write_folder(out: &Path, all_runs: &[RunSummary], cmp: &Comparison) -> Result<std::path::PathBuf> {
-    let result_keys = result_keys();
+    let result_keys = cmp.result_keys_with_values();
+    let label_of = |r: &RunSummary| {
+        cmp.runs
+            .iter()
+            .find(|row| row.run == r.name && row.path == r.dir.path().display().to_string())
+            .map_or_else(|| r.name.clone(), |row| row.label.clone())
+    };
     std::fs::create_dir_all(out).map_err(io(out))?;
     let (runs, ranked_by) = drawn(all_runs);
     // One colour per run; train solid, validation dashed.
@@ -132,7 +163,7 @@ pub fn write_folder(out: &Path, all_runs: &[RunSummary], cmp: &Comparison) -> Re
         for col in ["train_loss", "valid_loss"] {
             let pts = r.column(col).to_vec();
             if !pts.is_empty() {
-                let s = Series::new(format!("{} {col}", r.name), pts, group);
+                let s = Series::new(format!("{} {col}", label_of(r)), pts, group);
                 series.push(if col == "valid_loss" { s.dashed() } else { s });
             }
         }
@@ -149,13 +180,13 @@ pub fn write_folder(out: &Path, all_runs: &[RunSummary], cmp: &Comparison) -> Re
         .map(|r| std::iter::once(Some(r.run.clone())).chain(cmp.keys.iter().map(|k| r.config[k].clone())).collect())
         .collect();
     page.heading(2, "Config keys that differ").table(&headers, &rows);
-    let mut headers = vec!["run".to_string(), "status".into()];
+    let mut headers = vec!["run".to_string(), "folder".into(), "status".into()];
     headers.extend(result_keys.iter().cloned());
     let rows: Vec<Vec<Option<String>>> = cmp
         .runs
         .iter()
         .map(|r| {
-            [Some(r.run.clone()), Some(r.status.clone())]
+            [Some(r.label.clone()), Some(r.run.clone()), Some(r.status.clone())]
                 .into_iter()
                 .chain(result_keys.iter().map(|k| r.results[k].map(|v| cell(Some(v)))))
                 .collect()
@@ -185,16 +216,24 @@ pub fn write_folder(out: &Path, all_runs: &[RunSummary], cmp: &Comparison) -> Re
         page.heading(2, "Attention, side by side");
         std::fs::create_dir_all(&att).map_err(io(&att))?;
     }
+    // The sentence each heatmap file is of, from the runs' translation tables.
+    let mut sentence_of = BTreeMap::new();
+    for r in &runs {
+        let sources = crate::report::page::report_sources(&r.dir);
+        for (name, source) in crate::report::artifacts::sentence_names(&sources).into_iter().zip(sources) {
+            sentence_of.entry(name).or_insert(source);
+        }
+    }
     for s in &sentences {
         // One column per run, scaled to fit: the same sentence really side by side.
-        page.heading(3, s).columns_start(runs.len());
+        page.heading(3, sentence_of.get(s).unwrap_or(s)).columns_start(runs.len());
         for r in &runs {
             let p = r.dir.attention().join(format!("{s}.svg"));
             match std::fs::read(&p) {
                 Ok(svg) => {
                     let copy = att.join(format!("{s}--{}.svg", r.name));
                     std::fs::write(&copy, &svg).map_err(io(&copy))?;
-                    page.svg(&svg, &r.name);
+                    page.svg(&svg, &label_of(r));
                 }
                 Err(_) => {
                     page.paragraph(&format!("{}: no heatmap for this sentence", r.name));
@@ -207,7 +246,7 @@ pub fn write_folder(out: &Path, all_runs: &[RunSummary], cmp: &Comparison) -> Re
             if let Ok(svg) = std::fs::read(&p) {
                 let copy = att.join(format!("{s}{HEADS_SUFFIX}--{}.svg", r.name));
                 std::fs::write(&copy, &svg).map_err(io(&copy))?;
-                page.svg(&svg, &format!("{}: cross-attention of every decoder layer and head", r.name));
+                page.svg(&svg, &format!("{}: every decoder layer and head", label_of(r)));
             }
         }
     }

@@ -128,6 +128,12 @@ fn metrics_table(page: &mut Page, run: &RunSummary) {
     }
 }
 
+/// The report sentences of a run, as its translations.txt lists them.
+pub fn report_sources(dir: &RunDir) -> Vec<String> {
+    let rows = std::fs::read_to_string(dir.translations_txt()).map(|t| translation_rows(&t)).unwrap_or_default();
+    rows.into_iter().filter_map(|mut r| r.swap_remove(0)).collect()
+}
+
 /// Writes `report.html` from what the folder holds, in the order people read it: what
 /// was trained and how it went, the curves, the translations and their attention, then
 /// the details.
