@@ -16,7 +16,7 @@ pub mod error;
 pub mod family;
 pub mod gru;
 pub mod kernels;
-pub(crate) mod keys;
+pub mod keys;
 pub mod parallel;
 pub mod params;
 pub mod registry;

@@ -60,6 +60,16 @@ impl Architecture {
         }
     }
 
+    /// Whether the family only shows how to add one (compiled for tests, never released,
+    /// left out of the user's reference).
+    pub fn is_example(self) -> bool {
+        #[cfg(feature = "example-family")]
+        if self == Self::BagOfWords {
+            return true;
+        }
+        false
+    }
+
     /// The family's config with every key at its default.
     pub fn default_config(self) -> FamilyConfig {
         match self {
