@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Make a sweep folder of N run folders without training, to time `s2s list` and
-`s2s compare` at cluster scale (README: "Sweeps on a Slurm cluster").
+`s2s compare` at cluster scale (docs/sweeps.md: "Sweeps on a Slurm cluster").
 
 Each run is a copy of a real, trained TEMPLATE run folder (config.toml, run.json,
 metrics.csv, loss.svg, attention/), given its own learning rate and hidden size in

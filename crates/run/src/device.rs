@@ -16,7 +16,7 @@ pub enum DeviceError {
     Unknown(String),
     #[error(
         "run.device: {0:?} needs a build with CUDA support; this binary was built without it \
-         (build with `cargo build --release --features cuda`, see the README's CUDA section)"
+         (build with `cargo build --release --features cuda`, see docs/speed-and-cuda.md)"
     )]
     NotCompiled(String),
     #[error("run.device: cannot open {0:?}: {1}")]
