@@ -95,3 +95,43 @@ fn same_config_and_seed_give_identical_losses() {
     assert_eq!(la.len(), 8);
     assert_eq!(la, lb);
 }
+
+/// report.html tells the run's story at a glance: the model line and headline results
+/// first, the loss curve before the translations, the heatmaps in the translation table's
+/// order captioned by their sentences, no metrics column empty in every row; a run of few
+/// epochs draws its loss by step from steps.csv.
+#[test]
+fn the_report_opens_with_the_model_and_results_and_follows_the_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = tiny_config(dir.path(), "");
+    let out = run(
+        &["run", cfg.to_str().expect("utf8"), "--set", "train.epochs=3", "--set", "report.loss_every=1"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+    let run_dir = only_run(dir.path());
+    let page = std::fs::read_to_string(run_dir.join("report.html")).expect("report");
+    let at = |needle: &str| page.find(needle).unwrap_or_else(|| panic!("{needle} not on the page"));
+    // The model line: family, parameters, optimizer and learning rate, epochs.
+    for needle in ["GRU, ", " parameters · ", "learning rate 0.02", "3 epochs"] {
+        at(needle);
+    }
+    assert!(at("<h2>Loss</h2>") < at("<h2>Translations</h2>"), "the loss curve comes before the translations");
+    // Heatmaps in the table's order, each captioned by its sentence, not its file name.
+    let table = std::fs::read_to_string(run_dir.join("translations.txt")).expect("translations");
+    let sources: Vec<&str> = table.lines().filter_map(|l| l.strip_prefix("> ")).collect();
+    let attention = at("<h2>Attention</h2>");
+    let captions: Vec<usize> = sources
+        .iter()
+        .map(|s| attention + page[attention..].find(&format!("<figcaption>{s}</figcaption>")).expect(s))
+        .collect();
+    assert!(captions.windows(2).all(|w| w[0] < w[1]), "heatmaps out of the table's order: {captions:?}");
+    assert!(!page.contains("<figcaption>i-am-a-student</figcaption>"), "a slug as a caption");
+    // No validation here: no valid_* column in the metrics table.
+    let metrics = &page[at("<h2>Metrics</h2>")..];
+    assert!(!metrics[..metrics.find("</table>").expect("table")].contains("valid_loss"), "an empty column is shown");
+    // 3 epochs of 3 steps, the loss every step: loss.svg is drawn by step.
+    assert_eq!(column(&run_dir.join("steps.csv"), "step"), ["1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+    let loss = std::fs::read_to_string(run_dir.join("loss.svg")).expect("loss.svg");
+    assert!(loss.contains(">step<") || loss.contains("\nstep\n"), "loss.svg is not drawn by step");
+}

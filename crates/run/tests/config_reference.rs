@@ -59,8 +59,7 @@ fn docs_config_md_lists_every_key_with_its_default() {
     let (doc, code) = (documented(), from_code());
     let missing: Vec<_> = code.iter().filter(|(k, _)| !doc.contains_key(*k)).collect();
     let unknown: Vec<_> = doc.keys().filter(|k| !code.contains_key(*k)).collect();
-    let wrong: Vec<_> =
-        code.iter().filter_map(|(k, v)| doc.get(k).filter(|d| *d != v).map(|d| (k, d, v))).collect();
+    let wrong: Vec<_> = code.iter().filter_map(|(k, v)| doc.get(k).filter(|d| *d != v).map(|d| (k, d, v))).collect();
     assert!(missing.is_empty(), "keys docs/config.md does not list (key, family) -> default: {missing:?}");
     assert!(unknown.is_empty(), "keys docs/config.md lists that the code does not read: {unknown:?}");
     assert!(wrong.is_empty(), "defaults docs/config.md gets wrong (key, page, code): {wrong:?}");
