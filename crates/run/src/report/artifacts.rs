@@ -45,8 +45,10 @@ pub fn write_loss_curve(run: &RunDir, title: &str) -> Result<()> {
         series.push(Series::new("valid_loss", valid, 0).dashed());
     }
     replace_with(&run.loss_svg(), |tmp| line_chart(tmp, title, x_label, "loss (NLL per target token)", &series))?;
+    // Scores over time need two validations at least: one is a dot on an empty grid (the
+    // headline results give it).
     let (bleu, chrf) = (column("valid_bleu"), column("valid_chrf"));
-    if !bleu.is_empty() {
+    if bleu.len() >= 2 {
         let scores = [Series::new("valid_bleu", bleu, 0), Series::new("valid_chrf", chrf, 1)];
         let title = title.replace(": loss", ": validation scores");
         replace_with(&run.scores_svg(), |tmp| line_chart(tmp, &title, "epoch", "BLEU / chrF (0-100)", &scores))?;

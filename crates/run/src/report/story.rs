@@ -44,7 +44,8 @@ pub fn model_line(cfg: &ExperimentConfig, parameters: Option<u64>) -> String {
     } else {
         format!("batches of {}", t.batch_size)
     };
-    parts.push(format!("{batch}, {} epochs", t.epochs));
+    let plural = if t.epochs == 1 { "" } else { "s" };
+    parts.push(format!("{batch}, {} epoch{plural}", t.epochs));
     parts.join(" · ")
 }
 
