@@ -26,7 +26,7 @@ pub fn report_sentences(cfg: &ExperimentConfig, corpus: &Corpus) -> Vec<String> 
 
 /// Draws loss.svg (train solid, validation dashed) from metrics.csv, by step from
 /// steps.csv when that has more points than there are epochs, and scores.svg
-/// (validation BLEU and chrF) when the run validated.
+/// (validation BLEU and chrF) once the run validated twice.
 pub fn write_loss_curve(run: &RunDir, title: &str) -> Result<()> {
     let cols = read_metrics(&run.metrics_csv())?;
     let column = |name: &str| cols.iter().find(|(n, _)| n == name).map(|(_, p)| p.clone()).unwrap_or_default();
