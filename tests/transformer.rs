@@ -164,7 +164,7 @@ fn transformer_run_draws_heads_and_works_with_every_command() {
     let out = run(&["compare", "--out", "cmp"], dir.path());
     assert!(out.status.success(), "{}", text(&out).1);
     let page = std::fs::read_to_string(dir.path().join("cmp/index.html")).expect("index");
-    assert!(page.contains("cross-attention of every decoder layer and head"), "no grid on the page");
+    assert!(page.contains(": every decoder layer and head</figcaption>"), "no grid on the page");
     let copies: Vec<String> = std::fs::read_dir(dir.path().join("cmp/attention"))
         .expect("attention")
         .map(|e| e.expect("e").file_name().to_string_lossy().into_owned())
