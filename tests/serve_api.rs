@@ -13,7 +13,11 @@ fn dims(grid: &Value) -> (usize, usize, usize) {
     let rows = grid["weights"].as_array().expect("weights");
     let cols = rows.first().and_then(Value::as_array).map_or(0, Vec::len);
     assert!(rows.iter().all(|r| r.as_array().map_or(0, Vec::len) == cols), "ragged grid");
-    (grid["output"].as_array().expect("output").len(), grid["source"].as_array().expect("source").len(), rows.len() * cols)
+    (
+        grid["output"].as_array().expect("output").len(),
+        grid["source"].as_array().expect("source").len(),
+        rows.len() * cols,
+    )
 }
 
 #[test]
@@ -41,7 +45,8 @@ fn api_lists_runs_translates_and_refuses_what_it_must() {
     assert_eq!(detail["checkpoints"][0], "best");
 
     // Greedy: one hypothesis; rows = output tokens + EOS, columns = source tokens + EOS.
-    let (status, r) = server.post("/api/translate", &json!({"run": gru, "sentences": ["i am a student", "he is a teacher"]}));
+    let (status, r) =
+        server.post("/api/translate", &json!({"run": gru, "sentences": ["i am a student", "he is a teacher"]}));
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["translations"].as_array().expect("list").len(), 2);
     let h = &r["translations"][0]["hypotheses"][0];

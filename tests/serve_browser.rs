@@ -40,7 +40,8 @@ fn tools() -> Option<(PathBuf, PathBuf)> {
     if chromium.exists() && driver.exists() {
         return Some((chromium, driver));
     }
-    let missing = format!("{} or {} is missing (apt-get install chromium chromium-driver)", chromium.display(), driver.display());
+    let missing =
+        format!("{} or {} is missing (apt-get install chromium chromium-driver)", chromium.display(), driver.display());
     assert!(std::env::var_os("CI").is_none(), "CI must run the browser tests: {missing}");
     eprintln!("skipped outside CI: {missing}");
     None
@@ -102,7 +103,11 @@ async fn text_of(c: &Client, css: &str) -> String {
 }
 
 async fn wait_for(c: &Client, css: &str) {
-    c.wait().at_most(Duration::from_secs(60)).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    c.wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
 }
 
 /// Polls `f` until it is true (or panics after `secs`).
@@ -190,8 +195,16 @@ async fn the_page_translates_shows_heads_side_by_side_and_follows_a_run() {
         let start = Instant::now();
         loop {
             let names = std::fs::read_dir(&live).map(|d| d.flatten().count()).unwrap_or(0);
-            if names > 0 && server.get("/api/runs").1.as_array().is_some_and(|r| r.iter().any(|x| x["running"] == true)) {
-                break server.get("/api/runs").1.as_array().expect("runs").iter().find(|x| x["running"] == true).expect("live")["name"]
+            if names > 0 && server.get("/api/runs").1.as_array().is_some_and(|r| r.iter().any(|x| x["running"] == true))
+            {
+                break server
+                    .get("/api/runs")
+                    .1
+                    .as_array()
+                    .expect("runs")
+                    .iter()
+                    .find(|x| x["running"] == true)
+                    .expect("live")["name"]
                     .as_str()
                     .expect("name")
                     .to_string();

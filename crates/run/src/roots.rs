@@ -55,7 +55,12 @@ impl RunRoots {
 
     /// The folders served, as given to [`Self::new`] but canonical.
     pub fn paths(&self) -> Vec<&Path> {
-        self.roots.iter().map(|r| match r { Root::Folder(p) | Root::Run(p) => p.as_path() }).collect()
+        self.roots
+            .iter()
+            .map(|r| match r {
+                Root::Folder(p) | Root::Run(p) => p.as_path(),
+            })
+            .collect()
     }
 
     /// Every run served, with its name, in root order and then by name. A run whose folder

@@ -181,11 +181,11 @@ async function runPage(id, name) {
     const charts = el('div', { class: 'charts' },
       lineChart('loss', [{ name: 'train', points: m('train_loss') }, { name: 'valid', points: m('valid_loss') }]),
       lineChart('scores', [{ name: 'BLEU', points: m('valid_bleu') }, { name: 'chrF', points: m('valid_chrf') }]));
-    const cols = Object.keys(r.metrics);
+    const cols = Object.keys(r.metrics).filter((c) => c !== 'epoch');
     const epochs = [...new Set(cols.flatMap((c) => r.metrics[c].map((p) => p[0])))].sort((a, b) => a - b);
     const value = (c, e) => { const p = r.metrics[c].find((q) => q[0] === e); return p ? p[1] : null; };
     const table = el('table', { id: 'metrics' }, el('tr', {}, el('th', {}, 'epoch'), cols.map((c) => el('th', {}, c))),
-      epochs.map((e) => el('tr', {}, el('td', { class: 'num' }, String(e)), cols.map((c) => el('td', { class: 'num' }, fmt(value(c, e), 4))))));
+      epochs.map((e) => el('tr', {}, el('td', { class: 'num' }, String(e)), cols.map((c) => { const v = value(c, e); return el('td', { class: 'num' }, Number.isInteger(v) ? String(v) : fmt(v, 4)); }))));
     const trans = r.translations.length
       ? el('table', {}, el('tr', {}, ['source', 'reference', 'translation'].map((h) => el('th', {}, h))),
         r.translations.map((t) => el('tr', {}, el('td', {}, t.source || ''), el('td', {}, t.reference || ''), el('td', {}, t.translation || ''))))

@@ -19,9 +19,7 @@ use crate::wire::{
 use crate::AppState;
 
 /// Runs `f` on a blocking thread; a task that panicked is a 500 naming it.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
@@ -83,7 +81,9 @@ pub async fn run(State(state): State<Arc<AppState>>, Path(name): Path<String>) -
 
 /// Any other path under `/api`, or any other page.
 pub async fn not_found() -> ApiError {
-    ApiError::NotFound("no such page or API route (the API has GET /api/runs, GET /api/runs/{name}, POST /api/translate)".into())
+    ApiError::NotFound(
+        "no such page or API route (the API has GET /api/runs, GET /api/runs/{name}, POST /api/translate)".into(),
+    )
 }
 
 /// `POST /api/translate`.
@@ -98,8 +98,8 @@ pub async fn translate(
             ApiError::BadRequest(r.body_text())
         }
     })?;
-    let req: TranslateRequest =
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("the body is not a translate request: {e}")))?;
+    let req: TranslateRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not a translate request: {e}")))?;
     state.limits.check(&req.sentences, req.beam, req.n_best)?;
     blocking(move || decode(&state, req)).await.map(Json)
 }

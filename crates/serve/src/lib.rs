@@ -88,8 +88,9 @@ pub fn serve(options: &ServeOptions, on_listen: impl FnOnce(SocketAddr)) -> Resu
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServeError::Runtime)?;
     runtime.block_on(async {
         let addr = format!("{}:{}", options.host, options.port);
-        let listener =
-            tokio::net::TcpListener::bind(&addr).await.map_err(|source| ServeError::Bind { addr: addr.clone(), source })?;
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr: addr.clone(), source })?;
         let local = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
         on_listen(local);
         let stop = async {

@@ -58,7 +58,12 @@ fn stamp(run: &RunDir, which: &Which) -> Stamp {
 
 impl ModelCache {
     pub fn new(budget_bytes: u64) -> Self {
-        Self { budget: budget_bytes, entries: Mutex::new(Vec::new()), opening: Mutex::new(()), clock: AtomicU64::new(0) }
+        Self {
+            budget: budget_bytes,
+            entries: Mutex::new(Vec::new()),
+            opening: Mutex::new(()),
+            clock: AtomicU64::new(0),
+        }
     }
 
     fn lookup(&self, run: &Path, checkpoint: &str, stamp: &Stamp) -> Option<Arc<OpenedRun>> {
