@@ -291,7 +291,7 @@ function decodingPicker(prefix) {
 const sentencesOf = (text) => text.split('\n').map((s) => s.trim()).filter((s) => s.length > 0);
 
 // ---- the explorer ----
-async function explorePage(id, name) {
+async function explorePage(id, name, query) {
   app.replaceChildren(el('h1', {}, 'Explorer'), el('p', { class: 'muted' }, 'Loading runs…'));
   let runs;
   try { runs = await api('/api/runs'); } catch (e) { showError(app, e); return; }
@@ -319,6 +319,8 @@ async function explorePage(id, name) {
   text.addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) go(); });
   app.replaceChildren(el('h1', {}, 'Explorer'), el('div', { class: 'card' }, el('div', { class: 'controls' }, picker.node, decoding.node), text,
     el('div', { class: 'controls' }, button, el('span', { class: 'muted' }, 'Ctrl+Enter translates'))), results);
+  // A link may carry the sentences (`?s=`, one per line) to translate at once.
+  if (query.get('s')) { text.value = query.get('s'); go(); }
 }
 
 // ---- side by side ----
@@ -355,18 +357,20 @@ async function comparePage(id, query) {
   app.replaceChildren(el('h1', {}, 'Side by side'), el('div', { class: 'card' },
     el('div', { class: 'controls' }, el('strong', {}, 'A'), a.node), el('div', { class: 'controls' }, el('strong', {}, 'B'), b.node),
     el('div', { class: 'controls' }, decoding.node), text, el('div', { class: 'controls' }, button)), panes);
+  if (query.get('s')) { text.value = query.get('s'); button.click(); }
 }
 
-// ---- routing: #/, #/run/NAME, #/explore[/NAME], #/compare?a=RUN@CK&b=RUN@CK ----
+// ---- routing: #/, #/run/NAME, #/explore[/NAME][?s=TEXT], #/compare?a=RUN@CK&b=RUN@CK[&s=TEXT] ----
 function route() {
   if (timer) { clearInterval(timer); timer = null; }
   readout.hidden = true;
   const id = ++routeId;
-  const hash = decodeURIComponent(location.hash.replace(/^#\/?/, ''));
-  const [path, q] = hash.split('?');
-  const query = new URLSearchParams(q || '');
+  const raw = location.hash.replace(/^#\/?/, '');
+  const at = raw.indexOf('?');
+  const path = decodeURIComponent(at < 0 ? raw : raw.slice(0, at));
+  const query = new URLSearchParams(at < 0 ? '' : raw.slice(at + 1));
   if (path.startsWith('run/')) return runPage(id, path.slice(4));
-  if (path === 'explore' || path.startsWith('explore/')) return explorePage(id, path.slice(8));
+  if (path === 'explore' || path.startsWith('explore/')) return explorePage(id, path.slice(8), query);
   if (path === 'compare') return comparePage(id, query);
   return runsPage(id);
 }
