@@ -171,6 +171,30 @@ fn a_damaged_checkpoint_and_a_symlink_out_are_refused() {
 }
 
 #[test]
+fn a_new_checkpoint_is_picked_up_and_a_small_cache_still_serves_every_run() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let served = tmp.path().join("served");
+    let (gru, tf) = (run_named(&fx, "gru-"), run_named(&fx, "tf-"));
+    for run in [&gru, &tf] {
+        copy_dir(&fx.join("experiments").join(run), &served.join(run));
+    }
+    // A budget of 0 MiB keeps one run open at a time: every switch reopens.
+    let server = Server::start(&[served.to_str().expect("utf8"), "--cache-mib", "0"], tmp.path());
+    let ask =
+        |run: &str| server.post("/api/translate", &json!({"run": run, "checkpoint": "last", "sentences": ["a b"]}));
+    for run in [&gru, &tf, &gru, &tf] {
+        let (status, r) = ask(run);
+        assert_eq!(status, 200, "{r}");
+    }
+    assert_eq!(ask(&gru).1["checkpoint"], "step-00000090");
+    // As a training run writes a newer checkpoint, `last` opens it.
+    let ck = served.join(&gru).join("checkpoints");
+    copy_dir(&ck.join("step-00000090"), &ck.join("step-00000120"));
+    assert_eq!(ask(&gru).1["checkpoint"], "step-00000120");
+}
+
+#[test]
 fn serve_warns_when_it_binds_beyond_loopback_and_refuses_a_missing_folder() {
     let fx = fixture();
     let server = Server::start(&["experiments", "--host", "0.0.0.0"], &fx);
