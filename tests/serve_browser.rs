@@ -178,6 +178,9 @@ async fn the_page_translates_shows_heads_side_by_side_and_follows_a_run() {
     let head = &api["translations"][0]["hypotheses"][0]["layers"][1]["heads"][2]["tokens"];
     assert_eq!(count(&c, ".main-map svg.heatmap rect.cell").await, cells(head));
     shot(&c, "explorer-transformer-heads").await;
+    // Colours stretched to the map's largest weight say so.
+    c.find(Locator::Css("input.stretch")).await.expect("stretch").click().await.expect("click");
+    assert!(text_of(&c, ".main-map .map-caption").await.starts_with("layer 1, head 2 · tokens · colours 0–"));
 
     // Side by side: the same sentence through the GRU and the Transformer.
     c.goto(&format!("{}/#/compare?a={gru}@best&b={tf}@last", server.url)).await.expect("goto");

@@ -6,6 +6,7 @@ const readout = document.getElementById('readout');
 const SVG = 'http://www.w3.org/2000/svg';
 let timer = null; // the current page's poller
 let routeId = 0; // bumped at each page change, so late answers of a left page are dropped
+let stretchFirst = false; // `&stretch=1` in the link: maps start with stretched colours
 
 // An HTML element: el('a', {href: '#/', class: 'x', onclick: f}, 'text', child, ...).
 function el(tag, attrs, ...children) {
@@ -53,6 +54,7 @@ function colour(w) {
 function heatmap(grid, opts = {}) {
   const cell = opts.cell || 26;
   const labels = opts.labels !== false;
+  const top1 = opts.max || 1; // the weight drawn brightest
   const left = labels ? 8 + 7 * Math.max(1, ...grid.output.map((s) => s.length)) : 0;
   const top = labels ? 8 + 7 * Math.max(1, ...grid.source.map((s) => s.length)) : 0;
   const w = left + cell * grid.source.length + 2;
@@ -73,7 +75,7 @@ function heatmap(grid, opts = {}) {
   }
   grid.weights.forEach((row, r) => row.forEach((wgt, c) => {
     const rect = svgEl('rect', {
-      class: 'cell', x: left + c * cell, y: top + r * cell, width: cell - 1, height: cell - 1, fill: colour(wgt),
+      class: 'cell', x: left + c * cell, y: top + r * cell, width: cell - 1, height: cell - 1, fill: colour(wgt / top1),
       'data-weight': wgt.toFixed(4), 'data-source': grid.source[c], 'data-output': grid.output[r],
     });
     const title = svgEl('title');
@@ -199,7 +201,7 @@ async function runPage(id, name) {
 
 // ---- one translation's maps: view, layer and head pickers, the layer × head grid ----
 function mapsView(hyp) {
-  const state = { words: false, layer: 'model', head: 'mean' };
+  const state = { words: false, layer: 'model', head: 'mean', stretch: stretchFirst };
   const layers = hyp.layers || [];
   const root = el('div', { class: 'maps' });
   const differs = JSON.stringify(hyp.attention.tokens.source) !== JSON.stringify(hyp.attention.words.source)
@@ -215,7 +217,9 @@ function mapsView(hyp) {
     el('option', { value: 'model' }, 'last layer (what decoding used)'), layers.map((_, i) => el('option', { value: i }, `layer ${i}`)));
   const headSel = el('select', { class: 'head', onchange: (e) => { state.head = e.target.value === 'mean' ? 'mean' : Number(e.target.value); draw(); } },
     el('option', { value: 'mean' }, 'mean over heads'), (layers[0] ? layers[0].heads : []).map((_, i) => el('option', { value: i }, `head ${i}`)));
+  const stretch = el('input', { type: 'checkbox', class: 'stretch', checked: state.stretch, onchange: (e) => { state.stretch = e.target.checked; draw(); } });
   const controls = el('div', { class: 'controls' },
+    el('label', {}, 'colours up to the map\'s largest weight', stretch),
     differs ? el('label', {}, 'view', viewSel) : null,
     layers.length ? el('label', {}, 'layer', layerSel) : null,
     layers.length ? el('label', {}, 'head', headSel) : null);
@@ -226,7 +230,9 @@ function mapsView(hyp) {
     const maps = pick();
     const g = state.words ? maps.words : maps.tokens;
     const unit = state.words ? 'words' : (differs ? 'subword tokens' : 'tokens');
-    main.replaceChildren(el('div', { class: 'map-caption' }, `${maps.label} · ${unit}`), heatmap(g));
+    const top = (m) => (state.stretch ? Math.max(1e-6, ...m.weights.flat()) : 1);
+    const scale = state.stretch ? ` · colours 0–${top(g).toFixed(3)}` : '';
+    main.replaceChildren(el('div', { class: 'map-caption' }, `${maps.label} · ${unit}${scale}`), heatmap(g, { max: top(g) }));
     if (!layers.length) return;
     const heads = layers[0].heads.length;
     grid.style.gridTemplateColumns = `repeat(${heads + 1}, max-content)`;
@@ -236,7 +242,7 @@ function mapsView(hyp) {
       const cell = Math.max(4, Math.min(10, Math.floor(120 / Math.max(g2.source.length, g2.output.length))));
       return el('figure', { class: chosen ? 'chosen' : '', 'data-layer': li, 'data-head': hi,
         onclick: () => { state.layer = li; state.head = hi; layerSel.value = String(li); headSel.value = String(hi); draw(); } },
-      heatmap(g2, { cell, labels: false }), el('figcaption', {}, hi === 'mean' ? `L${li} mean` : `L${li} H${hi}`));
+      heatmap(g2, { cell, labels: false, max: top(g2) }), el('figcaption', {}, hi === 'mean' ? `L${li} mean` : `L${li} H${hi}`));
     })));
   };
   draw();
@@ -369,6 +375,7 @@ function route() {
   const at = raw.indexOf('?');
   const path = decodeURIComponent(at < 0 ? raw : raw.slice(0, at));
   const query = new URLSearchParams(at < 0 ? '' : raw.slice(at + 1));
+  stretchFirst = query.get('stretch') === '1';
   if (path.startsWith('run/')) return runPage(id, path.slice(4));
   if (path === 'explore' || path.startsWith('explore/')) return explorePage(id, path.slice(8), query);
   if (path === 'compare') return comparePage(id, query);
