@@ -167,6 +167,14 @@ fn a_damaged_checkpoint_and_a_symlink_out_are_refused() {
         assert_eq!((status, err["kind"].as_str()), (404, Some("unknown_run")), "{err}");
         let (_, runs) = server.get("/api/runs");
         assert_eq!(runs.as_array().expect("list").len(), 1, "{runs}");
+        // A file of a served run that is a symlink out of it is not sent.
+        std::fs::write(tmp.path().join("secret.txt"), "> top secret\n< x\n").expect("secret");
+        let report = served.join(&gru).join("translations.txt");
+        std::fs::remove_file(&report).expect("rm");
+        std::os::unix::fs::symlink(tmp.path().join("secret.txt"), &report).expect("symlink");
+        let (status, detail) = server.get(&format!("/api/runs/{gru}"));
+        assert_eq!(status, 200, "{detail}");
+        assert!(!detail.to_string().contains("top secret"), "{detail}");
     }
 }
 

@@ -60,8 +60,8 @@ pub async fn run(State(state): State<Arc<AppState>>, Path(name): Path<String>) -
                 (k.clone(), serde_json::json!(pts))
             })
             .collect();
-        let config = std::fs::read_to_string(s.dir.config_toml()).ok();
-        let translations = std::fs::read_to_string(s.dir.translations_txt())
+        let config = read_inside(&path, &s.dir.config_toml());
+        let translations = read_inside(&path, &s.dir.translations_txt())
             .map(|t| {
                 s2s_run::report::page::translation_rows(&t)
                     .into_iter()
@@ -72,11 +72,18 @@ pub async fn run(State(state): State<Arc<AppState>>, Path(name): Path<String>) -
                     .collect()
             })
             .unwrap_or_default();
-        let info = std::fs::read_to_string(s.dir.run_json()).ok().and_then(|t| serde_json::from_str(&t).ok());
+        let info = read_inside(&path, &s.dir.run_json()).and_then(|t| serde_json::from_str(&t).ok());
         Ok(RunDetail { item: item(name, &s), results, metrics, config, translations, info })
     })
     .await
     .map(Json)
+}
+
+/// A run's text file, unless it is missing or a symlink that leads out of the run folder
+/// (`run` is canonical): its text is sent as it is, so it must be the run's own.
+fn read_inside(run: &std::path::Path, file: &std::path::Path) -> Option<String> {
+    let real = file.canonicalize().ok()?;
+    real.starts_with(run).then(|| std::fs::read_to_string(&real).ok()).flatten()
 }
 
 /// Any other path under `/api`, or any other page.
