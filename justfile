@@ -51,6 +51,14 @@ list *ARGS:
 compare *ARGS:
     cargo run --release -- compare {{ARGS}}
 
+# The web app over run folders: `just serve` (experiments/), or `just serve DIR --port 8081`.
+serve *ARGS:
+    cargo run --release -- serve {{ARGS}}
+
+# Latency of POST /api/translate (p50/p99), requests/s with 8 clients, peak memory.
+bench-serve *ARGS: build
+    python3 scripts/bench_serve.py {{ARGS}}
+
 # Rewrite a run's report.html.
 report RUN:
     cargo run --release -- report {{RUN}}

@@ -113,6 +113,24 @@ pub enum Command {
         #[arg(long, default_value_t = 5)]
         last: usize,
     },
+    /// A local web app over run folders (read-only): the runs, a run's live curves, and an
+    /// explorer that translates typed sentences and shows their attention (by layer and
+    /// head for a Transformer), two runs side by side; plus the JSON API it uses.
+    Serve {
+        /// Folders of runs, or run folders (experiments/ when none is given).
+        #[arg(default_value = "experiments")]
+        dirs: Vec<PathBuf>,
+        /// Address to bind; anything but loopback exposes the runs to the network (warned).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port to listen on (0: any free port).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// MiB of model weights kept open between requests (the least recently used run
+        /// is closed past it; one is always kept).
+        #[arg(long, default_value_t = 2048)]
+        cache_mib: u64,
+    },
     /// One line per run: name, status, epochs, best validation metric, age.
     List {
         /// Folder holding run folders.

@@ -9,6 +9,7 @@ pub mod list;
 pub mod report;
 pub mod resume;
 pub mod run;
+pub mod serve;
 pub mod sweep;
 pub mod tokenizer;
 pub mod translate;
@@ -37,6 +38,9 @@ pub fn execute(command: Command) -> anyhow::Result<ExitCode> {
             eval::execute(&find(&run)?, &data, &checkpoint, &decoding, json).map(|_| ExitCode::SUCCESS)
         }
         Command::Average { run, last } => average::execute(&find(&run)?, last).map(|()| ExitCode::SUCCESS),
+        Command::Serve { dirs, host, port, cache_mib } => {
+            serve::execute(&dirs, &host, port, cache_mib).map(|()| ExitCode::SUCCESS)
+        }
         Command::List { dir } => list::execute(&dir).map(|()| ExitCode::SUCCESS),
         Command::Compare { runs, all_keys, sort, json, csv, out, dir } => {
             compare::execute(&runs, &compare::Options { all_keys, sort, json, csv, out, dir })

@@ -28,6 +28,7 @@ pub mod memory;
 pub mod metrics_csv;
 pub mod opened;
 pub mod report;
+pub mod roots;
 pub mod run_dir;
 pub mod run_info;
 pub mod scoring;

@@ -11,7 +11,7 @@ use crate::config::ExperimentConfig;
 use crate::device::DeviceSpec;
 use crate::error::Result;
 use crate::run_dir::RunDir;
-use crate::translator::{translate, translate_n_best, Translation};
+use crate::translator::{translate, translate_greedy, translate_n_best, Translation};
 
 #[derive(Debug)]
 pub struct OpenedRun {
@@ -67,6 +67,11 @@ impl OpenedRun {
     /// Translates raw sentences with the run's tokenizers and configured decoding.
     pub fn translate(&self, texts: &[String]) -> Result<Vec<Translation>> {
         translate(self.model.as_ref(), &self.source, &self.target, texts)
+    }
+
+    /// Greedy translations, whatever beam size the run was configured with.
+    pub fn translate_greedy(&self, texts: &[String]) -> Result<Vec<Translation>> {
+        translate_greedy(self.model.as_ref(), &self.source, &self.target, texts)
     }
 
     /// The `n_best` hypotheses of beam search with width `beam` for one sentence.

@@ -275,10 +275,30 @@ pub fn translate(
     tgt: &Tokenizer,
     texts: &[String],
 ) -> Result<Vec<Translation>> {
+    decode_all(src, tgt, texts, |sources| model.translate(sources))
+}
+
+/// Tokenizes `texts`, decodes them with `decode` and reads the hypotheses back as text.
+fn decode_all(
+    src: &Tokenizer,
+    tgt: &Tokenizer,
+    texts: &[String],
+    decode: impl FnOnce(&[Vec<u32>]) -> Result<Vec<Hypothesis>, s2s_model::ModelError>,
+) -> Result<Vec<Translation>> {
     let encoded = tokenize_all(src, texts)?;
     let sources: Vec<Vec<u32>> = encoded.iter().map(|e| e.ids.clone()).collect();
-    let hyps = model.translate(&sources)?;
+    let hyps = decode(&sources)?;
     Ok(texts.iter().zip(&encoded).zip(hyps).map(|((text, e), h)| to_translation(text, e, h, src, tgt)).collect())
+}
+
+/// Translates raw sentences greedily, whatever the model's configured beam size.
+pub fn translate_greedy(
+    model: &dyn TranslationModel,
+    src: &Tokenizer,
+    tgt: &Tokenizer,
+    texts: &[String],
+) -> Result<Vec<Translation>> {
+    decode_all(src, tgt, texts, |sources| model.greedy(sources))
 }
 
 /// The `n_best` beam hypotheses of one sentence.

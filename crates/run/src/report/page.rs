@@ -49,7 +49,7 @@ fn cell(v: &serde_json::Value) -> String {
 }
 
 /// translations.txt's `>`, `=`, `<` lines as (source, reference, translation) rows.
-fn translation_rows(text: &str) -> Vec<Vec<Option<String>>> {
+pub fn translation_rows(text: &str) -> Vec<Vec<Option<String>>> {
     let mut rows = Vec::new();
     for block in text.split("\n\n") {
         let (mut src, mut reference, mut out) = (None, None, None);
