@@ -121,7 +121,9 @@ function lineChart(title, series) {
   for (let i = 0; i <= 4; i++) {
     const y = y0 + ((y1 - y0) * i) / 4;
     const t = svgEl('text', { x: L - 4, y: py(y) + 4, 'text-anchor': 'end' });
-    t.textContent = Math.abs(y) >= 100 ? y.toFixed(0) : y.toPrecision(3);
+    // Small values in exponent form (5.56e-5), so that a tick label fits beside the axis.
+    const a = Math.abs(y);
+    t.textContent = a >= 100 ? y.toFixed(0) : a !== 0 && a < 0.01 ? y.toExponential(2) : y.toPrecision(3);
     svg.append(t);
   }
   const xl = svgEl('text', { x: W - R, y: H - 8, 'text-anchor': 'end' });
