@@ -1,7 +1,7 @@
 //! Training sessions on the terminal: progress as a bar when stdout is a terminal, else a line every
 //! twentieth of the run (and at every validation).
 
-use s2s_run::report::page::fmt;
+use s2s_run::report::number::fmt;
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};

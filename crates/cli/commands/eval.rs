@@ -28,7 +28,7 @@ pub fn execute(
         return Ok(r);
     }
     outln!("{} ({} checkpoint), {} pairs of {}, {} decoding", r.run, r.checkpoint, r.pairs, r.split, r.decoding)?;
-    outln!("  {:<12} {:>10}", "loss", s2s_run::report::page::fmt(r.loss))?;
+    outln!("  {:<12} {:>10}", "loss", s2s_run::report::number::fmt(r.loss))?;
     outln!("  {:<12} {:>10.3}", "perplexity", r.ppl)?;
     outln!("  {:<12} {:>10.2}", "BLEU", r.bleu)?;
     outln!("  {:<12} {:>10.2}", "chrF", r.chrf)?;

@@ -114,7 +114,7 @@ impl Comparison {
 /// A result as the tables show it: 4 significant digits, small numbers in scientific
 /// notation (`3.834e-5`, not `0.0000`).
 pub fn cell(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".into(), crate::report::page::fmt)
+    v.map_or_else(|| "-".into(), crate::report::number::fmt)
 }
 
 /// The most runs drawn in the loss chart and the heatmap rows; a sweep's 1,000 runs are

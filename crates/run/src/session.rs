@@ -410,11 +410,11 @@ fn train(
             "done: {} epochs{} in {wall:.1}s, final train_loss {}",
             summary.epochs_done,
             if summary.stopped_early { " (stopped early)" } else { "" },
-            crate::report::page::fmt(summary.final_train_loss)
+            crate::report::number::fmt(summary.final_train_loss)
         ),
     ];
     if let Some((v, e)) = summary.best {
-        lines.push(format!("best {} {} at epoch {e}", cfg.train.early_stopping_metric, crate::report::page::fmt(v)));
+        lines.push(format!("best {} {} at epoch {e}", cfg.train.early_stopping_metric, crate::report::number::fmt(v)));
     }
     lines.push(format!("run folder: {}", run.path().display()));
     lines.push(format!("open the report: {}", run.report_html().display()));

@@ -3,6 +3,7 @@
 //! when a session ends).
 
 pub mod artifacts;
+pub mod number;
 mod observer;
 pub mod page;
 mod story;

@@ -1,7 +1,7 @@
 //! The top of report.html: what was trained, in one line, and how it went.
 
 use crate::config::ExperimentConfig;
-use crate::report::page::fmt;
+use crate::report::number::fmt;
 use crate::summary::RunSummary;
 
 /// A config value's name as written in TOML (`"adam"`, `"inverse_sqrt"`).
