@@ -122,3 +122,86 @@ impl TransformerConfig {
         Ok(Ct2Model { options, variables: out })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+    use crate::family::{Family, TranslationModel};
+    use crate::transformer::{Norm, Transformer};
+
+    const DIMS: ModelDims = ModelDims { src_vocab: 11, tgt_vocab: 13, max_length: 7 };
+
+    fn exported(cfg: &TransformerConfig) -> (Transformer, Ct2Model) {
+        let decoding = DecodingConfig::default();
+        let model = Transformer::seeded(cfg, &decoding, DIMS, 5, &Device::Cpu).expect("model");
+        let ct2 = cfg.ctranslate2(model.params(), &decoding, &DIMS).expect("export");
+        (model, ct2)
+    }
+
+    fn values(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().and_then(|t| t.to_vec1()).expect("values")
+    }
+
+    /// Every parameter goes somewhere, once (the cross-attention's in two parts): the
+    /// exported elements are the parameters' plus the zero bias, and nothing else when
+    /// the positions are learned and the output layer untied.
+    #[test]
+    fn every_parameter_is_exported_once() {
+        let cfg = TransformerConfig {
+            hidden_size: 8,
+            heads: 2,
+            ff_size: 16,
+            encoder_layers: 2,
+            decoder_layers: 1,
+            norm: Norm::Post,
+            positions: Positions::Learned,
+            tie_embeddings: TieEmbeddings::None,
+            ..TransformerConfig::default()
+        };
+        let (model, ct2) = exported(&cfg);
+        let params: usize = model.params().vars().iter().map(|(_, v)| v.as_tensor().elem_count()).sum();
+        let out: usize = ct2.variables.iter().map(|(_, t)| t.elem_count()).sum();
+        assert_eq!(out, params + DIMS.tgt_vocab);
+        let mut paths: Vec<&str> = ct2.variables.iter().map(|(p, _)| p.as_str()).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        assert_eq!(paths.len(), ct2.variables.len(), "a variable written twice");
+        assert!(!ct2.options.pre_norm);
+        assert_eq!((ct2.options.encoder_layers, ct2.options.decoder_layers, ct2.options.heads), (2, 1, 2));
+    }
+
+    /// The cross-attention's packed projection is its query part then its key-value part;
+    /// a tied output layer is the target embedding; the sinusoids are ours, interleaved.
+    #[test]
+    fn cross_attention_splits_and_tied_weights_and_sinusoids() {
+        let cfg = TransformerConfig {
+            hidden_size: 8,
+            heads: 2,
+            tie_embeddings: TieEmbeddings::Decoder,
+            ..TransformerConfig::default()
+        };
+        let (model, ct2) = exported(&cfg);
+        let vars = model.params().vars();
+        let param = |n: &str| values(vars.iter().find(|(k, _)| k == n).expect(n).1.as_tensor());
+        let var = |p: &str| values(ct2.get(p).expect(p));
+        let mut joined = var("decoder.layer.0.attention.linear.0.weight");
+        joined.extend(var("decoder.layer.0.attention.linear.1.weight"));
+        assert_eq!(joined, param("decoder.layers.0.multihead_attn.in_proj_weight"));
+        assert_eq!(var("decoder.projection.weight"), param("tgt_embedding.weight"));
+        assert!(var("decoder.projection.bias").iter().all(|&b| b == 0.0));
+        let table = ct2.get("encoder.position_encodings.encodings").expect("table");
+        assert_eq!(table.dims(), &[SINUSOID_ROWS, 8]);
+        let row1 = values(&table.narrow(0, 1, 1).expect("row"));
+        assert!((row1[0] - 1f32.sin()).abs() < 1e-6 && (row1[1] - 1f32.cos()).abs() < 1e-6, "{row1:?}");
+    }
+
+    #[test]
+    fn a_gru_says_what_works_instead() {
+        let gru = crate::gru::GruConfig::default();
+        let err = gru.ctranslate2(&crate::params::ParamStore::default(), &DecodingConfig::default(), &DIMS);
+        let msg = err.expect_err("refused").to_string();
+        assert!(msg.contains("no RNN decoder") && msg.contains("PyTorch"), "{msg}");
+    }
+}

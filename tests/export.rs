@@ -1,0 +1,198 @@
+//! `s2s export --to ctranslate2`: CTranslate2 (the `ctranslate2` Python package, which
+//! `.ci/run` installs) translates exported reverse-task Transformers as `s2s translate`
+//! does, greedy and beam 5: the same output pieces for at least 99 % of sentences and the
+//! same scores within 1e-4. Three runs cover pre- and post-norm, sinusoidal and learned
+//! positions, tied and untied output layers, one and two vocabularies. Without the
+//! package the identity test is skipped, except under CI. A GRU run is refused.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::*;
+use s2s_run::{OpenedRun, Which};
+
+/// The Python with ctranslate2: `CTRANSLATE2_PYTHON`, else `python3`; `None` (skip) when it
+/// lacks the package, a failure under CI.
+fn python() -> Option<String> {
+    let python = std::env::var("CTRANSLATE2_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", "import ctranslate2"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "CI: the ctranslate2 Python package is missing (.ci/run installs it)");
+        eprintln!("skipped: `pip install ctranslate2` (or CTRANSLATE2_PYTHON=a Python that has it) to run this test");
+        return None;
+    }
+    Some(python)
+}
+
+/// Trains configs/reverse-transformer.toml for 3 epochs with `sets` into `dir/name`.
+fn train(dir: &Path, name: &str, sets: &[&str]) -> PathBuf {
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/reverse-transformer.toml");
+    let out_dir = format!("run.output_dir={name}");
+    let mut args = vec!["run", cfg.to_str().expect("utf8"), "--set", &out_dir, "--set", "train.epochs=3"];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    let out = run(&args, dir);
+    assert!(out.status.success(), "{}", text(&out).1);
+    std::fs::read_dir(dir.join(name)).expect("runs").next().expect("run").expect("entry").path()
+}
+
+/// 200 reverse-task sources (symbols a..l, 3 to 9 of them), the same every time.
+fn sentences() -> Vec<String> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    (0..200)
+        .map(|_| {
+            let len = 3 + next(7);
+            (0..len).map(|_| char::from(b'a' + next(12) as u8).to_string()).collect::<Vec<_>>().join(" ")
+        })
+        .collect()
+}
+
+/// Output pieces and scores of CTranslate2 (fp32, one thread) for source pieces.
+fn ctranslate2(python: &str, export: &Path, sources: &[Vec<String>], beam: usize) -> Vec<(Vec<String>, f64)> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ct2_translate.py");
+    let mut child = Command::new(python)
+        .arg(script)
+        .arg(export)
+        .args(["--pieces", "--json", "--threads", "1", "--beam", &beam.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    let input: String = sources.iter().map(|s| s.join(" ") + "\n").collect();
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("ct2_translate.py");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+            let pieces = v["pieces"].as_array().expect("pieces").iter().map(|p| p.as_str().expect("str").into()).collect();
+            (pieces, v["score"].as_f64().expect("score"))
+        })
+        .collect()
+}
+
+/// Exports `run` and compares CTranslate2 with `s2s translate` (its library call, for the
+/// scores; and the binary's text for greedy). Returns `(identical, total, largest score
+/// difference)` per beam.
+fn identity(python: &str, dir: &Path, run_dir: &Path, label: &str) -> Vec<(usize, usize, usize, f64)> {
+    let export = dir.join(format!("{label}-ct2"));
+    let out = run(
+        &["export", run_dir.to_str().expect("utf8"), "--to", "ctranslate2", export.to_str().expect("utf8"), "--python", python],
+        dir,
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("model.bin") && stdout.contains("config.json"), "{stdout}");
+    let opened = OpenedRun::open(run_dir, &Which::Best).expect("open run");
+    let lp = opened.cfg.model.decoding.length_penalty;
+    let texts = sentences();
+    let mut figures = Vec::new();
+    for beam in [1, 5] {
+        let ours: Vec<_> =
+            texts.iter().map(|t| opened.translate_n_best(t, beam, 1).expect("translate").remove(0)).collect();
+        let sources: Vec<Vec<String>> = ours.iter().map(|t| t.tokens.clone()).collect();
+        let theirs = ctranslate2(python, &export, &sources, beam);
+        assert_eq!(theirs.len(), ours.len());
+        let (mut same, mut worst, mut unfinished) = (0, 0f64, 0);
+        for (o, (pieces, score)) in ours.iter().zip(&theirs) {
+            if &o.output != pieces {
+                continue;
+            }
+            same += 1;
+            // A hypothesis s2s's beam left without EOS (one attention row per piece) has
+            // no EOS in its log-probability; CTranslate2's ends with EOS.
+            if o.attention.len() == o.output.len() {
+                unfinished += 1;
+                continue;
+            }
+            // CTranslate2's score: the log-probability (EOS included) over length^penalty.
+            let ours = f64::from(o.log_prob) / ((o.output.len() + 1) as f64).powf(lp);
+            worst = worst.max((ours - score).abs());
+        }
+        eprintln!(
+            "{label}, beam {beam}: {same} of {} identical, largest score difference {worst:.2e} \
+             ({unfinished} left without EOS by s2s not compared)",
+            ours.len()
+        );
+        figures.push((beam, same, ours.len(), worst));
+        if beam == 1 {
+            // The binary's greedy text is CTranslate2's pieces joined (a word run).
+            let mut child = s2s()
+                .args(["translate", run_dir.to_str().expect("utf8"), "--beam", "1"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("s2s translate");
+            let input: String = texts.iter().map(|t| format!("{t}\n")).collect();
+            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+            let out = child.wait_with_output().expect("translate");
+            let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
+            let joined: Vec<String> = theirs.iter().map(|(p, _)| p.join(" ")).collect();
+            let agree = lines.iter().zip(&joined).filter(|(a, b)| a == b).count();
+            assert!(agree * 100 >= lines.len() * 99, "{label}: s2s translate's text agrees on {agree} of {}", lines.len());
+        }
+    }
+    figures
+}
+
+#[test]
+fn ctranslate2_translates_exported_transformers_as_s2s_does() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runs = [
+        ("pre-sinusoidal-tied", vec![]),
+        (
+            "post-learned-shared",
+            vec!["model.norm=post", "model.positions=learned", "data.joint_vocab=true", "model.tie_embeddings=all"],
+        ),
+        ("post-sinusoidal-untied", vec!["model.norm=post", "model.tie_embeddings=none", "model.encoder_layers=1"]),
+    ];
+    for (label, sets) in runs {
+        let run_dir = train(dir.path(), label, &sets);
+        for (beam, same, total, worst) in identity(&python, dir.path(), &run_dir, label) {
+            assert!(same * 100 >= total * 99, "{label}, beam {beam}: only {same} of {total} identical");
+            assert!(worst <= 1e-4, "{label}, beam {beam}: scores differ by {worst}");
+        }
+    }
+}
+
+#[test]
+fn export_refuses_a_gru_run_and_a_folder_in_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = tiny_config(dir.path(), "");
+    let out = run(&["run", cfg.to_str().expect("utf8"), "--set", "train.epochs=2"], dir.path());
+    assert!(out.status.success(), "{}", text(&out).1);
+    let gru = only_run(dir.path());
+    let target = dir.path().join("gru-ct2");
+    let out = run(&["export", gru.to_str().expect("utf8"), "--to", "ctranslate2", target.to_str().expect("utf8")], dir.path());
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no RNN decoder") && stderr.contains("PyTorch"), "{stderr}");
+    assert!(!target.exists(), "nothing written for a refused export");
+
+    std::fs::create_dir_all(&target).expect("mkdir");
+    std::fs::write(target.join("keep.txt"), "mine").expect("write");
+    let out = run(&["export", gru.to_str().expect("utf8"), "--to", "ctranslate2", target.to_str().expect("utf8")], dir.path());
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is not empty"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(target.join("keep.txt")).expect("kept"), "mine");
+}
