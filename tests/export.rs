@@ -1,8 +1,9 @@
 //! `s2s export --to ctranslate2`: CTranslate2 (the `ctranslate2` Python package, which
 //! `.ci/run` installs) translates exported reverse-task Transformers as `s2s translate`
 //! does, greedy and beam 5: the same output pieces for at least 99 % of sentences and the
-//! same scores within 1e-4. Three runs cover pre- and post-norm, sinusoidal and learned
-//! positions, tied and untied output layers, one and two vocabularies. Without the
+//! same scores within 1e-4. Four runs cover pre- and post-norm, sinusoidal and learned
+//! positions, tied and untied output layers, one and two vocabularies, words and BPE
+//! pieces (raw text through the exported tokenizer files). Without the
 //! package the identity test is skipped, except under CI. A GRU run is refused.
 
 mod common;
@@ -44,16 +45,70 @@ fn train(dir: &Path, name: &str, sets: &[&str]) -> PathBuf {
     std::fs::read_dir(dir.join(name)).expect("runs").next().expect("run").expect("entry").path()
 }
 
+/// The reverse task as text files, with a joint BPE vocabulary of 40 pieces (the
+/// synthetic dataset is word-level only): pre-norm, sinusoidal, tied.
+fn train_bpe(dir: &Path) -> PathBuf {
+    let pairs = |from: usize, n: usize| -> String {
+        sentences_from(from as u64 + 7, n)
+            .iter()
+            .map(|s| format!("{s}\t{}\n", s.split(' ').rev().collect::<Vec<_>>().join(" ")))
+            .collect()
+    };
+    std::fs::write(dir.join("train.tsv"), pairs(1, 2000)).expect("train.tsv");
+    std::fs::write(dir.join("valid.tsv"), pairs(2, 100)).expect("valid.tsv");
+    let cfg = config_file(
+        dir,
+        "bpe.toml",
+        r#"
+[run]
+name = "bpe"
+seed = 1
+output_dir = "bpe-joint"
+[data]
+dataset = "tsv"
+train_path = "train.tsv"
+valid_path = "valid.tsv"
+tokenizer = "bpe"
+joint_vocab = true
+max_vocab_size = 40
+max_length = 12
+[model]
+architecture = "transformer"
+encoder_layers = 2
+heads = 4
+hidden_size = 32
+ff_size = 64
+dropout = 0.0
+tie_embeddings = "decoder"
+[train]
+learning_rate = 0.003
+lr_schedule = "inverse_sqrt"
+warmup_steps = 100
+epochs = 3
+batch_size = 32
+validate_every = 3
+"#,
+    );
+    let out = run(&["run", cfg.to_str().expect("utf8")], dir);
+    assert!(out.status.success(), "{}", text(&out).1);
+    std::fs::read_dir(dir.join("bpe-joint")).expect("runs").next().expect("run").expect("entry").path()
+}
+
 /// 200 reverse-task sources (symbols a..l, 3 to 9 of them), the same every time.
 fn sentences() -> Vec<String> {
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    sentences_from(0, 200)
+}
+
+/// `n` sequences of 3 to 9 symbols a..l from the stream numbered `stream`.
+fn sentences_from(stream: u64, n: usize) -> Vec<String> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64 ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let mut next = |n: u64| {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         state % n
     };
-    (0..200)
+    (0..n)
         .map(|_| {
             let len = 3 + next(7);
             (0..len).map(|_| char::from(b'a' + next(12) as u8).to_string()).collect::<Vec<_>>().join(" ")
@@ -133,23 +188,32 @@ fn identity(python: &str, dir: &Path, run_dir: &Path, label: &str) -> Vec<(usize
         );
         figures.push((beam, same, ours.len(), worst));
         if beam == 1 {
-            // The binary's greedy text is CTranslate2's pieces joined (a word run).
-            let mut child = s2s()
-                .args(["translate", run_dir.to_str().expect("utf8"), "--beam", "1"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("s2s translate");
+            // The binary's greedy text is CTranslate2's from raw text: through the exported
+            // tokenizer files (BPE), or the words joined (a word run).
             let input: String = texts.iter().map(|t| format!("{t}\n")).collect();
-            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
-            let out = child.wait_with_output().expect("translate");
-            let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
-            let joined: Vec<String> = theirs.iter().map(|(p, _)| p.join(" ")).collect();
-            let agree = lines.iter().zip(&joined).filter(|(a, b)| a == b).count();
-            assert!(agree * 100 >= lines.len() * 99, "{label}: s2s translate's text agrees on {agree} of {}", lines.len());
+            let ours = pipe(s2s().args(["translate", run_dir.to_str().expect("utf8"), "--beam", "1"]), &input);
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ct2_translate.py");
+            let mut cmd = Command::new(python);
+            cmd.arg(script).arg(&export).args(["--threads", "1", "--beam", "1"]);
+            if !export.join("source_tokenizer.json").exists() {
+                cmd.arg("--pieces");
+            }
+            let theirs = pipe(&mut cmd, &input);
+            let agree = ours.lines().zip(theirs.lines()).filter(|(a, b)| a == b).count();
+            let n = texts.len();
+            assert!(agree * 100 >= n * 99, "{label}: s2s translate's text agrees with CTranslate2's on {agree} of {n}");
         }
     }
     figures
+}
+
+/// Standard output of `cmd` fed `input`.
+fn pipe(cmd: &mut Command, input: &str) -> String {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf8")
 }
 
 #[test]
@@ -164,8 +228,9 @@ fn ctranslate2_translates_exported_transformers_as_s2s_does() {
         ),
         ("post-sinusoidal-untied", vec!["model.norm=post", "model.tie_embeddings=none", "model.encoder_layers=1"]),
     ];
-    for (label, sets) in runs {
-        let run_dir = train(dir.path(), label, &sets);
+    let mut trained: Vec<(&str, PathBuf)> = runs.iter().map(|(l, s)| (*l, train(dir.path(), l, s))).collect();
+    trained.push(("bpe-joint", train_bpe(dir.path())));
+    for (label, run_dir) in trained {
         for (beam, same, total, worst) in identity(&python, dir.path(), &run_dir, label) {
             assert!(same * 100 >= total * 99, "{label}, beam {beam}: only {same} of {total} identical");
             assert!(worst <= 1e-4, "{label}, beam {beam}: scores differ by {worst}");

@@ -71,11 +71,13 @@ pub fn ctranslate2(dir: &Path, opts: &ExportOptions) -> Result<Exported> {
             model.variables.iter().map(|(p, t)| Ok((p.clone(), t.contiguous()?))).collect::<Result<_>>()?;
         let file = staging.join("variables.safetensors");
         candle_core::safetensors::save(&tensors, &file)?;
-        let specials = s2s_data::vocab::SPECIALS;
+        // The special tokens as this run's vocabulary spells them (`SOS`, or `<s>` in a
+        // BPE vocabulary), at the ids the model uses.
+        let target = run.target.vocab().tokens();
+        let special = |id: u32| target.get(id as usize).cloned().unwrap_or_default();
         let meta = json!({
             "options": model.options,
-            "tokens": { "bos": specials[s2s_data::SOS as usize], "eos": specials[s2s_data::EOS as usize],
-                        "unk": specials[s2s_data::UNK as usize] },
+            "tokens": { "bos": special(s2s_data::SOS), "eos": special(s2s_data::EOS), "unk": special(s2s_data::UNK) },
             "source_vocabulary": run.source.vocab().tokens(),
             "target_vocabulary": run.target.vocab().tokens(),
         });
