@@ -25,7 +25,10 @@ fn python() -> Option<String> {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        assert!(std::env::var_os("CI").is_none(), "CI: the ctranslate2 Python package is missing (.ci/run installs it)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI: the ctranslate2 Python package is missing (.ci/run installs it)"
+        );
         eprintln!("skipped: `pip install ctranslate2` (or CTRANSLATE2_PYTHON=a Python that has it) to run this test");
         return None;
     }
@@ -137,7 +140,8 @@ fn ctranslate2(python: &str, export: &Path, sources: &[Vec<String>], beam: usize
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).expect("json line");
-            let pieces = v["pieces"].as_array().expect("pieces").iter().map(|p| p.as_str().expect("str").into()).collect();
+            let pieces =
+                v["pieces"].as_array().expect("pieces").iter().map(|p| p.as_str().expect("str").into()).collect();
             (pieces, v["score"].as_f64().expect("score"))
         })
         .collect()
@@ -149,7 +153,15 @@ fn ctranslate2(python: &str, export: &Path, sources: &[Vec<String>], beam: usize
 fn identity(python: &str, dir: &Path, run_dir: &Path, label: &str) -> Vec<(usize, usize, usize, f64)> {
     let export = dir.join(format!("{label}-ct2"));
     let out = run(
-        &["export", run_dir.to_str().expect("utf8"), "--to", "ctranslate2", export.to_str().expect("utf8"), "--python", python],
+        &[
+            "export",
+            run_dir.to_str().expect("utf8"),
+            "--to",
+            "ctranslate2",
+            export.to_str().expect("utf8"),
+            "--python",
+            python,
+        ],
         dir,
     );
     let (stdout, stderr) = text(&out);
@@ -246,7 +258,10 @@ fn export_refuses_a_gru_run_and_a_folder_in_use() {
     assert!(out.status.success(), "{}", text(&out).1);
     let gru = only_run(dir.path());
     let target = dir.path().join("gru-ct2");
-    let out = run(&["export", gru.to_str().expect("utf8"), "--to", "ctranslate2", target.to_str().expect("utf8")], dir.path());
+    let out = run(
+        &["export", gru.to_str().expect("utf8"), "--to", "ctranslate2", target.to_str().expect("utf8")],
+        dir.path(),
+    );
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
@@ -255,7 +270,10 @@ fn export_refuses_a_gru_run_and_a_folder_in_use() {
 
     std::fs::create_dir_all(&target).expect("mkdir");
     std::fs::write(target.join("keep.txt"), "mine").expect("write");
-    let out = run(&["export", gru.to_str().expect("utf8"), "--to", "ctranslate2", target.to_str().expect("utf8")], dir.path());
+    let out = run(
+        &["export", gru.to_str().expect("utf8"), "--to", "ctranslate2", target.to_str().expect("utf8")],
+        dir.path(),
+    );
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("is not empty"), "{stderr}");

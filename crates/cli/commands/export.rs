@@ -14,7 +14,13 @@ pub fn execute(dir: &Path, to: ExportEngine, out: &Path, checkpoint: &str, pytho
         ExportEngine::CTranslate2 => s2s_run::export::ctranslate2(dir, &opts),
     }
     .with_context(|| format!("cannot export {}", dir.display()))?;
-    outln!("exported checkpoint {} of {} ({} variables) to {}", exported.checkpoint, dir.display(), exported.variables, out.display())?;
+    outln!(
+        "exported checkpoint {} of {} ({} variables) to {}",
+        exported.checkpoint,
+        dir.display(),
+        exported.variables,
+        out.display()
+    )?;
     for f in &exported.files {
         outln!("  {}", f.file_name().map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into_owned()))?;
     }

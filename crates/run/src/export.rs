@@ -123,7 +123,8 @@ pub fn ctranslate2(dir: &Path, opts: &ExportOptions) -> Result<Exported> {
         },
     });
     write_json(&out.join(MANIFEST), &manifest)?;
-    let mut files: Vec<PathBuf> = fs::read_dir(out).map_err(io(out))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut files: Vec<PathBuf> =
+        fs::read_dir(out).map_err(io(out))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     files.sort();
     Ok(Exported { checkpoint, variables: model.variables.len(), files })
 }
@@ -132,7 +133,8 @@ pub fn ctranslate2(dir: &Path, opts: &ExportOptions) -> Result<Exported> {
 fn tempfile_dir(out: &Path) -> Result<PathBuf> {
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(io(parent))?;
-    let name = format!(".{}.export-{}", out.file_name().map_or("out".into(), |n| n.to_string_lossy()), std::process::id());
+    let name =
+        format!(".{}.export-{}", out.file_name().map_or("out".into(), |n| n.to_string_lossy()), std::process::id());
     let dir = parent.join(name);
     fs::create_dir_all(&dir).map_err(io(&dir))?;
     Ok(dir)
