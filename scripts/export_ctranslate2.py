@@ -18,9 +18,8 @@ import os
 import struct
 import sys
 
-import numpy as np
-
 try:
+    import numpy as np
     import ctranslate2
     from ctranslate2.specs import transformer_spec
 except ImportError as e:

@@ -242,6 +242,17 @@ fn ctranslate2_translates_exported_transformers_as_s2s_does() {
     ];
     let mut trained: Vec<(&str, PathBuf)> = runs.iter().map(|(l, s)| (*l, train(dir.path(), l, s))).collect();
     trained.push(("bpe-joint", train_bpe(dir.path())));
+    // Without the package's Python the export fails in one line and leaves no folder.
+    let missing = dir.path().join("no-python-ct2");
+    let first = trained[0].1.to_str().expect("utf8").to_string();
+    let out = run(
+        &["export", &first, "--to", "ctranslate2", missing.to_str().expect("utf8"), "--python", "/nonexistent/python"],
+        dir.path(),
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.trim().lines().count() == 1 && stderr.contains("pip install ctranslate2"), "{stderr}");
+    assert!(!missing.exists(), "a failed export left {}", missing.display());
     for (label, run_dir) in trained {
         for (beam, same, total, worst) in identity(&python, dir.path(), &run_dir, label) {
             assert!(same * 100 >= total * 99, "{label}, beam {beam}: only {same} of {total} identical");

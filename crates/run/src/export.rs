@@ -19,6 +19,7 @@ use serde_json::json;
 use crate::checkpoint::Which;
 use crate::error::{io, Result, RunError};
 use crate::opened::OpenedRun;
+use s2s_model::Ct2Model;
 
 /// The script that writes the CTranslate2 files.
 const CTRANSLATE2_SCRIPT: &str = include_str!("../../../scripts/export_ctranslate2.py");
@@ -65,12 +66,29 @@ pub fn ctranslate2(dir: &Path, opts: &ExportOptions) -> Result<Exported> {
     let family = run.cfg.model.family.as_family();
     let model = family.ctranslate2(run.model.params(), &run.cfg.model.decoding, run.model.dims())?;
 
+    let created = !out.exists();
+    fs::create_dir_all(out).map_err(io(out))?;
+    let written = write_all(dir, &run, &model, opts);
+    if written.is_err() && created {
+        // A failed export leaves no folder behind (one that was there stays, empty).
+        fs::remove_dir_all(out).map_err(io(out))?;
+    }
+    written?;
+    let mut files: Vec<PathBuf> =
+        fs::read_dir(out).map_err(io(out))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    Ok(Exported { checkpoint: run.checkpoint.name(), variables: model.variables.len(), files })
+}
+
+/// Writes the model (through the script), the tokenizer files and the manifest into
+/// `opts.out`, which exists.
+fn write_all(dir: &Path, run: &OpenedRun, model: &Ct2Model, opts: &ExportOptions) -> Result<()> {
+    let out = &opts.out;
     let staging = tempfile_dir(out)?;
-    let result = (|| {
+    let staged = (|| {
         let tensors: HashMap<String, Tensor> =
             model.variables.iter().map(|(p, t)| Ok((p.clone(), t.contiguous()?))).collect::<Result<_>>()?;
-        let file = staging.join("variables.safetensors");
-        candle_core::safetensors::save(&tensors, &file)?;
+        candle_core::safetensors::save(&tensors, staging.join("variables.safetensors"))?;
         // The special tokens as this run's vocabulary spells them (`SOS`, or `<s>` in a
         // BPE vocabulary), at the ids the model uses.
         let target = run.target.vocab().tokens();
@@ -79,28 +97,25 @@ pub fn ctranslate2(dir: &Path, opts: &ExportOptions) -> Result<Exported> {
             "options": model.options,
             "tokens": { "bos": special(s2s_data::SOS), "eos": special(s2s_data::EOS), "unk": special(s2s_data::UNK) },
             "source_vocabulary": run.source.vocab().tokens(),
-            "target_vocabulary": run.target.vocab().tokens(),
+            "target_vocabulary": target,
         });
         write_json(&staging.join("export.json"), &meta)?;
-        fs::create_dir_all(out).map_err(io(out))?;
         run_script(&opts.python, CTRANSLATE2_SCRIPT, &[&staging, out])
     })();
     let cleaned = fs::remove_dir_all(&staging).map_err(io(&staging));
-    result?;
+    staged?;
     cleaned?;
-
     let kind = run.cfg.data.tokenizer;
     if kind == TokenizerKind::Bpe {
         for (from, to) in run.dir.tokenizer_files(kind).iter().zip(TOKENIZER_FILES) {
             fs::copy(from, out.join(to)).map_err(io(from))?;
         }
     }
-    let checkpoint = run.checkpoint.name();
     let manifest = json!({
         "engine": "ctranslate2",
         "run": dir.display().to_string(),
-        "checkpoint": checkpoint,
-        "model": family.describe(),
+        "checkpoint": run.checkpoint.name(),
+        "model": run.cfg.model.family.as_family().describe(),
         "tokenizer": match kind {
             TokenizerKind::Bpe => json!({
                 "kind": "bpe",
@@ -123,10 +138,7 @@ pub fn ctranslate2(dir: &Path, opts: &ExportOptions) -> Result<Exported> {
         },
     });
     write_json(&out.join(MANIFEST), &manifest)?;
-    let mut files: Vec<PathBuf> =
-        fs::read_dir(out).map_err(io(out))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    files.sort();
-    Ok(Exported { checkpoint, variables: model.variables.len(), files })
+    Ok(())
 }
 
 /// A fresh folder beside `out` for the files handed to the script.
