@@ -253,6 +253,27 @@ fn ctranslate2_translates_exported_transformers_as_s2s_does() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.trim().lines().count() == 1 && stderr.contains("pip install ctranslate2"), "{stderr}");
     assert!(!missing.exists(), "a failed export left {}", missing.display());
+    // A numbered checkpoint by its step, unpadded.
+    let step = newest_step(&trained[0].1);
+    let numbered = dir.path().join("numbered-ct2");
+    let arg = format!("step-{step}");
+    let out = run(
+        &[
+            "export",
+            &first,
+            "--to",
+            "ctranslate2",
+            numbered.to_str().expect("utf8"),
+            "--checkpoint",
+            &arg,
+            "--python",
+            &python,
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+    let manifest = std::fs::read_to_string(numbered.join("s2s-export.json")).expect("manifest");
+    assert!(manifest.contains(&format!("\"step-{step:08}\"")), "{manifest}");
     for (label, run_dir) in trained {
         for (beam, same, total, worst) in identity(&python, dir.path(), &run_dir, label) {
             assert!(same * 100 >= total * 99, "{label}, beam {beam}: only {same} of {total} identical");

@@ -99,7 +99,8 @@ pub enum Command {
         to: ExportEngine,
         /// The folder to write (absent or empty).
         out: PathBuf,
-        /// Which checkpoint: best, last, average (see `s2s average`), or a checkpoint folder.
+        /// Which checkpoint: best, last, average (see `s2s average`), step-N, or a checkpoint
+        /// folder.
         #[arg(long, default_value = "best")]
         checkpoint: String,
         /// The Python that has the ctranslate2 package (its spec API writes the model).
