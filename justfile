@@ -83,3 +83,13 @@ bench-vocab *ARGS: build
 # Learn a config's BPE tokenizer once: `just tokenizer configs/multi30k.toml --set data.train_path=...`.
 tokenizer CONFIG *ARGS:
     cargo run --release -- tokenizer train {{CONFIG}} {{ARGS}}
+
+# Decoding speed: s2s beside CTranslate2 fp32 and int8 (greedy and beam 5, batches of 32 and
+# 1, 2 threads) on a Multi30k Transformer run, or `train` to train one first; needs
+# `pip install ctranslate2 tokenizers sacrebleu`.
+bench-decode RUN="train" *ARGS: build
+    python3 scripts/bench_decode.py {{RUN}} {{ARGS}}
+
+# Write a Transformer run's checkpoint as a CTranslate2 model: `just export RUN OUT`.
+export RUN OUT *ARGS:
+    cargo run --release -- export {{RUN}} --to ctranslate2 {{OUT}} {{ARGS}}

@@ -103,6 +103,25 @@ pub enum Command {
         #[arg(long, requires = "heatmap")]
         head: Option<usize>,
     },
+    /// Write a run's checkpoint for an inference engine: `s2s export RUN --to ctranslate2 OUT`
+    /// (Transformer runs; see docs/export.md).
+    Export {
+        /// The run: its folder, `latest` (the newest in experiments/), or a unique prefix of
+        /// its name in experiments/ (e.g. `base`).
+        run: PathBuf,
+        /// The engine: ctranslate2.
+        #[arg(long, value_enum)]
+        to: ExportEngine,
+        /// The folder to write (absent or empty).
+        out: PathBuf,
+        /// Which checkpoint: best, last, average (see `s2s average`), step-N, or a checkpoint
+        /// folder.
+        #[arg(long, default_value = "best")]
+        checkpoint: String,
+        /// The Python that has the ctranslate2 package (its spec API writes the model).
+        #[arg(long, default_value = "python3")]
+        python: PathBuf,
+    },
     /// Average the model weights of a run's newest checkpoints into checkpoints/average/
     /// (then: eval or translate with --checkpoint average).
     Average {
@@ -241,6 +260,14 @@ pub enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
+}
+
+/// An inference engine `s2s export` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportEngine {
+    /// CTranslate2 (OpenNMT's engine): `ctranslate2.Translator(OUT)`.
+    #[value(name = "ctranslate2")]
+    CTranslate2,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod compare;
 pub mod config;
 pub mod eval;
+pub mod export;
 pub mod list;
 pub mod report;
 pub mod resume;
@@ -36,6 +37,9 @@ pub fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let data = data.map_or(s2s_run::eval::EvalData::Split(split), s2s_run::eval::EvalData::File);
             let decoding = s2s_run::opened::DecodingChoice { beam_size: beam, length_penalty };
             eval::execute(&find(&run)?, &data, &checkpoint, &decoding, json).map(|_| ExitCode::SUCCESS)
+        }
+        Command::Export { run, to, out, checkpoint, python } => {
+            export::execute(&find(&run)?, to, &out, &checkpoint, &python).map(|()| ExitCode::SUCCESS)
         }
         Command::Average { run, last } => average::execute(&find(&run)?, last).map(|()| ExitCode::SUCCESS),
         Command::Serve { dirs, host, port, cache_mib } => {

@@ -16,6 +16,12 @@ pub enum ModelError {
     Worker,
     #[error("shape mismatch in {what}: expected {expected}, got {got}")]
     Shape { what: &'static str, expected: String, got: String },
+    /// The family cannot be run by that engine; `reason` says why and what works instead.
+    #[error("{engine} cannot run this model: {reason}")]
+    CannotExport { engine: &'static str, reason: String },
+    /// A parameter the export reads is missing from the model (not a model of this family).
+    #[error("export: the model has no parameter {name}")]
+    MissingParameter { name: String },
 }
 
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;

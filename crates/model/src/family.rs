@@ -11,7 +11,8 @@ use candle_core::{Device, Tensor};
 use s2s_data::{Batch, Rng};
 
 use crate::decode::{Hypothesis, LayerHeads};
-use crate::error::Result;
+use crate::error::{ModelError, Result};
+use crate::export::Ct2Model;
 use crate::params::{ParamStore, Weights};
 use crate::shared_config::{DecodingConfig, ModelDims, ParameterCount};
 use crate::training::{Mode, StepOptions};
@@ -44,6 +45,16 @@ pub trait Family: std::fmt::Debug + Send + Sync {
         weights: Weights,
         device: &Device,
     ) -> Result<Box<dyn TranslationModel>>;
+    /// The model whose parameters are `params` (a built model's, named as in the
+    /// checkpoint) in CTranslate2's layout. A family CTranslate2 cannot run refuses with
+    /// [`ModelError::CannotExport`], saying what works instead.
+    fn ctranslate2(&self, params: &ParamStore, decoding: &DecodingConfig, dims: &ModelDims) -> Result<Ct2Model> {
+        let _ = (params, decoding, dims);
+        Err(ModelError::CannotExport {
+            engine: "CTranslate2",
+            reason: "this model family has no mapping to CTranslate2's layers; translate with `s2s translate`".into(),
+        })
+    }
 }
 
 /// What every family's model holds besides its modules.

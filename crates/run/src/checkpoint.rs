@@ -205,7 +205,13 @@ pub fn locate(run: &RunDir, which: &Which) -> Result<LoadedCheckpoint> {
         Which::Last => numbered(run).into_iter().rev().map(|(_, p)| p).collect(),
         Which::Best => vec![root.join(BEST), root.join(format!(".{BEST}.old"))],
         Which::Average => vec![root.join(AVERAGE)],
-        Which::Folder(path) => vec![path.clone()],
+        Which::Folder(path) => {
+            let mut folders = vec![path.clone()];
+            // A numbered checkpoint by its name: `step-908` or `step-00000908`.
+            let step = path.to_str().and_then(|p| p.strip_prefix(NUMBERED)).and_then(|n| n.parse::<usize>().ok());
+            folders.extend(step.map(|n| root.join(format!("{NUMBERED}{n:08}"))));
+            folders
+        }
     };
     let mut problems = Vec::new();
     for dir in candidates {

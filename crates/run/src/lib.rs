@@ -24,6 +24,7 @@ pub mod config;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod export;
 pub mod memory;
 pub mod metrics_csv;
 pub mod opened;

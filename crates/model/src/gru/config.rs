@@ -4,8 +4,9 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
+use crate::export::Ct2Model;
 use crate::family::{Family, TranslationModel};
-use crate::params::Weights;
+use crate::params::{ParamStore, Weights};
 use crate::shared_config::{
     check_at_least_one, check_dropouts, DecodingConfig, ModelDims, ParameterCount, TieEmbeddings,
 };
@@ -194,5 +195,15 @@ impl Family for GruConfig {
         device: &Device,
     ) -> Result<Box<dyn TranslationModel>> {
         Ok(Box::new(super::GruModel::new(self, decoding, dims, weights, device)?))
+    }
+
+    fn ctranslate2(&self, _: &ParamStore, _: &DecodingConfig, _: &ModelDims) -> Result<Ct2Model> {
+        Err(ModelError::CannotExport {
+            engine: "CTranslate2",
+            reason: "it has no RNN decoder, so a GRU run stays with s2s (`s2s translate`, `s2s eval`); \
+                     to use it elsewhere, load checkpoints/<which>/model.safetensors into PyTorch \
+                     (torch.nn.GRU's names, e.g. encoder.gru.weight_ih_l0)"
+                .into(),
+        })
     }
 }

@@ -4,8 +4,9 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
+use crate::export::Ct2Model;
 use crate::family::{Family, TranslationModel};
-use crate::params::Weights;
+use crate::params::{ParamStore, Weights};
 use crate::shared_config::{
     check_at_least_one, check_dropouts, DecodingConfig, ModelDims, ParameterCount, TieEmbeddings,
 };
@@ -178,5 +179,9 @@ impl Family for TransformerConfig {
         device: &Device,
     ) -> Result<Box<dyn TranslationModel>> {
         Ok(Box::new(super::Transformer::new(self, decoding, dims, weights, device)?))
+    }
+
+    fn ctranslate2(&self, params: &ParamStore, decoding: &DecodingConfig, dims: &ModelDims) -> Result<Ct2Model> {
+        self.ctranslate2_model(params, decoding, dims)
     }
 }

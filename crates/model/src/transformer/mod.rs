@@ -11,6 +11,7 @@
 
 mod config;
 mod decode;
+mod export;
 pub mod kernels;
 mod layer_norm;
 mod layers;
@@ -29,6 +30,7 @@ pub use multi_head::{KeyValues, MultiHeadAttention};
 pub use positions::{sinusoids, PositionTable};
 
 pub use config::{Norm, Positions, TransformerConfig};
+pub use export::SINUSOID_ROWS;
 use kernels::KeyMask;
 
 use crate::decode::{Hypothesis, LayerHeads, Padded};
