@@ -198,23 +198,24 @@ pub trait TranslationModel: std::fmt::Debug + Send + Sync {
     fn greedy(&self, sources: &[Vec<u32>]) -> Result<Vec<Hypothesis>> {
         self.greedy_steps(sources, self.base().max_steps(), true)
     }
+    /// Beam search for each of `sources`: up to `n_best` hypotheses each, best first. By
+    /// default each sentence is searched alone, the sentences shared out between
+    /// [`Self::threads`] threads on the CPU (the results do not depend on the split); a
+    /// family that steps many sentences' beams as one batch overrides it.
+    fn beam_batch(&self, sources: &[Vec<u32>], beam_size: usize, n_best: usize) -> Result<Vec<Vec<Hypothesis>>> {
+        let search = |part: &[Vec<u32>]| -> Result<Vec<Vec<Hypothesis>>> {
+            part.iter().map(|s| self.beam(s, beam_size, n_best)).collect()
+        };
+        let threads = if self.device().is_cpu() { self.threads().clamp(1, sources.len().max(1)) } else { 1 };
+        crate::parallel::in_chunks(sources, threads, search)
+    }
     /// Decodes with the configured beam size (greedy when 1), one best hypothesis each.
-    /// On the CPU the sentences of a beam search are shared out between
-    /// [`Self::threads`] threads (each searches its own sentences; the results do not
-    /// depend on the split).
     fn translate(&self, sources: &[Vec<u32>]) -> Result<Vec<Hypothesis>> {
         let beam = self.decoding().beam_size;
         if beam <= 1 {
             return self.greedy(sources);
         }
-        let search = |part: &[Vec<u32>]| -> Result<Vec<Hypothesis>> {
-            let mut out = Vec::with_capacity(part.len());
-            for s in part {
-                out.extend(self.beam(s, beam, 1)?.into_iter().take(1));
-            }
-            Ok(out)
-        };
-        let threads = if self.device().is_cpu() { self.threads().clamp(1, sources.len().max(1)) } else { 1 };
-        crate::parallel::in_chunks(sources, threads, search)
+        let empty = || Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() };
+        Ok(self.beam_batch(sources, beam, 1)?.into_iter().map(|h| h.into_iter().next().unwrap_or_else(empty)).collect())
     }
 }

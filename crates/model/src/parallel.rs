@@ -89,6 +89,43 @@ pub(crate) fn in_chunks<T: Sync, R: Send>(
     Ok(out)
 }
 
+/// `f` over `sources` sorted by length and dealt round-robin into `parts` groups (so each
+/// group holds sentences of like lengths and every group a like share of the work), the
+/// first group on this thread and each other on its own; `f` returns one result per
+/// source of its group, in the group's order, and the results come back in `sources`'
+/// order.
+pub(crate) fn by_length<R: Send>(
+    sources: &[Vec<u32>],
+    parts: usize,
+    f: impl Fn(&[Vec<u32>]) -> Result<Vec<R>> + Sync,
+) -> Result<Vec<R>> {
+    let mut order: Vec<usize> = (0..sources.len()).collect();
+    order.sort_by_key(|&i| sources[i].len());
+    let parts = parts.clamp(1, sources.len().max(1));
+    let groups: Vec<Vec<usize>> = (0..parts).map(|p| order.iter().copied().skip(p).step_by(parts).collect()).collect();
+    let texts: Vec<Vec<Vec<u32>>> = groups.iter().map(|g| g.iter().map(|&i| sources[i].clone()).collect()).collect();
+    let f = &f;
+    let results: Vec<Result<Vec<R>>> = std::thread::scope(|scope| {
+        let others: Vec<_> = texts[1..].iter().map(|t| scope.spawn(move || f(t))).collect();
+        let mut all = vec![f(&texts[0])];
+        for h in others {
+            all.push(h.join().unwrap_or_else(|_| Err(ModelError::Worker)));
+        }
+        all
+    });
+    let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(sources.len()).collect();
+    for (group, result) in groups.iter().zip(results) {
+        let result = result?;
+        if result.len() != group.len() {
+            return Err(ModelError::Worker);
+        }
+        for (&i, r) in group.iter().zip(result) {
+            slots[i] = Some(r);
+        }
+    }
+    slots.into_iter().map(|r| r.ok_or(ModelError::Worker)).collect()
+}
+
 /// One helper thread for greedy decoding of a few sentences (see `crate::gru::greedy`),
 /// started on first use; `None` if the system would not
 /// start it, and the work then stays on the calling thread.

@@ -3,10 +3,12 @@
 //! A family's own decoders (the GRU's greedy buffers, the Transformer's incremental
 //! caches) live in its folder.
 
+mod batched;
 mod beam;
 
 use s2s_data::{EOS, PAD};
 
+pub(crate) use batched::{greedy, top_k_log_softmax, BatchState, RowStep};
 pub use beam::BeamSearch;
 pub(crate) use beam::{BeamState, StepRows};
 

@@ -27,6 +27,11 @@ impl LayerNorm {
     ///
     /// # Shapes
     /// `x: (.., d)` → the same
+    /// The scale and shift, `(d)` each.
+    pub fn parameters(&self) -> [&Tensor; 2] {
+        [&self.weight, &self.bias]
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let last = x.dims().last().copied().unwrap_or(0);
         if last != self.dim {

@@ -150,6 +150,29 @@ impl DecoderLayer {
         })
     }
 
+    /// Its tensors as graph-free inference reads them (`super::inference`), in this order:
+    /// self-attention `in_proj` weight and bias, its `out_proj` weight and bias,
+    /// cross-attention query weight and bias, its `out_proj` weight and bias, `linear1`
+    /// and `linear2` weights and biases, `norm1`..`norm3` weights and biases (18).
+    pub(super) fn tensors(&self) -> Result<Vec<&Tensor>> {
+        let [qkv, _, self_out] = self.self_attn.projections();
+        let [_, q, cross_out] = self.cross_attn.projections();
+        let mut all = Vec::with_capacity(18);
+        for l in [qkv, self_out, q, cross_out, &self.ff.linear1, &self.ff.linear2] {
+            all.push(l.weight());
+            all.push(l.bias().ok_or(crate::ModelError::MissingParameter { name: "a decoder layer's bias".into() })?);
+        }
+        for n in [&self.norm1, &self.norm2, &self.norm3] {
+            all.extend(n.parameters());
+        }
+        Ok(all)
+    }
+
+    /// Pre- or post-norm.
+    pub(super) fn norm(&self) -> Norm {
+        self.norm
+    }
+
     /// The keys and values of the encoder output for this layer's cross-attention.
     pub fn memory(&self, encoded: &Tensor, mask: &KeyMask) -> Result<LayerMemory> {
         Ok(LayerMemory { kv: self.cross_attn.memory(encoded)?, mask: mask.clone() })

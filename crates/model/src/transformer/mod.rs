@@ -12,6 +12,7 @@
 mod config;
 mod decode;
 mod export;
+mod inference;
 pub mod kernels;
 mod layer_norm;
 mod layers;
@@ -33,7 +34,7 @@ pub use config::{Norm, Positions, TransformerConfig};
 pub use export::SINUSOID_ROWS;
 use kernels::KeyMask;
 
-use crate::decode::{Hypothesis, LayerHeads, Padded};
+use crate::decode::{BeamSearch, Hypothesis, LayerHeads, Padded};
 use crate::error::{ModelError, Result};
 use crate::family::{Family, ModelBase, TranslationModel};
 use crate::params::Weights;
@@ -231,6 +232,12 @@ impl Transformer {
         Ok(states.matmul(&self.output.t()?)?)
     }
 
+    /// A thread that takes half of each product's columns when the sentences run as one
+    /// group (`parts`) and the model has a second thread for it.
+    fn helper(&self, parts: usize) -> Option<&'static rayon::ThreadPool> {
+        (parts == 1 && self.base.cpu_threads() > 1).then(crate::parallel::helper_pool).flatten()
+    }
+
     /// Pads sources into one batch and encodes them for inference.
     pub(crate) fn encode_sources(&self, sources: &[Vec<u32>]) -> Result<Encoded> {
         let Padded { grid, lengths, width: s } = Padded::new(sources);
@@ -267,16 +274,52 @@ impl TranslationModel for Transformer {
         Ok((nll.sum_all()? / denominator.max(1) as f64)?)
     }
 
-    /// Greedy decoding for `steps` steps (all of them unless `stop_at_eos`), the rows
-    /// split over the model's threads from 2 × 8 rows on.
+    /// Greedy decoding for `steps` steps (all of them unless `stop_at_eos`). On the CPU
+    /// the graph-free decoder ([`inference`]) steps the sentences together, sorted by
+    /// length and shared out between the model's threads from 2 × 8 sentences on;
+    /// elsewhere the candle decoder does.
     fn greedy_steps(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>> {
-        let b = sources.len();
-        let parts = self.base.cpu_threads().min(b / decode::ROWS_PER_THREAD).max(1);
-        crate::parallel::in_chunks(sources, parts, |c| self.greedy_with(c, steps, stop_at_eos, true))
+        if sources.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !self.device().is_cpu() {
+            return self.greedy_with(sources, steps, stop_at_eos, true);
+        }
+        let parts = self.base.cpu_threads().min(sources.len() / decode::ROWS_PER_THREAD).max(1);
+        let helper = self.helper(parts);
+        crate::parallel::by_length(sources, parts, |group| {
+            let memory = self.encode_sources(group)?.detached();
+            inference::with_decoder(self, &memory, steps, helper, |decoder| {
+                crate::decode::greedy(decoder, group.len(), steps, stop_at_eos)
+            })
+        })
     }
 
     fn beam(&self, source: &[u32], beam_size: usize, n_best: usize) -> Result<Vec<Hypothesis>> {
-        self.beam_with(source, beam_size, n_best, true)
+        Ok(self.beam_batch(&[source.to_vec()], beam_size, n_best)?.into_iter().next().unwrap_or_default())
+    }
+
+    /// Beam search of many sentences at once: on the CPU every alive hypothesis of every
+    /// sentence is a row of the graph-free decoder, the sentences sorted by length and
+    /// shared out between the model's threads; elsewhere one sentence at a time.
+    fn beam_batch(&self, sources: &[Vec<u32>], beam_size: usize, n_best: usize) -> Result<Vec<Vec<Hypothesis>>> {
+        if !self.device().is_cpu() {
+            return sources.iter().map(|s| self.beam_with(s, beam_size, n_best, true)).collect();
+        }
+        let search = BeamSearch {
+            beam_size,
+            n_best,
+            max_steps: self.base().max_steps(),
+            length_penalty: self.decoding().length_penalty,
+        };
+        let parts = self.base.cpu_threads().min(sources.len()).max(1);
+        let helper = self.helper(parts);
+        crate::parallel::by_length(sources, parts, |group| {
+            let memory = self.encode_sources(group)?.detached();
+            inference::with_decoder(self, &memory, search.max_steps, helper, |decoder| {
+                search.search_batch(decoder, group.len())
+            })
+        })
     }
 
     /// Cross-attention `[layer][head][step][source position]` while the decoder reads

@@ -64,6 +64,12 @@ impl MultiHeadAttention {
         })
     }
 
+    /// The packed query-key-value projection, the query part alone, and the output
+    /// projection (graph-free inference reads their weights in place).
+    pub(super) fn projections(&self) -> [&Linear; 3] {
+        [&self.qkv, &self.q, &self.out]
+    }
+
     /// `(B, T, d)` → `(B, heads, T, d / heads)`, contiguous.
     fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
         Ok(super::kernels::split_heads(x, self.heads)?)

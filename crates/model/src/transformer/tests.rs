@@ -340,3 +340,49 @@ fn attention_heads_agree_with_decoding() {
         }
     }
 }
+
+/// The graph-free decoder (`inference`, what the CPU decodes with) gives the candle
+/// decoder's ids, log-probabilities and attention, greedy and beam, for both norm orders,
+/// both position kinds and untied outputs, with the sentences stepped together (of
+/// different lengths, so with padding) and shared out between two threads.
+#[test]
+fn graph_free_decoding_equals_the_candle_decoder() {
+    let close = |a: &[Hypothesis], b: &[Hypothesis], what: &str| {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (x, y) in a.iter().zip(b) {
+            assert_eq!(x.ids, y.ids, "{what}");
+            assert!((x.log_prob - y.log_prob).abs() < 1e-4, "{what}: {} vs {}", x.log_prob, y.log_prob);
+            assert_eq!(x.attention.len(), y.attention.len(), "{what}");
+            for (ra, rb) in x.attention.iter().zip(&y.attention) {
+                assert_eq!(ra.len(), rb.len(), "{what}");
+                for (p, q) in ra.iter().zip(rb) {
+                    assert!((p - q).abs() < 1e-5, "{what}: attention {p} vs {q}");
+                }
+            }
+        }
+    };
+    for (norm, positions, tie) in [
+        (Norm::Pre, Positions::Sinusoidal, TieEmbeddings::Decoder),
+        (Norm::Post, Positions::Learned, TieEmbeddings::None),
+        (Norm::Pre, Positions::Learned, TieEmbeddings::All),
+    ] {
+        let cfg = TransformerConfig { decoder_layers: 2, ..small(norm, positions, tie) };
+        let decoding = DecodingConfig { max_decode_length: 6, ..Default::default() };
+        for threads in [1, 2] {
+            let mut model = Transformer::seeded(&cfg, &decoding, DIMS, 13, &dev()).expect("model");
+            model.set_threads(threads);
+            let what = format!("{norm:?} {positions:?} {tie:?}, {threads} thread(s)");
+            let sources: Vec<Vec<u32>> =
+                (0..20).map(|i| (0..1 + i % 5).map(|j| 4 + (i * 3 + j) as u32 % 7).chain([EOS]).collect()).collect();
+            let reference: Vec<Hypothesis> = sources
+                .iter()
+                .flat_map(|s| model.greedy_with(std::slice::from_ref(s), 6, true, true).expect("candle greedy"))
+                .collect();
+            close(&model.greedy_steps(&sources, 6, true).expect("greedy"), &reference, &what);
+            let beams = model.beam_batch(&sources, 3, 2).expect("beam batch");
+            for (s, got) in sources.iter().zip(&beams) {
+                close(got, &model.beam_with(s, 3, 2, true).expect("candle beam"), &what);
+            }
+        }
+    }
+}

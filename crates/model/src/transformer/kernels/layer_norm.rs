@@ -32,7 +32,7 @@ pub fn layer_norm_composed(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result
 }
 
 /// Each row's mean and 1 / sqrt(var + eps).
-fn moments(row: &[f32]) -> (f32, f32) {
+pub(crate) fn moments(row: &[f32]) -> (f32, f32) {
     let d = row.len() as f32;
     let mean = row.iter().sum::<f32>() / d;
     let var = row.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / d;

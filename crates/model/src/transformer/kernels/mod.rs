@@ -7,6 +7,7 @@ mod layer_norm;
 mod scaled_dot_product;
 mod softmax;
 
+pub(crate) use layer_norm::moments;
 pub use layer_norm::{layer_norm, layer_norm_composed, LAYER_NORM_EPS};
 pub use scaled_dot_product::{attention, attention_composed, split_heads, KeyMask, MASKED};
 pub use softmax::softmax;

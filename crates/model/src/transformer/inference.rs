@@ -1,0 +1,378 @@
+//! The Transformer's decoder at inference, without candle's graph: every step works on
+//! plain `f32` rows that read the weights in place, and no step copies an earlier one.
+//!
+//! - Rows are hypotheses of any of the encoded sources (greedy: one per source; beam: up to
+//!   `beam` per source), stepped together as one product per weight; a source's rows leave
+//!   as soon as its search ends ([`crate::decode::BatchState`]).
+//! - Each layer's self-attention keys and values are kept time-major: step `τ` appends
+//!   one block of `rows × d` values and is never moved again. A row reads position `τ` from
+//!   the block row its ancestor had at step `τ` (`lineage`), so choosing the survivors of a
+//!   beam copies nothing but indices.
+//! - The cross-attention's keys and values over the memory are the encoder's, computed
+//!   once per source ([`super::Encoded`]) and read by each row's source index.
+//! - The output layer's logits go straight into each row's top-k of the log-softmax
+//!   ([`crate::decode::top_k_log_softmax`]); no row of log-probabilities is written.
+//!
+//! The candle decoder ([`super::decode`]) is the reference this one is tested against.
+
+use candle_core::Tensor;
+use rayon::ThreadPool;
+
+use super::{Encoded, Norm, PositionTable, Transformer};
+use crate::decode::{top_k_log_softmax, BatchState, RowStep};
+use crate::error::{ModelError, Result};
+use crate::kernels::matmul::{add_to_rows, linear_product_with};
+use crate::kernels::with_f32_all;
+use crate::transformer::kernels::moments;
+
+/// Tensors per decoder layer ([`super::DecoderLayer::tensors`]).
+const PER_LAYER: usize = 18;
+
+/// One decoder layer's weights, read in place.
+struct LayerWeights<'w> {
+    self_qkv: (&'w [f32], &'w [f32]),
+    self_out: (&'w [f32], &'w [f32]),
+    cross_q: (&'w [f32], &'w [f32]),
+    cross_out: (&'w [f32], &'w [f32]),
+    ff1: (&'w [f32], &'w [f32]),
+    ff2: (&'w [f32], &'w [f32]),
+    norms: [(&'w [f32], &'w [f32]); 3],
+    /// The memory's keys and values for this layer, `(B, heads, S, d / heads)` each.
+    memory: (&'w [f32], &'w [f32]),
+}
+
+/// The decoder's state over its rows.
+pub(super) struct Decoder<'w> {
+    layers: Vec<LayerWeights<'w>>,
+    norm: Norm,
+    final_norm: (&'w [f32], &'w [f32]),
+    embedding: &'w [f32],
+    output: &'w [f32],
+    /// Rows of the target position table, `(P, d)`.
+    positions: &'w [f32],
+    d: usize,
+    heads: usize,
+    vocab: usize,
+    /// Source length and memory width `S` (the longest source).
+    lengths: Vec<usize>,
+    width: usize,
+    helper: Option<&'static ThreadPool>,
+    /// Source of each row.
+    sources: Vec<usize>,
+    /// Per layer, the keys and values of every step, time-major.
+    keys: Vec<Vec<f32>>,
+    values: Vec<Vec<f32>>,
+    /// Where step `τ`'s block starts, in rows.
+    block_start: Vec<usize>,
+    /// `lineage[τ][r]`: the row of step `τ`'s block that row `r` descends from.
+    lineage: Vec<Vec<u32>>,
+    /// Source of each row of the last step, before [`BatchState::select`].
+    stepped: Vec<usize>,
+}
+
+/// `Σ a·b` over 8 lanes (vectorises).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ac.zip(bc) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `out += w · v`.
+#[inline(always)]
+fn axpy(out: &mut [f32], w: f32, v: &[f32]) {
+    for (o, &x) in out.iter_mut().zip(v) {
+        *o += w * x;
+    }
+}
+
+/// Softmax of `scores` in place (as [`super::kernels::softmax`] computes it).
+fn softmax_in_place(scores: &mut [f32]) {
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for s in scores.iter_mut() {
+        *s = (*s - max).exp();
+        sum += *s;
+    }
+    let inv = 1.0 / sum;
+    for s in scores.iter_mut() {
+        *s *= inv;
+    }
+}
+
+/// Layer normalisation of every `d`-wide row of `x` (as [`super::kernels::layer_norm`]).
+fn layer_norm(x: &[f32], d: usize, (w, b): (&[f32], &[f32])) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    for (row, y) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        let (mean, rstd) = moments(row);
+        for (((y, &v), &w), &b) in y.iter_mut().zip(row).zip(w).zip(b) {
+            *y = (v - mean) * rstd * w + b;
+        }
+    }
+    out
+}
+
+impl<'w> Decoder<'w> {
+    /// `x Wᵀ + b` for `n` rows of `x`.
+    fn linear(&self, x: &[f32], n: usize, (w, b): (&[f32], &[f32])) -> Vec<f32> {
+        let k = x.len() / n.max(1);
+        let mut y = linear_product_with(x, n, k, w, b.len(), self.helper);
+        add_to_rows(&mut y, b);
+        y
+    }
+
+    /// `x + sublayer(norm(x))` (pre) or `norm(x + sublayer(x))` (post), in place.
+    fn residual(&self, x: &mut Vec<f32>, norm: (&[f32], &[f32]), sublayer: impl FnOnce(&[f32]) -> Vec<f32>) {
+        let y = match self.norm {
+            Norm::Pre => sublayer(&layer_norm(x, self.d, norm)),
+            Norm::Post => sublayer(x),
+        };
+        for (a, b) in x.iter_mut().zip(&y) {
+            *a += b;
+        }
+        if self.norm == Norm::Post {
+            *x = layer_norm(x, self.d, norm);
+        }
+    }
+
+    /// Self-attention of the `n` rows' queries `qkv[.., 0..d]` over every cached position;
+    /// the new keys and values (`qkv[.., d..3d]`) join layer `l`'s cache first.
+    fn self_attention(&mut self, l: usize, qkv: &[f32], n: usize) -> Vec<f32> {
+        let (d, h) = (self.d, self.heads);
+        let dh = d / h;
+        for row in qkv.chunks_exact(3 * d) {
+            self.keys[l].extend_from_slice(&row[d..2 * d]);
+            self.values[l].extend_from_slice(&row[2 * d..]);
+        }
+        let steps = self.lineage.len();
+        let scale = 1.0 / (dh as f32).sqrt();
+        let mut out = vec![0f32; n * d];
+        let mut scores = vec![0f32; steps];
+        for r in 0..n {
+            let q = &qkv[r * 3 * d..r * 3 * d + d];
+            let at = |tau: usize| (self.block_start[tau] + self.lineage[tau][r] as usize) * d;
+            for head in 0..h {
+                let qh = &q[head * dh..(head + 1) * dh];
+                for (tau, s) in scores.iter_mut().enumerate() {
+                    let o = at(tau) + head * dh;
+                    *s = dot(qh, &self.keys[l][o..o + dh]) * scale;
+                }
+                softmax_in_place(&mut scores);
+                let ctx = &mut out[r * d + head * dh..r * d + (head + 1) * dh];
+                for (tau, &w) in scores.iter().enumerate() {
+                    let o = at(tau) + head * dh;
+                    axpy(ctx, w, &self.values[l][o..o + dh]);
+                }
+            }
+        }
+        out
+    }
+
+    /// Cross-attention of the `n` rows' queries over their sources' memory; returns the
+    /// context and, when `weights`, each row's weights averaged over heads (its source's
+    /// length).
+    fn cross_attention(&self, l: usize, q: &[f32], n: usize, weights: bool) -> (Vec<f32>, Vec<Vec<f32>>) {
+        let (d, h, s) = (self.d, self.heads, self.width);
+        let dh = d / h;
+        let scale = 1.0 / (dh as f32).sqrt();
+        let (mk, mv) = self.layers[l].memory;
+        let mut out = vec![0f32; n * d];
+        let mut mean = Vec::with_capacity(if weights { n } else { 0 });
+        for r in 0..n {
+            let b = self.sources[r];
+            let len = self.lengths[b];
+            let mut row_mean = vec![0f32; if weights { len } else { 0 }];
+            for head in 0..h {
+                let base = (b * h + head) * s * dh;
+                let qh = &q[r * d + head * dh..r * d + (head + 1) * dh];
+                let mut scores: Vec<f32> =
+                    (0..len).map(|j| dot(qh, &mk[base + j * dh..base + (j + 1) * dh]) * scale).collect();
+                softmax_in_place(&mut scores);
+                let ctx = &mut out[r * d + head * dh..r * d + (head + 1) * dh];
+                for (j, &w) in scores.iter().enumerate() {
+                    axpy(ctx, w, &mv[base + j * dh..base + (j + 1) * dh]);
+                }
+                for (m, &w) in row_mean.iter_mut().zip(&scores) {
+                    *m += w;
+                }
+            }
+            if weights {
+                for m in &mut row_mean {
+                    *m /= h as f32;
+                }
+                mean.push(row_mean);
+            }
+        }
+        (out, mean)
+    }
+
+    fn step_rows(&mut self, last: &[u32], k: usize) -> Result<Vec<RowStep>> {
+        let (n, d) = (last.len(), self.d);
+        if n != self.sources.len() {
+            return Err(ModelError::Shape {
+                what: "decoder step",
+                expected: format!("{} rows", self.sources.len()),
+                got: format!("{n} tokens"),
+            });
+        }
+        let position = self.lineage.len();
+        let pos = self.positions.get(position * d..(position + 1) * d).ok_or(ModelError::TooLong {
+            len: position + 1,
+            max: self.positions.len() / d,
+            what: "target position table",
+        })?;
+        let scale = (d as f64).sqrt() as f32;
+        let mut x = Vec::with_capacity(n * d);
+        for &t in last {
+            let e = self.embedding.get(t as usize * d..(t as usize + 1) * d).ok_or(ModelError::Shape {
+                what: "target id",
+                expected: format!("below {}", self.vocab),
+                got: t.to_string(),
+            })?;
+            x.extend(e.iter().zip(pos).map(|(&v, &p)| v * scale + p));
+        }
+        // Step `position`'s block starts after every row stored so far.
+        self.block_start.push(self.keys.first().map_or(0, |k| k.len() / d));
+        self.lineage.push((0..n as u32).collect());
+        let mut attention = Vec::new();
+        let layers = self.layers.len();
+        for l in 0..layers {
+            let lw = &self.layers[l];
+            let (qkv_w, out_w, q_w, cross_w, ff1, ff2, norms) =
+                (lw.self_qkv, lw.self_out, lw.cross_q, lw.cross_out, lw.ff1, lw.ff2, lw.norms);
+            let h = match self.norm {
+                Norm::Pre => layer_norm(&x, d, norms[0]),
+                Norm::Post => x.clone(),
+            };
+            let qkv = self.linear(&h, n, qkv_w);
+            let ctx = self.self_attention(l, &qkv, n);
+            let y = self.linear(&ctx, n, out_w);
+            self.add_residual(&mut x, &y, norms[0]);
+            let mut weights = Vec::new();
+            self.residual(&mut x, norms[1], |h| {
+                let q = self.linear(h, n, q_w);
+                let (ctx, w) = self.cross_attention(l, &q, n, l + 1 == layers);
+                weights = w;
+                self.linear(&ctx, n, cross_w)
+            });
+            attention = weights;
+            self.residual(&mut x, norms[2], |h| {
+                let mut a = self.linear(h, n, ff1);
+                for v in &mut a {
+                    *v = v.max(0.0);
+                }
+                self.linear(&a, n, ff2)
+            });
+        }
+        let x = layer_norm(&x, d, self.final_norm);
+        let logits = linear_product_with(&x, n, d, self.output, self.vocab, self.helper);
+        self.stepped = self.sources.clone();
+        Ok(logits
+            .chunks_exact(self.vocab)
+            .zip(attention)
+            .map(|(z, attention)| RowStep { best: top_k_log_softmax(z, k), attention })
+            .collect())
+    }
+
+    /// `x += y`, then layer norm `norm` for a post-norm layer (the self-attention's
+    /// residual, whose sublayer needs `&mut self`).
+    fn add_residual(&self, x: &mut Vec<f32>, y: &[f32], norm: (&[f32], &[f32])) {
+        for (a, b) in x.iter_mut().zip(y) {
+            *a += b;
+        }
+        if self.norm == Norm::Post {
+            *x = layer_norm(x, self.d, norm);
+        }
+    }
+}
+
+impl BatchState for Decoder<'_> {
+    fn step(&mut self, last: &[u32], k: usize) -> Result<Vec<RowStep>> {
+        self.step_rows(last, k)
+    }
+
+    fn select(&mut self, rows: &[u32]) -> Result<()> {
+        if let Some(&bad) = rows.iter().find(|&&r| r as usize >= self.stepped.len()) {
+            return Err(ModelError::Shape {
+                what: "selected row",
+                expected: format!("below {}", self.stepped.len()),
+                got: bad.to_string(),
+            });
+        }
+        self.sources = rows.iter().map(|&r| self.stepped[r as usize]).collect();
+        for line in &mut self.lineage {
+            *line = rows.iter().map(|&r| line[r as usize]).collect();
+        }
+        Ok(())
+    }
+}
+
+/// Runs `search` over a graph-free decoder of `memory`'s sources (one row each to start).
+/// `helper` takes half of each product's output columns.
+pub(super) fn with_decoder<R>(
+    model: &Transformer,
+    memory: &Encoded,
+    steps: usize,
+    helper: Option<&'static ThreadPool>,
+    search: impl FnOnce(&mut Decoder) -> Result<R>,
+) -> Result<R> {
+    let positions = match &model.tgt_positions {
+        PositionTable::Sinusoidal { .. } => model.tgt_positions.rows(0, steps.max(1))?,
+        PositionTable::Learned { weight } => weight.clone(),
+    };
+    let positions = positions.contiguous()?;
+    let mut tensors: Vec<&Tensor> = vec![&model.tgt_embedding, &model.output, &positions];
+    tensors.extend(model.decoder_norm.parameters());
+    for (layer, mem) in model.decoder.iter().zip(&memory.layers) {
+        tensors.extend(layer.tensors()?);
+        tensors.push(&mem.kv.k);
+        tensors.push(&mem.kv.v);
+    }
+    let (d, heads) = (model.family.hidden_size, model.family.heads);
+    let width = memory.layers.first().map(|m| m.kv.k.dim(2)).transpose()?.unwrap_or(0);
+    let norm = model.decoder.first().map_or(model.family.norm, |l| l.norm());
+    with_f32_all(&tensors, |v| {
+        let layers = v[5..]
+            .chunks_exact(PER_LAYER + 2)
+            .map(|t| LayerWeights {
+                self_qkv: (t[0], t[1]),
+                self_out: (t[2], t[3]),
+                cross_q: (t[4], t[5]),
+                cross_out: (t[6], t[7]),
+                ff1: (t[8], t[9]),
+                ff2: (t[10], t[11]),
+                norms: [(t[12], t[13]), (t[14], t[15]), (t[16], t[17])],
+                memory: (t[18], t[19]),
+            })
+            .collect::<Vec<_>>();
+        let count = layers.len();
+        let rows = memory.lengths.len();
+        let mut decoder = Decoder {
+            layers,
+            norm,
+            final_norm: (v[3], v[4]),
+            embedding: v[0],
+            output: v[1],
+            positions: v[2],
+            d,
+            heads,
+            vocab: v[1].len() / d.max(1),
+            lengths: memory.lengths.clone(),
+            width,
+            helper,
+            sources: (0..rows).collect(),
+            keys: vec![Vec::new(); count],
+            values: vec![Vec::new(); count],
+            block_start: Vec::new(),
+            lineage: Vec::new(),
+            stepped: Vec::new(),
+        };
+        search(&mut decoder)
+    })?
+}
