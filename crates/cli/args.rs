@@ -102,6 +102,11 @@ pub enum Command {
         /// Transformer: draw this head of the layer (0-based).
         #[arg(long, requires = "heatmap")]
         head: Option<usize>,
+        /// Sentences decoded together: arguments, and lines piped or redirected into standard
+        /// input, are read N at a time and each group is decoded as one batch (a terminal's
+        /// lines are translated one by one as they are typed).
+        #[arg(long, default_value_t = 32, value_name = "N")]
+        batch_size: usize,
     },
     /// Write a run's checkpoint for an inference engine: `s2s export RUN --to ctranslate2 OUT`
     /// (Transformer runs; see docs/export.md).

@@ -83,11 +83,13 @@ pub fn execute(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::BenchData { config, sets } => bench::data(&config, &sets).map(|()| ExitCode::SUCCESS),
         Command::Config { config, sets } => config::execute(&config, &sets).map(|()| ExitCode::SUCCESS),
-        Command::Translate { run, text, checkpoint, beam, n_best, heatmap, layer, head } => translate::execute(
-            &find(&run)?,
-            &text,
-            &translate::Options { checkpoint, beam, n_best, heatmap, layer, head },
-        )
-        .map(|()| ExitCode::SUCCESS),
+        Command::Translate { run, text, checkpoint, beam, n_best, heatmap, layer, head, batch_size } => {
+            translate::execute(
+                &find(&run)?,
+                &text,
+                &translate::Options { checkpoint, beam, n_best, heatmap, layer, head, batch_size },
+            )
+            .map(|()| ExitCode::SUCCESS)
+        }
     }
 }

@@ -17,6 +17,8 @@ pub struct Options {
     /// The decoder layer and head whose cross-attention the heatmap shows (Transformer).
     pub layer: Option<usize>,
     pub head: Option<usize>,
+    /// Sentences decoded together.
+    pub batch_size: usize,
 }
 
 pub fn execute(dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
@@ -33,33 +35,54 @@ pub fn execute(dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
             opts.n_best
         );
     }
+    if opts.batch_size == 0 {
+        bail!("--batch-size 0: decode at least 1 sentence at a time");
+    }
     let run = OpenedRun::open(dir, &Which::parse(&opts.checkpoint))?;
     for w in &run.checkpoint.skipped {
         eprintln!("warning: {w}");
     }
     if !texts.is_empty() {
+        // Several sentences' heatmaps are numbered FILE-1.svg, FILE-2.svg, ...
         let many = texts.len() > 1;
-        for (i, t) in texts.iter().enumerate() {
-            one(&run, t, opts, many.then_some(i + 1))?;
+        for (c, chunk) in texts.chunks(opts.batch_size).enumerate() {
+            batch(&run, chunk, opts, many.then_some(c * opts.batch_size + 1))?;
         }
         return Ok(());
     }
     let stdin = std::io::stdin();
-    let interactive = stdin.is_terminal();
-    for number in 1.. {
-        if interactive {
-            print!("> ");
-            std::io::stdout().flush()?;
+    if stdin.is_terminal() {
+        return interactive(&run, opts);
+    }
+    // Piped or redirected: batch_size lines at a time, each group decoded together. Each
+    // line is a sentence of its own: its heatmap goes to FILE-<line>.svg.
+    let mut first = 1;
+    let mut lines = stdin.lock().lines();
+    loop {
+        let mut group = Vec::with_capacity(opts.batch_size);
+        for line in lines.by_ref().take(opts.batch_size) {
+            group.push(line.with_context(|| format!("standard input, line {}", first + group.len()))?);
         }
+        if group.is_empty() {
+            return Ok(());
+        }
+        batch(&run, &group, opts, Some(first))?;
+        first += group.len();
+    }
+}
+
+/// A terminal: a prompt, and each line translated as soon as it is typed; a line that
+/// fails says why and the next is read.
+fn interactive(run: &OpenedRun, opts: &Options) -> Result<()> {
+    let stdin = std::io::stdin();
+    for number in 1.. {
+        print!("> ");
+        std::io::stdout().flush()?;
         let mut line = String::new();
         if stdin.lock().read_line(&mut line).with_context(|| format!("standard input, line {number}"))? == 0 {
             break;
         }
-        // Each line is a sentence of its own: its heatmap goes to FILE-<line>.svg.
-        if let Err(e) = one(&run, line.trim(), opts, Some(number)) {
-            if !interactive {
-                return Err(e);
-            }
+        if let Err(e) = batch(run, &[line], opts, Some(number)) {
             eprintln!("error: {e:#}");
         }
     }
@@ -106,16 +129,34 @@ fn draw(run: &OpenedRun, t: &s2s_run::translator::Translation, opts: &Options, p
     Ok(())
 }
 
-/// Translates one sentence; `number` is its place among several (for heatmap files).
-fn one(run: &OpenedRun, text: &str, opts: &Options, number: Option<usize>) -> Result<()> {
-    // Nothing in, nothing out: an empty line (the model would make a sentence up).
-    if text.trim().is_empty() {
-        outln!()?;
-        return Ok(());
-    }
+/// Translates `texts` as one batch and prints each (its warnings, its translation or n-best
+/// list, its heatmap) in order; `first` is the first one's place among several (for
+/// heatmap files).
+fn batch(run: &OpenedRun, texts: &[String], opts: &Options, first: Option<usize>) -> Result<()> {
+    // Nothing in, nothing out: an empty line gets an empty line (the model would make a
+    // sentence up).
+    let sentences: Vec<String> = texts.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
     // Without --beam, the run's beam, widened to --n-best when that asks for more.
     let beam = opts.beam.unwrap_or(run.cfg.model.decoding.beam_size.max(opts.n_best));
-    let hyps = run.translate_n_best(text, beam, opts.n_best)?;
+    let mut decoded = run.translate_n_best_all(&sentences, beam, opts.n_best)?.into_iter();
+    for (i, text) in texts.iter().enumerate() {
+        if text.trim().is_empty() {
+            outln!()?;
+            continue;
+        }
+        let hyps = decoded.next().unwrap_or_default();
+        print_one(run, &hyps, opts, first.map(|f| f + i))?;
+    }
+    Ok(())
+}
+
+/// One sentence's hypotheses; `number` is its place among several (for heatmap files).
+fn print_one(
+    run: &OpenedRun,
+    hyps: &[s2s_run::translator::Translation],
+    opts: &Options,
+    number: Option<usize>,
+) -> Result<()> {
     if let Some(first) = hyps.first() {
         if !first.unknown.is_empty() {
             eprintln!("warning: unknown word(s) or character(s) {} translated as UNK", first.unknown.join(", "));
@@ -130,7 +171,7 @@ fn one(run: &OpenedRun, text: &str, opts: &Options, number: Option<usize>) -> Re
     if opts.n_best <= 1 {
         outln!("{}", hyps.first().map(|h| h.text.clone()).unwrap_or_default())?;
     } else {
-        for h in &hyps {
+        for h in hyps {
             outln!("{:.4}\t{}", h.log_prob, h.text)?;
         }
     }

@@ -76,6 +76,11 @@ impl OpenedRun {
 
     /// The `n_best` hypotheses of beam search with width `beam` for one sentence.
     pub fn translate_n_best(&self, text: &str, beam: usize, n_best: usize) -> Result<Vec<Translation>> {
-        translate_n_best(self.model.as_ref(), &self.source, &self.target, text, beam, n_best)
+        Ok(self.translate_n_best_all(std::slice::from_ref(&text.to_string()), beam, n_best)?.remove(0))
+    }
+
+    /// [`Self::translate_n_best`] for many sentences, decoded together (a batch).
+    pub fn translate_n_best_all(&self, texts: &[String], beam: usize, n_best: usize) -> Result<Vec<Vec<Translation>>> {
+        translate_n_best(self.model.as_ref(), &self.source, &self.target, texts, beam, n_best)
     }
 }

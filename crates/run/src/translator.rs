@@ -301,17 +301,29 @@ pub fn translate_greedy(
     decode_all(src, tgt, texts, |sources| model.greedy(sources))
 }
 
-/// The `n_best` beam hypotheses of one sentence.
+/// The `n_best` beam hypotheses of each of `texts`, the sentences decoded together
+/// (greedy when `beam` and `n_best` are 1).
 pub fn translate_n_best(
     model: &dyn TranslationModel,
     src: &Tokenizer,
     tgt: &Tokenizer,
-    text: &str,
+    texts: &[String],
     beam: usize,
     n_best: usize,
-) -> Result<Vec<Translation>> {
-    let e = tokenize_all(src, std::slice::from_ref(&text.to_string()))?.remove(0);
-    Ok(model.beam(&e.ids, beam, n_best)?.into_iter().map(|h| to_translation(text, &e, h, src, tgt)).collect())
+) -> Result<Vec<Vec<Translation>>> {
+    let encoded = tokenize_all(src, texts)?;
+    let sources: Vec<Vec<u32>> = encoded.iter().map(|e| e.ids.clone()).collect();
+    let hyps: Vec<Vec<Hypothesis>> = if beam <= 1 && n_best <= 1 {
+        model.greedy(&sources)?.into_iter().map(|h| vec![h]).collect()
+    } else {
+        model.beam_batch(&sources, beam, n_best)?
+    };
+    Ok(texts
+        .iter()
+        .zip(&encoded)
+        .zip(hyps)
+        .map(|((text, e), hs)| hs.into_iter().map(|h| to_translation(text, e, h, src, tgt)).collect())
+        .collect())
 }
 
 /// Reference translations known from the data, by source tokens joined with spaces.

@@ -120,7 +120,7 @@ fn decode(state: &AppState, req: TranslateRequest) -> Result<TranslateResponse, 
     let groups: Vec<Vec<Translation>> = if req.beam <= 1 {
         opened.translate_greedy(&req.sentences)?.into_iter().map(|t| vec![t]).collect()
     } else {
-        req.sentences.iter().map(|s| opened.translate_n_best(s, req.beam, req.n_best)).collect::<Result<_, _>>()?
+        opened.translate_n_best_all(&req.sentences, req.beam, req.n_best)?
     };
     let penalty = if req.beam <= 1 { 0.0 } else { model.decoding().length_penalty as f32 };
     let mut translations = Vec::with_capacity(groups.len());
