@@ -39,19 +39,55 @@ pub(crate) fn top_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
     all
 }
 
-/// The `k` best tokens of one row of logits, as log-softmax values: the same values as
-/// `log_softmax` then [`top_k`], without writing the whole row of log-probabilities.
+/// The `k` largest entries of `row` as [`top_k`] orders them, in one pass that keeps the
+/// best `k` so far in order (most entries cost one comparison against the k-th best).
+fn best_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
+    if k == 0 || k * 8 >= row.len() {
+        return top_k(row, k);
+    }
+    let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+    let mut floor = f32::NEG_INFINITY;
+    for (j, &v) in row.iter().enumerate() {
+        if best.len() == k && v <= floor {
+            continue;
+        }
+        // After every kept value at least as large: ties stay in id order.
+        let at = best.partition_point(|e| e.1 >= v);
+        best.insert(at, (j as u32, v));
+        best.truncate(k);
+        if best.len() == k {
+            floor = best[k - 1].1;
+        }
+    }
+    best
+}
+
+/// The `k` best tokens of one row of logits, as log-softmax values: the values of
+/// `log_softmax` then [`top_k`], without writing the whole row of log-probabilities. The
+/// sum of exponentials runs in 8 lanes with [`fast_math::exp`](crate::kernels::fast_math::exp).
 pub(crate) fn top_k_log_softmax(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f32 = logits.iter().map(|&z| (z - max).exp()).sum();
+    let (max, sum) = crate::kernels::simd::widest(|| {
+        let mut lanes = [f32::NEG_INFINITY; 8];
+        let chunks = logits.chunks_exact(8);
+        let tail = chunks.remainder().iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        for c in chunks {
+            for l in 0..8 {
+                lanes[l] = lanes[l].max(c[l]);
+            }
+        }
+        let max = lanes.iter().copied().fold(tail, f32::max);
+        let mut sums = [0f32; 8];
+        let chunks = logits.chunks_exact(8);
+        let tail: f32 = chunks.remainder().iter().map(|&z| crate::kernels::fast_math::exp(z - max)).sum();
+        for c in chunks {
+            for l in 0..8 {
+                sums[l] += crate::kernels::fast_math::exp(c[l] - max);
+            }
+        }
+        (max, sums.iter().sum::<f32>() + tail)
+    });
     let log_sum = sum.ln();
-    let mut best = if k == 1 {
-        // The first maximum, as argmax picks it.
-        let j = logits.iter().position(|&z| z == max).unwrap_or(0);
-        vec![(j as u32, max)]
-    } else {
-        top_k(logits, k)
-    };
+    let mut best = best_k(logits, k);
     for (_, v) in &mut best {
         *v = *v - max - log_sum;
     }
@@ -199,11 +235,13 @@ mod tests {
 
     #[test]
     fn top_k_log_softmax_matches_log_softmax_then_top_k() {
+        // Values repeat (ties between ids).
         let row: Vec<f32> = (0..300).map(|i| ((i * 53 % 97) as f32 * 0.21).cos() * 4.0).collect();
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let lse = row.iter().map(|&z| (z - max).exp()).sum::<f32>().ln();
         let logp: Vec<f32> = row.iter().map(|&z| z - max - lse).collect();
-        for k in [1, 3, 8] {
+        for k in [1, 3, 8, 37] {
+            assert_eq!(best_k(&row, k), top_k(&row, k), "k = {k}");
             let want = top_k(&logp, k);
             let got = top_k_log_softmax(&row, k);
             assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), want.iter().map(|w| w.0).collect::<Vec<_>>());
