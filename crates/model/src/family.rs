@@ -158,6 +158,12 @@ pub trait TranslationModel: std::fmt::Debug + Send + Sync {
     fn threads(&self) -> usize {
         self.base().threads()
     }
+    /// Says that the weights will not change any more (a model opened to translate, not to
+    /// train): a family may keep copies of them laid out for decoding. Training a frozen
+    /// model would decode with stale copies.
+    fn freeze(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Mean loss per real target token.
     ///
     /// # Shapes

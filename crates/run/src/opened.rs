@@ -61,6 +61,8 @@ impl OpenedRun {
         let file = checkpoint.model_file();
         let mut model = s2s_model::build(&cfg.model, dims, Weights::File(&file), &device)?;
         model.set_threads(threads);
+        // Opened to translate, never to train.
+        model.freeze()?;
         Ok(Self { dir, cfg, source, target, model, checkpoint })
     }
 

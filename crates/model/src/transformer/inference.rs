@@ -21,21 +21,55 @@ use rayon::ThreadPool;
 use super::{Encoded, Norm, PositionTable, Transformer};
 use crate::decode::{top_k_log_softmax, BatchState, RowStep};
 use crate::error::{ModelError, Result};
-use crate::kernels::matmul::{add_to_rows, linear_product_with};
+use crate::kernels::matmul::{add_to_rows, linear_product_pretransposed, linear_product_with, transpose};
 use crate::kernels::with_f32_all;
 use crate::transformer::kernels::moments;
 
 /// Tensors per decoder layer ([`super::DecoderLayer::tensors`]).
 const PER_LAYER: usize = 18;
 
+/// A product's weight `(out, in)` and bias, read in place, and the weight stored
+/// transposed `(in, out)` when the model keeps it ([`Transposed`]).
+#[derive(Clone, Copy)]
+struct Dense<'w> {
+    w: &'w [f32],
+    b: &'w [f32],
+    wt: Option<&'w [f32]>,
+}
+
+/// The decoder's product weights stored transposed, `(in, out)` row-major: per layer the
+/// six of [`LayerWeights`] in order, then the output layer. Kept by a model whose weights
+/// no longer change ([`crate::TranslationModel::freeze`]); products of several rows run
+/// fastest from them ([`linear_product_pretransposed`]).
+#[derive(Debug)]
+pub(super) struct Transposed {
+    layers: Vec<[Vec<f32>; 6]>,
+    output: Vec<f32>,
+}
+
+impl Transposed {
+    pub(super) fn of(model: &Transformer) -> Result<Self> {
+        let t = |w: &Tensor| -> Result<Vec<f32>> {
+            let (rows, cols) = w.dims2()?;
+            Ok(crate::kernels::with_f32(w, |v| transpose(v, rows, cols))?)
+        };
+        let mut layers = Vec::with_capacity(model.decoder.len());
+        for layer in &model.decoder {
+            let w = layer.tensors()?;
+            layers.push([t(w[0])?, t(w[2])?, t(w[4])?, t(w[6])?, t(w[8])?, t(w[10])?]);
+        }
+        Ok(Self { layers, output: t(&model.output)? })
+    }
+}
+
 /// One decoder layer's weights, read in place.
 struct LayerWeights<'w> {
-    self_qkv: (&'w [f32], &'w [f32]),
-    self_out: (&'w [f32], &'w [f32]),
-    cross_q: (&'w [f32], &'w [f32]),
-    cross_out: (&'w [f32], &'w [f32]),
-    ff1: (&'w [f32], &'w [f32]),
-    ff2: (&'w [f32], &'w [f32]),
+    self_qkv: Dense<'w>,
+    self_out: Dense<'w>,
+    cross_q: Dense<'w>,
+    cross_out: Dense<'w>,
+    ff1: Dense<'w>,
+    ff2: Dense<'w>,
     norms: [(&'w [f32], &'w [f32]); 3],
     /// The memory's keys and values for this layer, `(B, heads, S, d / heads)` each.
     memory: (&'w [f32], &'w [f32]),
@@ -48,6 +82,7 @@ pub(super) struct Decoder<'w> {
     final_norm: (&'w [f32], &'w [f32]),
     embedding: &'w [f32],
     output: &'w [f32],
+    output_t: Option<&'w [f32]>,
     /// Rows of the target position table, `(P, d)`.
     positions: &'w [f32],
     d: usize,
@@ -119,11 +154,20 @@ fn layer_norm(x: &[f32], d: usize, (w, b): (&[f32], &[f32])) -> Vec<f32> {
 }
 
 impl<'w> Decoder<'w> {
-    /// `x Wᵀ + b` for `n` rows of `x`.
-    fn linear(&self, x: &[f32], n: usize, (w, b): (&[f32], &[f32])) -> Vec<f32> {
+    /// `x Wᵀ` for `n` rows of `x` (`out` columns): from the transposed weight for several
+    /// rows when there is one, weight-major for one row.
+    fn product(&self, x: &[f32], n: usize, w: &[f32], wt: Option<&[f32]>, out: usize) -> Vec<f32> {
         let k = x.len() / n.max(1);
-        let mut y = linear_product_with(x, n, k, w, b.len(), self.helper);
-        add_to_rows(&mut y, b);
+        match wt.filter(|_| n > 1) {
+            Some(wt) => linear_product_pretransposed(x, n, k, wt, out, self.helper),
+            None => linear_product_with(x, n, k, w, out, self.helper),
+        }
+    }
+
+    /// `x Wᵀ + b` for `n` rows of `x`.
+    fn linear(&self, x: &[f32], n: usize, dense: Dense) -> Vec<f32> {
+        let mut y = self.product(x, n, dense.w, dense.wt, dense.b.len());
+        add_to_rows(&mut y, dense.b);
         y
     }
 
@@ -271,7 +315,7 @@ impl<'w> Decoder<'w> {
             });
         }
         let x = layer_norm(&x, d, self.final_norm);
-        let logits = linear_product_with(&x, n, d, self.output, self.vocab, self.helper);
+        let logits = self.product(&x, n, self.output, self.output_t, self.vocab);
         self.stepped = self.sources.clone();
         Ok(logits
             .chunks_exact(self.vocab)
@@ -320,6 +364,7 @@ pub(super) fn with_decoder<R>(
     memory: &Encoded,
     steps: usize,
     helper: Option<&'static ThreadPool>,
+    transposed: Option<&Transposed>,
     search: impl FnOnce(&mut Decoder) -> Result<R>,
 ) -> Result<R> {
     let positions = match &model.tgt_positions {
@@ -340,15 +385,20 @@ pub(super) fn with_decoder<R>(
     with_f32_all(&tensors, |v| {
         let layers = v[5..]
             .chunks_exact(PER_LAYER + 2)
-            .map(|t| LayerWeights {
-                self_qkv: (t[0], t[1]),
-                self_out: (t[2], t[3]),
-                cross_q: (t[4], t[5]),
-                cross_out: (t[6], t[7]),
-                ff1: (t[8], t[9]),
-                ff2: (t[10], t[11]),
-                norms: [(t[12], t[13]), (t[14], t[15]), (t[16], t[17])],
-                memory: (t[18], t[19]),
+            .enumerate()
+            .map(|(l, t)| {
+                let wt = |i: usize| transposed.and_then(|tr| tr.layers.get(l)).map(|w| &w[i][..]);
+                let dense = |i: usize| Dense { w: t[2 * i], b: t[2 * i + 1], wt: wt(i) };
+                LayerWeights {
+                    self_qkv: dense(0),
+                    self_out: dense(1),
+                    cross_q: dense(2),
+                    cross_out: dense(3),
+                    ff1: dense(4),
+                    ff2: dense(5),
+                    norms: [(t[12], t[13]), (t[14], t[15]), (t[16], t[17])],
+                    memory: (t[18], t[19]),
+                }
             })
             .collect::<Vec<_>>();
         let count = layers.len();
@@ -359,6 +409,7 @@ pub(super) fn with_decoder<R>(
             final_norm: (v[3], v[4]),
             embedding: v[0],
             output: v[1],
+            output_t: transposed.map(|t| &t.output[..]),
             positions: v[2],
             d,
             heads,

@@ -368,10 +368,13 @@ fn graph_free_decoding_equals_the_candle_decoder() {
     ] {
         let cfg = TransformerConfig { decoder_layers: 2, ..small(norm, positions, tie) };
         let decoding = DecodingConfig { max_decode_length: 6, ..Default::default() };
-        for threads in [1, 2] {
+        for (threads, frozen) in [(1, false), (2, false), (1, true), (2, true)] {
             let mut model = Transformer::seeded(&cfg, &decoding, DIMS, 13, &dev()).expect("model");
             model.set_threads(threads);
-            let what = format!("{norm:?} {positions:?} {tie:?}, {threads} thread(s)");
+            if frozen {
+                model.freeze().expect("freeze");
+            }
+            let what = format!("{norm:?} {positions:?} {tie:?}, {threads} thread(s), frozen {frozen}");
             let sources: Vec<Vec<u32>> =
                 (0..20).map(|i| (0..1 + i % 5).map(|j| 4 + (i * 3 + j) as u32 % 7).chain([EOS]).collect()).collect();
             let reference: Vec<Hypothesis> = sources
@@ -383,6 +386,12 @@ fn graph_free_decoding_equals_the_candle_decoder() {
             for (s, got) in sources.iter().zip(&beams) {
                 close(got, &model.beam_with(s, 3, 2, true).expect("candle beam"), &what);
             }
+            // One sentence alone: its beam's rows share the products with the helper thread.
+            close(
+                &model.beam(&sources[7], 3, 2).expect("beam"),
+                &model.beam_with(&sources[7], 3, 2, true).expect("candle"),
+                &what,
+            );
         }
     }
 }
