@@ -176,6 +176,22 @@ pub trait TranslationModel: std::fmt::Debug + Send + Sync {
         };
         self.part_loss(batch, rng, step, batch.target_tokens())
     }
+    /// The mean loss per real target token of `batch` without a graph for training
+    /// (evaluation and validation), the rows split over the model's CPU threads as
+    /// [`Self::loss_and_grads`] splits them and the parts' sums added in order.
+    fn eval_loss(&self, batch: &Batch) -> Result<f64> {
+        let parts = batch.split_rows(self.base().cpu_threads());
+        if parts.len() <= 1 {
+            return Ok(f64::from(self.loss(batch, Mode::Eval)?.detach().to_scalar::<f32>()?));
+        }
+        let total = batch.target_tokens();
+        let values = crate::parallel::in_chunks(&parts, parts.len(), |part| {
+            part.iter()
+                .map(|p| Ok(f64::from(self.part_loss(p, None, StepOptions::EVAL, total)?.to_scalar::<f32>()?)))
+                .collect()
+        })?;
+        Ok(values.iter().sum())
+    }
     /// The loss's value and the gradients of every parameter, with the batch's rows split
     /// over the model's CPU threads (one part each, same padding) whose gradients are
     /// summed (`crate::parallel::summed_grads`). Each part draws its dropout from its own

@@ -4,7 +4,7 @@
 use s2s_data::batch::sequential;
 use s2s_data::{Dataset, Example, Tokenizer};
 use s2s_metrics::{corpus_bleu, corpus_chrf};
-use s2s_model::{Mode, TranslationModel};
+use s2s_model::TranslationModel;
 
 /// Sentences decoded per batch while scoring.
 pub const EVAL_BATCH: usize = 64;
@@ -76,7 +76,7 @@ pub fn score(
     // [layer][head] → (aligned, counted)
     let mut by_head: Option<Vec<Vec<(usize, usize)>>> = None;
     for b in sequential(examples, EVAL_BATCH) {
-        let l = f64::from(model.loss(&b, Mode::Eval)?.to_scalar::<f32>()?);
+        let l = model.eval_loss(&b)?;
         sum += l * b.target_tokens() as f64;
         tokens += b.target_tokens();
         let sources: Vec<Vec<u32>> = b.indices.iter().map(|&i| examples[i].src.clone()).collect();
