@@ -64,9 +64,9 @@ pub struct Memory {
 }
 
 impl Memory {
-    /// Row `i` of the batch repeated `n` times (for beam search).
-    pub fn repeat_row(&self, i: usize, n: usize) -> Result<Self> {
-        let idx = Tensor::new(vec![i as u32; n], self.outputs.device())?;
+    /// The rows `rows` of the batch, in this order (a row may repeat; beam search).
+    pub fn rows(&self, rows: &[u32]) -> Result<Self> {
+        let idx = Tensor::new(rows, self.outputs.device())?;
         let pick = |t: &Tensor| t.index_select(&idx, 0);
         Ok(Self {
             outputs: pick(&self.outputs)?,

@@ -235,13 +235,23 @@ impl TranslationModel for GruModel {
     /// Beam search for one source; returns up to `n_best` hypotheses, best first, ranked
     /// by `log_prob / len^length_penalty`.
     fn beam(&self, source: &[u32], beam_size: usize, n_best: usize) -> Result<Vec<Hypothesis>> {
-        let (mem, h) = self.encode(source, &[source.len()], source.len(), None, Products::Detached(None))?;
+        Ok(self.beam_batch(&[source.to_vec()], beam_size, n_best)?.into_iter().next().unwrap_or_default())
+    }
+
+    /// Beam search of many sources at once: the hypotheses of every source are rows of one
+    /// decoder state, the sources sorted by length and shared out between the model's
+    /// threads on the CPU.
+    fn beam_batch(&self, sources: &[Vec<u32>], beam_size: usize, n_best: usize) -> Result<Vec<Vec<Hypothesis>>> {
         let search = BeamSearch {
             beam_size,
             n_best,
             max_steps: self.base.max_steps(),
             length_penalty: self.base.decoding().length_penalty,
         };
-        beam::beam_search(&search, &self.decoder, &mem, h)
+        let parts = self.base.cpu_threads().min(sources.len()).max(1);
+        crate::parallel::by_length(sources, parts, |group| {
+            let (mem, h, lengths) = self.encode_sources(group, None)?;
+            beam::beam_search(&search, &self.decoder, &mem, &lengths, h)
+        })
     }
 }

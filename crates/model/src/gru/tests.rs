@@ -489,3 +489,33 @@ fn parameter_count_matches_the_built_model() {
         }
     }
 }
+
+/// Beam search of many sources at once (padded to the longest, shared out between two
+/// threads) finds for each what searching it alone finds, for every attention.
+#[test]
+fn a_batch_of_beams_searches_each_source_as_alone() {
+    let sources: Vec<Vec<u32>> = vec![vec![4, 5, 6, EOS], vec![5, EOS], vec![6, 4, 5, 4, EOS], vec![4, 4, EOS]];
+    for kind in [AttentionKind::Location, AttentionKind::Bahdanau, AttentionKind::LuongDot, AttentionKind::LuongGeneral]
+    {
+        let mut m = small(kind, true);
+        for threads in [1, 2] {
+            m.set_threads(threads);
+            let together = m.beam_batch(&sources, 3, 2).expect("batch");
+            for (s, got) in sources.iter().zip(&together) {
+                let alone = m.beam(s, 3, 2).expect("alone");
+                assert_eq!(got.len(), alone.len(), "{kind:?}");
+                for (a, b) in got.iter().zip(&alone) {
+                    assert_eq!(a.ids, b.ids, "{kind:?}, {threads} thread(s)");
+                    assert!((a.log_prob - b.log_prob).abs() < 1e-5, "{kind:?}: {} vs {}", a.log_prob, b.log_prob);
+                    assert_eq!(a.attention.len(), b.attention.len());
+                    for (x, y) in a.attention.iter().zip(&b.attention) {
+                        assert_eq!(x.len(), s.len(), "{kind:?}: attention over the source only");
+                        for (p, q) in x.iter().zip(y) {
+                            assert!((p - q).abs() < 1e-5, "{kind:?}: attention {p} vs {q}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
