@@ -14,12 +14,15 @@ process, run once per round, the rounds alternating the sides; the table gives m
   - BLEU of the output against the references (sacrebleu; s2s eval's own BLEU, which
     equals sacreBLEU's defaults, for its rows);
 and how many translations are identical to `s2s translate`'s.
-s2s has no batch-32 translate: its batched rows are `s2s eval` (greedy in batches of 64,
-beam one sentence per thread, after a teacher-forced loss pass), its batch-1 rows
-`s2s translate` (one sentence at a time, as a user types them).
+s2s's rows are `s2s translate --batch-size 32` and `--batch-size 1` (batch 1: one sentence
+at a time, as a user types them), and `s2s eval` (batches of 64, after a teacher-forced
+loss pass). With --baseline BIN, an older s2s binary's `translate` (it decodes one sentence
+at a time) and `eval` rows come too: the before and after of a change, measured side by
+side; identity is counted against the baseline's `translate` then.
 
     python3 scripts/bench_decode.py RUN [--valid ../shared/data/multi30k-en-fr.valid.tsv]
-        [--rounds 3] [--threads 2] [--s2s target/release/s2s] [--json FILE]
+        [--rounds 3] [--threads 2] [--s2s target/release/s2s] [--baseline OLD_S2S]
+        [--omp-active] [--json FILE]
 
 RUN: a Multi30k Transformer run folder (configs/multi30k-transformer.toml), or `train` to
 train one for --epochs epochs first (about 5 minutes an epoch on 2 quiet cores). Needs
@@ -78,6 +81,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=1, help="with RUN = train")
     ap.add_argument("--s2s", default=str(ROOT / "target" / "release" / "s2s"))
+    ap.add_argument("--baseline", help="an older s2s binary, measured beside --s2s (its translate and eval)")
     ap.add_argument("--json", help="write every measurement here")
     ap.add_argument("--omp-active", action="store_true",
                     help="leave CTranslate2's OpenMP threads spinning while they wait (libgomp's default)")
@@ -104,9 +108,16 @@ def main():
     cases = []
     for beam in (1, 5):
         dec = "greedy" if beam == 1 else "beam 5"
-        cases.append(("s2s eval", dec, "64" if beam == 1 else "1/thread",
+        if args.baseline:
+            cases.append(("s2s before: eval", dec, "64" if beam == 1 else "1/thread",
+                          [args.baseline, "eval", str(run), "--data", args.valid, "--beam", str(beam), "--json"], "eval"))
+            cases.append(("s2s before: translate", dec, "1",
+                          [args.baseline, "translate", str(run), "--beam", str(beam)], "text"))
+        cases.append(("s2s eval", dec, "64",
                       [args.s2s, "eval", str(run), "--data", args.valid, "--beam", str(beam), "--json"], "eval"))
-        cases.append(("s2s translate", dec, "1", [args.s2s, "translate", str(run), "--beam", str(beam)], "text"))
+        for batch in (32, 1):
+            cases.append(("s2s translate", dec, str(batch),
+                          [args.s2s, "translate", str(run), "--beam", str(beam), "--batch-size", str(batch)], "text"))
         for ct in ("float32", "int8"):
             for batch in (32, 1):
                 cmd = [sys.executable, str(CT2_TRANSLATE), str(export), "--beam", str(beam), "--batch", str(batch),
@@ -136,12 +147,16 @@ def main():
             print(f"round {r + 1}: {name:18} {dec:7} batch {batch:8} {wall:7.1f} s  {rss:6.0f} MiB  "
                   f"BLEU {m['bleu']:.2f}  (load {load:.1f})", flush=True)
 
-    # Identity against s2s translate, per decoding.
-    reference = {cases[i][1]: outputs[i] for i in outputs if cases[i][0] == "s2s translate"}
+    # Identity against s2s translate (the baseline's when there is one; else batch 1), per decoding.
+    ref_side = "s2s before: translate" if args.baseline else "s2s translate"
+    reference = {}
+    for i in outputs:
+        if cases[i][0] == ref_side and cases[i][1] not in reference:
+            reference[cases[i][1]] = outputs[i]
     print(f"\n{len(pairs)} sentences, {args.threads} threads, {args.rounds} rounds (medians), run {run}, "
           f"CTranslate2's OpenMP waiting {'actively' if args.omp_active else 'passively'}")
-    print("| side | decoding | batch | wall s | in translate_batch s | target pieces/s | peak MiB | BLEU | "
-          "identical to s2s translate |")
+    print(f"| side | decoding | batch | wall s | in translate_batch s | target pieces/s | peak MiB | BLEU | "
+          f"identical to {ref_side} |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     rows = []
     for i, (name, dec, batch, _, kind) in enumerate(cases):

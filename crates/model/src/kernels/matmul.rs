@@ -118,11 +118,27 @@ pub fn linear_product_pretransposed(
     n: usize,
     helper: Option<&rayon::ThreadPool>,
 ) -> Vec<f32> {
+    let mut y = vec![0f32; b * n];
+    linear_product_pretransposed_into(&mut y, x, b, k, wt, n, helper);
+    y
+}
+
+/// [`linear_product_pretransposed`] into `y` (`b × n` values, overwritten): a buffer kept
+/// between calls, so that a large output is not a fresh allocation (and fresh pages to
+/// clear) each time.
+pub fn linear_product_pretransposed_into(
+    y: &mut [f32],
+    x: &[f32],
+    b: usize,
+    k: usize,
+    wt: &[f32],
+    n: usize,
+    helper: Option<&rayon::ThreadPool>,
+) {
     let xv = View::rows(x, b, k);
     let columns = |from: usize, to: usize| View { data: &wt[from..], rows: k, cols: to - from, rs: n, cs: 1 };
-    let mut y = vec![0f32; b * n];
     match helper.filter(|_| n >= 64) {
-        None => matmul(&mut y, xv, View::rows(wt, k, n), false),
+        None => matmul(y, xv, View::rows(wt, k, n), false),
         Some(pool) => {
             let half = n / 2;
             let (mut first, mut second) = (vec![0f32; b * half], vec![0f32; b * (n - half)]);
@@ -137,7 +153,6 @@ pub fn linear_product_pretransposed(
             }
         }
     }
-    y
 }
 
 /// Adds `bias` to every row of the row-major `y`.

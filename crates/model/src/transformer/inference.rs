@@ -21,7 +21,9 @@ use rayon::ThreadPool;
 use super::{Encoded, Norm, PositionTable, Transformer};
 use crate::decode::{top_k_log_softmax, BatchState, RowStep};
 use crate::error::{ModelError, Result};
-use crate::kernels::matmul::{add_to_rows, linear_product_pretransposed, linear_product_with, transpose};
+use crate::kernels::matmul::{
+    add_to_rows, linear_product_pretransposed, linear_product_pretransposed_into, linear_product_with, transpose,
+};
 use crate::kernels::with_f32_all;
 use crate::transformer::kernels::moments;
 
@@ -103,6 +105,8 @@ pub(super) struct Decoder<'w> {
     lineage: Vec<Vec<u32>>,
     /// Source of each row of the last step, before [`BatchState::select`].
     stepped: Vec<usize>,
+    /// The output layer's logits, kept between steps.
+    logits: Vec<f32>,
 }
 
 /// `Σ a·b` over 8 lanes (vectorises).
@@ -142,6 +146,7 @@ fn softmax_in_place(scores: &mut [f32]) {
 }
 
 /// Layer normalisation of every `d`-wide row of `x` (as [`super::kernels::layer_norm`]).
+#[inline(never)] // its own line in a profile
 fn layer_norm(x: &[f32], d: usize, (w, b): (&[f32], &[f32])) -> Vec<f32> {
     let mut out = vec![0f32; x.len()];
     for (row, y) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
@@ -156,6 +161,7 @@ fn layer_norm(x: &[f32], d: usize, (w, b): (&[f32], &[f32])) -> Vec<f32> {
 impl<'w> Decoder<'w> {
     /// `x Wᵀ` for `n` rows of `x` (`out` columns): from the transposed weight for several
     /// rows when there is one, weight-major for one row.
+    #[inline(never)] // its own line in a profile
     fn product(&self, x: &[f32], n: usize, w: &[f32], wt: Option<&[f32]>, out: usize) -> Vec<f32> {
         let k = x.len() / n.max(1);
         match wt.filter(|_| n > 1) {
@@ -165,6 +171,7 @@ impl<'w> Decoder<'w> {
     }
 
     /// `x Wᵀ + b` for `n` rows of `x`.
+    #[inline(never)] // its own line in a profile
     fn linear(&self, x: &[f32], n: usize, dense: Dense) -> Vec<f32> {
         let mut y = self.product(x, n, dense.w, dense.wt, dense.b.len());
         add_to_rows(&mut y, dense.b);
@@ -187,6 +194,7 @@ impl<'w> Decoder<'w> {
 
     /// Self-attention of the `n` rows' queries `qkv[.., 0..d]` over every cached position;
     /// the new keys and values (`qkv[.., d..3d]`) join layer `l`'s cache first.
+    #[inline(never)] // its own line in a profile
     fn self_attention(&mut self, l: usize, qkv: &[f32], n: usize) -> Vec<f32> {
         let (d, h) = (self.d, self.heads);
         let dh = d / h;
@@ -221,6 +229,7 @@ impl<'w> Decoder<'w> {
     /// Cross-attention of the `n` rows' queries over their sources' memory; returns the
     /// context and, when `weights`, each row's weights averaged over heads (its source's
     /// length).
+    #[inline(never)] // its own line in a profile
     fn cross_attention(&self, l: usize, q: &[f32], n: usize, weights: bool) -> (Vec<f32>, Vec<Vec<f32>>) {
         let (d, h, s) = (self.d, self.heads, self.width);
         let dh = d / h;
@@ -315,13 +324,32 @@ impl<'w> Decoder<'w> {
             });
         }
         let x = layer_norm(&x, d, self.final_norm);
-        let logits = self.product(&x, n, self.output, self.output_t, self.vocab);
         self.stepped = self.sources.clone();
-        Ok(logits
-            .chunks_exact(self.vocab)
+        Ok(self
+            .output_layer(&x, n, k)
+            .into_iter()
             .zip(attention)
-            .map(|(z, attention)| RowStep { best: top_k_log_softmax(z, k), attention })
+            .map(|(best, attention)| RowStep { best, attention })
             .collect())
+    }
+
+    /// Each row's `k` best tokens: the output layer's logits (into a buffer kept between
+    /// steps), then the log-softmax's top k.
+    #[inline(never)] // its own line in a profile
+    fn output_layer(&mut self, x: &[f32], n: usize, k: usize) -> Vec<Vec<(u32, f32)>> {
+        let (d, vocab) = (self.d, self.vocab);
+        let logits = match self.output_t.filter(|_| n > 1) {
+            Some(wt) => {
+                let mut buffer = std::mem::take(&mut self.logits);
+                buffer.resize(n * vocab, 0.0);
+                linear_product_pretransposed_into(&mut buffer, x, n, d, wt, vocab, self.helper);
+                buffer
+            }
+            None => linear_product_with(x, n, d, self.output, vocab, self.helper),
+        };
+        let best = logits.chunks_exact(vocab).take(n).map(|z| top_k_log_softmax(z, k)).collect();
+        self.logits = logits;
+        best
     }
 
     /// `x += y`, then layer norm `norm` for a post-norm layer (the self-attention's
@@ -423,6 +451,7 @@ pub(super) fn with_decoder<R>(
             block_start: Vec::new(),
             lineage: Vec::new(),
             stepped: Vec::new(),
+            logits: Vec::new(),
         };
         search(&mut decoder)
     })?
