@@ -82,6 +82,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=1, help="with RUN = train")
     ap.add_argument("--s2s", default=str(ROOT / "target" / "release" / "s2s"))
     ap.add_argument("--baseline", help="an older s2s binary, measured beside --s2s (its translate and eval)")
+    ap.add_argument("--s2s-only", action="store_true",
+                    help="no CTranslate2 rows (a GRU run, which cannot be exported): s2s against --baseline")
     ap.add_argument("--json", help="write every measurement here")
     ap.add_argument("--omp-active", action="store_true",
                     help="leave CTranslate2's OpenMP threads spinning while they wait (libgomp's default)")
@@ -95,12 +97,14 @@ def main():
     work = tempfile.mkdtemp(prefix="bench-decode-")
     run = Path(train(args.s2s, args.valid, args.epochs, work, env) if args.run == "train" else args.run)
     export = Path(work) / "ct2"
-    subprocess.run([args.s2s, "export", str(run), "--to", "ctranslate2", str(export), "--python", sys.executable],
-                   check=True, env=env, stdout=subprocess.DEVNULL)
+    if not args.s2s_only:
+        subprocess.run([args.s2s, "export", str(run), "--to", "ctranslate2", str(export), "--python", sys.executable],
+                       check=True, env=env, stdout=subprocess.DEVNULL)
     pairs = [line.rstrip("\n").split("\t") for line in open(args.valid, encoding="utf-8") if line.strip()]
     sources = "".join(p[0] + "\n" for p in pairs)
     refs = [p[1] for p in pairs]
-    tgt_tok = Tokenizer.from_file(str(export / "target_tokenizer.json"))
+    tgt_tok = Tokenizer.from_file(str(run / "tokenizer" / "target.json" if args.s2s_only
+                                      else export / "target_tokenizer.json"))
 
     def pieces(text_out):
         return sum(len(tgt_tok.encode(t, add_special_tokens=False).tokens) + 1 for t in text_out)
@@ -118,7 +122,7 @@ def main():
         for batch in (32, 1):
             cases.append(("s2s translate", dec, str(batch),
                           [args.s2s, "translate", str(run), "--beam", str(beam), "--batch-size", str(batch)], "text"))
-        for ct in ("float32", "int8"):
+        for ct in () if args.s2s_only else ("float32", "int8"):
             for batch in (32, 1):
                 cmd = [sys.executable, str(CT2_TRANSLATE), str(export), "--beam", str(beam), "--batch", str(batch),
                        "--threads", str(args.threads), "--compute-type", ct]
