@@ -6,8 +6,20 @@
 
 use s2s_data::{EOS, SOS};
 
-use super::{BeamSearch, Hypothesis};
+use super::Hypothesis;
 use crate::error::Result;
+
+/// The settings of one beam search.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BeamSearch {
+    /// Hypotheses kept alive at each step (at least 1).
+    pub beam_size: usize,
+    /// Hypotheses returned.
+    pub n_best: usize,
+    pub max_steps: usize,
+    /// Finished hypotheses are ranked by `log_prob / len^length_penalty`.
+    pub length_penalty: f64,
+}
 
 /// One row's step: its `k` most likely next tokens with their log-probabilities (largest
 /// first; ties: lower id first) and its attention over its source.

@@ -1,21 +1,9 @@
 //! Beam search over one encoded source, for any family's decoder state ([`BeamState`]);
 //! the search itself is [`BeamSearch::search_batch`]'s, over one source.
 
-use super::batched::{top_k, BatchState, RowStep};
+use super::batched::{top_k, BatchState, BeamSearch, RowStep};
 use super::Hypothesis;
 use crate::error::Result;
-
-/// The settings of one beam search.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BeamSearch {
-    /// Hypotheses kept alive at each step (at least 1).
-    pub beam_size: usize,
-    /// Hypotheses returned.
-    pub n_best: usize,
-    pub max_steps: usize,
-    /// Finished hypotheses are ranked by `log_prob / len^length_penalty`.
-    pub length_penalty: f64,
-}
 
 /// Per alive row: log-probabilities over the vocabulary, and attention over the source.
 pub(crate) type StepRows = (Vec<Vec<f32>>, Vec<Vec<f32>>);

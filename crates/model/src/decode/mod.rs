@@ -8,8 +8,8 @@ mod beam;
 
 use s2s_data::{EOS, PAD};
 
+pub use batched::BeamSearch;
 pub(crate) use batched::{greedy, top_k_log_softmax, BatchState, RowStep};
-pub use beam::BeamSearch;
 pub(crate) use beam::{BeamState, StepRows};
 
 /// Sources of several lengths in one row-major `(B, width)` grid, PAD after each one's end.

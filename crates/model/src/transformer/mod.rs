@@ -278,7 +278,7 @@ impl TranslationModel for Transformer {
     }
 
     /// Greedy decoding for `steps` steps (all of them unless `stop_at_eos`). On the CPU
-    /// the graph-free decoder ([`inference`]) steps the sentences together, sorted by
+    /// the graph-free decoder (`inference.rs`) steps the sentences together, sorted by
     /// length and shared out between the model's threads from 2 × 8 sentences on;
     /// elsewhere the candle decoder does.
     fn greedy_steps(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>> {
