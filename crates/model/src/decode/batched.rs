@@ -78,26 +78,29 @@ fn best_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
 /// `log_softmax` then [`top_k`], without writing the whole row of log-probabilities. The
 /// sum of exponentials runs in 8 lanes with [`fast_math::exp`](crate::kernels::fast_math::exp).
 pub(crate) fn top_k_log_softmax(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
-    let (max, sum) = crate::kernels::simd::widest(|| {
-        let mut lanes = [f32::NEG_INFINITY; 8];
-        let chunks = logits.chunks_exact(8);
-        let tail = chunks.remainder().iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        for c in chunks {
-            for l in 0..8 {
-                lanes[l] = lanes[l].max(c[l]);
+    let (max, sum) = crate::kernels::simd::widest(
+        #[inline(always)]
+        || {
+            let mut lanes = [f32::NEG_INFINITY; 8];
+            let chunks = logits.chunks_exact(8);
+            let tail = chunks.remainder().iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            for c in chunks {
+                for l in 0..8 {
+                    lanes[l] = lanes[l].max(c[l]);
+                }
             }
-        }
-        let max = lanes.iter().copied().fold(tail, f32::max);
-        let mut sums = [0f32; 8];
-        let chunks = logits.chunks_exact(8);
-        let tail: f32 = chunks.remainder().iter().map(|&z| crate::kernels::fast_math::exp(z - max)).sum();
-        for c in chunks {
-            for l in 0..8 {
-                sums[l] += crate::kernels::fast_math::exp(c[l] - max);
+            let max = lanes.iter().copied().fold(tail, f32::max);
+            let mut sums = [0f32; 8];
+            let chunks = logits.chunks_exact(8);
+            let tail: f32 = chunks.remainder().iter().map(|&z| crate::kernels::fast_math::exp(z - max)).sum();
+            for c in chunks {
+                for l in 0..8 {
+                    sums[l] += crate::kernels::fast_math::exp(c[l] - max);
+                }
             }
-        }
-        (max, sums.iter().sum::<f32>() + tail)
-    });
+            (max, sums.iter().sum::<f32>() + tail)
+        },
+    );
     let log_sum = sum.ln();
     let mut best = best_k(logits, k);
     for (_, v) in &mut best {

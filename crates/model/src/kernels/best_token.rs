@@ -27,31 +27,34 @@ impl ColumnPick {
     /// Takes in the rows `z: (R, N)`, vocabulary rows `first..first + R`, which come after
     /// every row taken in so far.
     pub fn update(&mut self, z: &[f32], first: usize) {
-        super::simd::widest(|| {
-            let n = self.max.len();
-            if n == 1 {
-                // One column: the rows are contiguous, taken in 8 lanes.
-                let m = row_max(z);
-                if m > self.max[0] {
-                    self.sum[0] *= super::fast_math::exp(self.max[0] - m);
-                    self.max[0] = m;
-                    self.arg[0] = (first + z.iter().position(|&x| x == m).unwrap_or(0)) as u32;
+        super::simd::widest(
+            #[inline(always)]
+            || {
+                let n = self.max.len();
+                if n == 1 {
+                    // One column: the rows are contiguous, taken in 8 lanes.
+                    let m = row_max(z);
+                    if m > self.max[0] {
+                        self.sum[0] *= super::fast_math::exp(self.max[0] - m);
+                        self.max[0] = m;
+                        self.arg[0] = (first + z.iter().position(|&x| x == m).unwrap_or(0)) as u32;
+                    }
+                    self.sum[0] += row_sum_exp(z, self.max[0]);
+                    return;
                 }
-                self.sum[0] += row_sum_exp(z, self.max[0]);
-                return;
-            }
-            let mut c0 = 0;
-            while c0 < n {
-                let width = if n - c0 >= 16 {
-                    self.column_block::<16>(z, c0, first)
-                } else if n - c0 >= 8 {
-                    self.column_block::<8>(z, c0, first)
-                } else {
-                    self.column_block::<1>(z, c0, first)
-                };
-                c0 += width;
-            }
-        })
+                let mut c0 = 0;
+                while c0 < n {
+                    let width = if n - c0 >= 16 {
+                        self.column_block::<16>(z, c0, first)
+                    } else if n - c0 >= 8 {
+                        self.column_block::<8>(z, c0, first)
+                    } else {
+                        self.column_block::<1>(z, c0, first)
+                    };
+                    c0 += width;
+                }
+            },
+        )
     }
 
     /// Columns `c0..c0 + L` of [`Self::update`]: the chunk's maxima and their first rows,

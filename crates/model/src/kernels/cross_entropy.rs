@@ -129,7 +129,10 @@ impl CustomOp3 for OutputNll {
             row.copy_from_slice(bias);
         }
         matmul(&mut z, View::rows(h, n, hs), View::rows(w, v, hs).t(), true);
-        let lse: Vec<f32> = super::simd::widest(|| z.chunks_exact(v).map(row_lse).collect());
+        let lse: Vec<f32> = super::simd::widest(
+            #[inline(always)]
+            || z.chunks_exact(v).map(row_lse).collect(),
+        );
         let eps = self.smoothing;
         let out: Vec<f32> = z
             .chunks_exact(v)
@@ -166,29 +169,32 @@ impl CustomOp3 for OutputNll {
         let eps = self.smoothing;
         let spread = eps / v as f32;
         with_f32(grad, |g| {
-            super::simd::widest(|| {
-                for (i, (row, &shift)) in d.chunks_exact_mut(v).zip(&lse).enumerate() {
-                    let scale = g[i] * self.weights[i];
-                    if scale == 0.0 {
-                        row.fill(0.0);
-                        continue;
-                    }
-                    // d z = scale · (softmax(z) − (1 − ε) onehot(target) − ε/V), written over z.
-                    if eps == 0.0 {
-                        for x in row.iter_mut() {
-                            *x = scale * super::fast_math::exp(*x - shift);
+            super::simd::widest(
+                #[inline(always)]
+                || {
+                    for (i, (row, &shift)) in d.chunks_exact_mut(v).zip(&lse).enumerate() {
+                        let scale = g[i] * self.weights[i];
+                        if scale == 0.0 {
+                            row.fill(0.0);
+                            continue;
                         }
-                    } else {
-                        for x in row.iter_mut() {
-                            *x = scale * (super::fast_math::exp(*x - shift) - spread);
+                        // d z = scale · (softmax(z) − (1 − ε) onehot(target) − ε/V), written over z.
+                        if eps == 0.0 {
+                            for x in row.iter_mut() {
+                                *x = scale * super::fast_math::exp(*x - shift);
+                            }
+                        } else {
+                            for x in row.iter_mut() {
+                                *x = scale * (super::fast_math::exp(*x - shift) - spread);
+                            }
+                        }
+                        row[self.targets[i] as usize] -= scale * (1.0 - eps);
+                        for (acc, &dj) in db.iter_mut().zip(row.iter()) {
+                            *acc += dj;
                         }
                     }
-                    row[self.targets[i] as usize] -= scale * (1.0 - eps);
-                    for (acc, &dj) in db.iter_mut().zip(row.iter()) {
-                        *acc += dj;
-                    }
-                }
-            })
+                },
+            )
         })?;
         let mut dh = vec![0f32; n * hs];
         let mut dw = vec![0f32; v * hs];

@@ -105,56 +105,6 @@ pub fn linear_product_with(
     }
 }
 
-/// `x Wᵀ`, row-major `(b, n)`, from the weight stored transposed: `wt` is row-major
-/// `(k, n)`. For a few rows this is the fastest layout (gemm packs nothing and walks the
-/// output along its vector lanes; 256 × 768 at 5 rows: 107 GFLOP/s on one core, against
-/// 31 weight-major and 11 direct). With a `helper` thread, each computes half of the
-/// output's columns.
-pub fn linear_product_pretransposed(
-    x: &[f32],
-    b: usize,
-    k: usize,
-    wt: &[f32],
-    n: usize,
-    helper: Option<&rayon::ThreadPool>,
-) -> Vec<f32> {
-    let mut y = vec![0f32; b * n];
-    linear_product_pretransposed_into(&mut y, x, b, k, wt, n, helper);
-    y
-}
-
-/// [`linear_product_pretransposed`] into `y` (`b × n` values, overwritten): a buffer kept
-/// between calls, so that a large output is not a fresh allocation (and fresh pages to
-/// clear) each time.
-pub fn linear_product_pretransposed_into(
-    y: &mut [f32],
-    x: &[f32],
-    b: usize,
-    k: usize,
-    wt: &[f32],
-    n: usize,
-    helper: Option<&rayon::ThreadPool>,
-) {
-    let xv = View::rows(x, b, k);
-    let columns = |from: usize, to: usize| View { data: &wt[from..], rows: k, cols: to - from, rs: n, cs: 1 };
-    match helper.filter(|_| n >= 64) {
-        None => matmul(y, xv, View::rows(wt, k, n), false),
-        Some(pool) => {
-            let half = n / 2;
-            let (mut first, mut second) = (vec![0f32; b * half], vec![0f32; b * (n - half)]);
-            pool.in_place_scope(|scope| {
-                scope.spawn(|_| matmul(&mut second, xv, columns(half, n), false));
-                matmul(&mut first, xv, columns(0, half), false);
-            });
-            for ((row, a), c) in y.chunks_exact_mut(n).zip(first.chunks_exact(half)).zip(second.chunks_exact(n - half))
-            {
-                row[..half].copy_from_slice(a);
-                row[half..].copy_from_slice(c);
-            }
-        }
-    }
-}
-
 /// Adds `bias` to every row of the row-major `y`.
 pub fn add_to_rows(y: &mut [f32], bias: &[f32]) {
     for row in y.chunks_exact_mut(bias.len()) {
@@ -240,19 +190,13 @@ mod tests {
     }
 
     #[test]
-    fn a_pretransposed_product_equals_the_weight_major_one() {
+    fn a_product_split_with_a_helper_equals_the_whole_one() {
         let (b, k, n) = (3, 9, 70);
         let x: Vec<f32> = (0..b * k).map(|i| (i as f32 * 0.3).sin()).collect();
         let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.7).cos()).collect();
         let want = linear_product(&x, b, k, &w, n);
-        let wt = transpose(&w, n, k);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
-        for helper in [None, Some(&pool)] {
-            let got = linear_product_pretransposed(&x, b, k, &wt, n, helper);
-            for (g, w) in got.iter().zip(&want) {
-                assert!((g - w).abs() < 1e-5, "{g} vs {w}");
-            }
-        }
+        assert_eq!(linear_product_with(&x, b, k, &w, n, Some(&pool)), want);
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod cross_entropy;
 pub mod fast_math;
 mod linear;
 pub(crate) mod matmul;
+pub(crate) mod panels;
 mod shared_product;
 pub(crate) mod simd;
 

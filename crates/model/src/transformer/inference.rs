@@ -15,52 +15,53 @@
 //!
 //! The candle decoder ([`super::decode`]) is the reference this one is tested against.
 
+use std::sync::Arc;
+
 use candle_core::Tensor;
-use rayon::ThreadPool;
 
 use super::{Encoded, Norm, PositionTable, Transformer};
 use crate::decode::{top_k_log_softmax, BatchState, RowStep};
 use crate::error::{ModelError, Result};
-use crate::kernels::matmul::{
-    add_to_rows, linear_product_pretransposed, linear_product_pretransposed_into, linear_product_with, transpose,
-};
+use crate::kernels::matmul::{add_to_rows, linear_product_with};
+use crate::kernels::panels::Panels;
 use crate::kernels::with_f32_all;
+use crate::parallel::{with_helper, Helper};
 use crate::transformer::kernels::moments;
 
 /// Tensors per decoder layer ([`super::DecoderLayer::tensors`]).
 const PER_LAYER: usize = 18;
 
-/// A product's weight `(out, in)` and bias, read in place, and the weight stored
-/// transposed `(in, out)` when the model keeps it ([`Transposed`]).
+/// A product's weight `(out, in)` and bias, read in place, and the weight packed in
+/// column panels ([`Packed`]).
 #[derive(Clone, Copy)]
 struct Dense<'w> {
     w: &'w [f32],
     b: &'w [f32],
-    wt: Option<&'w [f32]>,
+    panels: &'w Arc<Panels>,
 }
 
-/// The decoder's product weights stored transposed, `(in, out)` row-major: per layer the
-/// six of [`LayerWeights`] in order, then the output layer. Kept by a model whose weights
-/// no longer change ([`crate::TranslationModel::freeze`]); products of several rows run
-/// fastest from them ([`linear_product_pretransposed`]).
+/// The decoder's product weights packed in column panels ([`Panels`]): per layer the six
+/// of [`LayerWeights`] in order, then the output layer (21 MB for `multi30k-transformer`).
+/// Kept by a model whose weights no longer change ([`crate::TranslationModel::freeze`]),
+/// else packed for each decoding call (a few milliseconds).
 #[derive(Debug)]
-pub(super) struct Transposed {
-    layers: Vec<[Vec<f32>; 6]>,
-    output: Vec<f32>,
+pub(super) struct Packed {
+    layers: Vec<[Arc<Panels>; 6]>,
+    output: Arc<Panels>,
 }
 
-impl Transposed {
+impl Packed {
     pub(super) fn of(model: &Transformer) -> Result<Self> {
-        let t = |w: &Tensor| -> Result<Vec<f32>> {
-            let (rows, cols) = w.dims2()?;
-            Ok(crate::kernels::with_f32(w, |v| transpose(v, rows, cols))?)
+        let pack = |w: &Tensor| -> Result<Arc<Panels>> {
+            let (n, k) = w.dims2()?;
+            Ok(Arc::new(crate::kernels::with_f32(w, |v| Panels::of_linear(v, n, k))?))
         };
         let mut layers = Vec::with_capacity(model.decoder.len());
         for layer in &model.decoder {
             let w = layer.tensors()?;
-            layers.push([t(w[0])?, t(w[2])?, t(w[4])?, t(w[6])?, t(w[8])?, t(w[10])?]);
+            layers.push([pack(w[0])?, pack(w[2])?, pack(w[4])?, pack(w[6])?, pack(w[8])?, pack(w[10])?]);
         }
-        Ok(Self { layers, output: t(&model.output)? })
+        Ok(Self { layers, output: pack(&model.output)? })
     }
 }
 
@@ -83,8 +84,7 @@ pub(super) struct Decoder<'w> {
     norm: Norm,
     final_norm: (&'w [f32], &'w [f32]),
     embedding: &'w [f32],
-    output: &'w [f32],
-    output_t: Option<&'w [f32]>,
+    output: Dense<'w>,
     /// Rows of the target position table, `(P, d)`.
     positions: &'w [f32],
     d: usize,
@@ -93,7 +93,7 @@ pub(super) struct Decoder<'w> {
     /// Source length and memory width `S` (the longest source).
     lengths: Vec<usize>,
     width: usize,
-    helper: Option<&'static ThreadPool>,
+    helper: Option<&'w Helper<'w, Vec<f32>>>,
     /// Source of each row.
     sources: Vec<usize>,
     /// Per layer, the keys and values of every step, time-major.
@@ -159,21 +159,52 @@ fn layer_norm(x: &[f32], d: usize, (w, b): (&[f32], &[f32])) -> Vec<f32> {
 }
 
 impl<'w> Decoder<'w> {
-    /// `x Wᵀ` for `n` rows of `x` (`out` columns): from the transposed weight for several
-    /// rows when there is one, weight-major for one row.
+    /// `x Wᵀ` for `n` rows of `x` into `y` (resized to `n` × the output width): from the
+    /// packed panels, half of them on the helper thread when there is one; through gemm
+    /// for many rows on a CPU without AVX-512.
     #[inline(never)] // its own line in a profile
-    fn product(&self, x: &[f32], n: usize, w: &[f32], wt: Option<&[f32]>, out: usize) -> Vec<f32> {
-        let k = x.len() / n.max(1);
-        match wt.filter(|_| n > 1) {
-            Some(wt) => linear_product_pretransposed(x, n, k, wt, out, self.helper),
-            None => linear_product_with(x, n, k, w, out, self.helper),
+    fn product_into(&self, y: &mut Vec<f32>, x: &[f32], n: usize, dense: Dense) {
+        let panels = dense.panels;
+        let (k, out) = (panels.inputs(), panels.outputs());
+        if !Panels::fits(n) {
+            *y = linear_product_with(x, n, k, dense.w, out, None);
+            return;
+        }
+        y.resize(n * out, 0.0);
+        match self.helper.filter(|_| panels.count() >= 2) {
+            None => panels.product_all_into(y, x, n),
+            Some(helper) => {
+                let half = panels.count() / 2;
+                let (theirs, rows) = (Arc::clone(panels), x.to_vec());
+                let (first, second) = helper.join(
+                    || {
+                        let mut part = vec![0f32; n * panels.columns(&(0..half)).len()];
+                        panels.product_into(&mut part, x, n, 0..half);
+                        part
+                    },
+                    move || {
+                        let all = half..theirs.count();
+                        let mut part = vec![0f32; n * theirs.columns(&all).len()];
+                        theirs.product_into(&mut part, &rows, n, all);
+                        part
+                    },
+                );
+                let split = first.len() / n.max(1);
+                for ((row, a), b) in
+                    y.chunks_exact_mut(out).zip(first.chunks_exact(split)).zip(second.chunks(out - split))
+                {
+                    row[..split].copy_from_slice(a);
+                    row[split..].copy_from_slice(b);
+                }
+            }
         }
     }
 
     /// `x Wᵀ + b` for `n` rows of `x`.
     #[inline(never)] // its own line in a profile
     fn linear(&self, x: &[f32], n: usize, dense: Dense) -> Vec<f32> {
-        let mut y = self.product(x, n, dense.w, dense.wt, dense.b.len());
+        let mut y = Vec::new();
+        self.product_into(&mut y, x, n, dense);
         add_to_rows(&mut y, dense.b);
         y
     }
@@ -337,17 +368,9 @@ impl<'w> Decoder<'w> {
     /// steps), then the log-softmax's top k.
     #[inline(never)] // its own line in a profile
     fn output_layer(&mut self, x: &[f32], n: usize, k: usize) -> Vec<Vec<(u32, f32)>> {
-        let (d, vocab) = (self.d, self.vocab);
-        let logits = match self.output_t.filter(|_| n > 1) {
-            Some(wt) => {
-                let mut buffer = std::mem::take(&mut self.logits);
-                buffer.resize(n * vocab, 0.0);
-                linear_product_pretransposed_into(&mut buffer, x, n, d, wt, vocab, self.helper);
-                buffer
-            }
-            None => linear_product_with(x, n, d, self.output, vocab, self.helper),
-        };
-        let best = logits.chunks_exact(vocab).take(n).map(|z| top_k_log_softmax(z, k)).collect();
+        let mut logits = std::mem::take(&mut self.logits);
+        self.product_into(&mut logits, x, n, self.output);
+        let best = logits.chunks_exact(self.vocab).take(n).map(|z| top_k_log_softmax(z, k)).collect();
         self.logits = logits;
         best
     }
@@ -385,14 +408,15 @@ impl BatchState for Decoder<'_> {
     }
 }
 
-/// Runs `search` over a graph-free decoder of `memory`'s sources (one row each to start).
-/// `helper` takes half of each product's output columns.
+/// Runs `search` over a graph-free decoder of `memory`'s sources (one row each to start),
+/// from the model's `packed` weights. With `helped`, a
+/// helper thread takes half of each product's panels.
 pub(super) fn with_decoder<R>(
     model: &Transformer,
     memory: &Encoded,
     steps: usize,
-    helper: Option<&'static ThreadPool>,
-    transposed: Option<&Transposed>,
+    helped: bool,
+    packed: &Packed,
     search: impl FnOnce(&mut Decoder) -> Result<R>,
 ) -> Result<R> {
     let positions = match &model.tgt_positions {
@@ -410,13 +434,19 @@ pub(super) fn with_decoder<R>(
     let (d, heads) = (model.family.hidden_size, model.family.heads);
     let width = memory.layers.first().map(|m| m.kv.k.dim(2)).transpose()?.unwrap_or(0);
     let norm = model.decoder.first().map_or(model.family.norm, |l| l.norm());
+    if packed.layers.len() != model.decoder.len() {
+        return Err(ModelError::Shape {
+            what: "packed decoder layers",
+            expected: model.decoder.len().to_string(),
+            got: packed.layers.len().to_string(),
+        });
+    }
     with_f32_all(&tensors, |v| {
         let layers = v[5..]
             .chunks_exact(PER_LAYER + 2)
-            .enumerate()
-            .map(|(l, t)| {
-                let wt = |i: usize| transposed.and_then(|tr| tr.layers.get(l)).map(|w| &w[i][..]);
-                let dense = |i: usize| Dense { w: t[2 * i], b: t[2 * i + 1], wt: wt(i) };
+            .zip(&packed.layers)
+            .map(|(t, p)| {
+                let dense = |i: usize| Dense { w: t[2 * i], b: t[2 * i + 1], panels: &p[i] };
                 LayerWeights {
                     self_qkv: dense(0),
                     self_out: dense(1),
@@ -431,28 +461,34 @@ pub(super) fn with_decoder<R>(
             .collect::<Vec<_>>();
         let count = layers.len();
         let rows = memory.lengths.len();
-        let mut decoder = Decoder {
-            layers,
-            norm,
-            final_norm: (v[3], v[4]),
-            embedding: v[0],
-            output: v[1],
-            output_t: transposed.map(|t| &t.output[..]),
-            positions: v[2],
-            d,
-            heads,
-            vocab: v[1].len() / d.max(1),
-            lengths: memory.lengths.clone(),
-            width,
-            helper,
-            sources: (0..rows).collect(),
-            keys: vec![Vec::new(); count],
-            values: vec![Vec::new(); count],
-            block_start: Vec::new(),
-            lineage: Vec::new(),
-            stepped: Vec::new(),
-            logits: Vec::new(),
+        let run = |helper: Option<&Helper<'_, Vec<f32>>>| {
+            let mut decoder = Decoder {
+                layers,
+                norm,
+                final_norm: (v[3], v[4]),
+                embedding: v[0],
+                output: Dense { w: v[1], b: &[], panels: &packed.output },
+                positions: v[2],
+                d,
+                heads,
+                vocab: v[1].len() / d.max(1),
+                lengths: memory.lengths.clone(),
+                width,
+                helper,
+                sources: (0..rows).collect(),
+                keys: vec![Vec::new(); count],
+                values: vec![Vec::new(); count],
+                block_start: Vec::new(),
+                lineage: Vec::new(),
+                stepped: Vec::new(),
+                logits: Vec::new(),
+            };
+            search(&mut decoder)
         };
-        search(&mut decoder)
+        if helped {
+            with_helper(run)
+        } else {
+            run(None)
+        }
     })?
 }

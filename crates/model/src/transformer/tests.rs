@@ -366,7 +366,9 @@ fn graph_free_decoding_equals_the_candle_decoder() {
         (Norm::Post, Positions::Learned, TieEmbeddings::None),
         (Norm::Pre, Positions::Learned, TieEmbeddings::All),
     ] {
-        let cfg = TransformerConfig { decoder_layers: 2, ..small(norm, positions, tie) };
+        // 130 feed-forward units: three column panels, the last partial, so that a helper
+        // thread's share of a product is exercised.
+        let cfg = TransformerConfig { decoder_layers: 2, ff_size: 130, ..small(norm, positions, tie) };
         let decoding = DecodingConfig { max_decode_length: 6, ..Default::default() };
         for (threads, frozen) in [(1, false), (2, false), (1, true), (2, true)] {
             let mut model = Transformer::seeded(&cfg, &decoding, DIMS, 13, &dev()).expect("model");
@@ -386,7 +388,8 @@ fn graph_free_decoding_equals_the_candle_decoder() {
             for (s, got) in sources.iter().zip(&beams) {
                 close(got, &model.beam_with(s, 3, 2, true).expect("candle beam"), &what);
             }
-            // One sentence alone: its beam's rows share the products with the helper thread.
+            // One sentence alone: its beam's rows share the products with the helper thread
+            // (with 2 threads).
             close(
                 &model.beam(&sources[7], 3, 2).expect("beam"),
                 &model.beam_with(&sources[7], 3, 2, true).expect("candle"),

@@ -57,23 +57,26 @@ pub fn additive_scores(keys: &[f32], q: &[f32], va: &[f32], va_bias: f32, n: usi
 /// # Shapes
 /// `keys: (S, H, N)`, `q: (H, N)` → `scores: (S, N)`
 pub fn dot_scores(keys: &[f32], q: &[f32], n: usize, scores: &mut [f32]) {
-    widest(|| {
-        let h = q.len() / n;
-        if n == 1 {
-            for (sc, key) in scores.iter_mut().zip(keys.chunks_exact(h)) {
-                *sc = lane_sum3(key, q, q, |k, q, _| k * q);
+    widest(
+        #[inline(always)]
+        || {
+            let h = q.len() / n;
+            if n == 1 {
+                for (sc, key) in scores.iter_mut().zip(keys.chunks_exact(h)) {
+                    *sc = lane_sum3(key, q, q, |k, q, _| k * q);
+                }
+                return;
             }
-            return;
-        }
-        for (sc, key) in scores.chunks_exact_mut(n).zip(keys.chunks_exact(h * n)) {
-            sc.fill(0.0);
-            for (key, q) in key.chunks_exact(n).zip(q.chunks_exact(n)) {
-                for ((s, &k), &q) in sc.iter_mut().zip(key).zip(q) {
-                    *s += k * q;
+            for (sc, key) in scores.chunks_exact_mut(n).zip(keys.chunks_exact(h * n)) {
+                sc.fill(0.0);
+                for (key, q) in key.chunks_exact(n).zip(q.chunks_exact(n)) {
+                    for ((s, &k), &q) in sc.iter_mut().zip(key).zip(q) {
+                        *s += k * q;
+                    }
                 }
             }
-        }
-    })
+        },
+    )
 }
 
 /// Softmax over each column's source positions, positions at or past the sentence's
@@ -82,32 +85,35 @@ pub fn dot_scores(keys: &[f32], q: &[f32], n: usize, scores: &mut [f32]) {
 /// # Shapes
 /// `scores: (S, N)`, `lengths: (N)` → `weights: (S, N)`
 pub fn masked_softmax(scores: &[f32], lengths: &[usize], weights: &mut [f32]) {
-    widest(|| {
-        let n = lengths.len();
-        for (s, (w, sc)) in weights.chunks_exact_mut(n).zip(scores.chunks_exact(n)).enumerate() {
-            for ((w, &x), &len) in w.iter_mut().zip(sc).zip(lengths) {
-                *w = if s < len { x } else { x - 1e9 };
+    widest(
+        #[inline(always)]
+        || {
+            let n = lengths.len();
+            for (s, (w, sc)) in weights.chunks_exact_mut(n).zip(scores.chunks_exact(n)).enumerate() {
+                for ((w, &x), &len) in w.iter_mut().zip(sc).zip(lengths) {
+                    *w = if s < len { x } else { x - 1e9 };
+                }
             }
-        }
-        let mut max = vec![f32::NEG_INFINITY; n];
-        for w in weights.chunks_exact(n) {
-            for (m, &x) in max.iter_mut().zip(w) {
-                *m = m.max(x);
+            let mut max = vec![f32::NEG_INFINITY; n];
+            for w in weights.chunks_exact(n) {
+                for (m, &x) in max.iter_mut().zip(w) {
+                    *m = m.max(x);
+                }
             }
-        }
-        let mut sum = vec![0f32; n];
-        for w in weights.chunks_exact_mut(n) {
-            for ((x, &m), s) in w.iter_mut().zip(&max).zip(sum.iter_mut()) {
-                *x = (*x - m).exp();
-                *s += *x;
+            let mut sum = vec![0f32; n];
+            for w in weights.chunks_exact_mut(n) {
+                for ((x, &m), s) in w.iter_mut().zip(&max).zip(sum.iter_mut()) {
+                    *x = (*x - m).exp();
+                    *s += *x;
+                }
             }
-        }
-        for w in weights.chunks_exact_mut(n) {
-            for (x, &s) in w.iter_mut().zip(&sum) {
-                *x /= s;
+            for w in weights.chunks_exact_mut(n) {
+                for (x, &s) in w.iter_mut().zip(&sum) {
+                    *x /= s;
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// The attention context: each column's weighted sum of its encoder outputs.
@@ -115,23 +121,26 @@ pub fn masked_softmax(scores: &[f32], lengths: &[usize], weights: &mut [f32]) {
 /// # Shapes
 /// `weights: (S, N)`, `outputs: (S, H, N)` → `context: (H, N)`
 pub fn context(weights: &[f32], outputs: &[f32], n: usize, context: &mut [f32]) {
-    widest(|| {
-        let hn = context.len();
-        context.fill(0.0);
-        for (w, out) in weights.chunks_exact(n).zip(outputs.chunks_exact(hn)) {
-            if n == 1 {
-                for (c, &o) in context.iter_mut().zip(out) {
-                    *c += w[0] * o;
+    widest(
+        #[inline(always)]
+        || {
+            let hn = context.len();
+            context.fill(0.0);
+            for (w, out) in weights.chunks_exact(n).zip(outputs.chunks_exact(hn)) {
+                if n == 1 {
+                    for (c, &o) in context.iter_mut().zip(out) {
+                        *c += w[0] * o;
+                    }
+                    continue;
                 }
-                continue;
-            }
-            for (c, o) in context.chunks_exact_mut(n).zip(out.chunks_exact(n)) {
-                for ((c, &o), &w) in c.iter_mut().zip(o).zip(w) {
-                    *c += w * o;
+                for (c, o) in context.chunks_exact_mut(n).zip(out.chunks_exact(n)) {
+                    for ((c, &o), &w) in c.iter_mut().zip(o).zip(w) {
+                        *c += w * o;
+                    }
                 }
             }
-        }
-    })
+        },
+    )
 }
 
 /// The GRU update in place, from gate pre-activations that already hold their biases:
@@ -140,13 +149,16 @@ pub fn context(weights: &[f32], outputs: &[f32], n: usize, context: &mut [f32]) 
 /// # Shapes
 /// `gi: (3H, N)`, `gh: (3H, N)` → `h: (H, N)` updated
 pub fn gru_update(gi: &[f32], gh: &[f32], h: &mut [f32]) {
-    widest(|| {
-        let m = h.len();
-        let ((ir, iz, i_n), (hr, hz, h_n)) = (gates(gi, m), gates(gh, m));
-        for j in 0..m {
-            h[j] = unit_forward([ir[j], iz[j], i_n[j]], [hr[j], hz[j], h_n[j]], h[j]).3;
-        }
-    })
+    widest(
+        #[inline(always)]
+        || {
+            let m = h.len();
+            let ((ir, iz, i_n), (hr, hz, h_n)) = (gates(gi, m), gates(gh, m));
+            for j in 0..m {
+                h[j] = unit_forward([ir[j], iz[j], i_n[j]], [hr[j], hz[j], h_n[j]], h[j]).3;
+            }
+        },
+    )
 }
 
 #[cfg(test)]

@@ -59,14 +59,17 @@ impl CustomOp3 for LayerNormOp {
             candle_core::bail!("layer-norm: x (.., d), weight (d) and bias (d) disagree");
         }
         let mut out = vec![0f32; x.len()];
-        crate::kernels::simd::widest(|| {
-            for (row, y) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-                let (mean, rstd) = moments(row);
-                for (((y, &v), &w), &b) in y.iter_mut().zip(row).zip(w).zip(b) {
-                    *y = (v - mean) * rstd * w + b;
+        crate::kernels::simd::widest(
+            #[inline(always)]
+            || {
+                for (row, y) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+                    let (mean, rstd) = moments(row);
+                    for (((y, &v), &w), &b) in y.iter_mut().zip(row).zip(w).zip(b) {
+                        *y = (v - mean) * rstd * w + b;
+                    }
                 }
-            }
-        });
+            },
+        );
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -87,22 +90,25 @@ impl CustomOp3 for LayerNormOp {
             let mut db = vec![0f32; d];
             let mut gw = vec![0f32; d];
             let mut xhat = vec![0f32; d];
-            crate::kernels::simd::widest(|| {
-                for ((row, gr), dxr) in x.chunks_exact(d).zip(g.chunks_exact(d)).zip(dx.chunks_exact_mut(d)) {
-                    let (mean, rstd) = moments(row);
-                    for j in 0..d {
-                        xhat[j] = (row[j] - mean) * rstd;
-                        gw[j] = gr[j] * w[j];
-                        dw[j] += gr[j] * xhat[j];
-                        db[j] += gr[j];
+            crate::kernels::simd::widest(
+                #[inline(always)]
+                || {
+                    for ((row, gr), dxr) in x.chunks_exact(d).zip(g.chunks_exact(d)).zip(dx.chunks_exact_mut(d)) {
+                        let (mean, rstd) = moments(row);
+                        for j in 0..d {
+                            xhat[j] = (row[j] - mean) * rstd;
+                            gw[j] = gr[j] * w[j];
+                            dw[j] += gr[j] * xhat[j];
+                            db[j] += gr[j];
+                        }
+                        let mean_gw = gw.iter().sum::<f32>() / d as f32;
+                        let mean_gwx = gw.iter().zip(&xhat).map(|(a, b)| a * b).sum::<f32>() / d as f32;
+                        for j in 0..d {
+                            dxr[j] = rstd * (gw[j] - mean_gw - xhat[j] * mean_gwx);
+                        }
                     }
-                    let mean_gw = gw.iter().sum::<f32>() / d as f32;
-                    let mean_gwx = gw.iter().zip(&xhat).map(|(a, b)| a * b).sum::<f32>() / d as f32;
-                    for j in 0..d {
-                        dxr[j] = rstd * (gw[j] - mean_gw - xhat[j] * mean_gwx);
-                    }
-                }
-            });
+                },
+            );
             (dx, dw, db)
         })?;
         let dev = x.device();

@@ -2,6 +2,10 @@
 //! on their own threads and their gradients are summed; sentences to decode are shared
 //! out in consecutive chunks.
 
+mod spinning_helper;
+
+pub(crate) use spinning_helper::{with_helper, Helper};
+
 use candle_core::backprop::GradStore;
 use candle_core::Tensor;
 
