@@ -23,7 +23,9 @@ GRAPH_FREE = [
     ("encoder (candle, once per batch)", r"Transformer::encode\b"),
     ("self-attention over the cache", r"inference::Decoder::self_attention"),
     ("cross-attention over the memory", r"inference::Decoder::cross_attention"),
-    ("products of the layers (q/k/v, out, feed-forward)", r"inference::Decoder::linear\b"),
+    ("products of the layers (q/k/v, out, feed-forward), this thread's", r"inference::Decoder::linear\b"),
+    ("panel products, both threads (layers and output layer)", r"panels::Panels::product_into"),
+    ("waiting for the other thread (self time, spinning)", r"self:spinning_helper::(serve|Helper<T>::join)"),
     ("output layer (logits, log-softmax, top-k)", r"inference::Decoder::output_layer"),
     ("  of which log-softmax and top-k", r"top_k_log_softmax"),
     ("layer norms", r"inference::layer_norm"),
@@ -68,10 +70,12 @@ def main():
             m = re.match(r"\s*([\d.]+)%\s+([\d.]+)%\s+\S+\s+\S+\s+\[k\]\s+(.*)", line)
         if not m:
             continue
-        children, symbol = float(m.group(1)), m.group(3)
+        children, own, symbol = float(m.group(1)), float(m.group(2)), m.group(3)
         for label, pattern in parts:
-            if re.search(pattern, symbol):
-                best[label] = max(best.get(label, 0.0), children)
+            # A pattern that starts with "self:" counts the symbol's own samples only.
+            share = own if pattern.startswith("self:") else children
+            if re.search(pattern.removeprefix("self:"), symbol):
+                best[label] = best.get(label, 0.0) + share if pattern.startswith("self:") else max(best.get(label, 0.0), share)
                 break
     print(f"share of all samples (both threads), {' '.join(args.command)}")
     for label, _ in parts:

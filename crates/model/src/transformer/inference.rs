@@ -43,7 +43,7 @@ struct Dense<'w> {
 /// The decoder's product weights packed in column panels ([`Panels`]): per layer the six
 /// of [`LayerWeights`] in order, then the output layer (21 MB for `multi30k-transformer`).
 /// Kept by a model whose weights no longer change ([`crate::TranslationModel::freeze`]),
-/// else packed for each decoding call (a few milliseconds).
+/// else packed for each decoding call (about 12 ms for `multi30k-transformer`).
 #[derive(Debug)]
 pub(super) struct Packed {
     layers: Vec<[Arc<Panels>; 6]>,
