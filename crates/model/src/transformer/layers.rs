@@ -95,6 +95,27 @@ impl EncoderLayer {
         })
     }
 
+    /// Its tensors as graph-free inference reads them (`super::inference`), in this order:
+    /// self-attention `in_proj` weight and bias, its `out_proj` weight and bias, `linear1`
+    /// and `linear2` weights and biases, `norm1` and `norm2` weights and biases (12).
+    pub(super) fn tensors(&self) -> Result<Vec<&Tensor>> {
+        let [qkv, _, out] = self.self_attn.projections();
+        let mut all = Vec::with_capacity(12);
+        for l in [qkv, out, &self.ff.linear1, &self.ff.linear2] {
+            all.push(l.weight());
+            all.push(l.bias().ok_or(crate::ModelError::MissingParameter { name: "an encoder layer's bias".into() })?);
+        }
+        for n in [&self.norm1, &self.norm2] {
+            all.extend(n.parameters());
+        }
+        Ok(all)
+    }
+
+    /// Pre- or post-norm.
+    pub(super) fn norm(&self) -> Norm {
+        self.norm
+    }
+
     /// # Shapes
     /// `x: (B, S, d)` → `(B, S, d)`; `mask`: the sources' padding
     pub fn forward(&self, x: &Tensor, mask: &KeyMask, mut rng: Option<&mut Rng>) -> Result<Tensor> {
@@ -171,6 +192,12 @@ impl DecoderLayer {
     /// Pre- or post-norm.
     pub(super) fn norm(&self) -> Norm {
         self.norm
+    }
+
+    /// The cross-attention's key and value projection `(2d, d)` (rows `d..3d` of its
+    /// `in_proj`), which makes [`DecoderLayer::memory`].
+    pub(super) fn memory_projection(&self) -> &Linear {
+        self.cross_attn.key_value()
     }
 
     /// The keys and values of the encoder output for this layer's cross-attention.

@@ -71,6 +71,11 @@ impl MultiHeadAttention {
     }
 
     /// `(B, T, d)` → `(B, heads, T, d / heads)`, contiguous.
+    /// The key and value projection of a memory (`in_proj`'s rows `d..3d`).
+    pub(super) fn key_value(&self) -> &Linear {
+        &self.kv
+    }
+
     fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
         Ok(super::kernels::split_heads(x, self.heads)?)
     }

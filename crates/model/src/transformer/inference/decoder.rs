@@ -9,61 +9,24 @@
 //!   the block row its ancestor had at step `τ` (`lineage`), so choosing the survivors of a
 //!   beam copies nothing but indices.
 //! - The cross-attention's keys and values over the memory are the encoder's, computed
-//!   once per source ([`super::Encoded`]) and read by each row's source index.
+//!   once per source ([`super::encoder::Memory`]) and read by each row's source index.
 //! - The output layer's logits go straight into each row's top-k of the log-softmax
 //!   ([`crate::decode::top_k_log_softmax`]); no row of log-probabilities is written.
 //!
-//! The candle decoder ([`super::decode`]) is the reference this one is tested against.
-
-use std::sync::Arc;
+//! The candle decoder (`transformer::decode`) is the reference this one is tested against.
 
 use candle_core::Tensor;
 
-use super::{Encoded, Norm, PositionTable, Transformer};
+use super::encoder::Memory;
+use super::{add_residual, axpy, dot, layer_norm, linear, product_into, residual, softmax_in_place, Dense, Packed};
 use crate::decode::{top_k_log_softmax, BatchState, RowStep};
 use crate::error::{ModelError, Result};
-use crate::kernels::matmul::{add_to_rows, linear_product_with};
-use crate::kernels::panels::Panels;
 use crate::kernels::with_f32_all;
-use crate::parallel::{with_helper, Helper};
-use crate::transformer::kernels::moments;
+use crate::parallel::Helper;
+use crate::transformer::{Norm, PositionTable, Transformer};
 
-/// Tensors per decoder layer ([`super::DecoderLayer::tensors`]).
+/// Tensors per decoder layer ([`crate::transformer::layers::DecoderLayer::tensors`]).
 const PER_LAYER: usize = 18;
-
-/// A product's weight `(out, in)` and bias, read in place, and the weight packed in
-/// column panels ([`Packed`]).
-#[derive(Clone, Copy)]
-struct Dense<'w> {
-    w: &'w [f32],
-    b: &'w [f32],
-    panels: &'w Arc<Panels>,
-}
-
-/// The decoder's product weights packed in column panels ([`Panels`]): per layer the six
-/// of [`LayerWeights`] in order, then the output layer (21 MB for `multi30k-transformer`).
-/// Kept by a model whose weights no longer change ([`crate::TranslationModel::freeze`]),
-/// else packed for each decoding call (about 12 ms for `multi30k-transformer`).
-#[derive(Debug)]
-pub(super) struct Packed {
-    layers: Vec<[Arc<Panels>; 6]>,
-    output: Arc<Panels>,
-}
-
-impl Packed {
-    pub(super) fn of(model: &Transformer) -> Result<Self> {
-        let pack = |w: &Tensor| -> Result<Arc<Panels>> {
-            let (n, k) = w.dims2()?;
-            Ok(Arc::new(crate::kernels::with_f32(w, |v| Panels::of_linear(v, n, k))?))
-        };
-        let mut layers = Vec::with_capacity(model.decoder.len());
-        for layer in &model.decoder {
-            let w = layer.tensors()?;
-            layers.push([pack(w[0])?, pack(w[2])?, pack(w[4])?, pack(w[6])?, pack(w[8])?, pack(w[10])?]);
-        }
-        Ok(Self { layers, output: pack(&model.output)? })
-    }
-}
 
 /// One decoder layer's weights, read in place.
 struct LayerWeights<'w> {
@@ -79,7 +42,7 @@ struct LayerWeights<'w> {
 }
 
 /// The decoder's state over its rows.
-pub(super) struct Decoder<'w> {
+pub(in crate::transformer) struct Decoder<'w> {
     layers: Vec<LayerWeights<'w>>,
     norm: Norm,
     final_norm: (&'w [f32], &'w [f32]),
@@ -109,120 +72,7 @@ pub(super) struct Decoder<'w> {
     logits: Vec<f32>,
 }
 
-/// `Σ a·b` over 8 lanes (vectorises).
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ac.zip(bc) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-/// `out += w · v`.
-#[inline(always)]
-fn axpy(out: &mut [f32], w: f32, v: &[f32]) {
-    for (o, &x) in out.iter_mut().zip(v) {
-        *o += w * x;
-    }
-}
-
-/// Softmax of `scores` in place (as [`super::kernels::softmax`] computes it).
-fn softmax_in_place(scores: &mut [f32]) {
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f32;
-    for s in scores.iter_mut() {
-        *s = (*s - max).exp();
-        sum += *s;
-    }
-    let inv = 1.0 / sum;
-    for s in scores.iter_mut() {
-        *s *= inv;
-    }
-}
-
-/// Layer normalisation of every `d`-wide row of `x` (as [`super::kernels::layer_norm`]).
-#[inline(never)] // its own line in a profile
-fn layer_norm(x: &[f32], d: usize, (w, b): (&[f32], &[f32])) -> Vec<f32> {
-    let mut out = vec![0f32; x.len()];
-    for (row, y) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-        let (mean, rstd) = moments(row);
-        for (((y, &v), &w), &b) in y.iter_mut().zip(row).zip(w).zip(b) {
-            *y = (v - mean) * rstd * w + b;
-        }
-    }
-    out
-}
-
 impl<'w> Decoder<'w> {
-    /// `x Wᵀ` for `n` rows of `x` into `y` (resized to `n` × the output width): from the
-    /// packed panels, half of them on the helper thread when there is one; through gemm
-    /// for many rows on a CPU without AVX-512.
-    #[inline(never)] // its own line in a profile
-    fn product_into(&self, y: &mut Vec<f32>, x: &[f32], n: usize, dense: Dense) {
-        let panels = dense.panels;
-        let (k, out) = (panels.inputs(), panels.outputs());
-        if !Panels::fits(n) {
-            *y = linear_product_with(x, n, k, dense.w, out, None);
-            return;
-        }
-        y.resize(n * out, 0.0);
-        match self.helper.filter(|_| panels.count() >= 2) {
-            None => panels.product_all_into(y, x, n),
-            Some(helper) => {
-                let half = panels.count() / 2;
-                let (theirs, rows) = (Arc::clone(panels), x.to_vec());
-                let (first, second) = helper.join(
-                    || {
-                        let mut part = vec![0f32; n * panels.columns(&(0..half)).len()];
-                        panels.product_into(&mut part, x, n, 0..half);
-                        part
-                    },
-                    move || {
-                        let all = half..theirs.count();
-                        let mut part = vec![0f32; n * theirs.columns(&all).len()];
-                        theirs.product_into(&mut part, &rows, n, all);
-                        part
-                    },
-                );
-                let split = first.len() / n.max(1);
-                for ((row, a), b) in
-                    y.chunks_exact_mut(out).zip(first.chunks_exact(split)).zip(second.chunks(out - split))
-                {
-                    row[..split].copy_from_slice(a);
-                    row[split..].copy_from_slice(b);
-                }
-            }
-        }
-    }
-
-    /// `x Wᵀ + b` for `n` rows of `x`.
-    #[inline(never)] // its own line in a profile
-    fn linear(&self, x: &[f32], n: usize, dense: Dense) -> Vec<f32> {
-        let mut y = Vec::new();
-        self.product_into(&mut y, x, n, dense);
-        add_to_rows(&mut y, dense.b);
-        y
-    }
-
-    /// `x + sublayer(norm(x))` (pre) or `norm(x + sublayer(x))` (post), in place.
-    fn residual(&self, x: &mut Vec<f32>, norm: (&[f32], &[f32]), sublayer: impl FnOnce(&[f32]) -> Vec<f32>) {
-        let y = match self.norm {
-            Norm::Pre => sublayer(&layer_norm(x, self.d, norm)),
-            Norm::Post => sublayer(x),
-        };
-        for (a, b) in x.iter_mut().zip(&y) {
-            *a += b;
-        }
-        if self.norm == Norm::Post {
-            *x = layer_norm(x, self.d, norm);
-        }
-    }
-
     /// Self-attention of the `n` rows' queries `qkv[.., 0..d]` over every cached position;
     /// the new keys and values (`qkv[.., d..3d]`) join layer `l`'s cache first.
     #[inline(never)] // its own line in a profile
@@ -334,24 +184,24 @@ impl<'w> Decoder<'w> {
                 Norm::Pre => layer_norm(&x, d, norms[0]),
                 Norm::Post => x.clone(),
             };
-            let qkv = self.linear(&h, n, qkv_w);
+            let qkv = linear(self.helper, &h, n, qkv_w);
             let ctx = self.self_attention(l, &qkv, n);
-            let y = self.linear(&ctx, n, out_w);
-            self.add_residual(&mut x, &y, norms[0]);
+            let y = linear(self.helper, &ctx, n, out_w);
+            add_residual(self.norm, &mut x, &y, d, norms[0]);
             let mut weights = Vec::new();
-            self.residual(&mut x, norms[1], |h| {
-                let q = self.linear(h, n, q_w);
+            residual(self.norm, &mut x, d, norms[1], |h| {
+                let q = linear(self.helper, h, n, q_w);
                 let (ctx, w) = self.cross_attention(l, &q, n, l + 1 == layers);
                 weights = w;
-                self.linear(&ctx, n, cross_w)
+                linear(self.helper, &ctx, n, cross_w)
             });
             attention = weights;
-            self.residual(&mut x, norms[2], |h| {
-                let mut a = self.linear(h, n, ff1);
+            residual(self.norm, &mut x, d, norms[2], |h| {
+                let mut a = linear(self.helper, h, n, ff1);
                 for v in &mut a {
                     *v = v.max(0.0);
                 }
-                self.linear(&a, n, ff2)
+                linear(self.helper, &a, n, ff2)
             });
         }
         let x = layer_norm(&x, d, self.final_norm);
@@ -369,21 +219,10 @@ impl<'w> Decoder<'w> {
     #[inline(never)] // its own line in a profile
     fn output_layer(&mut self, x: &[f32], n: usize, k: usize) -> Vec<Vec<(u32, f32)>> {
         let mut logits = std::mem::take(&mut self.logits);
-        self.product_into(&mut logits, x, n, self.output);
+        product_into(self.helper, &mut logits, x, n, self.output);
         let best = logits.chunks_exact(self.vocab).take(n).map(|z| top_k_log_softmax(z, k)).collect();
         self.logits = logits;
         best
-    }
-
-    /// `x += y`, then layer norm `norm` for a post-norm layer (the self-attention's
-    /// residual, whose sublayer needs `&mut self`).
-    fn add_residual(&self, x: &mut Vec<f32>, y: &[f32], norm: (&[f32], &[f32])) {
-        for (a, b) in x.iter_mut().zip(y) {
-            *a += b;
-        }
-        if self.norm == Norm::Post {
-            *x = layer_norm(x, self.d, norm);
-        }
     }
 }
 
@@ -409,13 +248,12 @@ impl BatchState for Decoder<'_> {
 }
 
 /// Runs `search` over a graph-free decoder of `memory`'s sources (one row each to start),
-/// from the model's `packed` weights. With `helped`, a
-/// helper thread takes half of each product's panels.
+/// from the model's `packed` weights; `helper` takes half of each product's panels.
 pub(super) fn with_decoder<R>(
     model: &Transformer,
-    memory: &Encoded,
+    memory: &Memory,
     steps: usize,
-    helped: bool,
+    helper: Option<&Helper<'_, Vec<f32>>>,
     packed: &Packed,
     search: impl FnOnce(&mut Decoder) -> Result<R>,
 ) -> Result<R> {
@@ -426,26 +264,25 @@ pub(super) fn with_decoder<R>(
     let positions = positions.contiguous()?;
     let mut tensors: Vec<&Tensor> = vec![&model.tgt_embedding, &model.output, &positions];
     tensors.extend(model.decoder_norm.parameters());
-    for (layer, mem) in model.decoder.iter().zip(&memory.layers) {
+    for layer in &model.decoder {
         tensors.extend(layer.tensors()?);
-        tensors.push(&mem.kv.k);
-        tensors.push(&mem.kv.v);
     }
     let (d, heads) = (model.family.hidden_size, model.family.heads);
-    let width = memory.layers.first().map(|m| m.kv.k.dim(2)).transpose()?.unwrap_or(0);
     let norm = model.decoder.first().map_or(model.family.norm, |l| l.norm());
-    if packed.layers.len() != model.decoder.len() {
+    let layers = model.decoder.len();
+    if packed.decoder.len() != layers || memory.keys.len() != layers || memory.values.len() != layers {
         return Err(ModelError::Shape {
-            what: "packed decoder layers",
-            expected: model.decoder.len().to_string(),
-            got: packed.layers.len().to_string(),
+            what: "packed decoder layers and memory",
+            expected: layers.to_string(),
+            got: format!("{} and {}", packed.decoder.len(), memory.keys.len()),
         });
     }
     with_f32_all(&tensors, |v| {
         let layers = v[5..]
-            .chunks_exact(PER_LAYER + 2)
-            .zip(&packed.layers)
-            .map(|(t, p)| {
+            .chunks_exact(PER_LAYER)
+            .zip(&packed.decoder)
+            .zip(memory.keys.iter().zip(&memory.values))
+            .map(|((t, p), (k, mv))| {
                 let dense = |i: usize| Dense { w: t[2 * i], b: t[2 * i + 1], panels: &p[i] };
                 LayerWeights {
                     self_qkv: dense(0),
@@ -455,40 +292,33 @@ pub(super) fn with_decoder<R>(
                     ff1: dense(4),
                     ff2: dense(5),
                     norms: [(t[12], t[13]), (t[14], t[15]), (t[16], t[17])],
-                    memory: (t[18], t[19]),
+                    memory: (&k[..], &mv[..]),
                 }
             })
             .collect::<Vec<_>>();
         let count = layers.len();
         let rows = memory.lengths.len();
-        let run = |helper: Option<&Helper<'_, Vec<f32>>>| {
-            let mut decoder = Decoder {
-                layers,
-                norm,
-                final_norm: (v[3], v[4]),
-                embedding: v[0],
-                output: Dense { w: v[1], b: &[], panels: &packed.output },
-                positions: v[2],
-                d,
-                heads,
-                vocab: v[1].len() / d.max(1),
-                lengths: memory.lengths.clone(),
-                width,
-                helper,
-                sources: (0..rows).collect(),
-                keys: vec![Vec::new(); count],
-                values: vec![Vec::new(); count],
-                block_start: Vec::new(),
-                lineage: Vec::new(),
-                stepped: Vec::new(),
-                logits: Vec::new(),
-            };
-            search(&mut decoder)
+        let mut decoder = Decoder {
+            layers,
+            norm,
+            final_norm: (v[3], v[4]),
+            embedding: v[0],
+            output: Dense { w: v[1], b: &[], panels: &packed.output },
+            positions: v[2],
+            d,
+            heads,
+            vocab: v[1].len() / d.max(1),
+            lengths: memory.lengths.clone(),
+            width: memory.width,
+            helper,
+            sources: (0..rows).collect(),
+            keys: vec![Vec::new(); count],
+            values: vec![Vec::new(); count],
+            block_start: Vec::new(),
+            lineage: Vec::new(),
+            stepped: Vec::new(),
+            logits: Vec::new(),
         };
-        if helped {
-            with_helper(run)
-        } else {
-            run(None)
-        }
+        search(&mut decoder)
     })?
 }
