@@ -180,17 +180,7 @@ pub trait TranslationModel: std::fmt::Debug + Send + Sync {
     /// (evaluation and validation), the rows split over the model's CPU threads as
     /// [`Self::loss_and_grads`] splits them and the parts' sums added in order.
     fn eval_loss(&self, batch: &Batch) -> Result<f64> {
-        let parts = batch.split_rows(self.base().cpu_threads());
-        if parts.len() <= 1 {
-            return Ok(f64::from(self.loss(batch, Mode::Eval)?.detach().to_scalar::<f32>()?));
-        }
-        let total = batch.target_tokens();
-        let values = crate::parallel::in_chunks(&parts, parts.len(), |part| {
-            part.iter()
-                .map(|p| Ok(f64::from(self.part_loss(p, None, StepOptions::EVAL, total)?.to_scalar::<f32>()?)))
-                .collect()
-        })?;
-        Ok(values.iter().sum())
+        eval_loss_by_parts(self, batch)
     }
     /// The loss's value and the gradients of every parameter, with the batch's rows split
     /// over the model's CPU threads (one part each, same padding) whose gradients are
@@ -240,4 +230,21 @@ pub trait TranslationModel: std::fmt::Debug + Send + Sync {
         let empty = || Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() };
         Ok(self.beam_batch(sources, beam, 1)?.into_iter().map(|h| h.into_iter().next().unwrap_or_else(empty)).collect())
     }
+}
+
+/// [`TranslationModel::eval_loss`] through the training graph's forward pass
+/// ([`TranslationModel::part_loss`]): what a family without an inference path of its own
+/// for the loss uses.
+pub(crate) fn eval_loss_by_parts<M: TranslationModel + ?Sized>(model: &M, batch: &Batch) -> Result<f64> {
+    let parts = batch.split_rows(model.base().cpu_threads());
+    if parts.len() <= 1 {
+        return Ok(f64::from(model.loss(batch, Mode::Eval)?.detach().to_scalar::<f32>()?));
+    }
+    let total = batch.target_tokens();
+    let values = crate::parallel::in_chunks(&parts, parts.len(), |part| {
+        part.iter()
+            .map(|p| Ok(f64::from(model.part_loss(p, None, StepOptions::EVAL, total)?.to_scalar::<f32>()?)))
+            .collect()
+    })?;
+    Ok(values.iter().sum())
 }

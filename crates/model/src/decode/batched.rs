@@ -78,6 +78,18 @@ fn best_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
 /// `log_softmax` then [`top_k`], without writing the whole row of log-probabilities. The
 /// sum of exponentials runs in 8 lanes with [`fast_math::exp`](crate::kernels::fast_math::exp).
 pub(crate) fn top_k_log_softmax(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let (max, log_sum) = max_and_log_sum_exp(logits);
+    let mut best = best_k(logits, k);
+    for (_, v) in &mut best {
+        *v = *v - max - log_sum;
+    }
+    best
+}
+
+/// One row of logits' max `m` and `log Σ exp(z − m)` (the log-softmax of `z` is
+/// `z − m − that`): the sum of exponentials in 8 lanes with
+/// [`fast_math::exp`](crate::kernels::fast_math::exp).
+pub(crate) fn max_and_log_sum_exp(logits: &[f32]) -> (f32, f32) {
     let (max, sum) = crate::kernels::simd::widest(
         #[inline(always)]
         || {
@@ -101,12 +113,7 @@ pub(crate) fn top_k_log_softmax(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
             (max, sums.iter().sum::<f32>() + tail)
         },
     );
-    let log_sum = sum.ln();
-    let mut best = best_k(logits, k);
-    for (_, v) in &mut best {
-        *v = *v - max - log_sum;
-    }
-    best
+    (max, sum.ln())
 }
 
 /// Greedy decoding of `rows` sources for up to `steps` steps; with `stop_at_eos` a source's

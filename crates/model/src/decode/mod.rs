@@ -9,7 +9,7 @@ mod beam;
 use s2s_data::{EOS, PAD};
 
 pub use batched::BeamSearch;
-pub(crate) use batched::{greedy, top_k_log_softmax, BatchState, RowStep};
+pub(crate) use batched::{greedy, max_and_log_sum_exp, top_k_log_softmax, BatchState, RowStep};
 pub(crate) use beam::{BeamState, StepRows};
 
 /// Sources of several lengths in one row-major `(B, width)` grid, PAD after each one's end.

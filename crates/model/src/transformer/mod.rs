@@ -241,6 +241,15 @@ impl Transformer {
         parts == 1 && self.base.cpu_threads() > 1
     }
 
+    /// The product weights packed for inference: the frozen model's, else packed now for
+    /// one call.
+    fn packed_weights(&self) -> Result<std::borrow::Cow<'_, inference::Packed>> {
+        Ok(match &self.packed {
+            Some(p) => std::borrow::Cow::Borrowed(p),
+            None => std::borrow::Cow::Owned(inference::Packed::of(self)?),
+        })
+    }
+
     /// Pads sources into one batch and encodes them for inference.
     pub(crate) fn encode_sources(&self, sources: &[Vec<u32>]) -> Result<Encoded> {
         let Padded { grid, lengths, width: s } = Padded::new(sources);
@@ -289,20 +298,36 @@ impl TranslationModel for Transformer {
             return self.greedy_with(sources, steps, stop_at_eos, true);
         }
         let parts = self.base.cpu_threads().min(sources.len() / decode::ROWS_PER_THREAD).max(1);
-        let packed_here;
-        let packed = match &self.packed {
-            Some(p) => p,
-            None => {
-                packed_here = inference::Packed::of(self)?;
-                &packed_here
-            }
-        };
-        let helped = self.helped(parts);
+        let (packed, helped) = (self.packed_weights()?, self.helped(parts));
         crate::parallel::by_length(sources, parts, |group| {
-            inference::decode_sources(self, group, steps, helped, packed, |decoder| {
+            inference::decode_sources(self, group, steps, helped, &packed, |decoder| {
                 crate::decode::greedy(decoder, group.len(), steps, stop_at_eos)
             })
         })
+    }
+
+    /// On the CPU, the graph-free encoder and decoder under teacher forcing
+    /// (`inference::forced_nll`), the sentences shared out between the model's threads;
+    /// elsewhere the training graph's forward pass.
+    fn eval_loss(&self, batch: &Batch) -> Result<f64> {
+        if !self.device().is_cpu() {
+            return crate::family::eval_loss_by_parts(self, batch);
+        }
+        let (s, t) = (batch.src_len, batch.tgt_len);
+        let rows: Vec<usize> = (0..batch.size).collect();
+        let parts = self.base.cpu_threads().min(batch.size).max(1);
+        let (packed, helped) = (self.packed_weights()?, self.helped(parts));
+        let sums = crate::parallel::in_chunks(&rows, parts, |chunk| {
+            let cut = |ids: &[u32], width: usize, lengths: &[usize]| -> Vec<Vec<u32>> {
+                chunk.iter().map(|&i| ids[i * width..i * width + lengths[i]].to_vec()).collect()
+            };
+            let sources = cut(&batch.src, s, &batch.src_lengths);
+            let targets = cut(&batch.tgt, t, &batch.tgt_lengths);
+            inference::decode_sources(self, &sources, t.max(1), helped, &packed, |decoder| {
+                inference::forced_nll(decoder, &targets)
+            })
+        })?;
+        Ok(sums.iter().sum::<f64>() / batch.target_tokens().max(1) as f64)
     }
 
     /// Keeps the product weights packed in column panels for inference (30 MB for
@@ -332,17 +357,9 @@ impl TranslationModel for Transformer {
             length_penalty: self.decoding().length_penalty,
         };
         let parts = self.base.cpu_threads().min(sources.len()).max(1);
-        let packed_here;
-        let packed = match &self.packed {
-            Some(p) => p,
-            None => {
-                packed_here = inference::Packed::of(self)?;
-                &packed_here
-            }
-        };
-        let helped = self.helped(parts);
+        let (packed, helped) = (self.packed_weights()?, self.helped(parts));
         crate::parallel::by_length(sources, parts, |group| {
-            inference::decode_sources(self, group, search.max_steps, helped, packed, |decoder| {
+            inference::decode_sources(self, group, search.max_steps, helped, &packed, |decoder| {
                 search.search_batch(decoder, group.len())
             })
         })

@@ -176,13 +176,16 @@ fn small(norm: Norm, positions: Positions, tie: TieEmbeddings) -> TransformerCon
 
 const DIMS: ModelDims = ModelDims { src_vocab: 11, tgt_vocab: 11, max_length: 7 };
 
-fn example_batch() -> Batch {
-    let examples = vec![
+fn example_batch_examples() -> Vec<Example> {
+    vec![
         Example { src: vec![4, 5, 6, 7, EOS], tgt: vec![8, 9, 10, EOS] },
         Example { src: vec![5, 9, EOS], tgt: vec![7, 4, 6, 5, 8, EOS] },
         Example { src: vec![10, EOS], tgt: vec![6, EOS] },
-    ];
-    Batch::new(&examples, &[0, 1, 2])
+    ]
+}
+
+fn example_batch() -> Batch {
+    Batch::new(&example_batch_examples(), &[0, 1, 2])
 }
 
 #[test]
@@ -395,6 +398,33 @@ fn graph_free_decoding_equals_the_candle_decoder() {
                 &model.beam_with(&sources[7], 3, 2, true).expect("candle"),
                 &what,
             );
+        }
+    }
+}
+
+/// The graph-free teacher-forced loss (validation's and `eval`'s on the CPU) equals the
+/// training graph's forward pass, with and without a helper thread, frozen or not.
+#[test]
+fn graph_free_eval_loss_equals_the_training_forward_pass() {
+    for (norm, positions, tie) in [
+        (Norm::Pre, Positions::Sinusoidal, TieEmbeddings::Decoder),
+        (Norm::Post, Positions::Learned, TieEmbeddings::None),
+    ] {
+        let cfg = TransformerConfig { decoder_layers: 2, ff_size: 130, ..small(norm, positions, tie) };
+        for (threads, frozen) in [(1, false), (2, false), (2, true)] {
+            let mut model = Transformer::seeded(&cfg, &DecodingConfig::default(), DIMS, 5, &dev()).expect("model");
+            model.set_threads(threads);
+            if frozen {
+                model.freeze().expect("freeze");
+            }
+            for batch in [example_batch(), Batch::new(&example_batch_examples()[..1], &[0])] {
+                let want = crate::family::eval_loss_by_parts(&model, &batch).expect("forward pass");
+                let got = model.eval_loss(&batch).expect("graph-free");
+                assert!(
+                    (got - want).abs() < 1e-5 * want.abs().max(1.0),
+                    "{norm:?} {positions:?}, {threads} thread(s), frozen {frozen}: {got} vs {want}"
+                );
+            }
         }
     }
 }

@@ -16,10 +16,11 @@
 //! The candle decoder (`transformer::decode`) is the reference this one is tested against.
 
 use candle_core::Tensor;
+use s2s_data::SOS;
 
 use super::encoder::Memory;
 use super::{add_residual, axpy, dot, layer_norm, linear, product_into, residual, softmax_in_place, Dense, Packed};
-use crate::decode::{top_k_log_softmax, BatchState, RowStep};
+use crate::decode::{max_and_log_sum_exp, top_k_log_softmax, BatchState, RowStep};
 use crate::error::{ModelError, Result};
 use crate::kernels::with_f32_all;
 use crate::parallel::Helper;
@@ -147,6 +148,48 @@ impl<'w> Decoder<'w> {
     }
 
     fn step_rows(&mut self, last: &[u32], k: usize) -> Result<Vec<RowStep>> {
+        let (x, attention) = self.advance(last, true)?;
+        Ok(self
+            .output_layer(&x, last.len(), k)
+            .into_iter()
+            .zip(attention)
+            .map(|(best, attention)| RowStep { best, attention })
+            .collect())
+    }
+
+    /// Feeds each row `last` (teacher forcing: the reference's previous token) and returns
+    /// each row's log-probability of `targets` (its reference's next token).
+    pub(in crate::transformer) fn target_log_probs(&mut self, last: &[u32], targets: &[u32]) -> Result<Vec<f32>> {
+        if targets.len() != last.len() {
+            return Err(ModelError::Shape {
+                what: "forced decoder step",
+                expected: format!("{} targets", last.len()),
+                got: targets.len().to_string(),
+            });
+        }
+        let (x, _) = self.advance(last, false)?;
+        let mut logits = std::mem::take(&mut self.logits);
+        product_into(self.helper, &mut logits, &x, last.len(), self.output);
+        let out = logits
+            .chunks_exact(self.vocab)
+            .zip(targets)
+            .map(|(z, &t)| {
+                let z_t = z.get(t as usize).copied().ok_or(ModelError::Shape {
+                    what: "target id",
+                    expected: format!("below {}", self.vocab),
+                    got: t.to_string(),
+                })?;
+                let (max, log_sum) = max_and_log_sum_exp(z);
+                Ok(z_t - max - log_sum)
+            })
+            .collect();
+        self.logits = logits;
+        out
+    }
+
+    /// One step of every row: the final (normed) states, `(n, d)`, and with `attention`
+    /// each row's last-layer cross-attention weights averaged over heads.
+    fn advance(&mut self, last: &[u32], attention: bool) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
         let (n, d) = (last.len(), self.d);
         if n != self.sources.len() {
             return Err(ModelError::Shape {
@@ -174,7 +217,7 @@ impl<'w> Decoder<'w> {
         // Step `position`'s block starts after every row stored so far.
         self.block_start.push(self.keys.first().map_or(0, |k| k.len() / d));
         self.lineage.push((0..n as u32).collect());
-        let mut attention = Vec::new();
+        let mut weights_of_last = Vec::new();
         let layers = self.layers.len();
         for l in 0..layers {
             let lw = &self.layers[l];
@@ -191,11 +234,11 @@ impl<'w> Decoder<'w> {
             let mut weights = Vec::new();
             residual(self.norm, &mut x, d, norms[1], |h| {
                 let q = linear(self.helper, h, n, q_w);
-                let (ctx, w) = self.cross_attention(l, &q, n, l + 1 == layers);
+                let (ctx, w) = self.cross_attention(l, &q, n, attention && l + 1 == layers);
                 weights = w;
                 linear(self.helper, &ctx, n, cross_w)
             });
-            attention = weights;
+            weights_of_last = weights;
             residual(self.norm, &mut x, d, norms[2], |h| {
                 let mut a = linear(self.helper, h, n, ff1);
                 for v in &mut a {
@@ -204,14 +247,8 @@ impl<'w> Decoder<'w> {
                 linear(self.helper, &a, n, ff2)
             });
         }
-        let x = layer_norm(&x, d, self.final_norm);
         self.stepped = self.sources.clone();
-        Ok(self
-            .output_layer(&x, n, k)
-            .into_iter()
-            .zip(attention)
-            .map(|(best, attention)| RowStep { best, attention })
-            .collect())
+        Ok((layer_norm(&x, d, self.final_norm), weights_of_last))
     }
 
     /// Each row's `k` best tokens: the output layer's logits (into a buffer kept between
@@ -321,4 +358,35 @@ pub(super) fn with_decoder<R>(
         };
         search(&mut decoder)
     })?
+}
+
+/// The sum of each source's negative log-likelihood of its `targets` (which end with EOS)
+/// under teacher forcing: the decoder is fed SOS then each reference token, and a source's
+/// row leaves once its reference is scored.
+pub(in crate::transformer) fn forced_nll(decoder: &mut Decoder, targets: &[Vec<u32>]) -> Result<Vec<f64>> {
+    let mut sums = vec![0f64; targets.len()];
+    // Rows still in the decoder, by source; a source with an empty reference is stepped
+    // once (every source starts with a row) and scores nothing.
+    let mut alive: Vec<usize> = (0..targets.len()).collect();
+    for t in 0.. {
+        if alive.is_empty() {
+            break;
+        }
+        let last: Vec<u32> = alive.iter().map(|&i| if t == 0 { SOS } else { targets[i][t - 1] }).collect();
+        let next: Vec<u32> = alive.iter().map(|&i| targets[i].get(t).copied().unwrap_or(SOS)).collect();
+        let log_probs = decoder.target_log_probs(&last, &next)?;
+        for (&i, &lp) in alive.iter().zip(&log_probs) {
+            if t < targets[i].len() {
+                sums[i] -= f64::from(lp);
+            }
+        }
+        let kept: Vec<u32> = (0..alive.len() as u32).filter(|&r| t + 1 < targets[alive[r as usize]].len()).collect();
+        if kept.len() < alive.len() {
+            alive = kept.iter().map(|&r| alive[r as usize]).collect();
+            if !alive.is_empty() {
+                decoder.select(&kept)?;
+            }
+        }
+    }
+    Ok(sums)
 }

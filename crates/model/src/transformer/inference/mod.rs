@@ -19,7 +19,7 @@ use crate::kernels::panels::Panels;
 use crate::parallel::{with_helper, Helper};
 use crate::transformer::kernels::moments;
 
-pub(super) use decoder::Decoder;
+pub(super) use decoder::{forced_nll, Decoder};
 
 /// A product's weight `(out, in)` and bias, read in place, and the weight packed in
 /// column panels ([`Packed`]).
@@ -36,7 +36,7 @@ struct Dense<'w> {
 /// the output layer (30 MB for `multi30k-transformer`). Kept by a model whose weights no
 /// longer change ([`crate::TranslationModel::freeze`]), else packed for each decoding
 /// call (about 20 ms for `multi30k-transformer`).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Packed {
     encoder: Vec<[Arc<Panels>; 4]>,
     memory: Vec<Arc<Panels>>,
