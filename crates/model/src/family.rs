@@ -164,6 +164,16 @@ pub trait TranslationModel: std::fmt::Debug + Send + Sync {
     fn freeze(&mut self) -> Result<()> {
         Ok(())
     }
+    /// Begins a series of inference calls during which the weights do not change
+    /// (validation's and `eval`'s passes over a split): a family may keep copies of them
+    /// laid out for decoding until [`TranslationModel::end_inference`]. A frozen model
+    /// keeps its copies either way.
+    fn begin_inference(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Ends what [`TranslationModel::begin_inference`] began: copies it made are dropped,
+    /// so that training on goes on from the weights themselves.
+    fn end_inference(&self) {}
     /// Mean loss per real target token.
     ///
     /// # Shapes

@@ -58,6 +58,15 @@ pub fn alignment_of(dataset: Dataset) -> Option<Alignment> {
     }
 }
 
+/// Ends a model's inference span when dropped.
+struct InferenceSpan<'a>(&'a dyn TranslationModel);
+
+impl Drop for InferenceSpan<'_> {
+    fn drop(&mut self) {
+        self.0.end_inference();
+    }
+}
+
 /// Loss (teacher forcing, no dropout), perplexity, and BLEU / chrF / exact match of
 /// translations decoded as `decoding` says against `refs` (one per example). Translations
 /// are detokenized by `target` (words joined, or BPE pieces decoded) and scored as
@@ -70,6 +79,10 @@ pub fn score(
     alignment: Option<Alignment>,
     decoding: Decoding,
 ) -> Result<Scores, s2s_model::ModelError> {
+    // The weights do not change while a split is scored: the model may keep them laid out
+    // for inference until the end (`_span` ends it, on return or on error).
+    model.begin_inference()?;
+    let _span = InferenceSpan(model);
     let (mut sum, mut tokens) = (0f64, 0usize);
     let mut hyps = Vec::with_capacity(examples.len());
     let (mut aligned, mut counted) = (0usize, 0usize);

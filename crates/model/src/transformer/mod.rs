@@ -21,6 +21,8 @@ mod positions;
 #[cfg(test)]
 mod tests;
 
+use std::sync::{Arc, PoisonError, RwLock};
+
 use candle_core::{DType, Device, Tensor};
 use candle_nn::Init;
 use s2s_data::{Batch, Rng, SOS};
@@ -59,8 +61,9 @@ pub struct Transformer {
     encoder_norm: LayerNorm,
     decoder: Vec<DecoderLayer>,
     decoder_norm: LayerNorm,
-    /// The decoder's weights laid out for inference, once the model is frozen.
-    packed: Option<inference::Packed>,
+    /// The weights laid out for inference: kept once the model is frozen, or for the
+    /// span of [`TranslationModel::begin_inference`] (`true` beside them).
+    packed: RwLock<Option<(Arc<inference::Packed>, bool)>>,
 }
 
 /// The encoder's output and what every decoder layer reads of it.
@@ -166,7 +169,7 @@ impl Transformer {
             encoder_norm,
             decoder,
             decoder_norm,
-            packed: None,
+            packed: RwLock::new(None),
         })
     }
 
@@ -241,13 +244,13 @@ impl Transformer {
         parts == 1 && self.base.cpu_threads() > 1
     }
 
-    /// The product weights packed for inference: the frozen model's, else packed now for
-    /// one call.
-    fn packed_weights(&self) -> Result<std::borrow::Cow<'_, inference::Packed>> {
-        Ok(match &self.packed {
-            Some(p) => std::borrow::Cow::Borrowed(p),
-            None => std::borrow::Cow::Owned(inference::Packed::of(self)?),
-        })
+    /// The product weights packed for inference: the copy kept (frozen, or in an inference
+    /// span), else packed now for one call.
+    fn packed_weights(&self) -> Result<Arc<inference::Packed>> {
+        match &*self.packed.read().unwrap_or_else(PoisonError::into_inner) {
+            Some((p, _)) => Ok(Arc::clone(p)),
+            None => Ok(Arc::new(inference::Packed::of(self)?)),
+        }
     }
 
     /// Pads sources into one batch and encodes them for inference.
@@ -334,9 +337,27 @@ impl TranslationModel for Transformer {
     /// `multi30k-transformer`), instead of packing them for each decoding call.
     fn freeze(&mut self) -> Result<()> {
         if self.device().is_cpu() {
-            self.packed = Some(inference::Packed::of(self)?);
+            let packed = Arc::new(inference::Packed::of(self)?);
+            *self.packed.write().unwrap_or_else(PoisonError::into_inner) = Some((packed, false));
         }
         Ok(())
+    }
+
+    /// Packs the product weights once for the span (validation would pack them for each
+    /// batch's loss and decoding, about 20 ms each for `multi30k-transformer`).
+    fn begin_inference(&self) -> Result<()> {
+        if self.device().is_cpu() && self.packed.read().unwrap_or_else(PoisonError::into_inner).is_none() {
+            let packed = Arc::new(inference::Packed::of(self)?);
+            *self.packed.write().unwrap_or_else(PoisonError::into_inner) = Some((packed, true));
+        }
+        Ok(())
+    }
+
+    fn end_inference(&self) {
+        let mut packed = self.packed.write().unwrap_or_else(PoisonError::into_inner);
+        if packed.as_ref().is_some_and(|(_, span)| *span) {
+            *packed = None;
+        }
     }
 
     fn beam(&self, source: &[u32], beam_size: usize, n_best: usize) -> Result<Vec<Hypothesis>> {

@@ -428,3 +428,42 @@ fn graph_free_eval_loss_equals_the_training_forward_pass() {
         }
     }
 }
+
+/// Validation packs the weights once for its span; after the span, decoding reads the
+/// weights again (an optimizer step in between is not decoded with stale copies), while a
+/// frozen model keeps its copy.
+#[test]
+fn an_inference_span_packs_once_and_training_on_reads_the_weights_again() {
+    let cfg = TransformerConfig { ff_size: 130, ..small(Norm::Pre, Positions::Sinusoidal, TieEmbeddings::Decoder) };
+    let decoding = DecodingConfig { max_decode_length: 6, ..Default::default() };
+    let mut model = Transformer::seeded(&cfg, &decoding, DIMS, 3, &dev()).expect("model");
+    let sources: Vec<Vec<u32>> = (0..4).map(|i| vec![4 + i, 5, 6 + i, EOS]).collect();
+    let ids = |h: Vec<Hypothesis>| h.into_iter().map(|h| h.ids).collect::<Vec<_>>();
+    let first = model.greedy_steps(&sources, 6, true).expect("greedy");
+    let outside_log_probs: Vec<f32> = first.iter().map(|h| h.log_prob).collect();
+    let outside = ids(first);
+    model.begin_inference().expect("begin");
+    assert!(model.packed.read().expect("lock").is_some());
+    assert_eq!(ids(model.greedy_steps(&sources, 6, true).expect("greedy")), outside);
+    model.end_inference();
+    assert!(model.packed.read().expect("lock").is_none());
+    // An optimizer step: every weight changes in place.
+    for (_, var) in model.params().vars() {
+        let changed = (var.as_tensor().sin().expect("sin") * 3.0).expect("scale");
+        var.set(&changed).expect("set");
+    }
+    let candle: Vec<Hypothesis> = sources
+        .iter()
+        .flat_map(|s| model.greedy_with(std::slice::from_ref(s), 6, true, true).expect("candle"))
+        .collect();
+    let after = model.greedy_steps(&sources, 6, true).expect("greedy");
+    for ((a, c), o) in after.iter().zip(&candle).zip(&outside_log_probs) {
+        assert_eq!(a.ids, c.ids);
+        assert!((a.log_prob - c.log_prob).abs() < 1e-4, "decoded from stale weights: {} vs {}", a.log_prob, c.log_prob);
+        assert!((a.log_prob - o).abs() > 1e-3, "the change must show in the scores");
+    }
+    model.freeze().expect("freeze");
+    model.begin_inference().expect("begin");
+    model.end_inference();
+    assert!(model.packed.read().expect("lock").is_some(), "a frozen model keeps its copy");
+}
