@@ -20,18 +20,19 @@ import tempfile
 # (label, regular expression over perf's symbol names), first match wins per line.
 GRAPH_FREE = [
     ("whole decoding (search + steps)", r"search_batch|batched::greedy\b|decode::greedy"),
-    ("encoder (candle, once per batch)", r"Transformer::encode\b"),
-    ("self-attention over the cache", r"inference::Decoder::self_attention"),
-    ("cross-attention over the memory", r"inference::Decoder::cross_attention"),
-    ("products of the layers (q/k/v, out, feed-forward), this thread's", r"inference::Decoder::linear\b"),
-    ("panel products, both threads (layers and output layer)", r"panels::Panels::product_into"),
+    ("encoder (graph-free, or candle's before 1600b68)", r"inference::encoder::encode\b|Transformer::encode\b"),
+    ("  of which its self-attention", r"inference::encoder::self_attention"),
+    ("decoder self-attention over the cache", r"Decoder::self_attention"),
+    ("decoder cross-attention over the memory", r"Decoder::cross_attention"),
+    ("products (encoder and decoder), this thread's", r"inference::linear\b|inference::Decoder::linear\b"),
+    ("panel products, both threads (every product)", r"panels::Panels::product_into"),
     ("waiting for the other thread (self time, spinning)", r"self:spinning_helper::(serve|Helper<T>::join)"),
-    ("output layer (logits, log-softmax, top-k)", r"inference::Decoder::output_layer"),
-    ("  of which log-softmax and top-k", r"top_k_log_softmax"),
+    ("output layer (logits, log-softmax, top-k)", r"Decoder::output_layer|Decoder::target_log_probs"),
+    ("  of which log-softmax and top-k", r"top_k_log_softmax|max_and_log_sum_exp"),
     ("layer norms", r"inference::layer_norm"),
     ("choosing survivors (select)", r"BatchState>::select"),
     ("allocation (page clearing, memset)", r"clear_page|memset"),
-    ("teacher-forced loss pass (eval only)", r"part_loss"),
+    ("teacher-forced loss pass (eval only)", r"part_loss|forced_nll"),
 ]
 CANDLE = [
     ("whole decoding (search + steps)", r"BeamSearch::search\b|greedy_with"),
