@@ -19,7 +19,7 @@ use candle_core::Tensor;
 use s2s_data::SOS;
 
 use super::encoder::Memory;
-use super::{add_residual, axpy, dot, layer_norm, linear, product_into, residual, softmax_in_place, Dense, Packed};
+use super::{add_residual, attend_head, layer_norm, linear, product_into, residual, Dense, Packed};
 use crate::decode::{max_and_log_sum_exp, top_k_log_softmax, BatchState, RowStep};
 use crate::error::{ModelError, Result};
 use crate::kernels::with_f32_all;
@@ -88,21 +88,14 @@ impl<'w> Decoder<'w> {
         let scale = 1.0 / (dh as f32).sqrt();
         let mut out = vec![0f32; n * d];
         let mut scores = vec![0f32; steps];
+        let (keys, values) = (&self.keys[l], &self.values[l]);
         for r in 0..n {
             let q = &qkv[r * 3 * d..r * 3 * d + d];
-            let at = |tau: usize| (self.block_start[tau] + self.lineage[tau][r] as usize) * d;
             for head in 0..h {
-                let qh = &q[head * dh..(head + 1) * dh];
-                for (tau, s) in scores.iter_mut().enumerate() {
-                    let o = at(tau) + head * dh;
-                    *s = dot(qh, &self.keys[l][o..o + dh]) * scale;
-                }
-                softmax_in_place(&mut scores);
+                let at = |tau: usize| (self.block_start[tau] + self.lineage[tau][r] as usize) * d + head * dh;
                 let ctx = &mut out[r * d + head * dh..r * d + (head + 1) * dh];
-                for (tau, &w) in scores.iter().enumerate() {
-                    let o = at(tau) + head * dh;
-                    axpy(ctx, w, &self.values[l][o..o + dh]);
-                }
+                let (key, value) = (|tau| &keys[at(tau)..at(tau) + dh], |tau| &values[at(tau)..at(tau) + dh]);
+                attend_head(&q[head * dh..(head + 1) * dh], scale, key, value, &mut scores, ctx);
             }
         }
         out
@@ -123,16 +116,13 @@ impl<'w> Decoder<'w> {
             let b = self.sources[r];
             let len = self.lengths[b];
             let mut row_mean = vec![0f32; if weights { len } else { 0 }];
+            let mut scores = vec![0f32; len];
             for head in 0..h {
                 let base = (b * h + head) * s * dh;
                 let qh = &q[r * d + head * dh..r * d + (head + 1) * dh];
-                let mut scores: Vec<f32> =
-                    (0..len).map(|j| dot(qh, &mk[base + j * dh..base + (j + 1) * dh]) * scale).collect();
-                softmax_in_place(&mut scores);
                 let ctx = &mut out[r * d + head * dh..r * d + (head + 1) * dh];
-                for (j, &w) in scores.iter().enumerate() {
-                    axpy(ctx, w, &mv[base + j * dh..base + (j + 1) * dh]);
-                }
+                let at = |j: usize| base + j * dh..base + (j + 1) * dh;
+                attend_head(qh, scale, |j| &mk[at(j)], |j| &mv[at(j)], &mut scores, ctx);
                 for (m, &w) in row_mean.iter_mut().zip(&scores) {
                     *m += w;
                 }

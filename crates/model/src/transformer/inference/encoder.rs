@@ -9,8 +9,7 @@
 
 use candle_core::Tensor;
 
-use super::{axpy, dot};
-use super::{layer_norm, linear, residual, softmax_in_place, Dense, Packed};
+use super::{attend_head, layer_norm, linear, residual, Dense, Packed};
 use crate::error::{ModelError, Result};
 use crate::kernels::with_f32_all;
 use crate::parallel::Helper;
@@ -44,16 +43,13 @@ fn self_attention(qkv: &[f32], lengths: &[usize], d: usize, heads: usize) -> Vec
         for i in rows.clone() {
             for head in 0..heads {
                 let q = &qkv[i * 3 * d + head * dh..i * 3 * d + (head + 1) * dh];
-                for (s, j) in scores.iter_mut().zip(rows.clone()) {
-                    let k = j * 3 * d + d + head * dh;
-                    *s = dot(q, &qkv[k..k + dh]) * scale;
-                }
-                softmax_in_place(&mut scores);
+                // Row `first + j`'s key (part 1) or value (part 2) for this head.
+                let at = |j: usize, part: usize| {
+                    let o = (first + j) * 3 * d + part * d + head * dh;
+                    &qkv[o..o + dh]
+                };
                 let ctx = &mut out[i * d + head * dh..i * d + (head + 1) * dh];
-                for (&w, j) in scores.iter().zip(rows.clone()) {
-                    let v = j * 3 * d + 2 * d + head * dh;
-                    axpy(ctx, w, &qkv[v..v + dh]);
-                }
+                attend_head(q, scale, |j| at(j, 1), |j| at(j, 2), &mut scores, ctx);
             }
         }
         first += len;

@@ -101,6 +101,28 @@ fn softmax_in_place(scores: &mut [f32]) {
     }
 }
 
+/// One attention head of one query row `q` over `scores.len()` positions: the scores
+/// `(q · key(j)) · scale`, their softmax (left in `scores`), and `ctx += Σ_j w_j value(j)`.
+/// Every attention of the graph-free model (the encoder's, the decoder's over its cache and
+/// over the memory) is this with its own way of finding position `j`.
+#[inline(always)]
+fn attend_head<'a>(
+    q: &[f32],
+    scale: f32,
+    key: impl Fn(usize) -> &'a [f32],
+    value: impl Fn(usize) -> &'a [f32],
+    scores: &mut [f32],
+    ctx: &mut [f32],
+) {
+    for (j, s) in scores.iter_mut().enumerate() {
+        *s = dot(q, key(j)) * scale;
+    }
+    softmax_in_place(scores);
+    for (j, &w) in scores.iter().enumerate() {
+        axpy(ctx, w, value(j));
+    }
+}
+
 /// Layer normalisation of every `d`-wide row of `x` (as [`super::kernels::layer_norm`]).
 #[inline(never)] // its own line in a profile
 fn layer_norm(x: &[f32], d: usize, (w, b): (&[f32], &[f32])) -> Vec<f32> {
