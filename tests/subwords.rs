@@ -142,6 +142,14 @@ fn a_bpe_run_translates_raw_text_and_draws_pieces_and_words() {
     let out = run(&["translate", run_dir.to_str().expect("utf8"), "The dog 🐕 runs."], dir.path());
     assert!(out.status.success());
     assert!(text(&out).1.contains("🐕"), "{}", text(&out).1);
+    // A text with no tokens translates to an empty line, greedy and with a beam (the beam
+    // search failed on it with "cannot reshape tensor of 0 elements").
+    for beam in ["1", "3"] {
+        let out = run(&["translate", run_dir.to_str().expect("utf8"), "", "--beam", beam], dir.path());
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "beam {beam}: {stderr}");
+        assert_eq!(stdout, "\n", "beam {beam}");
+    }
     let odd = dir.path().join("odd.tsv");
     std::fs::write(&odd, "The dog 🐕 runs 雪.\tLe chien court.\n").expect("write");
     let out =

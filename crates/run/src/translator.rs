@@ -312,12 +312,22 @@ pub fn translate_n_best(
     n_best: usize,
 ) -> Result<Vec<Vec<Translation>>> {
     let encoded = tokenize_all(src, texts)?;
-    let sources: Vec<Vec<u32>> = encoded.iter().map(|e| e.ids.clone()).collect();
-    let hyps: Vec<Vec<Hypothesis>> = if beam <= 1 && n_best <= 1 {
+    // A text with no tokens (an empty line) translates to nothing; the rest are decoded.
+    let sources: Vec<Vec<u32>> = encoded.iter().filter(|e| !e.ids.is_empty()).map(|e| e.ids.clone()).collect();
+    let decoded: Vec<Vec<Hypothesis>> = if sources.is_empty() {
+        Vec::new()
+    } else if beam <= 1 && n_best <= 1 {
         model.greedy(&sources)?.into_iter().map(|h| vec![h]).collect()
     } else {
         model.beam_batch(&sources, beam, n_best)?
     };
+    let mut decoded = decoded.into_iter();
+    let empty = || vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }];
+    let hyps: Vec<Vec<Hypothesis>> = encoded
+        .iter()
+        .map(|e| if e.ids.is_empty() { Some(empty()) } else { decoded.next() })
+        .collect::<Option<_>>()
+        .ok_or(s2s_model::ModelError::Worker)?;
     Ok(texts
         .iter()
         .zip(&encoded)

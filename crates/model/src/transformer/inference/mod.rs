@@ -168,6 +168,10 @@ fn residual(
 fn product_into(helper: Option<&Helper<'_, Vec<f32>>>, y: &mut Vec<f32>, x: &[f32], n: usize, dense: Dense) {
     let panels = dense.panels;
     let (k, out) = (panels.inputs(), panels.outputs());
+    if n == 0 {
+        y.clear();
+        return;
+    }
     if !Panels::fits(n) {
         *y = linear_product_with(x, n, k, dense.w, out, None);
         return;
