@@ -18,6 +18,7 @@ pub mod family;
 pub mod gru;
 pub mod kernels;
 pub mod keys;
+mod packed_copy;
 pub mod parallel;
 pub mod params;
 pub mod registry;

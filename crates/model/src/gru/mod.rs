@@ -26,6 +26,8 @@ use s2s_data::{Batch, Rng, SOS};
 use crate::decode::{BeamSearch, Hypothesis, Padded};
 use crate::error::{ModelError, Result};
 use crate::family::{Family, ModelBase, TranslationModel};
+use crate::packed_copy::PackedCopy;
+use crate::parallel::{with_helper, Helper};
 use crate::params::Weights;
 use crate::params::{linear, Linear};
 use crate::shared_config::{DecodingConfig, ModelDims};
@@ -48,6 +50,8 @@ pub struct GruModel {
     decoder: Decoder,
     /// `bridge`, `Linear(D·H → H)` from the encoder's final states (`model.bridge`).
     bridge: Option<Linear>,
+    /// The decoder's layers packed for greedy decoding (`crate::packed_copy`).
+    packed: PackedCopy<greedy::PackedDecoder>,
 }
 
 impl GruModel {
@@ -82,7 +86,13 @@ impl GruModel {
             None
         };
         check.finish(&params)?;
-        Ok(Self { base: ModelBase::new(decoding, dims, params, device), encoder, decoder, bridge })
+        Ok(Self {
+            base: ModelBase::new(decoding, dims, params, device),
+            encoder,
+            decoder,
+            bridge,
+            packed: PackedCopy::default(),
+        })
     }
 
     /// Encodes padded sources; returns the decoder memory and the initial decoder state
@@ -220,16 +230,38 @@ impl TranslationModel for GruModel {
         }
         let threads = self.base.cpu_threads();
         let parts = threads.min(b / ROWS_PER_THREAD).max(1);
-        greedy::with_greedy_decoder(&self.decoder, |decoder| {
-            let run = |rows: &[Vec<u32>], helper| -> Result<Vec<Hypothesis>> {
-                let (mem, h0, lengths) = self.encode_sources(rows, helper)?;
+        let packed = self.packed.get(|| greedy::PackedDecoder::of(&self.decoder))?;
+        greedy::with_greedy_decoder(&self.decoder, &packed, |decoder| {
+            let run = |rows: &[Vec<u32>], helper: Option<&Helper<'_, greedy::HelperWork>>| {
+                let (mem, h0, lengths) = self.encode_sources(rows, None)?;
                 decoder.decode(&mem, &h0, &lengths, steps, stop_at_eos, helper)
             };
-            if parts == 1 {
-                return run(sources, crate::parallel::helper_pool().filter(|_| threads > 1));
+            if parts == 1 && threads > 1 {
+                return with_helper(|helper| run(sources, helper));
             }
             crate::parallel::in_chunks(sources, parts, |c| run(c, None))
         })
+    }
+
+    /// Keeps the decoder's layers packed for greedy decoding instead of packing them for
+    /// each call.
+    fn freeze(&mut self) -> Result<()> {
+        if self.base.device().is_cpu() {
+            self.packed.freeze(|| greedy::PackedDecoder::of(&self.decoder))?;
+        }
+        Ok(())
+    }
+
+    /// Packs the decoder's layers once for the span (validation decodes a batch at a time).
+    fn begin_inference(&self) -> Result<()> {
+        if self.base.device().is_cpu() {
+            self.packed.begin_span(|| greedy::PackedDecoder::of(&self.decoder))?;
+        }
+        Ok(())
+    }
+
+    fn end_inference(&self) {
+        self.packed.end_span();
     }
 
     /// Beam search for one source; returns up to `n_best` hypotheses, best first, ranked

@@ -345,6 +345,41 @@ fn greedy_over_buffers_matches_greedy_over_candle_ops() {
     }
 }
 
+/// Validation packs the decoder's layers once for its span; after the span, greedy
+/// decoding reads the weights again (an optimizer step in between is not decoded with
+/// stale copies), while a frozen model keeps its copy.
+#[test]
+fn an_inference_span_packs_once_and_training_on_reads_the_weights_again() {
+    let cfg = GruConfig { hidden_size: 24, embedding_size: 5, dropout: 0.0, ..Default::default() };
+    let dims = ModelDims { src_vocab: 7, tgt_vocab: 300, max_length: 6 };
+    let mut m = GruModel::seeded(&cfg, &DecodingConfig::default(), dims, 5, &Device::Cpu).expect("model");
+    m.set_threads(2);
+    let sources: Vec<Vec<u32>> = (0..4).map(|i| vec![3 + i % 4, 4, 5 + i % 2, EOS]).collect();
+    let before = m.greedy_steps(&sources, 6, true).expect("greedy");
+    m.begin_inference().expect("begin");
+    assert!(m.packed.is_kept());
+    let inside = m.greedy_steps(&sources, 6, true).expect("greedy");
+    assert_eq!(inside.iter().map(|h| &h.ids).collect::<Vec<_>>(), before.iter().map(|h| &h.ids).collect::<Vec<_>>());
+    m.end_inference();
+    assert!(!m.packed.is_kept());
+    // An optimizer step: every weight changes in place.
+    for (_, var) in m.params().vars() {
+        let changed = (var.as_tensor().sin().expect("sin") * 3.0).expect("scale");
+        var.set(&changed).expect("set");
+    }
+    let after = m.greedy_steps(&sources, 6, true).expect("greedy");
+    let composed = m.greedy_rows(&sources, 6, true).expect("candle ops");
+    for ((a, c), b) in after.iter().zip(&composed).zip(&before) {
+        assert_eq!(a.ids, c.ids);
+        assert!(close(a.log_prob, c.log_prob, 1e-4), "decoded from stale weights: {} vs {}", a.log_prob, c.log_prob);
+        assert!((a.log_prob - b.log_prob).abs() > 1e-3, "the change must show in the scores");
+    }
+    m.freeze().expect("freeze");
+    m.begin_inference().expect("begin");
+    m.end_inference();
+    assert!(m.packed.is_kept(), "a frozen model keeps its copy");
+}
+
 /// With every recipe option on, two threads compute what one does, training with label
 /// smoothing and hidden dropout is reproducible, and every parameter gets a gradient.
 #[test]

@@ -141,6 +141,16 @@ impl Panels {
 /// `width`).
 #[inline(always)]
 fn group<const R: usize>(out: &mut [f32], width: usize, cols: Range<usize>, panel: &[f32], xs: &[[f32; GROUP]]) {
+    let acc = accumulate::<R>(panel, xs);
+    for (row, acc) in out.chunks_exact_mut(width).zip(&acc) {
+        row[cols.clone()].copy_from_slice(&acc[..cols.len()]);
+    }
+}
+
+/// `R` rows (`xs[kk][..R]`) times the panel rows `panel` (`xs.len()` of them, [`PANEL`]
+/// values each), summed in order of `kk`.
+#[inline(always)]
+fn accumulate<const R: usize>(panel: &[f32], xs: &[[f32; GROUP]]) -> [[f32; PANEL]; R] {
     let mut acc = [[0f32; PANEL]; R];
     for (w, x) in panel.chunks_exact(PANEL).zip(xs) {
         let w: &[f32; PANEL] = w.try_into().unwrap_or(&[0.0; PANEL]);
@@ -150,8 +160,98 @@ fn group<const R: usize>(out: &mut [f32], width: usize, cols: Range<usize>, pane
             }
         }
     }
-    for (row, acc) in out.chunks_exact_mut(width).zip(&acc) {
-        row[cols.clone()].copy_from_slice(&acc[..cols.len()]);
+    acc
+}
+
+/// `R` columns' sums `acc` (`acc[r][c]`: column `first + r`, output `c0 + c`) into the
+/// outputs `outs` of `y` (`(outs.len(), m)`, one column per input column), only those
+/// in `lo..hi`; added to what is there with `add`.
+#[allow(clippy::too_many_arguments)] // the coordinates of one block, named
+#[inline(always)]
+fn store_columns<const R: usize>(
+    y: &mut [f32],
+    m: usize,
+    outs: &Range<usize>,
+    (lo, hi, c0): (usize, usize, usize),
+    first: usize,
+    acc: &[[f32; PANEL]; R],
+    add: bool,
+) {
+    if m == 1 {
+        // One column: the outputs are contiguous.
+        let (dst, src) = (&mut y[lo - outs.start..hi - outs.start], &acc[0][lo - c0..hi - c0]);
+        if add {
+            dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+        } else {
+            dst.copy_from_slice(src);
+        }
+        return;
+    }
+    for c in lo..hi {
+        let dst = &mut y[(c - outs.start) * m + first..][..R];
+        for (d, acc) in dst.iter_mut().zip(acc) {
+            let v = acc[c - c0];
+            *d = if add { *d + v } else { v };
+        }
+    }
+}
+
+impl Panels {
+    /// `Y = W[outs, ks] X` with one column per input (a sentence, when a decoder keeps its
+    /// state as columns): `x` `(ks.len(), m)` (input `kk` of every column together), `y`
+    /// `(outs.len(), m)`, overwritten, or added to with `add`. `outs` are rows of `W`
+    /// (columns of the packed `Wᵀ`), any range; `ks` a range of its inputs, the
+    /// product's sum running over them in order.
+    ///
+    /// # Panics
+    /// When the slices' sizes disagree with the ranges, or the ranges with the weight
+    /// (sized by the caller from the same weights, never from user input).
+    pub fn columns_product_into(
+        &self,
+        y: &mut [f32],
+        x: &[f32],
+        m: usize,
+        outs: Range<usize>,
+        ks: Range<usize>,
+        add: bool,
+    ) {
+        let (k, kl) = (self.k, ks.len());
+        assert!(
+            ks.end <= k && outs.end <= self.n && x.len() == kl * m && y.len() == outs.len() * m,
+            "panels: column shapes disagree"
+        );
+        if m == 0 || outs.is_empty() {
+            return;
+        }
+        // Each group of `GROUP` columns' inputs, per step of k.
+        let groups = m.div_ceil(GROUP);
+        let mut xt = vec![[0f32; GROUP]; groups * kl];
+        for (kk, values) in x.chunks_exact(m).enumerate() {
+            for (i, &v) in values.iter().enumerate() {
+                xt[(i / GROUP) * kl + kk][i % GROUP] = v;
+            }
+        }
+        widest(
+            #[inline(always)]
+            || {
+                for p in outs.start / PANEL..outs.end.div_ceil(PANEL) {
+                    let panel = &self.data[(p * k + ks.start) * PANEL..(p * k + ks.end) * PANEL];
+                    let c0 = p * PANEL;
+                    let block = (c0.max(outs.start), (c0 + PANEL).min(outs.end), c0);
+                    for g in 0..groups {
+                        let xs = &xt[g * kl..(g + 1) * kl];
+                        let first = g * GROUP;
+                        match (m - first).min(GROUP) {
+                            1 => store_columns(y, m, &outs, block, first, &accumulate::<1>(panel, xs), add),
+                            2 => store_columns(y, m, &outs, block, first, &accumulate::<2>(panel, xs), add),
+                            3 => store_columns(y, m, &outs, block, first, &accumulate::<3>(panel, xs), add),
+                            4 => store_columns(y, m, &outs, block, first, &accumulate::<4>(panel, xs), add),
+                            _ => store_columns(y, m, &outs, block, first, &accumulate::<GROUP>(panel, xs), add),
+                        }
+                    }
+                }
+            },
+        );
     }
 }
 
@@ -196,6 +296,41 @@ mod tests {
                     for (j, c) in cols.clone().enumerate() {
                         let (a, b) = (y[r * cols.len() + j], want[r * n + c]);
                         assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "part: {a} vs {b}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The column layout: any range of outputs and of inputs, overwritten or added to,
+    /// agrees with a naive f64 product over the same inputs.
+    #[test]
+    fn column_products_equal_a_naive_product() {
+        for &(k, n) in &[(3usize, 5usize), (17, 64), (33, 130), (64, 200)] {
+            let w = values(n * k, 1);
+            let panels = Panels::of_linear(&w, n, k);
+            for m in [1usize, 2, 5, 6, 11, 12] {
+                for (outs, ks) in [(0..n, 0..k), (1..n - 1, 1..k), (n / 2..n, 0..k / 2 + 1)] {
+                    let x = values(ks.len() * m, m);
+                    let start = values(outs.len() * m, 7);
+                    for add in [false, true] {
+                        let mut y = start.clone();
+                        panels.columns_product_into(&mut y, &x, m, outs.clone(), ks.clone(), add);
+                        for (o, c) in outs.clone().enumerate() {
+                            for i in 0..m {
+                                let dot: f64 = ks
+                                    .clone()
+                                    .enumerate()
+                                    .map(|(j, kk)| x[j * m + i] as f64 * w[c * k + kk] as f64)
+                                    .sum();
+                                let want = dot + if add { start[o * m + i] as f64 } else { 0.0 };
+                                let got = y[o * m + i];
+                                assert!(
+                                    (got as f64 - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                                    "k {k} n {n} m {m} outs {outs:?} ks {ks:?} add {add}: {got} vs {want}"
+                                );
+                            }
+                        }
                     }
                 }
             }

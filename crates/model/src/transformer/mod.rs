@@ -21,7 +21,7 @@ mod positions;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::Init;
@@ -39,6 +39,7 @@ use kernels::KeyMask;
 use crate::decode::{BeamSearch, Hypothesis, LayerHeads, Padded};
 use crate::error::{ModelError, Result};
 use crate::family::{Family, ModelBase, TranslationModel};
+use crate::packed_copy::PackedCopy;
 use crate::params::Weights;
 use crate::shared_config::{DecodingConfig, ModelDims, TieEmbeddings};
 use crate::training::{real_target_rows, StepOptions};
@@ -63,7 +64,7 @@ pub struct Transformer {
     decoder_norm: LayerNorm,
     /// The weights laid out for inference: kept once the model is frozen, or for the
     /// span of [`TranslationModel::begin_inference`] (`true` beside them).
-    packed: RwLock<Option<(Arc<inference::Packed>, bool)>>,
+    packed: PackedCopy<inference::Packed>,
 }
 
 /// The encoder's output and what every decoder layer reads of it.
@@ -169,7 +170,7 @@ impl Transformer {
             encoder_norm,
             decoder,
             decoder_norm,
-            packed: RwLock::new(None),
+            packed: PackedCopy::default(),
         })
     }
 
@@ -247,10 +248,7 @@ impl Transformer {
     /// The product weights packed for inference: the copy kept (frozen, or in an inference
     /// span), else packed now for one call.
     fn packed_weights(&self) -> Result<Arc<inference::Packed>> {
-        match &*self.packed.read().unwrap_or_else(PoisonError::into_inner) {
-            Some((p, _)) => Ok(Arc::clone(p)),
-            None => Ok(Arc::new(inference::Packed::of(self)?)),
-        }
+        self.packed.get(|| inference::Packed::of(self))
     }
 
     /// Pads sources into one batch and encodes them for inference.
@@ -337,8 +335,7 @@ impl TranslationModel for Transformer {
     /// `multi30k-transformer`), instead of packing them for each decoding call.
     fn freeze(&mut self) -> Result<()> {
         if self.device().is_cpu() {
-            let packed = Arc::new(inference::Packed::of(self)?);
-            *self.packed.write().unwrap_or_else(PoisonError::into_inner) = Some((packed, false));
+            self.packed.freeze(|| inference::Packed::of(self))?;
         }
         Ok(())
     }
@@ -346,18 +343,14 @@ impl TranslationModel for Transformer {
     /// Packs the product weights once for the span (validation would pack them for each
     /// batch's loss and decoding, about 20 ms each for `multi30k-transformer`).
     fn begin_inference(&self) -> Result<()> {
-        if self.device().is_cpu() && self.packed.read().unwrap_or_else(PoisonError::into_inner).is_none() {
-            let packed = Arc::new(inference::Packed::of(self)?);
-            *self.packed.write().unwrap_or_else(PoisonError::into_inner) = Some((packed, true));
+        if self.device().is_cpu() {
+            self.packed.begin_span(|| inference::Packed::of(self))?;
         }
         Ok(())
     }
 
     fn end_inference(&self) {
-        let mut packed = self.packed.write().unwrap_or_else(PoisonError::into_inner);
-        if packed.as_ref().is_some_and(|(_, span)| *span) {
-            *packed = None;
-        }
+        self.packed.end_span();
     }
 
     fn beam(&self, source: &[u32], beam_size: usize, n_best: usize) -> Result<Vec<Hypothesis>> {

@@ -1,20 +1,23 @@
 //! Greedy decoding on the CPU over plain f32 buffers.
 //!
-//! The decoder's parameters are read in place (no copies), and every step runs over
-//! buffers made once per call, one column per sentence (see [`columns`]): each product
-//! is `W X` with the weight as gemm's left operand in its own `(out, in)` layout, so
-//! nothing is packed or transposed, and the output layer's `(rows, N)` logits come in
-//! the layout the greedy pick reads ([`ColumnPick`]). No tensor is made per step. With
-//! one thread per part of the batch there is nothing to share; with a helper thread (a
-//! few sentences, a spare core), each step's products are split with it by weight rows.
+//! Every step runs over buffers made once per call, one column per sentence (see
+//! [`columns`]), and each product `W X` reads the weight packed once in column panels
+//! ([`PackedDecoder`]); on a CPU without AVX-512, products of many columns read the
+//! weight in place through gemm instead ([`Panels::fits`]). The output layer's `(rows, N)`
+//! logits come in the layout the greedy pick reads ([`ColumnPick`]). No tensor is made
+//! per step. With one thread per part of the batch there is nothing to share; with a
+//! helper thread (a few sentences, a spare core), each step's work is split with it:
+//! the helper spins between steps ([`crate::parallel::with_helper`]) and its jobs own
+//! what they read (a copy of the state, a shared handle on the packed weights).
 
 mod columns;
+mod packed;
 mod rows;
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use candle_core::Tensor;
-use rayon::ThreadPool;
 use s2s_data::SOS;
 
 use super::attention::Attention;
@@ -22,41 +25,61 @@ use super::decoder::{Decoder, Memory};
 use crate::decode::{record_greedy_step, Hypothesis};
 use crate::error::{expect_dims, ModelError, Result};
 use crate::kernels::matmul::{matmul, transpose, View};
+use crate::kernels::panels::Panels;
 use crate::kernels::ColumnPick;
+use crate::parallel::Helper;
 use crate::params::Linear;
+pub(crate) use packed::PackedDecoder;
+use packed::{PackedLinear, Start};
 pub(crate) use rows::greedy_rows;
 
 /// Output rows multiplied at a time before the greedy pick reads them (at 32 sentences,
 /// 64 KiB of logits: still in cache; the whole vocabulary's were not).
 const OUTPUT_CHUNK: usize = 512;
 
-/// What a product's destination holds before `W X` is added.
-#[derive(Clone, Copy, PartialEq)]
-enum Start {
-    /// The bias, one value per row.
-    Bias,
-    /// Nothing: the product overwrites it.
-    Zero,
-    /// A partial product over other input columns.
-    Add,
+/// Sentences (columns) from which a product reads its weight in place through gemm rather
+/// than from the panels. Measured with `s2s bench --decode-batches 2,4,8,12,16,32` (hidden
+/// 256, 5,000 target words, 2 threads, 2026-12-07): the panels decode 1.4–2.5× more
+/// sentences/s up to 8 columns a thread, and 0.7–0.8× gemm's at 16.
+const GEMM_COLUMNS: usize = 16;
+
+/// Whether a product over `n` columns reads the packed panels.
+fn panels_for(n: usize) -> bool {
+    n < GEMM_COLUMNS && Panels::fits(n)
 }
 
-/// `W x + b` with PyTorch's `(out, in)` weight, read in place.
+/// `W x + b` with PyTorch's `(out, in)` weight: from its packed panels for a few columns,
+/// else read in place through gemm ([`panels_for`]; a helper's view has no weight in place:
+/// it runs only where the panels serve).
 #[derive(Clone, Copy)]
 struct Affine<'a> {
-    w: &'a [f32],
-    b: Option<&'a [f32]>,
+    w: Option<&'a [f32]>,
+    packed: &'a PackedLinear,
     rows: usize,
     cols: usize,
 }
 
 impl<'a> Affine<'a> {
+    /// The packed layer alone (a helper's jobs).
+    fn packed(packed: &'a PackedLinear) -> Self {
+        let (rows, cols) = packed.dims();
+        Self { w: None, packed, rows, cols }
+    }
+
+    /// The packed layer and its weight `w` in place.
+    fn in_place(packed: &'a PackedLinear, w: &'a [f32]) -> Self {
+        Self { w: Some(w), ..Self::packed(packed) }
+    }
+
     /// `dst = start + W[rows, cols] X` (the bias only if this layer has one).
     ///
     /// # Shapes
     /// `x: (cols.len(), N)` → `dst: (rows.len(), N)`
     fn apply_part(&self, rows: Range<usize>, cols: Range<usize>, x: &[f32], n: usize, dst: &mut [f32], start: Start) {
-        let accumulate = match (start, self.b) {
+        let Some(weight) = self.w.filter(|_| !panels_for(n)) else {
+            return self.packed.apply_part(rows, cols, x, n, dst, start);
+        };
+        let accumulate = match (start, &self.packed.bias) {
             (Start::Bias, Some(b)) => {
                 for (row, &c) in dst.chunks_exact_mut(n).zip(&b[rows.clone()]) {
                     row.fill(c);
@@ -67,7 +90,7 @@ impl<'a> Affine<'a> {
             _ => false,
         };
         let w = View {
-            data: &self.w[rows.start * self.cols + cols.start..],
+            data: &weight[rows.start * self.cols + cols.start..],
             rows: rows.len(),
             cols: cols.len(),
             rs: self.cols,
@@ -82,6 +105,48 @@ impl<'a> Affine<'a> {
     }
 }
 
+/// The output rows `rows` over the state `(H, N)`, chunk by chunk into `chunk`, each chunk
+/// picked from while it is still in cache.
+fn output_rows(out: &Affine, rows: Range<usize>, state: &[f32], n: usize, chunk: &mut [f32]) -> ColumnPick {
+    let mut pick = ColumnPick::new(n);
+    for from in rows.clone().step_by(OUTPUT_CHUNK) {
+        let to = (from + OUTPUT_CHUNK).min(rows.end);
+        let z = &mut chunk[..(to - from) * n];
+        out.apply_part(from..to, 0..out.cols, state, n, z, Start::Bias);
+        pick.update(z, from);
+    }
+    pick
+}
+
+/// The helper's share of a step's state side: with `output`, the output rows `0..split`
+/// picked from; with `next`, the next step's `W_hh h + b_hh` into `gh`.
+#[allow(clippy::too_many_arguments)] // one step's inputs and outputs, named
+fn helper_share(
+    (out, w_hh): (Affine, Affine),
+    state: &[f32],
+    n: usize,
+    split: usize,
+    (output, next): (bool, bool),
+    chunk: &mut [f32],
+    gh: &mut [f32],
+) -> ColumnPick {
+    let pick = if output { output_rows(&out, 0..split, state, n, chunk) } else { ColumnPick::new(n) };
+    if next {
+        w_hh.apply(state, n, gh);
+    }
+    pick
+}
+
+/// What a helper thread's job owns, handed over and back at each step so that no step
+/// allocates: its input (a copy of the state or of the embedded tokens), a chunk of
+/// output rows, the gate rows it computes, and its pick.
+pub(crate) struct HelperWork {
+    input: Vec<f32>,
+    chunk: Vec<f32>,
+    gates: Vec<f32>,
+    pick: Option<ColumnPick>,
+}
+
 /// How the attention scores its source positions.
 enum Scores<'a> {
     /// The notebook's location attention: a layer over `[embedded; hidden]`.
@@ -92,7 +157,8 @@ enum Scores<'a> {
     Dot { projected: bool },
 }
 
-/// The decoder's parameters as host slices, for greedy decoding.
+/// The decoder's parameters for greedy decoding: the packed layers, the weights read in
+/// place (the embedding, Bahdanau's `va`, and the layers' weights for gemm).
 pub(crate) struct GreedyDecoder<'a> {
     /// `(V, E)`
     embedding: &'a [f32],
@@ -106,31 +172,28 @@ pub(crate) struct GreedyDecoder<'a> {
     /// Output rows computed by the helper thread: with `W_hh h` they balance the rest of
     /// the output layer plus the attention side (see [`GreedyDecoder::state_side`]).
     helper_rows: usize,
+    packed: &'a Arc<PackedDecoder>,
 }
 
-/// Runs `f` with `decoder`'s parameters read in place as a [`GreedyDecoder`] (CPU only).
+/// Runs `f` with `decoder`'s parameters as a [`GreedyDecoder`] over `packed`, the same
+/// decoder's packed layers (CPU only).
 pub(crate) fn with_greedy_decoder<'a, R>(
     decoder: &'a Decoder,
+    packed: &'a Arc<PackedDecoder>,
     f: impl FnOnce(&GreedyDecoder) -> Result<R>,
 ) -> Result<R> {
     let parts = decoder.parts();
-    let mut tensors = vec![parts.embedding];
-    tensors.extend(parts.gru);
-    let mut layer = |l: &'a Linear| {
-        tensors.push(l.weight());
-        tensors.extend(l.bias());
-    };
-    for l in [Some(parts.out), parts.combine].into_iter().flatten() {
-        layer(l);
-    }
+    let mut tensors = vec![parts.embedding, parts.gru[0], parts.gru[2], parts.out.weight()];
+    tensors.extend(parts.combine.map(Linear::weight));
     match parts.attention {
-        Attention::Location { attn, .. } => layer(attn),
-        Attention::Bahdanau { wa, va, .. } => {
-            layer(wa);
-            layer(va);
-        }
+        Attention::Location { attn, .. } => tensors.push(attn.weight()),
+        Attention::Bahdanau { wa, va, .. } => tensors.extend([wa.weight(), va.weight()]),
         Attention::LuongDot | Attention::LuongGeneral { .. } => {}
     }
+    let va_bias = match parts.attention {
+        Attention::Bahdanau { va, .. } => va.bias().map(|b| b.flatten_all()?.to_vec1::<f32>()).transpose()?,
+        _ => None,
+    };
     crate::kernels::with_f32_all(&tensors, |values| {
         // The same walk as above, over the values.
         let mut values = values.iter().copied();
@@ -142,26 +205,33 @@ pub(crate) fn with_greedy_decoder<'a, R>(
             })
         };
         let embedding = next()?;
-        let [w_ih, b_ih, w_hh, b_hh] = [next()?, next()?, next()?, next()?];
-        let mut affine = |l: &Linear| -> Result<Affine> {
-            let (rows, cols) = l.weight().dims2()?;
-            Ok(Affine { w: next()?, b: l.bias().map(|_| next()).transpose()?, rows, cols })
+        let w_ih = Affine::in_place(&packed.w_ih, next()?);
+        let w_hh = Affine::in_place(&packed.w_hh, next()?);
+        let out = Affine::in_place(&packed.out, next()?);
+        let combine = match &packed.combine {
+            Some(c) => Some(Affine::in_place(c, next()?)),
+            None => None,
         };
-        let out = affine(parts.out)?;
-        let combine = parts.combine.map(&mut affine).transpose()?;
+        let layer = || {
+            packed.attention.as_ref().ok_or(ModelError::Shape {
+                what: "packed attention layer",
+                expected: "one".into(),
+                got: "none".into(),
+            })
+        };
         let scores = match parts.attention {
-            Attention::Location { attn, .. } => Scores::Location(affine(attn)?),
-            Attention::Bahdanau { wa, va, .. } => {
-                let (wa, va) = (affine(wa)?, affine(va)?);
-                Scores::Additive { wa, va: va.w, va_bias: va.b.and_then(|b| b.first().copied()).unwrap_or(0.0) }
+            Attention::Location { .. } => Scores::Location(Affine::in_place(layer()?, next()?)),
+            Attention::Bahdanau { .. } => {
+                let wa = Affine::in_place(layer()?, next()?);
+                let va_bias = va_bias.as_ref().and_then(|b| b.first().copied()).unwrap_or(0.0);
+                Scores::Additive { wa, va: next()?, va_bias }
             }
             Attention::LuongDot => Scores::Dot { projected: false },
             Attention::LuongGeneral { .. } => Scores::Dot { projected: true },
         };
-        let (gates, input) = parts.gru[0].dims2()?;
+        let (gates, input) = (w_ih.rows, w_ih.cols);
         let (e, h) = (parts.embedding.dim(1)?, gates / 3);
-        let w_ih = Affine { w: w_ih, b: Some(b_ih), rows: gates, cols: input };
-        let w_hh = Affine { w: w_hh, b: Some(b_hh), rows: gates, cols: h };
+        expect_dims("decoder GRU input weights", parts.gru[0], &[gates, input])?;
         // Weight elements read on each side besides the output rows (the attention's
         // element-wise work is small next to them).
         let caller_extra = match (&scores, combine) {
@@ -171,7 +241,7 @@ pub(crate) fn with_greedy_decoder<'a, R>(
         };
         let balanced = (out.rows * h + caller_extra).saturating_sub(gates * h) / (2 * h.max(1));
         let helper_rows = balanced.min(out.rows);
-        f(&GreedyDecoder { embedding, e, h, scores, combine, w_ih, w_hh, out, helper_rows })
+        f(&GreedyDecoder { embedding, e, h, scores, combine, w_ih, w_hh, out, helper_rows, packed })
     })?
 }
 
@@ -200,6 +270,8 @@ struct Columns {
     gh: Vec<f32>,
     /// Two `(OUTPUT_CHUNK, N)` buffers of output rows, one per side of a step.
     chunks: Vec<f32>,
+    /// The helper's buffers while this thread holds them.
+    work: Option<HelperWork>,
 }
 
 impl GreedyDecoder<'_> {
@@ -215,7 +287,7 @@ impl GreedyDecoder<'_> {
         lengths: &[usize],
         steps: usize,
         stop_at_eos: bool,
-        helper: Option<&ThreadPool>,
+        helper: Option<&Helper<'_, HelperWork>>,
     ) -> Result<Vec<Hypothesis>> {
         let (n, h) = (lengths.len(), self.h);
         let (_, s, _) = mem.outputs.dims3()?;
@@ -239,6 +311,14 @@ impl GreedyDecoder<'_> {
             }
             _ => None,
         };
+        // The helper's share runs where the panels do (a helper's view has no weight in place).
+        let helper = helper.filter(|_| panels_for(n));
+        let work = helper.map(|_| HelperWork {
+            input: Vec::with_capacity(self.e.max(h) * n),
+            chunk: vec![0.0; OUTPUT_CHUNK * n],
+            gates: vec![0.0; 3 * h * n],
+            pick: None,
+        });
         let mut c = Columns {
             n,
             outputs: columns(&mem.outputs)?,
@@ -253,7 +333,8 @@ impl GreedyDecoder<'_> {
             gi: vec![0.0; 3 * h * n],
             gi_context: vec![0.0; 3 * h * n],
             gh: vec![0.0; 3 * h * n],
-            chunks: vec![0.0; 2 * OUTPUT_CHUNK * n],
+            chunks: vec![0.0; OUTPUT_CHUNK * n],
+            work,
         };
         let mut hyps = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }; n];
         let mut done = vec![false; n];
@@ -281,46 +362,23 @@ impl GreedyDecoder<'_> {
     /// greedy pick (ids and log-probabilities; empty without `output`), and with `next`,
     /// the next step's `W_hh h` and (attentions that do not read the embedded token) its
     /// attention weights, context and the context half of `W_ih x`. The helper takes
-    /// `W_hh h` and the first [`GreedyDecoder::helper_rows`] rows of the output; without a
-    /// helper both sides run here. The output rows are multiplied a chunk at a time, each
-    /// chunk picked from while it is still in cache.
+    /// `W_hh h` and the first [`GreedyDecoder::helper_rows`] rows of the output
+    /// ([`helper_share`]); without a helper both sides run here.
     fn state_side(
         &self,
         c: &mut Columns,
         lengths: &[usize],
         output: bool,
         next: bool,
-        helper: Option<&ThreadPool>,
+        helper: Option<&Helper<'_, HelperWork>>,
     ) -> (Vec<u32>, Vec<f32>) {
         let (n, vocab) = (c.n, self.out.rows);
         let split = if output && helper.is_some() { self.helper_rows } else { 0 };
-        let Columns { outputs, keys, state, query, scores, weights, joined, gi_context, gh, chunks, .. } = c;
+        let Columns { outputs, keys, state, query, scores, weights, joined, gi_context, gh, chunks, work, .. } = c;
         let (state, outputs, keys) = (&*state, &*outputs, keys.as_deref());
-        let (first_chunk, rest_chunk) = chunks.split_at_mut(OUTPUT_CHUNK * n);
         let context = &mut joined[self.e * n..];
-        // The output rows `rows`, chunk by chunk, into a running pick.
-        let output_rows = |rows: Range<usize>, chunk: &mut [f32]| -> ColumnPick {
-            let mut pick = ColumnPick::new(n);
-            if output {
-                let all = 0..self.out.cols;
-                for from in rows.clone().step_by(OUTPUT_CHUNK) {
-                    let to = (from + OUTPUT_CHUNK).min(rows.end);
-                    let z = &mut chunk[..(to - from) * n];
-                    self.out.apply_part(from..to, all.clone(), state, n, z, Start::Bias);
-                    pick.update(z, from);
-                }
-            }
-            pick
-        };
-        let helper_side = |chunk: &mut [f32], gh: &mut [f32]| -> ColumnPick {
-            let pick = output_rows(0..split, chunk);
-            if next {
-                self.w_hh.apply(state, n, gh);
-            }
-            pick
-        };
-        let mut caller_side = |chunk: &mut [f32]| -> ColumnPick {
-            let pick = output_rows(split..vocab, chunk);
+        let mut caller_side = || -> ColumnPick {
+            let pick = if output { output_rows(&self.out, split..vocab, state, n, chunks) } else { ColumnPick::new(n) };
             if next && self.combine.is_none() {
                 let a = Attend { state, outputs, keys, lengths };
                 self.attend(&a, &[], query, scores, weights, context);
@@ -329,16 +387,30 @@ impl GreedyDecoder<'_> {
             }
             pick
         };
-        let (mut pick, later) = match helper {
-            Some(pool) => {
-                let (mut first, mut later) = (None, None);
-                pool.in_place_scope(|scope| {
-                    scope.spawn(|_| first = Some(helper_side(first_chunk, gh)));
-                    later = Some(caller_side(rest_chunk));
+        let (mut pick, later) = match (helper, work.take()) {
+            (Some(helper), Some(mut theirs)) => {
+                theirs.input.clear();
+                theirs.input.extend_from_slice(state);
+                let packed = Arc::clone(self.packed);
+                let (later, mut theirs) = helper.join(caller_side, move || {
+                    let layers = (Affine::packed(&packed.out), Affine::packed(&packed.w_hh));
+                    let (flags, chunk, gates) = ((output, next), &mut theirs.chunk, &mut theirs.gates);
+                    let pick = helper_share(layers, &theirs.input, n, split, flags, chunk, gates);
+                    theirs.pick = Some(pick);
+                    theirs
                 });
-                (first.unwrap_or_else(|| ColumnPick::new(n)), later.unwrap_or_else(|| ColumnPick::new(n)))
+                if next {
+                    std::mem::swap(gh, &mut theirs.gates);
+                }
+                let first = theirs.pick.take().unwrap_or_else(|| ColumnPick::new(n));
+                *work = Some(theirs);
+                (first, later)
             }
-            None => (helper_side(first_chunk, gh), caller_side(rest_chunk)),
+            _ => {
+                let later = caller_side();
+                let layers = (self.out, self.w_hh);
+                (helper_share(layers, state, n, split, (output, next), chunks, gh), later)
+            }
         };
         if !output {
             return (Vec::new(), Vec::new());
@@ -350,7 +422,13 @@ impl GreedyDecoder<'_> {
     /// What needs the previous tokens: their embedding, the rest of the GRU input (for
     /// the location attention, its attention and `relu(attn_combine(..))` first), and the
     /// GRU update of `c.state`.
-    fn token_side(&self, c: &mut Columns, prev: &[u32], lengths: &[usize], helper: Option<&ThreadPool>) -> Result<()> {
+    fn token_side(
+        &self,
+        c: &mut Columns,
+        prev: &[u32],
+        lengths: &[usize],
+        helper: Option<&Helper<'_, HelperWork>>,
+    ) -> Result<()> {
         let (n, e) = (c.n, self.e);
         let Columns {
             outputs,
@@ -365,6 +443,7 @@ impl GreedyDecoder<'_> {
             gi,
             gi_context,
             gh,
+            work,
             ..
         } = c;
         let (embedded, context) = joined.split_at_mut(e * n);
@@ -386,16 +465,22 @@ impl GreedyDecoder<'_> {
             None => {
                 // Split by gate rows with the helper: the same products either way.
                 let (rows, half) = (self.w_ih.rows, self.w_ih.rows / 2);
-                let (first, second) = gi.split_at_mut(half * n);
-                let embedded = &*embedded;
-                let upper =
-                    |second: &mut [f32]| self.w_ih.apply_part(half..rows, 0..e, embedded, n, second, Start::Bias);
-                match helper {
-                    Some(pool) => pool.in_place_scope(|scope| {
-                        scope.spawn(|_| upper(second));
-                        self.w_ih.apply_part(0..half, 0..e, embedded, n, first, Start::Bias);
-                    }),
-                    None => self.w_ih.apply_part(0..rows, 0..e, embedded, n, gi, Start::Bias),
+                match (helper, work.take()) {
+                    (Some(helper), Some(mut theirs)) => {
+                        let (first, second) = gi.split_at_mut(half * n);
+                        theirs.input.clear();
+                        theirs.input.extend_from_slice(embedded);
+                        let packed = Arc::clone(self.packed);
+                        let here = || self.w_ih.apply_part(0..half, 0..e, embedded, n, first, Start::Bias);
+                        let ((), theirs) = helper.join(here, move || {
+                            let gates = &mut theirs.gates[..(rows - half) * n];
+                            packed.w_ih.apply_part(half..rows, 0..e, &theirs.input, n, gates, Start::Bias);
+                            theirs
+                        });
+                        second.copy_from_slice(&theirs.gates[..(rows - half) * n]);
+                        *work = Some(theirs);
+                    }
+                    _ => self.w_ih.apply_part(0..rows, 0..e, embedded, n, gi, Start::Bias),
                 }
                 gi.iter_mut().zip(gi_context.iter()).for_each(|(a, &b)| *a += b);
             }
