@@ -1,6 +1,7 @@
-//! Beam search with the GRU decoder over many sources at once: every alive hypothesis of
-//! every source is one row of the decoder's state, and each row reads its own source's
-//! memory row.
+//! Beam search with the GRU decoder's candle ops over many sources at once (devices other
+//! than the CPU, input feeding, and the reference `buffers::beam_search` is tested
+//! against): every alive hypothesis of every source is one row of the decoder's state,
+//! and each row reads its own source's memory row.
 
 use candle_core::Tensor;
 

@@ -1,17 +1,18 @@
 //! The GRU family: a GRU encoder and an attention decoder (the PyTorch notebook's model
 //! and the NMT recipe's options), its config ([`GruConfig`]), its kernels, and its
-//! decoders (greedy over plain buffers on the CPU, step by step with candle's ops
-//! elsewhere, and beam search).
+//! decoders (greedy and beam search over plain buffers on the CPU, `buffers`; step by
+//! step with candle's ops elsewhere and with input feeding, `buffers::greedy_rows` and
+//! `beam`).
 //!
 //! Parameter names: `encoder.embedding.weight`, `encoder.gru.*` (PyTorch's `nn.GRU`
 //! names), `decoder.*` (see `decoder::Decoder`), `bridge.*` (with `bridge` only).
 
 mod attention;
 mod beam;
+pub(crate) mod buffers;
 mod config;
 mod decoder;
 mod encoder;
-pub(crate) mod greedy;
 pub mod kernels;
 mod layer;
 #[cfg(test)]
@@ -51,7 +52,7 @@ pub struct GruModel {
     /// `bridge`, `Linear(D·H → H)` from the encoder's final states (`model.bridge`).
     bridge: Option<Linear>,
     /// The decoder's layers packed for greedy decoding (`crate::packed_copy`).
-    packed: PackedCopy<greedy::PackedDecoder>,
+    packed: PackedCopy<buffers::PackedDecoder>,
 }
 
 impl GruModel {
@@ -142,10 +143,24 @@ impl GruModel {
         Ok((mem, h, lengths))
     }
 
+    /// Beam search with candle's ops (devices other than the CPU, input feeding, and the
+    /// reference the buffer search is tested against), the sources shared out by length.
+    pub(crate) fn beam_with_candle_ops(
+        &self,
+        search: &BeamSearch,
+        sources: &[Vec<u32>],
+    ) -> Result<Vec<Vec<Hypothesis>>> {
+        let parts = self.base.cpu_threads().min(sources.len()).max(1);
+        crate::parallel::by_length(sources, parts, |group| {
+            let (mem, h, lengths) = self.encode_sources(group, None)?;
+            beam::beam_search(search, &self.decoder, &mem, &lengths, h)
+        })
+    }
+
     /// Greedy decoding with candle's ops, one step at a time (devices other than the CPU).
     pub(crate) fn greedy_rows(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>> {
         let (mem, h, lengths) = self.encode_sources(sources, None)?;
-        greedy::greedy_rows(&self.decoder, &mem, h, &lengths, steps, stop_at_eos)
+        buffers::greedy_rows(&self.decoder, &mem, h, &lengths, steps, stop_at_eos)
     }
 }
 
@@ -230,9 +245,9 @@ impl TranslationModel for GruModel {
         }
         let threads = self.base.cpu_threads();
         let parts = threads.min(b / ROWS_PER_THREAD).max(1);
-        let packed = self.packed.get(|| greedy::PackedDecoder::of(&self.decoder))?;
-        greedy::with_greedy_decoder(&self.decoder, &packed, |decoder| {
-            let run = |rows: &[Vec<u32>], helper: Option<&Helper<'_, greedy::HelperWork>>| {
+        let packed = self.packed.get(|| buffers::PackedDecoder::of(&self.decoder))?;
+        buffers::with_decoder(&self.decoder, &packed, |decoder| {
+            let run = |rows: &[Vec<u32>], helper: Option<&Helper<'_, buffers::HelperWork>>| {
                 let (mem, h0, lengths) = self.encode_sources(rows, None)?;
                 decoder.decode(&mem, &h0, &lengths, steps, stop_at_eos, helper)
             };
@@ -247,7 +262,7 @@ impl TranslationModel for GruModel {
     /// each call.
     fn freeze(&mut self) -> Result<()> {
         if self.base.device().is_cpu() {
-            self.packed.freeze(|| greedy::PackedDecoder::of(&self.decoder))?;
+            self.packed.freeze(|| buffers::PackedDecoder::of(&self.decoder))?;
         }
         Ok(())
     }
@@ -255,7 +270,7 @@ impl TranslationModel for GruModel {
     /// Packs the decoder's layers once for the span (validation decodes a batch at a time).
     fn begin_inference(&self) -> Result<()> {
         if self.base.device().is_cpu() {
-            self.packed.begin_span(|| greedy::PackedDecoder::of(&self.decoder))?;
+            self.packed.begin_span(|| buffers::PackedDecoder::of(&self.decoder))?;
         }
         Ok(())
     }
@@ -272,7 +287,8 @@ impl TranslationModel for GruModel {
 
     /// Beam search of many sources at once: the hypotheses of every source are rows of one
     /// decoder state, the sources sorted by length and shared out between the model's
-    /// threads on the CPU.
+    /// threads on the CPU (over plain buffers, `buffers::beam_search`; one source alone
+    /// shares each step with a helper thread when there is a second one).
     fn beam_batch(&self, sources: &[Vec<u32>], beam_size: usize, n_best: usize) -> Result<Vec<Vec<Hypothesis>>> {
         let search = BeamSearch {
             beam_size,
@@ -280,10 +296,21 @@ impl TranslationModel for GruModel {
             max_steps: self.base.max_steps(),
             length_penalty: self.base.decoding().length_penalty,
         };
-        let parts = self.base.cpu_threads().min(sources.len()).max(1);
-        crate::parallel::by_length(sources, parts, |group| {
-            let (mem, h, lengths) = self.encode_sources(group, None)?;
-            beam::beam_search(&search, &self.decoder, &mem, &lengths, h)
+        if !self.base.device().is_cpu() || self.decoder.input_feeding() {
+            return self.beam_with_candle_ops(&search, sources);
+        }
+        let threads = self.base.cpu_threads();
+        let parts = threads.min(sources.len()).max(1);
+        let packed = self.packed.get(|| buffers::PackedDecoder::of(&self.decoder))?;
+        buffers::with_decoder(&self.decoder, &packed, |decoder| {
+            let run = |group: &[Vec<u32>], helper: Option<&Helper<'_, buffers::HelperWork>>| {
+                let (mem, h0, lengths) = self.encode_sources(group, None)?;
+                buffers::beam_search(&search, decoder, &mem, &lengths, &h0, helper)
+            };
+            if parts == 1 && threads > 1 {
+                return with_helper(|helper| run(sources, helper));
+            }
+            crate::parallel::by_length(sources, parts, |group| run(group, None))
         })
     }
 }

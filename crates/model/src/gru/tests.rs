@@ -10,7 +10,7 @@ use s2s_data::{Batch, Example, EOS, PAD};
 use super::layer::GruLayer;
 use super::testdata::{CASES, GRU_STEP, RECIPE_CASES};
 use super::{AttentionKind, GruConfig, GruModel};
-use crate::{DecodingConfig, Mode, ModelDims, TrainRngs, TranslationModel};
+use crate::{BeamSearch, DecodingConfig, Mode, ModelDims, TrainRngs, TranslationModel};
 
 /// `0.3 * sin(0.7 i + c)` with `c = (byte sum of the name mod 17) * 0.1`, as in the script.
 fn fill(name: &str, shape: &[usize]) -> Tensor {
@@ -547,6 +547,53 @@ fn a_batch_of_beams_searches_each_source_as_alone() {
                         assert_eq!(x.len(), s.len(), "{kind:?}: attention over the source only");
                         for (p, q) in x.iter().zip(y) {
                             assert!((p - q).abs() < 1e-5, "{kind:?}: attention {p} vs {q}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Beam search on the CPU runs over plain buffers (`crate::gru::buffers::beam_search`);
+/// other devices and input feeding step through candle's ops. Both find the same
+/// hypotheses with the same scores and attention rows, for every attention, in one or
+/// both directions, one source alone (a helper thread sharing each step), a few, and
+/// enough sources for the products to go through gemm.
+#[test]
+fn beam_over_buffers_matches_beam_over_candle_ops() {
+    let sources: Vec<Vec<u32>> =
+        (0..20).map(|i| (0..1 + i % 5).map(|j| 3 + ((i * 3 + j) % 4) as u32).chain([EOS]).collect()).collect();
+    for attention in
+        [AttentionKind::Location, AttentionKind::Bahdanau, AttentionKind::LuongDot, AttentionKind::LuongGeneral]
+    {
+        for bidirectional in [false, true] {
+            let cfg = GruConfig {
+                attention,
+                hidden_size: 24,
+                embedding_size: 5,
+                bidirectional,
+                dropout: 0.0,
+                ..Default::default()
+            };
+            // 1,100 words: the output layer's 18 panels split between two threads.
+            let dims = ModelDims { src_vocab: 7, tgt_vocab: 1100, max_length: 6 };
+            let mut m = GruModel::seeded(&cfg, &DecodingConfig::default(), dims, 5, &Device::Cpu).expect("model");
+            let (max_steps, length_penalty) = (m.base.max_steps(), m.base.decoding().length_penalty);
+            let search = BeamSearch { beam_size: 4, n_best: 2, max_steps, length_penalty };
+            for threads in [1, 2] {
+                m.set_threads(threads);
+                for rows in [&sources[..1], &sources[3..6], &sources[..]] {
+                    let fast = m.beam_batch(rows, 4, 2).expect("buffers");
+                    let composed = m.beam_with_candle_ops(&search, rows).expect("candle ops");
+                    assert_eq!(fast.len(), composed.len());
+                    for (a, c) in fast.iter().flatten().zip(composed.iter().flatten()) {
+                        let what = format!("{attention:?} bidirectional={bidirectional} threads={threads}");
+                        assert_eq!(a.ids, c.ids, "{what}");
+                        assert!(close(a.log_prob, c.log_prob, 1e-5), "{what}: {} vs {}", a.log_prob, c.log_prob);
+                        assert_eq!(a.attention.len(), c.attention.len(), "{what}");
+                        for (x, y) in a.attention.iter().flatten().zip(c.attention.iter().flatten()) {
+                            assert!(close(*x, *y, 1e-5), "{what}: attention {x} vs {y}");
                         }
                     }
                 }

@@ -39,9 +39,16 @@ impl<'a> View<'a> {
 /// The transpose of a row-major `(rows, cols)` matrix, row-major `(cols, rows)`, copied in
 /// 32 × 32 tiles (element by element across the whole matrix is cache-hostile).
 pub fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut dst = Vec::new();
+    transpose_into(&mut dst, src, rows, cols);
+    dst
+}
+
+/// [`transpose`] into `dst` (resized), reusing its allocation.
+pub fn transpose_into(dst: &mut Vec<f32>, src: &[f32], rows: usize, cols: usize) {
     const TILE: usize = 32;
     assert_eq!(src.len(), rows * cols, "transpose: shape disagrees with the data");
-    let mut dst = vec![0f32; rows * cols];
+    dst.resize(rows * cols, 0.0);
     for r0 in (0..rows).step_by(TILE) {
         for c0 in (0..cols).step_by(TILE) {
             for r in r0..(r0 + TILE).min(rows) {
@@ -52,7 +59,6 @@ pub fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
             }
         }
     }
-    dst
 }
 
 /// Rows from which [`linear_product`] multiplies `x Wᵀ` directly: packing the weight once

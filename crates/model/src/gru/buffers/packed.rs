@@ -1,5 +1,5 @@
 //! The decoder's product weights packed once in column panels ([`Panels`]) for greedy
-//! decoding, each with a copy of its bias: what [`super::GreedyDecoder`] multiplies by,
+//! decoding, each with a copy of its bias: what [`super::BufferDecoder`] multiplies by,
 //! and what a helper thread's jobs hold a shared handle on ([`PackedDecoder`] in an `Arc`).
 //! Kept by a frozen model or for an inference span (`crate::packed_copy`), else packed
 //! for each decoding call (about 8 MB, a few milliseconds, at hidden size 256 and 5,000
@@ -74,6 +74,27 @@ impl PackedLinear {
             }
             _ => {}
         }
+    }
+}
+
+impl PackedLinear {
+    /// How many panels the packed weight has (a split between threads is by panels).
+    pub(super) fn panel_count(&self) -> usize {
+        self.panels.count()
+    }
+
+    /// `x Wᵀ + b` over the output columns of `panels` only, row-major: `x` `(n, in)`, the
+    /// result `(n, columns of panels)`.
+    pub(super) fn rows_part(&self, x: &[f32], n: usize, panels: Range<usize>) -> Vec<f32> {
+        let columns = self.panels.columns(&panels);
+        let mut y = vec![0f32; n * columns.len()];
+        self.panels.product_into(&mut y, x, n, panels);
+        if let Some(b) = &self.bias {
+            for row in y.chunks_exact_mut(columns.len().max(1)) {
+                row.iter_mut().zip(&b[columns.clone()]).for_each(|(v, &c)| *v += c);
+            }
+        }
+        y
     }
 }
 

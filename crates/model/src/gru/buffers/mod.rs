@@ -1,15 +1,16 @@
-//! Greedy decoding on the CPU over plain f32 buffers.
+//! Greedy decoding and beam search ([`beam`]) on the CPU over plain f32 buffers.
 //!
-//! Every step runs over buffers made once per call, one column per sentence (see
-//! [`columns`]), and each product `W X` reads the weight packed once in column panels
-//! ([`PackedDecoder`]); on a CPU without AVX-512, products of many columns read the
-//! weight in place through gemm instead ([`Panels::fits`]). The output layer's `(rows, N)`
-//! logits come in the layout the greedy pick reads ([`ColumnPick`]). No tensor is made
-//! per step. With one thread per part of the batch there is nothing to share; with a
-//! helper thread (a few sentences, a spare core), each step's work is split with it:
-//! the helper spins between steps ([`crate::parallel::with_helper`]) and its jobs own
-//! what they read (a copy of the state, a shared handle on the packed weights).
+//! Every step runs over buffers made once per call, one column per sentence (or per
+//! hypothesis; see [`columns`]), and each product `W X` reads the weight packed once in
+//! column panels ([`PackedDecoder`]) for a few columns ([`panels_for`]), else in place
+//! through gemm. The output layer's `(rows, N)` logits come in the layout the greedy pick
+//! reads ([`ColumnPick`]); a beam search reads them as rows. No tensor is made per step.
+//! With one thread per part of the batch there is nothing to share; with a helper thread
+//! (a few sentences, a spare core), each step's work is split with it: the helper spins
+//! between steps ([`crate::parallel::with_helper`]) and its jobs own what they read (a
+//! copy of the state, a shared handle on the packed weights).
 
+mod beam;
 mod columns;
 mod packed;
 mod rows;
@@ -29,6 +30,7 @@ use crate::kernels::panels::Panels;
 use crate::kernels::ColumnPick;
 use crate::parallel::Helper;
 use crate::params::Linear;
+pub(crate) use beam::beam_search;
 pub(crate) use packed::PackedDecoder;
 use packed::{PackedLinear, Start};
 pub(crate) use rows::greedy_rows;
@@ -145,6 +147,8 @@ pub(crate) struct HelperWork {
     chunk: Vec<f32>,
     gates: Vec<f32>,
     pick: Option<ColumnPick>,
+    /// Logits of the helper's output rows (a beam search's step).
+    logits: Vec<f32>,
 }
 
 /// How the attention scores its source positions.
@@ -159,7 +163,7 @@ enum Scores<'a> {
 
 /// The decoder's parameters for greedy decoding: the packed layers, the weights read in
 /// place (the embedding, Bahdanau's `va`, and the layers' weights for gemm).
-pub(crate) struct GreedyDecoder<'a> {
+pub(crate) struct BufferDecoder<'a> {
     /// `(V, E)`
     embedding: &'a [f32],
     e: usize,
@@ -170,17 +174,17 @@ pub(crate) struct GreedyDecoder<'a> {
     w_hh: Affine<'a>,
     out: Affine<'a>,
     /// Output rows computed by the helper thread: with `W_hh h` they balance the rest of
-    /// the output layer plus the attention side (see [`GreedyDecoder::state_side`]).
+    /// the output layer plus the attention side (see [`BufferDecoder::state_side`]).
     helper_rows: usize,
     packed: &'a Arc<PackedDecoder>,
 }
 
-/// Runs `f` with `decoder`'s parameters as a [`GreedyDecoder`] over `packed`, the same
+/// Runs `f` with `decoder`'s parameters as a [`BufferDecoder`] over `packed`, the same
 /// decoder's packed layers (CPU only).
-pub(crate) fn with_greedy_decoder<'a, R>(
+pub(crate) fn with_decoder<'a, R>(
     decoder: &'a Decoder,
     packed: &'a Arc<PackedDecoder>,
-    f: impl FnOnce(&GreedyDecoder) -> Result<R>,
+    f: impl FnOnce(&BufferDecoder) -> Result<R>,
 ) -> Result<R> {
     let parts = decoder.parts();
     let mut tensors = vec![parts.embedding, parts.gru[0], parts.gru[2], parts.out.weight()];
@@ -241,13 +245,17 @@ pub(crate) fn with_greedy_decoder<'a, R>(
         };
         let balanced = (out.rows * h + caller_extra).saturating_sub(gates * h) / (2 * h.max(1));
         let helper_rows = balanced.min(out.rows);
-        f(&GreedyDecoder { embedding, e, h, scores, combine, w_ih, w_hh, out, helper_rows, packed })
+        f(&BufferDecoder { embedding, e, h, scores, combine, w_ih, w_hh, out, helper_rows, packed })
     })?
 }
 
-/// One call's buffers, one column per sentence.
+/// One call's buffers, one column per sentence (or, in a beam search, per hypothesis).
 struct Columns {
+    /// Columns, source positions, hidden and embedding sizes.
     n: usize,
+    s: usize,
+    h: usize,
+    e: usize,
     /// `(S, H, N)` encoder outputs and, for the attentions that have them, keys.
     outputs: Vec<f32>,
     keys: Option<Vec<f32>>,
@@ -268,27 +276,70 @@ struct Columns {
     gi: Vec<f32>,
     gi_context: Vec<f32>,
     gh: Vec<f32>,
-    /// Two `(OUTPUT_CHUNK, N)` buffers of output rows, one per side of a step.
+    /// `(OUTPUT_CHUNK, N)` output rows (this thread's side of a step).
     chunks: Vec<f32>,
+    /// `(V, N)` the whole output layer's logits (a beam search's step through gemm).
+    logit_columns: Vec<f32>,
     /// The helper's buffers while this thread holds them.
     work: Option<HelperWork>,
 }
 
-impl GreedyDecoder<'_> {
-    /// Greedy decoding of encoded sentences for up to `steps` steps (all of them unless
-    /// `stop_at_eos`); with a `helper` thread each step's work is shared with it.
+impl Columns {
+    /// Keeps the columns `rows` (in this order; a column may repeat) of what carries over
+    /// from one step to the next (the state, and unless `same_sources` says that every
+    /// kept column reads the same source as the column now in its place, the encoder's
+    /// outputs and keys), and sizes the step's other buffers for as many columns.
+    ///
+    /// # Panics
+    /// When a row is not below the number of columns (the caller checks).
+    fn select(&mut self, rows: &[u32], same_sources: bool) {
+        let n = self.n;
+        let gather = |v: &mut Vec<f32>| {
+            if let Some(per_row) = v.len().checked_div(n) {
+                let mut kept = Vec::with_capacity(per_row * rows.len());
+                for col in v.chunks_exact(n) {
+                    kept.extend(rows.iter().map(|&r| col[r as usize]));
+                }
+                *v = kept;
+            }
+        };
+        gather(&mut self.state);
+        if !same_sources {
+            gather(&mut self.outputs);
+            if let Some(keys) = &mut self.keys {
+                gather(keys);
+            }
+        }
+        let (m, s, h, e) = (rows.len(), self.s, self.h, self.e);
+        self.n = m;
+        for (buffer, per_column) in [
+            (&mut self.query, h),
+            (&mut self.scores, s),
+            (&mut self.weights, s),
+            (&mut self.used_weights, s),
+            (&mut self.joined, e + h),
+            (&mut self.combined, h),
+            (&mut self.gi, 3 * h),
+            (&mut self.gi_context, 3 * h),
+            (&mut self.gh, 3 * h),
+            (&mut self.chunks, OUTPUT_CHUNK),
+        ] {
+            buffer.resize(per_column * m, 0.0);
+        }
+        if let Some(work) = &mut self.work {
+            work.chunk.resize(OUTPUT_CHUNK * m, 0.0);
+            work.gates.resize(3 * h * m, 0.0);
+        }
+    }
+}
+
+impl BufferDecoder<'_> {
+    /// The buffers of one call over `mem`'s sentences, one column each (and the helper's,
+    /// with `helped`).
     ///
     /// # Shapes
     /// `mem.outputs: (N, S, H)`, `mem.keys: (N, S, H)`, `h0: (N, H)`, `lengths: (N)`
-    pub fn decode(
-        &self,
-        mem: &Memory,
-        h0: &Tensor,
-        lengths: &[usize],
-        steps: usize,
-        stop_at_eos: bool,
-        helper: Option<&Helper<'_, HelperWork>>,
-    ) -> Result<Vec<Hypothesis>> {
+    fn columns(&self, mem: &Memory, h0: &Tensor, lengths: &[usize], helped: bool) -> Result<Columns> {
         let (n, h) = (lengths.len(), self.h);
         let (_, s, _) = mem.outputs.dims3()?;
         expect_dims("encoder outputs", &mem.outputs, &[n, s, h])?;
@@ -311,16 +362,18 @@ impl GreedyDecoder<'_> {
             }
             _ => None,
         };
-        // The helper's share runs where the panels do (a helper's view has no weight in place).
-        let helper = helper.filter(|_| panels_for(n));
-        let work = helper.map(|_| HelperWork {
+        let work = helped.then(|| HelperWork {
             input: Vec::with_capacity(self.e.max(h) * n),
             chunk: vec![0.0; OUTPUT_CHUNK * n],
             gates: vec![0.0; 3 * h * n],
             pick: None,
+            logits: Vec::new(),
         });
-        let mut c = Columns {
+        Ok(Columns {
             n,
+            s,
+            h,
+            e: self.e,
             outputs: columns(&mem.outputs)?,
             keys,
             state: columns(h0)?,
@@ -334,8 +387,30 @@ impl GreedyDecoder<'_> {
             gi_context: vec![0.0; 3 * h * n],
             gh: vec![0.0; 3 * h * n],
             chunks: vec![0.0; OUTPUT_CHUNK * n],
+            logit_columns: Vec::new(),
             work,
-        };
+        })
+    }
+
+    /// Greedy decoding of encoded sentences for up to `steps` steps (all of them unless
+    /// `stop_at_eos`); with a `helper` thread each step's work is shared with it.
+    ///
+    /// # Shapes
+    /// `mem.outputs: (N, S, H)`, `mem.keys: (N, S, H)`, `h0: (N, H)`, `lengths: (N)`
+    pub fn decode(
+        &self,
+        mem: &Memory,
+        h0: &Tensor,
+        lengths: &[usize],
+        steps: usize,
+        stop_at_eos: bool,
+        helper: Option<&Helper<'_, HelperWork>>,
+    ) -> Result<Vec<Hypothesis>> {
+        let n = lengths.len();
+        // The helper's share runs where the panels serve (a helper's view has no weight in
+        // place, so it would read the panels whatever the number of columns).
+        let helper = helper.filter(|_| panels_for(n));
+        let mut c = self.columns(mem, h0, lengths, helper.is_some())?;
         let mut hyps = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }; n];
         let mut done = vec![false; n];
         // Each step: the token side (the previous token's embedding, the GRU update), then
@@ -362,7 +437,7 @@ impl GreedyDecoder<'_> {
     /// greedy pick (ids and log-probabilities; empty without `output`), and with `next`,
     /// the next step's `W_hh h` and (attentions that do not read the embedded token) its
     /// attention weights, context and the context half of `W_ih x`. The helper takes
-    /// `W_hh h` and the first [`GreedyDecoder::helper_rows`] rows of the output
+    /// `W_hh h` and the first [`BufferDecoder::helper_rows`] rows of the output
     /// ([`helper_share`]); without a helper both sides run here.
     fn state_side(
         &self,
@@ -417,6 +492,57 @@ impl GreedyDecoder<'_> {
         }
         pick.merge(&later);
         pick.finish()
+    }
+
+    /// The output layer's logits over the state, row-major `(N, V)` into `logits` (a beam
+    /// search reads whole rows): from the panels (a helper takes the first half of them)
+    /// or, for many columns, through gemm with the weight in place.
+    fn logits(&self, c: &mut Columns, helper: Option<&Helper<'_, HelperWork>>, logits: &mut Vec<f32>) {
+        let (n, vocab, hidden) = (c.n, self.out.rows, self.out.cols);
+        logits.resize(n * vocab, 0.0);
+        if helper.is_none() && !panels_for(n) {
+            // `W X` with the weight as gemm's left operand (as the greedy steps multiply;
+            // gemm would pack the whole weight as a right operand), then transposed.
+            let mut columns = std::mem::take(&mut c.logit_columns);
+            columns.resize(vocab * n, 0.0);
+            self.out.apply(&c.state, n, &mut columns);
+            crate::kernels::matmul::transpose_into(logits, &columns, vocab, n);
+            c.logit_columns = columns;
+            return;
+        }
+        let Columns { state, work, .. } = c;
+        let x = transpose(state, hidden, n);
+        let count = self.out.packed.panel_count();
+        let (first, second) = match (helper, work.take()) {
+            (Some(helper), Some(mut theirs)) => {
+                let half = count / 2;
+                theirs.input.clear();
+                theirs.input.extend_from_slice(&x);
+                let packed = Arc::clone(self.packed);
+                let here = || self.out.packed.rows_part(&x, n, half..count);
+                let (second, mut theirs) = helper.join(here, move || {
+                    theirs.logits = packed.out.rows_part(&theirs.input, n, 0..half);
+                    theirs
+                });
+                let first = std::mem::take(&mut theirs.logits);
+                *work = Some(theirs);
+                (first, second)
+            }
+            (_, theirs) => {
+                *work = theirs;
+                (Vec::new(), self.out.packed.rows_part(&x, n, 0..count))
+            }
+        };
+        let split = first.len() / n.max(1);
+        if split == 0 {
+            logits.copy_from_slice(&second);
+            return;
+        }
+        let parts = first.chunks_exact(split).zip(second.chunks_exact(vocab - split));
+        for (row, (a, b)) in logits.chunks_exact_mut(vocab).zip(parts) {
+            row[..split].copy_from_slice(a);
+            row[split..].copy_from_slice(b);
+        }
     }
 
     /// What needs the previous tokens: their embedding, the rest of the GRU input (for
