@@ -68,11 +68,6 @@ pub enum Command {
         /// Beam search length penalty (default: the run's model.length_penalty).
         #[arg(long)]
         length_penalty: Option<f64>,
-        /// Pack the weights for decoding at this precision: none (as trained), or bf16
-        /// (half the bytes each product reads; the products still add in f32). See
-        /// docs/speed-and-cuda.md.
-        #[arg(long, value_enum, default_value = "none")]
-        quantize: QuantizeArg,
         /// Print the figures as JSON.
         #[arg(long)]
         json: bool,
@@ -112,11 +107,6 @@ pub enum Command {
         /// lines are translated one by one as they are typed).
         #[arg(long, default_value_t = 32, value_name = "N")]
         batch_size: usize,
-        /// Pack the weights for decoding at this precision: none (as trained), or bf16
-        /// (half the bytes each product reads; the products still add in f32). See
-        /// docs/speed-and-cuda.md.
-        #[arg(long, value_enum, default_value = "none")]
-        quantize: QuantizeArg,
     },
     /// Write a run's checkpoint for an inference engine: `s2s export RUN --to ctranslate2 OUT`
     /// (Transformer runs; see docs/export.md).
@@ -254,11 +244,6 @@ pub enum Command {
         threads: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Pack the weights for decoding at this precision: none (as trained), or bf16
-        /// (half the bytes each product reads; the products still add in f32). See
-        /// docs/speed-and-cuda.md.
-        #[arg(long, value_enum, default_value = "none")]
-        quantize: QuantizeArg,
     },
     /// Learn subword tokenizers ahead of runs (`s2s tokenizer train CONFIG`).
     Tokenizer {
@@ -280,24 +265,6 @@ pub enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
-}
-
-/// `--quantize`: the precision of the weights packed for decoding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum QuantizeArg {
-    /// As trained (f32).
-    None,
-    /// bfloat16 weights.
-    Bf16,
-}
-
-impl From<QuantizeArg> for s2s_model::Quantize {
-    fn from(q: QuantizeArg) -> Self {
-        match q {
-            QuantizeArg::None => Self::None,
-            QuantizeArg::Bf16 => Self::Bf16,
-        }
-    }
 }
 
 /// An inference engine `s2s export` writes for.

@@ -28,8 +28,6 @@ pub struct BenchOptions {
     /// `run.threads` for training and decoding (0 = all cores).
     pub threads: usize,
     pub seed: u64,
-    /// The precision of the weights packed for decoding.
-    pub quantize: s2s_model::Quantize,
 }
 
 /// Peak resident memory of this process in KiB (Linux), if known.
@@ -108,17 +106,12 @@ pub fn measure(o: &BenchOptions) -> Result<serde_json::Value> {
         "bucketing": o.bucketing,
         "steps": o.steps,
         "threads": threads,
-        "quantize": o.quantize.name(),
         "train_tok_per_s": (tokens as f64 / train_s * 10.0).round() / 10.0,
     });
     // The weights stand still from here on, as in a translate or a validation pass: a
-    // family may lay them out for decoding once (inside the timings), at f32 as a
-    // validation pass does, or frozen as `translate --quantize` does.
+    // family may lay them out for decoding once (inside the timings).
     let t0 = Instant::now();
-    match o.quantize {
-        s2s_model::Quantize::None => model.begin_inference()?,
-        q => model.freeze(q)?,
-    }
+    model.begin_inference()?;
     let pack_s = t0.elapsed().as_secs_f64();
     result["inference_layout_s"] = ((pack_s * 1e4).round() / 1e4).into();
     for &bs in &o.decode_batches {

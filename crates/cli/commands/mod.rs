@@ -33,10 +33,9 @@ pub fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run { config, sets } => outcome(run::execute(&config, &sets)),
         Command::Resume { run, epochs, sets } => outcome(resume::execute(&find(&run)?, epochs, &sets)),
-        Command::Eval { run, split, data, checkpoint, beam, length_penalty, quantize, json } => {
+        Command::Eval { run, split, data, checkpoint, beam, length_penalty, json } => {
             let data = data.map_or(s2s_run::eval::EvalData::Split(split), s2s_run::eval::EvalData::File);
-            let decoding =
-                s2s_run::opened::DecodingChoice { beam_size: beam, length_penalty, quantize: quantize.into() };
+            let decoding = s2s_run::opened::DecodingChoice { beam_size: beam, length_penalty };
             eval::execute(&find(&run)?, &data, &checkpoint, &decoding, json).map(|_| ExitCode::SUCCESS)
         }
         Command::Export { run, to, out, checkpoint, python } => {
@@ -65,49 +64,30 @@ pub fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let args = s2s_sweep::SweepArgs { grids, sets, launcher, jobs, slurm };
             sweep::execute(&config, &sweep::LaunchOptions { args, dry_run }).map(|()| ExitCode::SUCCESS)
         }
-        Command::Bench {
-            train,
-            hidden,
-            batch,
-            steps,
-            bucketing,
-            infer_sentences,
-            decode_batches,
-            threads,
-            seed,
-            quantize,
-        } => bench::execute(&crate::bench::BenchOptions {
-            train,
-            hidden,
-            batch,
-            steps,
-            bucketing,
-            infer_sentences,
-            decode_batches,
-            threads,
-            seed,
-            quantize: quantize.into(),
-        })
-        .map(|()| ExitCode::SUCCESS),
+        Command::Bench { train, hidden, batch, steps, bucketing, infer_sentences, decode_batches, threads, seed } => {
+            bench::execute(&crate::bench::BenchOptions {
+                train,
+                hidden,
+                batch,
+                steps,
+                bucketing,
+                infer_sentences,
+                decode_batches,
+                threads,
+                seed,
+            })
+            .map(|()| ExitCode::SUCCESS)
+        }
         Command::Tokenizer { action: TokenizerAction::Train { config, sets, out } } => {
             tokenizer::train(&config, &sets, out.as_deref()).map(|()| ExitCode::SUCCESS)
         }
         Command::BenchData { config, sets } => bench::data(&config, &sets).map(|()| ExitCode::SUCCESS),
         Command::Config { config, sets } => config::execute(&config, &sets).map(|()| ExitCode::SUCCESS),
-        Command::Translate { run, text, checkpoint, beam, n_best, heatmap, layer, head, batch_size, quantize } => {
+        Command::Translate { run, text, checkpoint, beam, n_best, heatmap, layer, head, batch_size } => {
             translate::execute(
                 &find(&run)?,
                 &text,
-                &translate::Options {
-                    checkpoint,
-                    beam,
-                    n_best,
-                    heatmap,
-                    layer,
-                    head,
-                    batch_size,
-                    quantize: quantize.into(),
-                },
+                &translate::Options { checkpoint, beam, n_best, heatmap, layer, head, batch_size },
             )
             .map(|()| ExitCode::SUCCESS)
         }

@@ -19,8 +19,6 @@ pub struct Options {
     pub head: Option<usize>,
     /// Sentences decoded together.
     pub batch_size: usize,
-    /// The precision of the weights packed for decoding.
-    pub quantize: s2s_model::Quantize,
 }
 
 pub fn execute(dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
@@ -40,8 +38,7 @@ pub fn execute(dir: &Path, texts: &[String], opts: &Options) -> Result<()> {
     if opts.batch_size == 0 {
         bail!("--batch-size 0: decode at least 1 sentence at a time");
     }
-    let choice = s2s_run::opened::DecodingChoice { quantize: opts.quantize, ..Default::default() };
-    let run = OpenedRun::open_decoding(dir, &Which::parse(&opts.checkpoint), &choice)?;
+    let run = OpenedRun::open(dir, &Which::parse(&opts.checkpoint))?;
     for w in &run.checkpoint.skipped {
         eprintln!("warning: {w}");
     }

@@ -13,7 +13,6 @@ use s2s_data::{Batch, Rng};
 use crate::decode::{Hypothesis, LayerHeads};
 use crate::error::{ModelError, Result};
 use crate::export::Ct2Model;
-use crate::kernels::panels::Quantize;
 use crate::params::{ParamStore, Weights};
 use crate::shared_config::{DecodingConfig, ModelDims, ParameterCount};
 use crate::training::{Mode, StepOptions};
@@ -160,10 +159,9 @@ pub trait TranslationModel: std::fmt::Debug + Send + Sync {
         self.base().threads()
     }
     /// Says that the weights will not change any more (a model opened to translate, not to
-    /// train): a family may keep copies of them laid out for decoding, at `quantize`'s
-    /// precision (`--quantize`; a family decodes at its weights' own where it has no such
-    /// copies). Training a frozen model would decode with stale copies.
-    fn freeze(&mut self, _quantize: Quantize) -> Result<()> {
+    /// train): a family may keep copies of them laid out for decoding. Training a frozen
+    /// model would decode with stale copies.
+    fn freeze(&mut self) -> Result<()> {
         Ok(())
     }
     /// Begins a series of inference calls during which the weights do not change

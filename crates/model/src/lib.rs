@@ -31,7 +31,6 @@ pub use decode::{BeamSearch, Hypothesis, LayerHeads};
 pub use error::ModelError;
 pub use export::{Ct2Model, Ct2Options};
 pub use family::{Family, ModelBase, TranslationModel};
-pub use kernels::panels::Quantize;
 pub use params::{ParamStore, Weights};
 pub use registry::{Architecture, FamilyConfig};
 pub use shared_config::{DecodingConfig, ModelDims, ParameterCount, TieEmbeddings};

@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use s2s_data::{DataConfig, Dataset};
-use s2s_model::Quantize;
 
 use crate::checkpoint::Which;
 use crate::error::{damaged, Result, RunError};
@@ -29,8 +28,7 @@ pub struct EvalResult {
     pub split: String,
     pub pairs: usize,
     /// How the translations were decoded: the run's `model.beam_size` and
-    /// `model.length_penalty` ("greedy", or "beam 5, length penalty 1"), and with
-    /// `--quantize`, the weights' precision (", bf16 weights").
+    /// `model.length_penalty` ("greedy", or "beam 5, length penalty 1").
     pub decoding: String,
     pub loss: f64,
     pub ppl: f64,
@@ -117,14 +115,11 @@ pub fn evaluate(dir: &Path, which: &Which, data: &EvalData, choice: &DecodingCho
         note = Some(note.map_or(why.clone(), |n| format!("{n}; {why}")));
     }
     let m = run.model.decoding();
-    let mut decoding = if m.beam_size <= 1 {
+    let decoding = if m.beam_size <= 1 {
         "greedy".to_string()
     } else {
         format!("beam {}, length penalty {}", m.beam_size, m.length_penalty)
     };
-    if choice.quantize != Quantize::None {
-        decoding.push_str(&format!(", {} weights", choice.quantize.name()));
-    }
     let result = EvalResult {
         run: dir.display().to_string(),
         checkpoint: run.checkpoint.name(),
@@ -143,8 +138,7 @@ pub fn evaluate(dir: &Path, which: &Which, data: &EvalData, choice: &DecodingCho
         warnings: run.checkpoint.skipped.clone(),
     };
     // One file per split, checkpoint and decoding: `eval-valid.json` for the default (best
-    // checkpoint, the run's own decoding, f32 weights), `eval-valid-average-beam5.json` or
-    // `eval-valid-bf16.json` otherwise.
+    // checkpoint, the run's own decoding), `eval-valid-average-beam5.json` otherwise.
     let mut key = file_key;
     if *which != Which::Best {
         key.push('-');
@@ -155,9 +149,6 @@ pub fn evaluate(dir: &Path, which: &Which, data: &EvalData, choice: &DecodingCho
         if m.beam_size > 1 {
             key.push_str(&format!("-lp{}", m.length_penalty));
         }
-    }
-    if choice.quantize != Quantize::None {
-        key.push_str(&format!("-{}", choice.quantize.name()));
     }
     let path = run.dir.eval_json(&key);
     let json = serde_json::to_string_pretty(&result).map_err(|e| damaged(&path, e))?;

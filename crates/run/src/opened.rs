@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use s2s_data::Tokenizer;
-use s2s_model::{ModelDims, Quantize, TranslationModel, Weights};
+use s2s_model::{ModelDims, TranslationModel, Weights};
 
 use crate::checkpoint::{locate_for_use, LoadedCheckpoint, Which};
 use crate::config::ExperimentConfig;
@@ -23,13 +23,11 @@ pub struct OpenedRun {
     pub checkpoint: LoadedCheckpoint,
 }
 
-/// Decoding settings to use instead of the run's `model.beam_size` / `model.length_penalty`,
-/// and the precision of the weights packed for decoding (`--quantize`).
+/// Decoding settings to use instead of the run's `model.beam_size` / `model.length_penalty`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct DecodingChoice {
     pub beam_size: Option<usize>,
     pub length_penalty: Option<f64>,
-    pub quantize: Quantize,
 }
 
 impl OpenedRun {
@@ -64,7 +62,7 @@ impl OpenedRun {
         let mut model = s2s_model::build(&cfg.model, dims, Weights::File(&file), &device)?;
         model.set_threads(threads);
         // Opened to translate, never to train.
-        model.freeze(choice.quantize)?;
+        model.freeze()?;
         Ok(Self { dir, cfg, source, target, model, checkpoint })
     }
 

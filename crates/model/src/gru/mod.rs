@@ -27,7 +27,6 @@ use s2s_data::{Batch, Rng, SOS};
 use crate::decode::{BeamSearch, Hypothesis, Padded};
 use crate::error::{ModelError, Result};
 use crate::family::{Family, ModelBase, TranslationModel};
-use crate::kernels::panels::Quantize;
 use crate::packed_copy::PackedCopy;
 use crate::parallel::{with_helper, Helper};
 use crate::params::Weights;
@@ -246,7 +245,7 @@ impl TranslationModel for GruModel {
         }
         let threads = self.base.cpu_threads();
         let parts = threads.min(b / ROWS_PER_THREAD).max(1);
-        let packed = self.packed.get(|| buffers::PackedDecoder::of(&self.decoder, Quantize::None))?;
+        let packed = self.packed.get(|| buffers::PackedDecoder::of(&self.decoder))?;
         buffers::with_decoder(&self.decoder, &packed, |decoder| {
             let run = |rows: &[Vec<u32>], helper: Option<&Helper<'_, buffers::HelperWork>>| {
                 let (mem, h0, lengths) = self.encode_sources(rows, None)?;
@@ -261,9 +260,9 @@ impl TranslationModel for GruModel {
 
     /// Keeps the decoder's layers packed for greedy decoding instead of packing them for
     /// each call.
-    fn freeze(&mut self, quantize: Quantize) -> Result<()> {
+    fn freeze(&mut self) -> Result<()> {
         if self.base.device().is_cpu() {
-            self.packed.freeze(|| buffers::PackedDecoder::of(&self.decoder, quantize))?;
+            self.packed.freeze(|| buffers::PackedDecoder::of(&self.decoder))?;
         }
         Ok(())
     }
@@ -271,7 +270,7 @@ impl TranslationModel for GruModel {
     /// Packs the decoder's layers once for the span (validation decodes a batch at a time).
     fn begin_inference(&self) -> Result<()> {
         if self.base.device().is_cpu() {
-            self.packed.begin_span(|| buffers::PackedDecoder::of(&self.decoder, Quantize::None))?;
+            self.packed.begin_span(|| buffers::PackedDecoder::of(&self.decoder))?;
         }
         Ok(())
     }
@@ -302,7 +301,7 @@ impl TranslationModel for GruModel {
         }
         let threads = self.base.cpu_threads();
         let parts = threads.min(sources.len()).max(1);
-        let packed = self.packed.get(|| buffers::PackedDecoder::of(&self.decoder, Quantize::None))?;
+        let packed = self.packed.get(|| buffers::PackedDecoder::of(&self.decoder))?;
         buffers::with_decoder(&self.decoder, &packed, |decoder| {
             let run = |group: &[Vec<u32>], helper: Option<&Helper<'_, buffers::HelperWork>>| {
                 let (mem, h0, lengths) = self.encode_sources(group, None)?;

@@ -16,8 +16,6 @@
 
 use std::ops::Range;
 
-use half::bf16;
-
 use super::simd::{has_avx512, widest};
 
 /// Columns per panel: four AVX-512 registers.
@@ -28,69 +26,21 @@ const GROUP: usize = 5;
 /// Without AVX-512, products of this many rows or more are left to gemm.
 const NARROW_ROWS: usize = 8;
 
-/// The precision weights are packed at for inference (`--quantize`): their own (f32), or
-/// rounded to bfloat16 (8 bits of mantissa), which halves what each product reads; the
-/// products still multiply and add in f32, with the inputs unrounded.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Quantize {
-    /// f32, as trained.
-    #[default]
-    None,
-    /// bfloat16 weights.
-    Bf16,
-}
-
-impl Quantize {
-    /// The name `--quantize` takes: none, bf16.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Bf16 => "bf16",
-        }
-    }
-}
-
-/// The packed values at their precision.
-#[derive(Debug, Clone)]
-enum Data {
-    F32(Vec<f32>),
-    Bf16(Vec<bf16>),
-}
-
-/// A packed weight value, read as f32 by the products.
-trait Weight: Copy {
-    fn value(self) -> f32;
-}
-
-impl Weight for f32 {
-    #[inline(always)]
-    fn value(self) -> f32 {
-        self
-    }
-}
-
-impl Weight for bf16 {
-    #[inline(always)]
-    fn value(self) -> f32 {
-        self.to_f32()
-    }
-}
-
 /// `Wᵀ` in column panels of [`PANEL`], the last one padded with zeros.
 #[derive(Debug, Clone)]
 pub struct Panels {
-    data: Data,
+    data: Vec<f32>,
     /// The input width `k` and output width `n` of the product.
     k: usize,
     n: usize,
 }
 
 impl Panels {
-    /// Packs `w`, row-major `(n, k)` as `nn.Linear` stores it, at `quantize`'s precision.
+    /// Packs `w`, row-major `(n, k)` as `nn.Linear` stores it.
     ///
     /// # Panics
     /// When `w` does not hold `n × k` values (the caller sizes it from a tensor's shape).
-    pub fn of_linear(w: &[f32], n: usize, k: usize, quantize: Quantize) -> Self {
+    pub fn of_linear(w: &[f32], n: usize, k: usize) -> Self {
         assert_eq!(w.len(), n * k, "panels: weight size");
         let count = n.div_ceil(PANEL);
         let mut data = vec![0f32; count * k * PANEL];
@@ -102,19 +52,7 @@ impl Panels {
                 }
             }
         }
-        let data = match quantize {
-            Quantize::None => Data::F32(data),
-            Quantize::Bf16 => Data::Bf16(data.iter().map(|&v| bf16::from_f32(v)).collect()),
-        };
         Self { data, k, n }
-    }
-
-    /// The precision the weight is packed at.
-    pub fn quantize(&self) -> Quantize {
-        match self.data {
-            Data::F32(_) => Quantize::None,
-            Data::Bf16(_) => Quantize::Bf16,
-        }
     }
 
     /// The product's input width `k`.
@@ -132,17 +70,9 @@ impl Panels {
         self.n.div_ceil(PANEL)
     }
 
-    /// Whether a product of `rows` rows should run here rather than through gemm (with
-    /// the weight at f32).
+    /// Whether a product of `rows` rows should run here rather than through gemm.
     pub fn fits(rows: usize) -> bool {
         rows < NARROW_ROWS || has_avx512()
-    }
-
-    /// Whether a product of `rows` rows runs here: where the panels are faster than gemm
-    /// ([`Panels::fits`]), and always for weights at reduced precision (so that they
-    /// decode the same at every batch size).
-    pub fn serves(&self, rows: usize) -> bool {
-        self.quantize() != Quantize::None || Self::fits(rows)
     }
 
     /// The output columns panels `panels` cover.
@@ -176,31 +106,11 @@ impl Panels {
                 slot[i] = v;
             }
         }
-        match &self.data {
-            Data::F32(data) => self.rows_product(data, y, &xt, rows, panels, &columns),
-            Data::Bf16(data) => self.rows_product(data, y, &xt, rows, panels, &columns),
-        }
-    }
-
-    /// [`Panels::product_into`]'s products over `data` (this weight's values), from the
-    /// rows' inputs grouped by [`GROUP`] (`xt`).
-    #[inline(always)]
-    fn rows_product<W: Weight>(
-        &self,
-        data: &[W],
-        y: &mut [f32],
-        xt: &[[f32; GROUP]],
-        rows: usize,
-        panels: Range<usize>,
-        columns: &Range<usize>,
-    ) {
-        let (k, width) = (self.k, columns.len());
-        let groups = rows.div_ceil(GROUP);
         widest(
             #[inline(always)]
             || {
                 for p in panels.clone() {
-                    let panel = &data[p * k * PANEL..(p + 1) * k * PANEL];
+                    let panel = &self.data[p * k * PANEL..(p + 1) * k * PANEL];
                     let c0 = p * PANEL - columns.start;
                     let c1 = (c0 + PANEL).min(width);
                     for g in 0..groups {
@@ -209,11 +119,11 @@ impl Panels {
                         let count = (rows - first).min(GROUP);
                         let out = &mut y[first * width..(first + count) * width];
                         match count {
-                            1 => group::<1, W>(out, width, c0..c1, panel, xs),
-                            2 => group::<2, W>(out, width, c0..c1, panel, xs),
-                            3 => group::<3, W>(out, width, c0..c1, panel, xs),
-                            4 => group::<4, W>(out, width, c0..c1, panel, xs),
-                            _ => group::<GROUP, W>(out, width, c0..c1, panel, xs),
+                            1 => group::<1>(out, width, c0..c1, panel, xs),
+                            2 => group::<2>(out, width, c0..c1, panel, xs),
+                            3 => group::<3>(out, width, c0..c1, panel, xs),
+                            4 => group::<4>(out, width, c0..c1, panel, xs),
+                            _ => group::<GROUP>(out, width, c0..c1, panel, xs),
                         }
                     }
                 }
@@ -230,14 +140,8 @@ impl Panels {
 /// `R` rows (`xs[kk][..R]`) times one panel, into columns `cols` of `out` (`R` rows of
 /// `width`).
 #[inline(always)]
-fn group<const R: usize, W: Weight>(
-    out: &mut [f32],
-    width: usize,
-    cols: Range<usize>,
-    panel: &[W],
-    xs: &[[f32; GROUP]],
-) {
-    let acc = accumulate::<R, W>(panel, xs);
+fn group<const R: usize>(out: &mut [f32], width: usize, cols: Range<usize>, panel: &[f32], xs: &[[f32; GROUP]]) {
+    let acc = accumulate::<R>(panel, xs);
     for (row, acc) in out.chunks_exact_mut(width).zip(&acc) {
         row[cols.clone()].copy_from_slice(&acc[..cols.len()]);
     }
@@ -246,12 +150,12 @@ fn group<const R: usize, W: Weight>(
 /// `R` rows (`xs[kk][..R]`) times the panel rows `panel` (`xs.len()` of them, [`PANEL`]
 /// values each), summed in order of `kk`.
 #[inline(always)]
-fn accumulate<const R: usize, W: Weight>(panel: &[W], xs: &[[f32; GROUP]]) -> [[f32; PANEL]; R] {
+fn accumulate<const R: usize>(panel: &[f32], xs: &[[f32; GROUP]]) -> [[f32; PANEL]; R] {
     let mut acc = [[0f32; PANEL]; R];
     for (w, x) in panel.chunks_exact(PANEL).zip(xs) {
-        let w: [f32; PANEL] = std::array::from_fn(|c| w[c].value());
+        let w: &[f32; PANEL] = w.try_into().unwrap_or(&[0.0; PANEL]);
         for (acc, &xv) in acc.iter_mut().zip(x) {
-            for (a, &wv) in acc.iter_mut().zip(&w) {
+            for (a, &wv) in acc.iter_mut().zip(w) {
                 *a = xv.mul_add(wv, *a);
             }
         }
@@ -327,42 +231,22 @@ impl Panels {
                 xt[(i / GROUP) * kl + kk][i % GROUP] = v;
             }
         }
-        match &self.data {
-            Data::F32(data) => self.columns_product(data, y, &xt, m, (outs, ks), add),
-            Data::Bf16(data) => self.columns_product(data, y, &xt, m, (outs, ks), add),
-        }
-    }
-
-    /// [`Panels::columns_product_into`]'s products over `data` (this weight's values),
-    /// from the columns' inputs grouped by [`GROUP`] (`xt`).
-    #[inline(always)]
-    fn columns_product<W: Weight>(
-        &self,
-        data: &[W],
-        y: &mut [f32],
-        xt: &[[f32; GROUP]],
-        m: usize,
-        (outs, ks): (Range<usize>, Range<usize>),
-        add: bool,
-    ) {
-        let (k, kl) = (self.k, ks.len());
-        let groups = m.div_ceil(GROUP);
         widest(
             #[inline(always)]
             || {
                 for p in outs.start / PANEL..outs.end.div_ceil(PANEL) {
-                    let panel = &data[(p * k + ks.start) * PANEL..(p * k + ks.end) * PANEL];
+                    let panel = &self.data[(p * k + ks.start) * PANEL..(p * k + ks.end) * PANEL];
                     let c0 = p * PANEL;
                     let block = (c0.max(outs.start), (c0 + PANEL).min(outs.end), c0);
                     for g in 0..groups {
                         let xs = &xt[g * kl..(g + 1) * kl];
                         let first = g * GROUP;
                         match (m - first).min(GROUP) {
-                            1 => store_columns(y, m, &outs, block, first, &accumulate::<1, W>(panel, xs), add),
-                            2 => store_columns(y, m, &outs, block, first, &accumulate::<2, W>(panel, xs), add),
-                            3 => store_columns(y, m, &outs, block, first, &accumulate::<3, W>(panel, xs), add),
-                            4 => store_columns(y, m, &outs, block, first, &accumulate::<4, W>(panel, xs), add),
-                            _ => store_columns(y, m, &outs, block, first, &accumulate::<GROUP, W>(panel, xs), add),
+                            1 => store_columns(y, m, &outs, block, first, &accumulate::<1>(panel, xs), add),
+                            2 => store_columns(y, m, &outs, block, first, &accumulate::<2>(panel, xs), add),
+                            3 => store_columns(y, m, &outs, block, first, &accumulate::<3>(panel, xs), add),
+                            4 => store_columns(y, m, &outs, block, first, &accumulate::<4>(panel, xs), add),
+                            _ => store_columns(y, m, &outs, block, first, &accumulate::<GROUP>(panel, xs), add),
                         }
                     }
                 }
@@ -395,7 +279,7 @@ mod tests {
     fn panel_products_equal_a_naive_product() {
         for &(k, n) in &[(3usize, 5usize), (17, 64), (33, 130), (64, 200)] {
             let w = values(n * k, 1);
-            let panels = Panels::of_linear(&w, n, k, Quantize::None);
+            let panels = Panels::of_linear(&w, n, k);
             for rows in [1usize, 2, 4, 5, 6, 11, 12] {
                 let x = values(rows * k, rows);
                 let want = naive(&x, rows, k, &w, n);
@@ -424,7 +308,7 @@ mod tests {
     fn column_products_equal_a_naive_product() {
         for &(k, n) in &[(3usize, 5usize), (17, 64), (33, 130), (64, 200)] {
             let w = values(n * k, 1);
-            let panels = Panels::of_linear(&w, n, k, Quantize::None);
+            let panels = Panels::of_linear(&w, n, k);
             for m in [1usize, 2, 5, 6, 11, 12] {
                 for (outs, ks) in [(0..n, 0..k), (1..n - 1, 1..k), (n / 2..n, 0..k / 2 + 1)] {
                     let x = values(ks.len() * m, m);
@@ -448,39 +332,6 @@ mod tests {
                             }
                         }
                     }
-                }
-            }
-        }
-    }
-
-    /// Weights packed at bf16: both layouts' products equal a naive f64 product over the
-    /// weights rounded to bf16 (half's round-to-nearest-even), the inputs unrounded.
-    #[test]
-    fn bf16_panels_multiply_the_rounded_weights() {
-        let (k, n) = (33usize, 130usize);
-        let w = values(n * k, 1);
-        let rounded: Vec<f32> = w.iter().map(|&v| bf16::from_f32(v).to_f32()).collect();
-        assert!(w.iter().zip(&rounded).any(|(a, b)| a != b), "the rounding must show");
-        let panels = Panels::of_linear(&w, n, k, Quantize::Bf16);
-        assert_eq!(panels.quantize(), Quantize::Bf16);
-        assert!(panels.serves(64), "bf16 panels serve every row count");
-        for rows in [1usize, 5, 12] {
-            let x = values(rows * k, rows);
-            let want = naive(&x, rows, k, &rounded, n);
-            let mut y = vec![f32::NAN; rows * n];
-            panels.product_all_into(&mut y, &x, rows);
-            for (a, b) in y.iter().zip(&want) {
-                assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "rows {rows}: {a} vs {b}");
-            }
-            // The same inputs as columns: x transposed.
-            let xc: Vec<f32> =
-                (0..k).flat_map(|kk| (0..rows).map(move |r| (kk, r))).map(|(kk, r)| x[r * k + kk]).collect();
-            let mut yc = vec![f32::NAN; n * rows];
-            panels.columns_product_into(&mut yc, &xc, rows, 0..n, 0..k, false);
-            for r in 0..rows {
-                for c in 0..n {
-                    let (a, b) = (yc[c * rows + r], want[r * n + c]);
-                    assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "columns, rows {rows}: {a} vs {b}");
                 }
             }
         }

@@ -39,7 +39,6 @@ use kernels::KeyMask;
 use crate::decode::{BeamSearch, Hypothesis, LayerHeads, Padded};
 use crate::error::{ModelError, Result};
 use crate::family::{Family, ModelBase, TranslationModel};
-use crate::kernels::panels::Quantize;
 use crate::packed_copy::PackedCopy;
 use crate::params::Weights;
 use crate::shared_config::{DecodingConfig, ModelDims, TieEmbeddings};
@@ -249,7 +248,7 @@ impl Transformer {
     /// The product weights packed for inference: the copy kept (frozen, or in an inference
     /// span), else packed now for one call.
     fn packed_weights(&self) -> Result<Arc<inference::Packed>> {
-        self.packed.get(|| inference::Packed::of(self, Quantize::None))
+        self.packed.get(|| inference::Packed::of(self))
     }
 
     /// Pads sources into one batch and encodes them for inference.
@@ -334,9 +333,9 @@ impl TranslationModel for Transformer {
 
     /// Keeps the product weights packed in column panels for inference (30 MB for
     /// `multi30k-transformer`), instead of packing them for each decoding call.
-    fn freeze(&mut self, quantize: Quantize) -> Result<()> {
+    fn freeze(&mut self) -> Result<()> {
         if self.device().is_cpu() {
-            self.packed.freeze(|| inference::Packed::of(self, quantize))?;
+            self.packed.freeze(|| inference::Packed::of(self))?;
         }
         Ok(())
     }
@@ -345,7 +344,7 @@ impl TranslationModel for Transformer {
     /// batch's loss and decoding, about 20 ms each for `multi30k-transformer`).
     fn begin_inference(&self) -> Result<()> {
         if self.device().is_cpu() {
-            self.packed.begin_span(|| inference::Packed::of(self, Quantize::None))?;
+            self.packed.begin_span(|| inference::Packed::of(self))?;
         }
         Ok(())
     }

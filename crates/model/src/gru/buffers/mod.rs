@@ -46,7 +46,7 @@ const OUTPUT_CHUNK: usize = 512;
 const GEMM_COLUMNS: usize = 16;
 
 /// Whether a product over `n` columns reads the packed panels.
-pub(super) fn panels_for(n: usize) -> bool {
+fn panels_for(n: usize) -> bool {
     n < GEMM_COLUMNS && Panels::fits(n)
 }
 
@@ -78,7 +78,7 @@ impl<'a> Affine<'a> {
     /// # Shapes
     /// `x: (cols.len(), N)` → `dst: (rows.len(), N)`
     fn apply_part(&self, rows: Range<usize>, cols: Range<usize>, x: &[f32], n: usize, dst: &mut [f32], start: Start) {
-        let Some(weight) = self.w.filter(|_| !self.packed.serves(n)) else {
+        let Some(weight) = self.w.filter(|_| !panels_for(n)) else {
             return self.packed.apply_part(rows, cols, x, n, dst, start);
         };
         let accumulate = match (start, &self.packed.bias) {
@@ -409,7 +409,7 @@ impl BufferDecoder<'_> {
         let n = lengths.len();
         // The helper's share runs where the panels serve (a helper's view has no weight in
         // place, so it would read the panels whatever the number of columns).
-        let helper = helper.filter(|_| self.out.packed.serves(n));
+        let helper = helper.filter(|_| panels_for(n));
         let mut c = self.columns(mem, h0, lengths, helper.is_some())?;
         let mut hyps = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }; n];
         let mut done = vec![false; n];
@@ -500,7 +500,7 @@ impl BufferDecoder<'_> {
     fn logits(&self, c: &mut Columns, helper: Option<&Helper<'_, HelperWork>>, logits: &mut Vec<f32>) {
         let (n, vocab, hidden) = (c.n, self.out.rows, self.out.cols);
         logits.resize(n * vocab, 0.0);
-        if helper.is_none() && !self.out.packed.serves(n) {
+        if helper.is_none() && !panels_for(n) {
             // `W X` with the weight as gemm's left operand (as the greedy steps multiply;
             // gemm would pack the whole weight as a right operand), then transposed.
             let mut columns = std::mem::take(&mut c.logit_columns);

@@ -12,7 +12,7 @@ use candle_core::Tensor;
 use super::super::attention::Attention;
 use super::super::decoder::Decoder;
 use crate::error::Result;
-use crate::kernels::panels::{Panels, Quantize};
+use crate::kernels::panels::Panels;
 use crate::params::Linear;
 
 /// What a product's destination holds before `W X` is added.
@@ -34,20 +34,14 @@ pub(super) struct PackedLinear {
 }
 
 impl PackedLinear {
-    fn new(w: &Tensor, b: Option<&Tensor>, quantize: Quantize) -> Result<Self> {
+    fn new(w: &Tensor, b: Option<&Tensor>) -> Result<Self> {
         let (n, k) = w.dims2()?;
-        let panels = crate::kernels::with_f32(w, |v| Panels::of_linear(v, n, k, quantize))?;
+        let panels = crate::kernels::with_f32(w, |v| Panels::of_linear(v, n, k))?;
         Ok(Self { panels, bias: b.map(Tensor::to_vec1::<f32>).transpose()? })
     }
 
-    fn of(l: &Linear, quantize: Quantize) -> Result<Self> {
-        Self::new(l.weight(), l.bias(), quantize)
-    }
-
-    /// Whether a product over `n` columns reads the panels: where they are faster than
-    /// gemm ([`super::panels_for`]), and always for weights at reduced precision.
-    pub(super) fn serves(&self, n: usize) -> bool {
-        self.panels.quantize() != Quantize::None || super::panels_for(n)
+    fn of(l: &Linear) -> Result<Self> {
+        Self::new(l.weight(), l.bias())
     }
 
     /// The layer's output and input widths.
@@ -117,19 +111,19 @@ pub(crate) struct PackedDecoder {
 }
 
 impl PackedDecoder {
-    pub(crate) fn of(decoder: &Decoder, quantize: Quantize) -> Result<Self> {
+    pub(crate) fn of(decoder: &Decoder) -> Result<Self> {
         let parts = decoder.parts();
         let [w_ih, b_ih, w_hh, b_hh] = parts.gru;
         let attention = match parts.attention {
-            Attention::Location { attn, .. } => Some(PackedLinear::of(attn, quantize)?),
-            Attention::Bahdanau { wa, .. } => Some(PackedLinear::of(wa, quantize)?),
+            Attention::Location { attn, .. } => Some(PackedLinear::of(attn)?),
+            Attention::Bahdanau { wa, .. } => Some(PackedLinear::of(wa)?),
             Attention::LuongDot | Attention::LuongGeneral { .. } => None,
         };
         Ok(Self {
-            out: PackedLinear::of(parts.out, quantize)?,
-            w_ih: PackedLinear::new(w_ih, Some(b_ih), quantize)?,
-            w_hh: PackedLinear::new(w_hh, Some(b_hh), quantize)?,
-            combine: parts.combine.map(|c| PackedLinear::of(c, quantize)).transpose()?,
+            out: PackedLinear::of(parts.out)?,
+            w_ih: PackedLinear::new(w_ih, Some(b_ih))?,
+            w_hh: PackedLinear::new(w_hh, Some(b_hh))?,
+            combine: parts.combine.map(PackedLinear::of).transpose()?,
             attention,
         })
     }

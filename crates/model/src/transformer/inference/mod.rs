@@ -15,7 +15,7 @@ use candle_core::Tensor;
 use super::{Norm, Transformer};
 use crate::error::Result;
 use crate::kernels::matmul::{add_to_rows, linear_product_with};
-use crate::kernels::panels::{Panels, Quantize};
+use crate::kernels::panels::Panels;
 use crate::parallel::{with_helper, Helper};
 use crate::transformer::kernels::moments;
 
@@ -45,10 +45,10 @@ pub(super) struct Packed {
 }
 
 impl Packed {
-    pub(super) fn of(model: &Transformer, quantize: Quantize) -> Result<Self> {
+    pub(super) fn of(model: &Transformer) -> Result<Self> {
         let pack = |w: &Tensor| -> Result<Arc<Panels>> {
             let (n, k) = w.dims2()?;
-            Ok(Arc::new(crate::kernels::with_f32(w, |v| Panels::of_linear(v, n, k, quantize))?))
+            Ok(Arc::new(crate::kernels::with_f32(w, |v| Panels::of_linear(v, n, k))?))
         };
         let mut encoder = Vec::with_capacity(model.encoder.len());
         for layer in &model.encoder {
@@ -163,7 +163,7 @@ fn residual(
 
 /// `x Wᵀ` for `n` rows of `x` into `y` (resized to `n` × the output width): from the
 /// packed panels, half of them on the `helper` thread when there is one; through gemm for
-/// many rows on a CPU without AVX-512 (weights at f32 only, [`Panels::serves`]).
+/// many rows on a CPU without AVX-512.
 #[inline(never)] // its own line in a profile
 fn product_into(helper: Option<&Helper<'_, Vec<f32>>>, y: &mut Vec<f32>, x: &[f32], n: usize, dense: Dense) {
     let panels = dense.panels;
@@ -172,7 +172,7 @@ fn product_into(helper: Option<&Helper<'_, Vec<f32>>>, y: &mut Vec<f32>, x: &[f3
         y.clear();
         return;
     }
-    if !panels.serves(n) {
+    if !Panels::fits(n) {
         *y = linear_product_with(x, n, k, dense.w, out, None);
         return;
     }
