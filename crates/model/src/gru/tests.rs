@@ -10,7 +10,7 @@ use s2s_data::{Batch, Example, EOS, PAD};
 use super::layer::GruLayer;
 use super::testdata::{CASES, GRU_STEP, RECIPE_CASES};
 use super::{AttentionKind, GruConfig, GruModel};
-use crate::{BeamSearch, DecodingConfig, Mode, ModelDims, TrainRngs, TranslationModel};
+use crate::{BeamSearch, DecodingConfig, Hypothesis, Mode, ModelDims, TrainRngs, TranslationModel};
 
 /// `0.3 * sin(0.7 i + c)` with `c = (byte sum of the name mod 17) * 0.1`, as in the script.
 fn fill(name: &str, shape: &[usize]) -> Tensor {
@@ -300,12 +300,11 @@ fn split_rows_over_threads_give_the_same_loss_gradients_and_translations() {
     assert_eq!(losses[0], losses[1]);
 }
 
-/// Greedy decoding on the CPU runs over plain buffers (`crate::gru::greedy`); other devices
-/// step through candle's ops. Both must give the same translations, log-probabilities and
-/// attention rows, for every attention, in one or both directions, one sentence at a time
-/// (where a second thread shares each step) and in batches split between threads.
-#[test]
-fn greedy_over_buffers_matches_greedy_over_candle_ops() {
+/// Runs `check(what, model, threads, sources)` over small decoders of every attention, in
+/// one or both directions (1,100 target words: the output layer's 18 panels split between
+/// two threads), with 1 and 2 threads, for one source (a helper thread shares each step),
+/// three, and twenty (two parts of ten on two threads; twenty columns through gemm on one).
+fn for_each_small_decoder(check: impl Fn(&str, &GruModel, &[Vec<u32>])) {
     let sources: Vec<Vec<u32>> =
         (0..20).map(|i| (0..1 + i % 5).map(|j| 3 + ((i * 3 + j) % 4) as u32).chain([EOS]).collect()).collect();
     for attention in
@@ -320,29 +319,48 @@ fn greedy_over_buffers_matches_greedy_over_candle_ops() {
                 dropout: 0.0,
                 ..Default::default()
             };
-            // With a helper, one sentence's output product is split with it, and so are the
-            // encoder's products of at least 64 weight rows (3H = 72).
             let dims = ModelDims { src_vocab: 7, tgt_vocab: 1100, max_length: 6 };
             let mut m = GruModel::seeded(&cfg, &DecodingConfig::default(), dims, 5, &Device::Cpu).expect("model");
             for threads in [1, 2] {
                 m.set_threads(threads);
+                let what = format!("{attention:?} bidirectional={bidirectional} threads={threads}");
                 for rows in [&sources[..1], &sources[3..6], &sources[..]] {
-                    let fast = m.greedy_steps(rows, 6, true).expect("buffers");
-                    let composed = m.greedy_rows(rows, 6, true).expect("candle ops");
-                    for (a, c) in fast.iter().zip(&composed) {
-                        let what = format!("{attention:?} bidirectional={bidirectional} threads={threads}");
-                        assert_eq!(a.ids, c.ids, "{what}");
-                        assert!(close(a.log_prob, c.log_prob, 1e-5), "{what}: {} vs {}", a.log_prob, c.log_prob);
-                        assert_eq!(a.attention.len(), c.attention.len(), "{what}");
-                        for (x, y) in a.attention.iter().flatten().zip(c.attention.iter().flatten()) {
-                            assert!(close(*x, *y, 1e-5), "{what}: attention {x} vs {y}");
-                        }
-                    }
-                    assert_eq!(fast.len(), composed.len());
+                    check(&what, &m, rows);
                 }
             }
         }
     }
+}
+
+/// Two decodings' hypotheses agree: ids, and log-probabilities and attention rows within
+/// 1e-5.
+fn assert_same_hypotheses<'a>(
+    what: &str,
+    a: impl Iterator<Item = &'a Hypothesis>,
+    c: impl Iterator<Item = &'a Hypothesis>,
+) {
+    let (a, c): (Vec<_>, Vec<_>) = (a.collect(), c.collect());
+    assert_eq!(a.len(), c.len(), "{what}");
+    for (a, c) in a.iter().zip(&c) {
+        assert_eq!(a.ids, c.ids, "{what}");
+        assert!(close(a.log_prob, c.log_prob, 1e-5), "{what}: {} vs {}", a.log_prob, c.log_prob);
+        assert_eq!(a.attention.len(), c.attention.len(), "{what}");
+        for (x, y) in a.attention.iter().flatten().zip(c.attention.iter().flatten()) {
+            assert!(close(*x, *y, 1e-5), "{what}: attention {x} vs {y}");
+        }
+    }
+}
+
+/// Greedy decoding on the CPU runs over plain buffers (`crate::gru::buffers`); other
+/// devices step through candle's ops. Both give the same translations, log-probabilities
+/// and attention rows ([`for_each_small_decoder`]'s cases).
+#[test]
+fn greedy_over_buffers_matches_greedy_over_candle_ops() {
+    for_each_small_decoder(|what, m, rows| {
+        let fast = m.greedy_steps(rows, 6, true).expect("buffers");
+        let composed = m.greedy_rows(rows, 6, true).expect("candle ops");
+        assert_same_hypotheses(what, fast.iter(), composed.iter());
+    });
 }
 
 /// Validation packs the decoder's layers once for its span; after the span, greedy
@@ -557,47 +575,17 @@ fn a_batch_of_beams_searches_each_source_as_alone() {
 
 /// Beam search on the CPU runs over plain buffers (`crate::gru::buffers::beam_search`);
 /// other devices and input feeding step through candle's ops. Both find the same
-/// hypotheses with the same scores and attention rows, for every attention, in one or
-/// both directions, one source alone (a helper thread sharing each step), a few, and
-/// enough sources for the products to go through gemm.
+/// hypotheses with the same scores and attention rows ([`for_each_small_decoder`]'s cases:
+/// one source alone with a helper thread, a few, and enough for the products of a part to
+/// go through gemm).
 #[test]
 fn beam_over_buffers_matches_beam_over_candle_ops() {
-    let sources: Vec<Vec<u32>> =
-        (0..20).map(|i| (0..1 + i % 5).map(|j| 3 + ((i * 3 + j) % 4) as u32).chain([EOS]).collect()).collect();
-    for attention in
-        [AttentionKind::Location, AttentionKind::Bahdanau, AttentionKind::LuongDot, AttentionKind::LuongGeneral]
-    {
-        for bidirectional in [false, true] {
-            let cfg = GruConfig {
-                attention,
-                hidden_size: 24,
-                embedding_size: 5,
-                bidirectional,
-                dropout: 0.0,
-                ..Default::default()
-            };
-            // 1,100 words: the output layer's 18 panels split between two threads.
-            let dims = ModelDims { src_vocab: 7, tgt_vocab: 1100, max_length: 6 };
-            let mut m = GruModel::seeded(&cfg, &DecodingConfig::default(), dims, 5, &Device::Cpu).expect("model");
-            let (max_steps, length_penalty) = (m.base.max_steps(), m.base.decoding().length_penalty);
-            let search = BeamSearch { beam_size: 4, n_best: 2, max_steps, length_penalty };
-            for threads in [1, 2] {
-                m.set_threads(threads);
-                for rows in [&sources[..1], &sources[3..6], &sources[..]] {
-                    let fast = m.beam_batch(rows, 4, 2).expect("buffers");
-                    let composed = m.beam_with_candle_ops(&search, rows).expect("candle ops");
-                    assert_eq!(fast.len(), composed.len());
-                    for (a, c) in fast.iter().flatten().zip(composed.iter().flatten()) {
-                        let what = format!("{attention:?} bidirectional={bidirectional} threads={threads}");
-                        assert_eq!(a.ids, c.ids, "{what}");
-                        assert!(close(a.log_prob, c.log_prob, 1e-5), "{what}: {} vs {}", a.log_prob, c.log_prob);
-                        assert_eq!(a.attention.len(), c.attention.len(), "{what}");
-                        for (x, y) in a.attention.iter().flatten().zip(c.attention.iter().flatten()) {
-                            assert!(close(*x, *y, 1e-5), "{what}: attention {x} vs {y}");
-                        }
-                    }
-                }
-            }
-        }
-    }
+    for_each_small_decoder(|what, m, rows| {
+        let (max_steps, length_penalty) = (m.base.max_steps(), m.base.decoding().length_penalty);
+        let search = BeamSearch { beam_size: 4, n_best: 2, max_steps, length_penalty };
+        let fast = m.beam_batch(rows, 4, 2).expect("buffers");
+        let composed = m.beam_with_candle_ops(&search, rows).expect("candle ops");
+        assert_eq!(fast.len(), composed.len(), "{what}");
+        assert_same_hypotheses(what, fast.iter().flatten(), composed.iter().flatten());
+    });
 }
