@@ -278,8 +278,8 @@ impl Linear {
     ///
     /// # Shapes
     /// `x: (N, in)` → `(N, out)`
-    pub fn forward_detached(&self, x: &Tensor, helper: Option<&rayon::ThreadPool>) -> Result<Tensor> {
-        Ok(crate::kernels::detached_product(x, &self.weight, self.bias.as_ref(), helper)?)
+    pub fn forward_detached(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(crate::kernels::detached_product(x, &self.weight, self.bias.as_ref())?)
     }
 
     /// [`Self::forward`] as one op with its own backward on the CPU
@@ -326,7 +326,7 @@ impl Linear {
             return Ok(shared.forward(x)?);
         }
         if let (true, [_, _]) = (self.detached, x.dims()) {
-            return self.forward_detached(x, None);
+            return self.forward_detached(x);
         }
         let y = match x.dims() {
             [b, t, i] => x.reshape((b * t, *i))?.matmul(&self.weight_t)?.reshape((*b, *t, ()))?,

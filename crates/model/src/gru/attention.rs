@@ -87,7 +87,7 @@ impl Attention {
         let project = |l: &Linear| -> Result<Tensor> {
             let rows = outputs.reshape((b * s, h))?;
             let keys = match products {
-                Products::Detached(helper) => l.forward_detached(&rows, helper)?,
+                Products::Detached => l.forward_detached(&rows)?,
                 Products::Tracked => l.forward(&rows)?,
             };
             Ok(keys.reshape((b, s, ()))?)

@@ -86,7 +86,7 @@ impl GruLayer {
         expect_dims("GRU input", x, &[b, t, self.input])?;
         let flat = x.reshape((b * t, i))?;
         let gi = if products.is_detached() {
-            crate::kernels::detached_product(&flat, &self.w_ih, Some(&self.b_ih), products.helper())?
+            crate::kernels::detached_product(&flat, &self.w_ih, Some(&self.b_ih))?
         } else {
             flat.matmul(&self.w_ih_t)?.broadcast_add(&self.b_ih)?
         };
@@ -120,7 +120,7 @@ impl GruLayer {
             return Ok(ih.forward(x)?);
         }
         if self.detached {
-            return Ok(crate::kernels::detached_product(x, &self.w_ih, Some(&self.b_ih), None)?);
+            return Ok(crate::kernels::detached_product(x, &self.w_ih, Some(&self.b_ih))?);
         }
         Ok(x.matmul(&self.w_ih_t)?.broadcast_add(&self.b_ih)?)
     }
@@ -143,7 +143,7 @@ impl GruLayer {
         expect_dims("GRU hidden", h, &[h.dim(0)?, self.hidden])?;
         Ok(match &self.shared {
             Some((_, hh)) => hh.forward(h)?,
-            None if self.detached => crate::kernels::detached_product(h, &self.w_hh, Some(&self.b_hh), None)?,
+            None if self.detached => crate::kernels::detached_product(h, &self.w_hh, Some(&self.b_hh))?,
             None => h.matmul(&self.w_hh_t)?.broadcast_add(&self.b_hh)?,
         })
     }

@@ -51,7 +51,7 @@ pub struct GruModel {
     decoder: Decoder,
     /// `bridge`, `Linear(D·H → H)` from the encoder's final states (`model.bridge`).
     bridge: Option<Linear>,
-    /// The decoder's layers packed for greedy decoding (`crate::packed_copy`).
+    /// The decoder's layers packed for decoding on the CPU, greedy and beam (`crate::packed_copy`).
     packed: PackedCopy<buffers::PackedDecoder>,
 }
 
@@ -130,16 +130,11 @@ impl GruModel {
         Ok((self.decoder.memory(enc.outputs, bias, products)?, self.decoder.initial_state(h0)?))
     }
 
-    /// Pads `sources` into one batch and encodes it for inference (products shared with
-    /// `helper` when given): the decoder memory, the initial decoder state and each
-    /// source's length.
-    fn encode_sources(
-        &self,
-        sources: &[Vec<u32>],
-        helper: Option<&'static rayon::ThreadPool>,
-    ) -> Result<(Memory, Tensor, Vec<usize>)> {
+    /// Pads `sources` into one batch and encodes it for inference: the decoder memory, the
+    /// initial decoder state and each source's length.
+    fn encode_sources(&self, sources: &[Vec<u32>]) -> Result<(Memory, Tensor, Vec<usize>)> {
         let Padded { grid, lengths, width: s } = Padded::new(sources);
-        let (mem, h) = self.encode(&grid, &lengths, s, None, Products::Detached(helper))?;
+        let (mem, h) = self.encode(&grid, &lengths, s, None, Products::Detached)?;
         Ok((mem, h, lengths))
     }
 
@@ -152,14 +147,14 @@ impl GruModel {
     ) -> Result<Vec<Vec<Hypothesis>>> {
         let parts = self.base.cpu_threads().min(sources.len()).max(1);
         crate::parallel::by_length(sources, parts, |group| {
-            let (mem, h, lengths) = self.encode_sources(group, None)?;
+            let (mem, h, lengths) = self.encode_sources(group)?;
             beam::beam_search(search, &self.decoder, &mem, &lengths, h)
         })
     }
 
     /// Greedy decoding with candle's ops, one step at a time (devices other than the CPU).
     pub(crate) fn greedy_rows(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>> {
-        let (mem, h, lengths) = self.encode_sources(sources, None)?;
+        let (mem, h, lengths) = self.encode_sources(sources)?;
         buffers::greedy_rows(&self.decoder, &mem, h, &lengths, steps, stop_at_eos)
     }
 }
@@ -230,7 +225,7 @@ impl TranslationModel for GruModel {
 
     /// Greedy decoding for `steps` steps; with `stop_at_eos` false it always runs them all
     /// (what a benchmark against a fixed-length decoder needs). On the CPU the decoder
-    /// runs over plain buffers (`greedy`): batches of at least 2 × 8 rows are
+    /// runs over plain buffers (`buffers`): batches of at least 2 × 8 rows are
     /// split over [`TranslationModel::threads`] threads, smaller ones share each step with a helper
     /// thread when there is more than one.
     fn greedy_steps(&self, sources: &[Vec<u32>], steps: usize, stop_at_eos: bool) -> Result<Vec<Hypothesis>> {
@@ -248,7 +243,7 @@ impl TranslationModel for GruModel {
         let packed = self.packed.get(|| buffers::PackedDecoder::of(&self.decoder))?;
         buffers::with_decoder(&self.decoder, &packed, |decoder| {
             let run = |rows: &[Vec<u32>], helper: Option<&Helper<'_, buffers::HelperWork>>| {
-                let (mem, h0, lengths) = self.encode_sources(rows, None)?;
+                let (mem, h0, lengths) = self.encode_sources(rows)?;
                 decoder.decode(&mem, &h0, &lengths, steps, stop_at_eos, helper)
             };
             if parts == 1 && threads > 1 {
@@ -258,7 +253,7 @@ impl TranslationModel for GruModel {
         })
     }
 
-    /// Keeps the decoder's layers packed for greedy decoding instead of packing them for
+    /// Keeps the decoder's layers packed for decoding instead of packing them for
     /// each call.
     fn freeze(&mut self) -> Result<()> {
         if self.base.device().is_cpu() {
@@ -296,6 +291,9 @@ impl TranslationModel for GruModel {
             max_steps: self.base.max_steps(),
             length_penalty: self.base.decoding().length_penalty,
         };
+        if sources.is_empty() {
+            return Ok(Vec::new());
+        }
         if !self.base.device().is_cpu() || self.decoder.input_feeding() {
             return self.beam_with_candle_ops(&search, sources);
         }
@@ -304,7 +302,7 @@ impl TranslationModel for GruModel {
         let packed = self.packed.get(|| buffers::PackedDecoder::of(&self.decoder))?;
         buffers::with_decoder(&self.decoder, &packed, |decoder| {
             let run = |group: &[Vec<u32>], helper: Option<&Helper<'_, buffers::HelperWork>>| {
-                let (mem, h0, lengths) = self.encode_sources(group, None)?;
+                let (mem, h0, lengths) = self.encode_sources(group)?;
                 buffers::beam_search(&search, decoder, &mem, &lengths, &h0, helper)
             };
             if parts == 1 && threads > 1 {

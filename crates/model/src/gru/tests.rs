@@ -376,6 +376,9 @@ fn an_inference_span_packs_once_and_training_on_reads_the_weights_again() {
     let before = m.greedy_steps(&sources, 6, true).expect("greedy");
     m.begin_inference().expect("begin");
     assert!(m.packed.is_kept());
+    let pack = || super::buffers::PackedDecoder::of(&m.decoder);
+    let (first, second) = (m.packed.get(pack).expect("copy"), m.packed.get(pack).expect("copy"));
+    assert!(std::sync::Arc::ptr_eq(&first, &second), "one copy for the span");
     let inside = m.greedy_steps(&sources, 6, true).expect("greedy");
     assert_eq!(inside.iter().map(|h| &h.ids).collect::<Vec<_>>(), before.iter().map(|h| &h.ids).collect::<Vec<_>>());
     m.end_inference();
@@ -588,4 +591,29 @@ fn beam_over_buffers_matches_beam_over_candle_ops() {
         assert_eq!(fast.len(), composed.len(), "{what}");
         assert_same_hypotheses(what, fast.iter().flatten(), composed.iter().flatten());
     });
+    // Six target words: hypotheses end early, so rows leave the batch, columns shift and
+    // change source, and the helper's buffers shrink; more best than the beam keeps, too.
+    let sources: Vec<Vec<u32>> =
+        (0..9).map(|i| (0..1 + i % 4).map(|j| 3 + ((i + j) % 4) as u32).chain([EOS]).collect()).collect();
+    let mut finished_early = false;
+    for attention in [AttentionKind::Location, AttentionKind::Bahdanau, AttentionKind::LuongGeneral] {
+        let cfg = GruConfig { attention, hidden_size: 24, embedding_size: 5, dropout: 0.0, ..Default::default() };
+        let dims = ModelDims { src_vocab: 7, tgt_vocab: 6, max_length: 6 };
+        let mut m = GruModel::seeded(&cfg, &DecodingConfig::default(), dims, 2, &Device::Cpu).expect("model");
+        for threads in [1, 2] {
+            m.set_threads(threads);
+            let (max_steps, length_penalty) = (m.base.max_steps(), m.base.decoding().length_penalty);
+            for (beam_size, n_best) in [(3, 5), (4, 2)] {
+                let search = BeamSearch { beam_size, n_best, max_steps, length_penalty };
+                for rows in [&sources[..1], &sources[..]] {
+                    let what = format!("{attention:?} threads={threads} beam {beam_size} n_best {n_best}");
+                    let fast = m.beam_batch(rows, beam_size, n_best).expect("buffers");
+                    let composed = m.beam_with_candle_ops(&search, rows).expect("candle ops");
+                    assert_same_hypotheses(&what, fast.iter().flatten(), composed.iter().flatten());
+                    finished_early |= fast.iter().flatten().any(|h| h.ids.len() < max_steps);
+                }
+            }
+        }
+    }
+    assert!(finished_early, "some hypotheses must end before the last step");
 }

@@ -72,38 +72,13 @@ const DIRECT_FROM_ROWS: usize = 128;
 ///
 /// `x` is row-major `(b, k)`, `w` row-major `(n, k)`.
 pub fn linear_product(x: &[f32], b: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
-    linear_product_with(x, b, k, w, n, None)
-}
-
-/// [`linear_product`], with a `helper` thread computing the second half of a weight-major
-/// product's rows (one hand-over; for a few sentences, where the product is bound by
-/// reading the weight).
-pub fn linear_product_with(
-    x: &[f32],
-    b: usize,
-    k: usize,
-    w: &[f32],
-    n: usize,
-    helper: Option<&rayon::ThreadPool>,
-) -> Vec<f32> {
     if b >= DIRECT_FROM_ROWS {
         let mut y = vec![0f32; b * n];
         matmul(&mut y, View::rows(x, b, k), View::rows(w, n, k).t(), false);
         return y;
     }
     let mut yt = vec![0f32; n * b];
-    let xt = View::rows(x, b, k).t();
-    match helper.filter(|_| n >= 64) {
-        Some(pool) => {
-            let half = n / 2;
-            let (first, second) = yt.split_at_mut(half * b);
-            pool.in_place_scope(|scope| {
-                scope.spawn(|_| matmul(second, View::rows(&w[half * k..], n - half, k), xt, false));
-                matmul(first, View::rows(w, half, k), xt, false);
-            });
-        }
-        None => matmul(&mut yt, View::rows(w, n, k), xt, false),
-    }
+    matmul(&mut yt, View::rows(w, n, k), View::rows(x, b, k).t(), false);
     if b == 1 {
         yt
     } else {
@@ -193,16 +168,6 @@ mod tests {
         assert!(!huge.fits());
         let wraps = View { data: &data, rows: 2, cols: 3, rs: usize::MAX - 1, cs: 1 };
         assert!(!wraps.fits());
-    }
-
-    #[test]
-    fn a_product_split_with_a_helper_equals_the_whole_one() {
-        let (b, k, n) = (3, 9, 70);
-        let x: Vec<f32> = (0..b * k).map(|i| (i as f32 * 0.3).sin()).collect();
-        let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.7).cos()).collect();
-        let want = linear_product(&x, b, k, &w, n);
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
-        assert_eq!(linear_product_with(&x, b, k, &w, n, Some(&pool)), want);
     }
 
     #[test]

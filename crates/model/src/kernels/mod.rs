@@ -73,16 +73,11 @@ pub fn transposed(t: &Tensor) -> Result<Tensor> {
 
 /// `x Wᵀ + bias` for inference, without gradients: on the CPU computed weight-major,
 /// `(W xᵀ)ᵀ`, so that gemm packs nothing of the weight (packing the encoder's weights
-/// took a quarter of encoding one sentence); with a `helper` thread, split with it.
+/// took a quarter of encoding one sentence).
 ///
 /// # Shapes
 /// `x: (B, K)`, `w: (N, K)`, `bias: (N)` → `(B, N)`
-pub fn detached_product(
-    x: &Tensor,
-    w: &Tensor,
-    bias: Option<&Tensor>,
-    helper: Option<&rayon::ThreadPool>,
-) -> Result<Tensor> {
+pub fn detached_product(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let (b, k) = x.dims2()?;
     let (n, wk) = w.dims2()?;
     if wk != k || bias.is_some_and(|t| t.dims1().ok() != Some(n)) {
@@ -96,7 +91,7 @@ pub fn detached_product(
         }
         .detach());
     }
-    let mut y = with_f32(x, |x| with_f32(w, |w| matmul::linear_product_with(x, b, k, w, n, helper)))??;
+    let mut y = with_f32(x, |x| with_f32(w, |w| matmul::linear_product(x, b, k, w, n)))??;
     if let Some(bias) = bias {
         with_f32(bias, |bias| matmul::add_to_rows(&mut y, bias))?;
     }

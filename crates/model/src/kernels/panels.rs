@@ -280,7 +280,7 @@ mod tests {
         for &(k, n) in &[(3usize, 5usize), (17, 64), (33, 130), (64, 200)] {
             let w = values(n * k, 1);
             let panels = Panels::of_linear(&w, n, k);
-            for rows in [1usize, 2, 4, 5, 6, 11, 12] {
+            for rows in [1usize, 2, 3, 4, 5, 6, 9, 11, 12] {
                 let x = values(rows * k, rows);
                 let want = naive(&x, rows, k, &w, n);
                 let mut y = vec![f32::NAN; rows * n];
@@ -309,7 +309,7 @@ mod tests {
         for &(k, n) in &[(3usize, 5usize), (17, 64), (33, 130), (64, 200)] {
             let w = values(n * k, 1);
             let panels = Panels::of_linear(&w, n, k);
-            for m in [1usize, 2, 5, 6, 11, 12] {
+            for m in [1usize, 2, 3, 4, 5, 6, 9, 11, 12] {
                 for (outs, ks) in [(0..n, 0..k), (1..n - 1, 1..k), (n / 2..n, 0..k / 2 + 1)] {
                     let x = values(ks.len() * m, m);
                     let start = values(outs.len() * m, 7);

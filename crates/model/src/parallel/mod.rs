@@ -129,11 +129,3 @@ pub(crate) fn by_length<R: Send>(
     }
     slots.into_iter().map(|r| r.ok_or(ModelError::Worker)).collect()
 }
-
-/// One helper thread for greedy decoding of a few sentences (see `crate::gru::greedy`),
-/// started on first use; `None` if the system would not
-/// start it, and the work then stays on the calling thread.
-pub fn helper_pool() -> Option<&'static rayon::ThreadPool> {
-    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(1).build().ok()).as_ref()
-}

@@ -4,12 +4,15 @@
 //! one after the other (what needs only the state, what needs the last tokens, then the
 //! output layer over the new state), since the rows kept are known only after it.
 
+use std::sync::Arc;
+
 use candle_core::Tensor;
 
-use super::{BufferDecoder, Columns, HelperWork};
+use super::{panels_for, BufferDecoder, Columns, HelperWork};
 use crate::decode::{top_k_log_softmax, BatchState, BeamSearch, Hypothesis, RowStep};
 use crate::error::{ModelError, Result};
 use crate::gru::decoder::Memory;
+use crate::kernels::matmul::{transpose, transpose_into};
 use crate::parallel::Helper;
 
 /// The rows of a beam search: the buffers, each column's source and its length, and the
@@ -80,8 +83,64 @@ pub(crate) fn beam_search(
     h0: &Tensor,
     helper: Option<&Helper<'_, HelperWork>>,
 ) -> Result<Vec<Vec<Hypothesis>>> {
+    // The helper's share runs where the panels serve (a helper's view has no weight in
+    // place), as greedy decoding's does: up to a beam of every source's hypotheses.
+    let helper = helper.filter(|_| panels_for(search.beam_size.max(1) * lengths.len()));
     let c = decoder.columns(mem, h0, lengths, helper.is_some())?;
     let sources = (0..lengths.len() as u32).collect();
     let mut state = BufferBeams { decoder, c, sources, lengths: lengths.to_vec(), helper, logits: Vec::new() };
     search.search_batch(&mut state, lengths.len())
+}
+
+impl BufferDecoder<'_> {
+    /// The output layer's logits over the state, row-major `(N, V)` into `logits` (a beam
+    /// search reads whole rows): from the panels (a helper takes the first half of them)
+    /// or, for many columns, through gemm with the weight in place.
+    fn logits(&self, c: &mut Columns, helper: Option<&Helper<'_, HelperWork>>, logits: &mut Vec<f32>) {
+        let (n, vocab, hidden) = (c.n, self.out.rows, self.out.cols);
+        logits.resize(n * vocab, 0.0);
+        if helper.is_none() && !panels_for(n) {
+            // `W X` with the weight as gemm's left operand (as the greedy steps multiply;
+            // gemm would pack the whole weight as a right operand), then transposed.
+            let mut columns = std::mem::take(&mut c.logit_columns);
+            columns.resize(vocab * n, 0.0);
+            self.out.apply(&c.state, n, &mut columns);
+            transpose_into(logits, &columns, vocab, n);
+            c.logit_columns = columns;
+            return;
+        }
+        let Columns { state, work, .. } = c;
+        let x = transpose(state, hidden, n);
+        let count = self.out.packed.panel_count();
+        let (first, second) = match (helper, work.take()) {
+            (Some(helper), Some(mut theirs)) => {
+                let half = count / 2;
+                theirs.input.clear();
+                theirs.input.extend_from_slice(&x);
+                let packed = Arc::clone(self.packed);
+                let here = || self.out.packed.rows_part(&x, n, half..count);
+                let (second, mut theirs) = helper.join(here, move || {
+                    theirs.logits = packed.out.rows_part(&theirs.input, n, 0..half);
+                    theirs
+                });
+                let first = std::mem::take(&mut theirs.logits);
+                *work = Some(theirs);
+                (first, second)
+            }
+            (_, theirs) => {
+                *work = theirs;
+                (Vec::new(), self.out.packed.rows_part(&x, n, 0..count))
+            }
+        };
+        let split = first.len() / n.max(1);
+        if split == 0 {
+            logits.copy_from_slice(&second);
+            return;
+        }
+        let parts = first.chunks_exact(split).zip(second.chunks_exact(vocab - split));
+        for (row, (a, b)) in logits.chunks_exact_mut(vocab).zip(parts) {
+            row[..split].copy_from_slice(a);
+            row[split..].copy_from_slice(b);
+        }
+    }
 }

@@ -10,12 +10,13 @@
 //! between steps ([`crate::parallel::with_helper`]) and its jobs own what they read (a
 //! copy of the state, a shared handle on the packed weights).
 
+mod affine;
 mod beam;
 mod columns;
 mod packed;
 mod rows;
+mod step_buffers;
 
-use std::ops::Range;
 use std::sync::Arc;
 
 use candle_core::Tensor;
@@ -25,100 +26,17 @@ use super::attention::Attention;
 use super::decoder::{Decoder, Memory};
 use crate::decode::{record_greedy_step, Hypothesis};
 use crate::error::{expect_dims, ModelError, Result};
-use crate::kernels::matmul::{matmul, transpose, View};
-use crate::kernels::panels::Panels;
+use crate::kernels::matmul::transpose;
 use crate::kernels::ColumnPick;
 use crate::parallel::Helper;
 use crate::params::Linear;
+use affine::{output_rows, panels_for, Affine, OUTPUT_CHUNK};
 pub(crate) use beam::beam_search;
 pub(crate) use packed::PackedDecoder;
-use packed::{PackedLinear, Start};
+use packed::Start;
 pub(crate) use rows::greedy_rows;
-
-/// Output rows multiplied at a time before the greedy pick reads them (at 32 sentences,
-/// 64 KiB of logits: still in cache; the whole vocabulary's were not).
-const OUTPUT_CHUNK: usize = 512;
-
-/// Sentences (columns) from which a product reads its weight in place through gemm rather
-/// than from the panels. Measured with `s2s bench --decode-batches 2,4,8,12,16,32` (hidden
-/// 256, 5,000 target words, 2 threads, 2026-12-07): the panels decode 1.4–2.5× more
-/// sentences/s up to 8 columns a thread, and 0.7–0.8× gemm's at 16.
-const GEMM_COLUMNS: usize = 16;
-
-/// Whether a product over `n` columns reads the packed panels.
-fn panels_for(n: usize) -> bool {
-    n < GEMM_COLUMNS && Panels::fits(n)
-}
-
-/// `W x + b` with PyTorch's `(out, in)` weight: from its packed panels for a few columns,
-/// else read in place through gemm ([`panels_for`]; a helper's view has no weight in place:
-/// it runs only where the panels serve).
-#[derive(Clone, Copy)]
-struct Affine<'a> {
-    w: Option<&'a [f32]>,
-    packed: &'a PackedLinear,
-    rows: usize,
-    cols: usize,
-}
-
-impl<'a> Affine<'a> {
-    /// The packed layer alone (a helper's jobs).
-    fn packed(packed: &'a PackedLinear) -> Self {
-        let (rows, cols) = packed.dims();
-        Self { w: None, packed, rows, cols }
-    }
-
-    /// The packed layer and its weight `w` in place.
-    fn in_place(packed: &'a PackedLinear, w: &'a [f32]) -> Self {
-        Self { w: Some(w), ..Self::packed(packed) }
-    }
-
-    /// `dst = start + W[rows, cols] X` (the bias only if this layer has one).
-    ///
-    /// # Shapes
-    /// `x: (cols.len(), N)` → `dst: (rows.len(), N)`
-    fn apply_part(&self, rows: Range<usize>, cols: Range<usize>, x: &[f32], n: usize, dst: &mut [f32], start: Start) {
-        let Some(weight) = self.w.filter(|_| !panels_for(n)) else {
-            return self.packed.apply_part(rows, cols, x, n, dst, start);
-        };
-        let accumulate = match (start, &self.packed.bias) {
-            (Start::Bias, Some(b)) => {
-                for (row, &c) in dst.chunks_exact_mut(n).zip(&b[rows.clone()]) {
-                    row.fill(c);
-                }
-                true
-            }
-            (Start::Add, _) => true,
-            _ => false,
-        };
-        let w = View {
-            data: &weight[rows.start * self.cols + cols.start..],
-            rows: rows.len(),
-            cols: cols.len(),
-            rs: self.cols,
-            cs: 1,
-        };
-        matmul(dst, w, View::rows(x, cols.len(), n), accumulate);
-    }
-
-    /// `dst = W X + b`
-    fn apply(&self, x: &[f32], n: usize, dst: &mut [f32]) {
-        self.apply_part(0..self.rows, 0..self.cols, x, n, dst, Start::Bias);
-    }
-}
-
-/// The output rows `rows` over the state `(H, N)`, chunk by chunk into `chunk`, each chunk
-/// picked from while it is still in cache.
-fn output_rows(out: &Affine, rows: Range<usize>, state: &[f32], n: usize, chunk: &mut [f32]) -> ColumnPick {
-    let mut pick = ColumnPick::new(n);
-    for from in rows.clone().step_by(OUTPUT_CHUNK) {
-        let to = (from + OUTPUT_CHUNK).min(rows.end);
-        let z = &mut chunk[..(to - from) * n];
-        out.apply_part(from..to, 0..out.cols, state, n, z, Start::Bias);
-        pick.update(z, from);
-    }
-    pick
-}
+use step_buffers::Columns;
+pub(crate) use step_buffers::HelperWork;
 
 /// The helper's share of a step's state side: with `output`, the output rows `0..split`
 /// picked from; with `next`, the next step's `W_hh h + b_hh` into `gh`.
@@ -139,18 +57,6 @@ fn helper_share(
     pick
 }
 
-/// What a helper thread's job owns, handed over and back at each step so that no step
-/// allocates: its input (a copy of the state or of the embedded tokens), a chunk of
-/// output rows, the gate rows it computes, and its pick.
-pub(crate) struct HelperWork {
-    input: Vec<f32>,
-    chunk: Vec<f32>,
-    gates: Vec<f32>,
-    pick: Option<ColumnPick>,
-    /// Logits of the helper's output rows (a beam search's step).
-    logits: Vec<f32>,
-}
-
 /// How the attention scores its source positions.
 enum Scores<'a> {
     /// The notebook's location attention: a layer over `[embedded; hidden]`.
@@ -161,7 +67,7 @@ enum Scores<'a> {
     Dot { projected: bool },
 }
 
-/// The decoder's parameters for greedy decoding: the packed layers, the weights read in
+/// The decoder's parameters for decoding over buffers: the packed layers, the weights read in
 /// place (the embedding, Bahdanau's `va`, and the layers' weights for gemm).
 pub(crate) struct BufferDecoder<'a> {
     /// `(V, E)`
@@ -247,90 +153,6 @@ pub(crate) fn with_decoder<'a, R>(
         let helper_rows = balanced.min(out.rows);
         f(&BufferDecoder { embedding, e, h, scores, combine, w_ih, w_hh, out, helper_rows, packed })
     })?
-}
-
-/// One call's buffers, one column per sentence (or, in a beam search, per hypothesis).
-struct Columns {
-    /// Columns, source positions, hidden and embedding sizes.
-    n: usize,
-    s: usize,
-    h: usize,
-    e: usize,
-    /// `(S, H, N)` encoder outputs and, for the attentions that have them, keys.
-    outputs: Vec<f32>,
-    keys: Option<Vec<f32>>,
-    /// `(H, N)` decoder state.
-    state: Vec<f32>,
-    /// `(H, N)` Bahdanau's query `wa h`.
-    query: Vec<f32>,
-    /// `(S, N)`: scores and weights of the attention being prepared, and the weights of
-    /// the step whose state was last computed (what the hypotheses record).
-    scores: Vec<f32>,
-    weights: Vec<f32>,
-    used_weights: Vec<f32>,
-    /// `(E + H, N)`: embedded previous tokens, then the attention context.
-    joined: Vec<f32>,
-    /// `(H, N)` the location attention's GRU input `relu(attn_combine(joined))`.
-    combined: Vec<f32>,
-    /// `(3H, N)` gate pre-activations: input side (two parts) and hidden side.
-    gi: Vec<f32>,
-    gi_context: Vec<f32>,
-    gh: Vec<f32>,
-    /// `(OUTPUT_CHUNK, N)` output rows (this thread's side of a step).
-    chunks: Vec<f32>,
-    /// `(V, N)` the whole output layer's logits (a beam search's step through gemm).
-    logit_columns: Vec<f32>,
-    /// The helper's buffers while this thread holds them.
-    work: Option<HelperWork>,
-}
-
-impl Columns {
-    /// Keeps the columns `rows` (in this order; a column may repeat) of what carries over
-    /// from one step to the next (the state, and unless `same_sources` says that every
-    /// kept column reads the same source as the column now in its place, the encoder's
-    /// outputs and keys), and sizes the step's other buffers for as many columns.
-    ///
-    /// # Panics
-    /// When a row is not below the number of columns (the caller checks).
-    fn select(&mut self, rows: &[u32], same_sources: bool) {
-        let n = self.n;
-        let gather = |v: &mut Vec<f32>| {
-            if let Some(per_row) = v.len().checked_div(n) {
-                let mut kept = Vec::with_capacity(per_row * rows.len());
-                for col in v.chunks_exact(n) {
-                    kept.extend(rows.iter().map(|&r| col[r as usize]));
-                }
-                *v = kept;
-            }
-        };
-        gather(&mut self.state);
-        if !same_sources {
-            gather(&mut self.outputs);
-            if let Some(keys) = &mut self.keys {
-                gather(keys);
-            }
-        }
-        let (m, s, h, e) = (rows.len(), self.s, self.h, self.e);
-        self.n = m;
-        for (buffer, per_column) in [
-            (&mut self.query, h),
-            (&mut self.scores, s),
-            (&mut self.weights, s),
-            (&mut self.used_weights, s),
-            (&mut self.joined, e + h),
-            (&mut self.combined, h),
-            (&mut self.gi, 3 * h),
-            (&mut self.gi_context, 3 * h),
-            (&mut self.gh, 3 * h),
-            (&mut self.chunks, OUTPUT_CHUNK),
-        ] {
-            buffer.resize(per_column * m, 0.0);
-        }
-        if let Some(work) = &mut self.work {
-            work.chunk.resize(OUTPUT_CHUNK * m, 0.0);
-            work.gates.resize(3 * h * m, 0.0);
-        }
-    }
 }
 
 impl BufferDecoder<'_> {
@@ -492,57 +314,6 @@ impl BufferDecoder<'_> {
         }
         pick.merge(&later);
         pick.finish()
-    }
-
-    /// The output layer's logits over the state, row-major `(N, V)` into `logits` (a beam
-    /// search reads whole rows): from the panels (a helper takes the first half of them)
-    /// or, for many columns, through gemm with the weight in place.
-    fn logits(&self, c: &mut Columns, helper: Option<&Helper<'_, HelperWork>>, logits: &mut Vec<f32>) {
-        let (n, vocab, hidden) = (c.n, self.out.rows, self.out.cols);
-        logits.resize(n * vocab, 0.0);
-        if helper.is_none() && !panels_for(n) {
-            // `W X` with the weight as gemm's left operand (as the greedy steps multiply;
-            // gemm would pack the whole weight as a right operand), then transposed.
-            let mut columns = std::mem::take(&mut c.logit_columns);
-            columns.resize(vocab * n, 0.0);
-            self.out.apply(&c.state, n, &mut columns);
-            crate::kernels::matmul::transpose_into(logits, &columns, vocab, n);
-            c.logit_columns = columns;
-            return;
-        }
-        let Columns { state, work, .. } = c;
-        let x = transpose(state, hidden, n);
-        let count = self.out.packed.panel_count();
-        let (first, second) = match (helper, work.take()) {
-            (Some(helper), Some(mut theirs)) => {
-                let half = count / 2;
-                theirs.input.clear();
-                theirs.input.extend_from_slice(&x);
-                let packed = Arc::clone(self.packed);
-                let here = || self.out.packed.rows_part(&x, n, half..count);
-                let (second, mut theirs) = helper.join(here, move || {
-                    theirs.logits = packed.out.rows_part(&theirs.input, n, 0..half);
-                    theirs
-                });
-                let first = std::mem::take(&mut theirs.logits);
-                *work = Some(theirs);
-                (first, second)
-            }
-            (_, theirs) => {
-                *work = theirs;
-                (Vec::new(), self.out.packed.rows_part(&x, n, 0..count))
-            }
-        };
-        let split = first.len() / n.max(1);
-        if split == 0 {
-            logits.copy_from_slice(&second);
-            return;
-        }
-        let parts = first.chunks_exact(split).zip(second.chunks_exact(vocab - split));
-        for (row, (a, b)) in logits.chunks_exact_mut(vocab).zip(parts) {
-            row[..split].copy_from_slice(a);
-            row[split..].copy_from_slice(b);
-        }
     }
 
     /// What needs the previous tokens: their embedding, the rest of the GRU input (for

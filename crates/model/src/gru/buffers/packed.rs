@@ -1,5 +1,5 @@
-//! The decoder's product weights packed once in column panels ([`Panels`]) for greedy
-//! decoding, each with a copy of its bias: what [`super::BufferDecoder`] multiplies by,
+//! The decoder's product weights packed once in column panels ([`Panels`]) for decoding
+//! (greedy and beam), each with a copy of its bias: what [`super::BufferDecoder`] multiplies by,
 //! and what a helper thread's jobs hold a shared handle on ([`PackedDecoder`] in an `Arc`).
 //! Kept by a frozen model or for an inference span (`crate::packed_copy`), else packed
 //! for each decoding call (about 8 MB, a few milliseconds, at hidden size 256 and 5,000
@@ -98,7 +98,7 @@ impl PackedLinear {
     }
 }
 
-/// The greedy decoder's packed layers.
+/// The buffer decoder's packed layers (greedy and beam).
 #[derive(Debug)]
 pub(crate) struct PackedDecoder {
     pub(super) out: PackedLinear,

@@ -9,7 +9,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::gru_cell::{gates, gates_mut, unit_backward, unit_forward};
 use super::Products;
-use crate::kernels::matmul::{add_to_rows, linear_product, linear_product_with, matmul, transpose, View};
+use crate::kernels::matmul::{add_to_rows, linear_product, matmul, transpose, View};
 use crate::kernels::{f32_slice, with_f32};
 
 /// What the forward pass keeps for the backward pass, time-major in processing order.
@@ -25,8 +25,7 @@ struct GruSequence {
     /// `(B, S)` 1.0 at real positions, or `None` when nothing is padded.
     mask: Option<Vec<f32>>,
     reverse: bool,
-    /// Detached for inference: nothing is kept for backward, and each step's `W_hh h` is
-    /// shared with the helper thread if there is one.
+    /// Detached for inference: nothing is kept for backward.
     products: Products,
     saved: Mutex<Option<Saved>>,
 }
@@ -110,7 +109,7 @@ impl CustomOp3 for GruSequence {
             let gh = &mut saved.gh[slot * b * 3 * hs..(slot + 1) * b * 3 * hs];
             // Weight-major: gemm packs nothing of W_hh (2.6× faster at 32 rows than h W_hhᵀ,
             // which packed the whole weight at every step).
-            gh.copy_from_slice(&linear_product_with(&h, b, hs, w, 3 * hs, self.products.helper()));
+            gh.copy_from_slice(&linear_product(&h, b, hs, w, 3 * hs));
             add_to_rows(gh, bias);
             for row in 0..b {
                 let m = self.mask_at(row, t, s);

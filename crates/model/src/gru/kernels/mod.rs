@@ -14,23 +14,15 @@ pub use gru_sequence::gru_sequence;
 pub use memory_products::{dot_scores, weighted_sum};
 
 /// How the encoder's products are computed: tracked for gradients (training), or
-/// detached for inference, weight-major (see `detached_product`) and, with a helper
-/// thread, split with it by weight rows.
+/// detached for inference, weight-major (see `crate::kernels::detached_product`).
 #[derive(Debug, Clone, Copy)]
 pub enum Products {
     Tracked,
-    Detached(Option<&'static rayon::ThreadPool>),
+    Detached,
 }
 
 impl Products {
     pub fn is_detached(self) -> bool {
-        matches!(self, Self::Detached(_))
-    }
-
-    pub fn helper(self) -> Option<&'static rayon::ThreadPool> {
-        match self {
-            Self::Detached(h) => h,
-            Self::Tracked => None,
-        }
+        matches!(self, Self::Detached)
     }
 }

@@ -14,7 +14,7 @@ use candle_core::Tensor;
 
 use super::{Norm, Transformer};
 use crate::error::Result;
-use crate::kernels::matmul::{add_to_rows, linear_product_with};
+use crate::kernels::matmul::{add_to_rows, linear_product};
 use crate::kernels::panels::Panels;
 use crate::parallel::{with_helper, Helper};
 use crate::transformer::kernels::moments;
@@ -173,7 +173,7 @@ fn product_into(helper: Option<&Helper<'_, Vec<f32>>>, y: &mut Vec<f32>, x: &[f3
         return;
     }
     if !Panels::fits(n) {
-        *y = linear_product_with(x, n, k, dense.w, out, None);
+        *y = linear_product(x, n, k, dense.w, out);
         return;
     }
     y.resize(n * out, 0.0);
