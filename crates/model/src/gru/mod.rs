@@ -242,7 +242,7 @@ impl TranslationModel for GruModel {
         let parts = threads.min(b / ROWS_PER_THREAD).max(1);
         let packed = self.packed.get(|| buffers::PackedDecoder::of(&self.decoder))?;
         buffers::with_decoder(&self.decoder, &packed, |decoder| {
-            let run = |rows: &[Vec<u32>], helper: Option<&Helper<'_, buffers::HelperWork>>| {
+            let run = |rows: &[Vec<u32>], helper: Option<&Helper<'_>>| {
                 let (mem, h0, lengths) = self.encode_sources(rows)?;
                 decoder.decode(&mem, &h0, &lengths, steps, stop_at_eos, helper)
             };
@@ -301,7 +301,7 @@ impl TranslationModel for GruModel {
         let parts = threads.min(sources.len()).max(1);
         let packed = self.packed.get(|| buffers::PackedDecoder::of(&self.decoder))?;
         buffers::with_decoder(&self.decoder, &packed, |decoder| {
-            let run = |group: &[Vec<u32>], helper: Option<&Helper<'_, buffers::HelperWork>>| {
+            let run = |group: &[Vec<u32>], helper: Option<&Helper<'_>>| {
                 let (mem, h0, lengths) = self.encode_sources(group)?;
                 buffers::beam_search(&search, decoder, &mem, &lengths, &h0, helper)
             };

@@ -3,8 +3,10 @@
 //! out in consecutive chunks.
 
 mod spinning_helper;
+mod split_product;
 
 pub(crate) use spinning_helper::{with_helper, Helper};
+pub(crate) use split_product::product_all_shared;
 
 use candle_core::backprop::GradStore;
 use candle_core::Tensor;

@@ -59,17 +59,20 @@ fn lock<V>(m: &Mutex<V>) -> MutexGuard<'_, V> {
 
 /// The calling thread's handle on the helper, for one call: [`Helper::join`] runs one
 /// closure on each thread. Not `Sync`: one thread posts jobs, one at a time.
-pub struct Helper<'a, T> {
+pub struct Helper<'a> {
     thread: &'a Thread,
-    results: PhantomData<fn() -> T>,
     not_sync: PhantomData<Cell<()>>,
 }
 
-impl<T: Send + 'static> Helper<'_, T> {
+impl Helper<'_> {
     /// Runs `there` on the helper thread while `here` runs on this one, and returns both
     /// results once both are done (also when `here` panics: the helper's job ends first).
     /// A panic in either resumes on this thread.
-    pub fn join<A>(&self, here: impl FnOnce() -> A, there: impl FnOnce() -> T + Send + 'static) -> (A, T) {
+    pub fn join<A, T: Send + 'static>(
+        &self,
+        here: impl FnOnce() -> A,
+        there: impl FnOnce() -> T + Send + 'static,
+    ) -> (A, T) {
         *lock(&SHARED.job) = Some(Box::new(move || Box::new(there()) as Box<dyn Any + Send>));
         let want = SHARED.posted.fetch_add(1, Ordering::SeqCst) + 1;
         if SHARED.sleeping.load(Ordering::SeqCst) {
@@ -151,13 +154,13 @@ impl Drop for HelpingEnds {
 /// One call at a time: calls that run at once (a server's requests) already keep the
 /// cores busy, and a spinning helper each took the cores from them (`s2s serve`, a GRU
 /// run, 8 clients: 77 requests/s against 730 with rayon's one shared helper, 2026-12-07).
-pub fn with_helper<T: Send + 'static, R>(f: impl FnOnce(Option<&Helper<'_, T>>) -> R) -> R {
+pub fn with_helper<R>(f: impl FnOnce(Option<&Helper<'_>>) -> R) -> R {
     if HELPING.swap(true, Ordering::AcqRel) {
         return f(None);
     }
     let _ends = HelpingEnds;
     match helper_thread() {
-        Some(thread) => f(Some(&Helper { thread, results: PhantomData, not_sync: PhantomData })),
+        Some(thread) => f(Some(&Helper { thread, not_sync: PhantomData })),
         None => f(None),
     }
 }
@@ -168,9 +171,9 @@ mod tests {
 
     /// Runs `f` with the helper once this test's turn comes (under `cargo test` other
     /// tests' calls share the process and may have it).
-    fn with_turn<T: Send + 'static, R>(f: impl Fn(&Helper<'_, T>) -> R) -> R {
+    fn with_turn<R>(f: impl Fn(&Helper<'_>) -> R) -> R {
         loop {
-            if let Some(r) = with_helper(|h: Option<&Helper<'_, T>>| h.map(&f)) {
+            if let Some(r) = with_helper(|h| h.map(&f)) {
                 return r;
             }
             thread::sleep(Duration::from_millis(2));
@@ -204,20 +207,19 @@ mod tests {
     /// and the helper serves the next call either way.
     #[test]
     fn panics_resume_on_the_caller_and_the_helper_goes_on() {
-        let job = catch_unwind(|| with_turn(|helper: &Helper<'_, u32>| helper.join(|| 1, || panic!("job failed"))));
+        let job = catch_unwind(|| with_turn(|helper| helper.join(|| 1, || panic!("job failed"))));
         assert!(job.is_err());
-        let here = catch_unwind(|| with_turn(|helper: &Helper<'_, u32>| helper.join(|| panic!("here failed"), || 2)));
+        let here = catch_unwind(|| with_turn(|helper| helper.join(|| panic!("here failed"), || 2)));
         assert!(here.is_err());
-        assert_eq!(with_turn(|helper: &Helper<'_, u32>| helper.join(|| 3, || 4)), (3, 4));
+        assert_eq!(with_turn(|helper| helper.join(|| 3, || 4)), (3, 4));
     }
 
     /// One call at a time has the helper: a call that starts while another has it runs
     /// alone, and the next call after them gets it again.
     #[test]
     fn one_call_at_a_time_has_the_helper() {
-        let inner =
-            with_turn(|_outer: &Helper<'_, u32>| with_helper(|inner: Option<&Helper<'_, u32>>| inner.is_some()));
+        let inner = with_turn(|_outer| with_helper(|inner| inner.is_some()));
         assert!(!inner, "the inner call runs alone");
-        assert_eq!(with_turn(|helper: &Helper<'_, u32>| helper.join(|| 5, || 6)), (5, 6), "free again");
+        assert_eq!(with_turn(|helper| helper.join(|| 5, || 6)), (5, 6), "free again");
     }
 }

@@ -4,15 +4,14 @@
 //! one after the other (what needs only the state, what needs the last tokens, then the
 //! output layer over the new state), since the rows kept are known only after it.
 
-use std::sync::Arc;
-
 use candle_core::Tensor;
 
-use super::{panels_for, BufferDecoder, Columns, HelperWork};
+use super::{panels_for, BufferDecoder, Columns};
 use crate::decode::{top_k_log_softmax, BatchState, BeamSearch, Hypothesis, RowStep};
 use crate::error::{ModelError, Result};
 use crate::gru::decoder::Memory;
 use crate::kernels::matmul::{transpose, transpose_into};
+use crate::parallel::product_all_shared;
 use crate::parallel::Helper;
 
 /// The rows of a beam search: the buffers, each column's source and its length, and the
@@ -22,7 +21,7 @@ struct BufferBeams<'d, 'h, 'a> {
     c: Columns,
     sources: Vec<u32>,
     lengths: Vec<usize>,
-    helper: Option<&'h Helper<'h, HelperWork>>,
+    helper: Option<&'h Helper<'h>>,
     logits: Vec<f32>,
 }
 
@@ -81,7 +80,7 @@ pub(crate) fn beam_search(
     mem: &Memory,
     lengths: &[usize],
     h0: &Tensor,
-    helper: Option<&Helper<'_, HelperWork>>,
+    helper: Option<&Helper<'_>>,
 ) -> Result<Vec<Vec<Hypothesis>>> {
     // The helper's share runs where the panels serve (a helper's view has no weight in
     // place), as greedy decoding's does: up to a beam of every source's hypotheses.
@@ -94,9 +93,9 @@ pub(crate) fn beam_search(
 
 impl BufferDecoder<'_> {
     /// The output layer's logits over the state, row-major `(N, V)` into `logits` (a beam
-    /// search reads whole rows): from the panels (a helper takes the first half of them)
-    /// or, for many columns, through gemm with the weight in place.
-    fn logits(&self, c: &mut Columns, helper: Option<&Helper<'_, HelperWork>>, logits: &mut Vec<f32>) {
+    /// search reads whole rows): from the panels (a helper takes half of them,
+    /// [`product_all_shared`]) or, for many columns, through gemm with the weight in place.
+    fn logits(&self, c: &mut Columns, helper: Option<&Helper<'_>>, logits: &mut Vec<f32>) {
         let (n, vocab, hidden) = (c.n, self.out.rows, self.out.cols);
         logits.resize(n * vocab, 0.0);
         if helper.is_none() && !panels_for(n) {
@@ -109,38 +108,12 @@ impl BufferDecoder<'_> {
             c.logit_columns = columns;
             return;
         }
-        let Columns { state, work, .. } = c;
-        let x = transpose(state, hidden, n);
-        let count = self.out.packed.panel_count();
-        let (first, second) = match (helper, work.take()) {
-            (Some(helper), Some(mut theirs)) => {
-                let half = count / 2;
-                theirs.input.clear();
-                theirs.input.extend_from_slice(&x);
-                let packed = Arc::clone(self.packed);
-                let here = || self.out.packed.rows_part(&x, n, half..count);
-                let (second, mut theirs) = helper.join(here, move || {
-                    theirs.logits = packed.out.rows_part(&theirs.input, n, 0..half);
-                    theirs
-                });
-                let first = std::mem::take(&mut theirs.logits);
-                *work = Some(theirs);
-                (first, second)
+        let x = transpose(&c.state, hidden, n);
+        product_all_shared(&self.out.packed.panels, helper, logits, &x, n);
+        if let Some(b) = &self.out.packed.bias {
+            for row in logits.chunks_exact_mut(vocab) {
+                row.iter_mut().zip(b).for_each(|(v, &c)| *v += c);
             }
-            (_, theirs) => {
-                *work = theirs;
-                (Vec::new(), self.out.packed.rows_part(&x, n, 0..count))
-            }
-        };
-        let split = first.len() / n.max(1);
-        if split == 0 {
-            logits.copy_from_slice(&second);
-            return;
-        }
-        let parts = first.chunks_exact(split).zip(second.chunks_exact(vocab - split));
-        for (row, (a, b)) in logits.chunks_exact_mut(vocab).zip(parts) {
-            row[..split].copy_from_slice(a);
-            row[split..].copy_from_slice(b);
         }
     }
 }

@@ -189,7 +189,6 @@ impl BufferDecoder<'_> {
             chunk: vec![0.0; OUTPUT_CHUNK * n],
             gates: vec![0.0; 3 * h * n],
             pick: None,
-            logits: Vec::new(),
         });
         Ok(Columns {
             n,
@@ -226,7 +225,7 @@ impl BufferDecoder<'_> {
         lengths: &[usize],
         steps: usize,
         stop_at_eos: bool,
-        helper: Option<&Helper<'_, HelperWork>>,
+        helper: Option<&Helper<'_>>,
     ) -> Result<Vec<Hypothesis>> {
         let n = lengths.len();
         // The helper's share runs where the panels serve (a helper's view has no weight in
@@ -267,7 +266,7 @@ impl BufferDecoder<'_> {
         lengths: &[usize],
         output: bool,
         next: bool,
-        helper: Option<&Helper<'_, HelperWork>>,
+        helper: Option<&Helper<'_>>,
     ) -> (Vec<u32>, Vec<f32>) {
         let (n, vocab) = (c.n, self.out.rows);
         let split = if output && helper.is_some() { self.helper_rows } else { 0 };
@@ -319,13 +318,7 @@ impl BufferDecoder<'_> {
     /// What needs the previous tokens: their embedding, the rest of the GRU input (for
     /// the location attention, its attention and `relu(attn_combine(..))` first), and the
     /// GRU update of `c.state`.
-    fn token_side(
-        &self,
-        c: &mut Columns,
-        prev: &[u32],
-        lengths: &[usize],
-        helper: Option<&Helper<'_, HelperWork>>,
-    ) -> Result<()> {
+    fn token_side(&self, c: &mut Columns, prev: &[u32], lengths: &[usize], helper: Option<&Helper<'_>>) -> Result<()> {
         let (n, e) = (c.n, self.e);
         let Columns {
             outputs,

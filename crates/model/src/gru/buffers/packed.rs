@@ -6,6 +6,7 @@
 //! target words).
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use candle_core::Tensor;
 
@@ -29,14 +30,14 @@ pub(super) enum Start {
 /// A layer's weight `(out, in)` packed in panels, and its bias.
 #[derive(Debug)]
 pub(super) struct PackedLinear {
-    panels: Panels,
+    pub(super) panels: Arc<Panels>,
     pub(super) bias: Option<Vec<f32>>,
 }
 
 impl PackedLinear {
     fn new(w: &Tensor, b: Option<&Tensor>) -> Result<Self> {
         let (n, k) = w.dims2()?;
-        let panels = crate::kernels::with_f32(w, |v| Panels::of_linear(v, n, k))?;
+        let panels = Arc::new(crate::kernels::with_f32(w, |v| Panels::of_linear(v, n, k))?);
         Ok(Self { panels, bias: b.map(Tensor::to_vec1::<f32>).transpose()? })
     }
 
@@ -74,27 +75,6 @@ impl PackedLinear {
             }
             _ => {}
         }
-    }
-}
-
-impl PackedLinear {
-    /// How many panels the packed weight has (a split between threads is by panels).
-    pub(super) fn panel_count(&self) -> usize {
-        self.panels.count()
-    }
-
-    /// `x Wᵀ + b` over the output columns of `panels` only, row-major: `x` `(n, in)`, the
-    /// result `(n, columns of panels)`.
-    pub(super) fn rows_part(&self, x: &[f32], n: usize, panels: Range<usize>) -> Vec<f32> {
-        let columns = self.panels.columns(&panels);
-        let mut y = vec![0f32; n * columns.len()];
-        self.panels.product_into(&mut y, x, n, panels);
-        if let Some(b) = &self.bias {
-            for row in y.chunks_exact_mut(columns.len().max(1)) {
-                row.iter_mut().zip(&b[columns.clone()]).for_each(|(v, &c)| *v += c);
-            }
-        }
-        y
     }
 }
 

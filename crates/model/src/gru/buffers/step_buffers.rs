@@ -4,17 +4,14 @@
 use super::affine::OUTPUT_CHUNK;
 use crate::kernels::ColumnPick;
 
-/// What a helper thread's job owns, handed over and back at each step so that a greedy
-/// step allocates nothing for it (a beam step's logits are new at each step): its input (a
-/// copy of the state, of the embedded tokens, or of the state's rows), a chunk of output
-/// rows, the gate rows it computes, and its pick.
+/// What a helper thread's job owns, handed over and back at each step so that a step
+/// allocates nothing for it: its input (a copy of the state or of the embedded tokens), a
+/// chunk of output rows, the gate rows it computes, and its pick.
 pub(crate) struct HelperWork {
     pub(super) input: Vec<f32>,
     pub(super) chunk: Vec<f32>,
     pub(super) gates: Vec<f32>,
     pub(super) pick: Option<ColumnPick>,
-    /// Logits of the helper's output rows (a beam search's step).
-    pub(super) logits: Vec<f32>,
 }
 
 /// One call's buffers, one column per sentence (or, in a beam search, per hypothesis).

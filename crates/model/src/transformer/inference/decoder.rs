@@ -57,7 +57,7 @@ pub(in crate::transformer) struct Decoder<'w> {
     /// Source length and memory width `S` (the longest source).
     lengths: Vec<usize>,
     width: usize,
-    helper: Option<&'w Helper<'w, Vec<f32>>>,
+    helper: Option<&'w Helper<'w>>,
     /// Source of each row.
     sources: Vec<usize>,
     /// Per layer, the keys and values of every step, time-major.
@@ -280,7 +280,7 @@ pub(super) fn with_decoder<R>(
     model: &Transformer,
     memory: &Memory,
     steps: usize,
-    helper: Option<&Helper<'_, Vec<f32>>>,
+    helper: Option<&Helper<'_>>,
     packed: &Packed,
     search: impl FnOnce(&mut Decoder) -> Result<R>,
 ) -> Result<R> {

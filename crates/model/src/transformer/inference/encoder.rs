@@ -64,7 +64,7 @@ pub(super) fn encode(
     model: &Transformer,
     sources: &[Vec<u32>],
     packed: &Packed,
-    helper: Option<&Helper<'_, Vec<f32>>>,
+    helper: Option<&Helper<'_>>,
 ) -> Result<Memory> {
     let (d, heads) = (model.family.hidden_size, model.family.heads);
     let dh = d / heads.max(1);

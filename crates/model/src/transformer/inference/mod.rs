@@ -16,7 +16,7 @@ use super::{Norm, Transformer};
 use crate::error::Result;
 use crate::kernels::matmul::{add_to_rows, linear_product};
 use crate::kernels::panels::Panels;
-use crate::parallel::{with_helper, Helper};
+use crate::parallel::{product_all_shared, with_helper, Helper};
 use crate::transformer::kernels::moments;
 
 pub(super) use decoder::{forced_nll, Decoder};
@@ -165,7 +165,7 @@ fn residual(
 /// packed panels, half of them on the `helper` thread when there is one; through gemm for
 /// many rows on a CPU without AVX-512.
 #[inline(never)] // its own line in a profile
-fn product_into(helper: Option<&Helper<'_, Vec<f32>>>, y: &mut Vec<f32>, x: &[f32], n: usize, dense: Dense) {
+fn product_into(helper: Option<&Helper<'_>>, y: &mut Vec<f32>, x: &[f32], n: usize, dense: Dense) {
     let panels = dense.panels;
     let (k, out) = (panels.inputs(), panels.outputs());
     if n == 0 {
@@ -176,38 +176,12 @@ fn product_into(helper: Option<&Helper<'_, Vec<f32>>>, y: &mut Vec<f32>, x: &[f3
         *y = linear_product(x, n, k, dense.w, out);
         return;
     }
-    y.resize(n * out, 0.0);
-    match helper.filter(|_| panels.count() >= 2) {
-        None => panels.product_all_into(y, x, n),
-        Some(helper) => {
-            let half = panels.count() / 2;
-            let (theirs, rows) = (Arc::clone(panels), x.to_vec());
-            let (first, second) = helper.join(
-                || {
-                    let mut part = vec![0f32; n * panels.columns(&(0..half)).len()];
-                    panels.product_into(&mut part, x, n, 0..half);
-                    part
-                },
-                move || {
-                    let all = half..theirs.count();
-                    let mut part = vec![0f32; n * theirs.columns(&all).len()];
-                    theirs.product_into(&mut part, &rows, n, all);
-                    part
-                },
-            );
-            let split = first.len() / n.max(1);
-            for ((row, a), b) in y.chunks_exact_mut(out).zip(first.chunks_exact(split)).zip(second.chunks(out - split))
-            {
-                row[..split].copy_from_slice(a);
-                row[split..].copy_from_slice(b);
-            }
-        }
-    }
+    product_all_shared(panels, helper, y, x, n);
 }
 
 /// `x Wᵀ + b` for `n` rows of `x`.
 #[inline(never)] // its own line in a profile
-fn linear(helper: Option<&Helper<'_, Vec<f32>>>, x: &[f32], n: usize, dense: Dense) -> Vec<f32> {
+fn linear(helper: Option<&Helper<'_>>, x: &[f32], n: usize, dense: Dense) -> Vec<f32> {
     let mut y = Vec::new();
     product_into(helper, &mut y, x, n, dense);
     add_to_rows(&mut y, dense.b);
@@ -225,7 +199,7 @@ pub(super) fn decode_sources<R>(
     packed: &Packed,
     search: impl FnOnce(&mut Decoder) -> Result<R>,
 ) -> Result<R> {
-    let run = |helper: Option<&Helper<'_, Vec<f32>>>| -> Result<R> {
+    let run = |helper: Option<&Helper<'_>>| -> Result<R> {
         let memory = encoder::encode(model, sources, packed, helper)?;
         decoder::with_decoder(model, &memory, steps, helper, packed, search)
     };
