@@ -20,6 +20,18 @@ pub struct Encoder {
     dropout: f64,
 }
 
+/// The encoder's parameters, for inference over plain buffers.
+pub(crate) struct EncoderParts<'a> {
+    /// `(V, E)`
+    pub embedding: &'a Tensor,
+    /// Every layer's directions, forward first (`layer · D + direction`): `weight_ih`,
+    /// `bias_ih`, `weight_hh`, `bias_hh`.
+    pub layers: Vec<[&'a Tensor; 4]>,
+    /// 1 or 2 (bidirectional)
+    pub directions: usize,
+    pub hidden: usize,
+}
+
 /// Encoder results for one batch.
 #[derive(Debug, Clone)]
 pub struct Encoded {
@@ -45,6 +57,17 @@ impl Encoder {
             layers.push((fwd, bwd));
         }
         Ok(Self { embedding: embedding(src_vocab, emb, vb.pp("embedding"))?, layers, hidden: h, dropout: cfg.dropout })
+    }
+
+    pub(crate) fn parts(&self) -> EncoderParts<'_> {
+        let layers = self.layers.iter().flat_map(|(fwd, bwd)| std::iter::once(fwd).chain(bwd)).map(GruLayer::params);
+        let directions = if self.layers.iter().any(|(_, bwd)| bwd.is_some()) { 2 } else { 1 };
+        EncoderParts {
+            embedding: self.embedding.embeddings(),
+            layers: layers.collect(),
+            directions,
+            hidden: self.hidden,
+        }
     }
 
     /// Detached `products` (inference) compute the products without gradients.

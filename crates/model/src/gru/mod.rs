@@ -1,8 +1,8 @@
 //! The GRU family: a GRU encoder and an attention decoder (the PyTorch notebook's model
 //! and the NMT recipe's options), its config ([`GruConfig`]), its kernels, and its
-//! decoders (greedy and beam search over plain buffers on the CPU, `buffers`; step by
-//! step with candle's ops elsewhere and with input feeding, `buffers::greedy_rows` and
-//! `beam`).
+//! inference (encoding, greedy and beam search over plain buffers on the CPU, `buffers`;
+//! step by step with candle's ops elsewhere and with input feeding, `buffers::greedy_rows`
+//! and `beam`).
 //!
 //! Parameter names: `encoder.embedding.weight`, `encoder.gru.*` (PyTorch's `nn.GRU`
 //! names), `decoder.*` (see `decoder::Decoder`), `bridge.*` (with `bridge` only).
@@ -51,8 +51,8 @@ pub struct GruModel {
     decoder: Decoder,
     /// `bridge`, `Linear(D·H → H)` from the encoder's final states (`model.bridge`).
     bridge: Option<Linear>,
-    /// The decoder's layers packed for decoding on the CPU, greedy and beam (`crate::packed_copy`).
-    packed: PackedCopy<buffers::PackedDecoder>,
+    /// The model's layers packed for inference on the CPU (`crate::packed_copy`).
+    packed: PackedCopy<buffers::PackedModel>,
 }
 
 impl GruModel {
@@ -108,11 +108,7 @@ impl GruModel {
         products: Products,
     ) -> Result<(Memory, Tensor)> {
         let b = lengths.len();
-        if let Some(max) = self.decoder.attention().max_source_length() {
-            if let Some(&len) = lengths.iter().find(|&&l| l > max) {
-                return Err(ModelError::SourceTooLong { len, max });
-            }
-        }
+        self.check_lengths(lengths.iter().copied())?;
         let src = Tensor::from_slice(src, (b, s), self.base.device())?;
         let mask = if lengths.iter().all(|&l| l == s) {
             None
@@ -128,6 +124,27 @@ impl GruModel {
             None => enc.final_hidden,
         };
         Ok((self.decoder.memory(enc.outputs, bias, products)?, self.decoder.initial_state(h0)?))
+    }
+
+    /// An error for a source longer than the attention can handle (the location attention's
+    /// `max_length`).
+    fn check_lengths(&self, lengths: impl IntoIterator<Item = usize>) -> Result<()> {
+        if let Some(max) = self.decoder.attention().max_source_length() {
+            if let Some(len) = lengths.into_iter().find(|&l| l > max) {
+                return Err(ModelError::SourceTooLong { len, max });
+            }
+        }
+        Ok(())
+    }
+
+    /// The parts inference over buffers reads.
+    fn parts(&self) -> (&Encoder, Option<&Linear>, &Decoder) {
+        (&self.encoder, self.bridge.as_ref(), &self.decoder)
+    }
+
+    /// The model's layers packed for inference over buffers.
+    fn pack(&self) -> Result<buffers::PackedModel> {
+        buffers::PackedModel::of(&self.encoder, self.bridge.as_ref(), &self.decoder)
     }
 
     /// Pads `sources` into one batch and encodes it for inference: the decoder memory, the
@@ -240,11 +257,12 @@ impl TranslationModel for GruModel {
         }
         let threads = self.base.cpu_threads();
         let parts = threads.min(b / ROWS_PER_THREAD).max(1);
-        let packed = self.packed.get(|| buffers::PackedDecoder::of(&self.decoder))?;
-        buffers::with_decoder(&self.decoder, &packed, |decoder| {
+        self.check_lengths(sources.iter().map(Vec::len))?;
+        let packed = self.packed.get(|| self.pack())?;
+        buffers::with_model(self.parts(), &packed, |encoder, decoder| {
             let run = |rows: &[Vec<u32>], helper: Option<&Helper<'_>>| {
-                let (mem, h0, lengths) = self.encode_sources(rows)?;
-                decoder.decode(&mem, &h0, &lengths, steps, stop_at_eos, helper)
+                let encoded = encoder.encode(rows, helper)?;
+                decoder.decode(&encoded, steps, stop_at_eos, helper)
             };
             if parts == 1 && threads > 1 {
                 return with_helper(|helper| run(sources, helper));
@@ -257,7 +275,7 @@ impl TranslationModel for GruModel {
     /// each call.
     fn freeze(&mut self) -> Result<()> {
         if self.base.device().is_cpu() {
-            self.packed.freeze(|| buffers::PackedDecoder::of(&self.decoder))?;
+            self.packed.freeze(|| self.pack())?;
         }
         Ok(())
     }
@@ -265,7 +283,7 @@ impl TranslationModel for GruModel {
     /// Packs the decoder's layers once for the span (validation decodes a batch at a time).
     fn begin_inference(&self) -> Result<()> {
         if self.base.device().is_cpu() {
-            self.packed.begin_span(|| buffers::PackedDecoder::of(&self.decoder))?;
+            self.packed.begin_span(|| self.pack())?;
         }
         Ok(())
     }
@@ -299,11 +317,12 @@ impl TranslationModel for GruModel {
         }
         let threads = self.base.cpu_threads();
         let parts = threads.min(sources.len()).max(1);
-        let packed = self.packed.get(|| buffers::PackedDecoder::of(&self.decoder))?;
-        buffers::with_decoder(&self.decoder, &packed, |decoder| {
+        self.check_lengths(sources.iter().map(Vec::len))?;
+        let packed = self.packed.get(|| self.pack())?;
+        buffers::with_model(self.parts(), &packed, |encoder, decoder| {
             let run = |group: &[Vec<u32>], helper: Option<&Helper<'_>>| {
-                let (mem, h0, lengths) = self.encode_sources(group)?;
-                buffers::beam_search(&search, decoder, &mem, &lengths, &h0, helper)
+                let encoded = encoder.encode(group, helper)?;
+                buffers::beam_search(&search, decoder, &encoded, helper)
             };
             if parts == 1 && threads > 1 {
                 return with_helper(|helper| run(sources, helper));

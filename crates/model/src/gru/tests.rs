@@ -300,22 +300,27 @@ fn split_rows_over_threads_give_the_same_loss_gradients_and_translations() {
     assert_eq!(losses[0], losses[1]);
 }
 
-/// Runs `check(what, model, threads, sources)` over small decoders of every attention, in
-/// one or both directions (1,100 target words: the output layer's 18 panels split between
-/// two threads), with 1 and 2 threads, for one source (a helper thread shares each step),
-/// three, and twenty (two parts of ten on two threads; twenty columns through gemm on one).
+/// Runs `check(what, model, threads, sources)` over small models of every attention, with
+/// encoders of one layer in one or both directions and of two layers with a bridge (1,100
+/// target words: the output layer's 18 panels split between two threads), with 1 and 2
+/// threads, for one source (a helper thread shares each step), three, and twenty of
+/// different lengths (two parts of ten on two threads; twenty columns through gemm on one).
 fn for_each_small_decoder(check: impl Fn(&str, &GruModel, &[Vec<u32>])) {
     let sources: Vec<Vec<u32>> =
         (0..20).map(|i| (0..1 + i % 5).map(|j| 3 + ((i * 3 + j) % 4) as u32).chain([EOS]).collect()).collect();
     for attention in
         [AttentionKind::Location, AttentionKind::Bahdanau, AttentionKind::LuongDot, AttentionKind::LuongGeneral]
     {
-        for bidirectional in [false, true] {
+        for (bidirectional, encoder_layers, bridge) in
+            [(false, 1, false), (true, 1, false), (false, 2, true), (true, 2, true)]
+        {
             let cfg = GruConfig {
                 attention,
                 hidden_size: 24,
                 embedding_size: 5,
                 bidirectional,
+                encoder_layers,
+                bridge,
                 dropout: 0.0,
                 ..Default::default()
             };
@@ -323,7 +328,9 @@ fn for_each_small_decoder(check: impl Fn(&str, &GruModel, &[Vec<u32>])) {
             let mut m = GruModel::seeded(&cfg, &DecodingConfig::default(), dims, 5, &Device::Cpu).expect("model");
             for threads in [1, 2] {
                 m.set_threads(threads);
-                let what = format!("{attention:?} bidirectional={bidirectional} threads={threads}");
+                let what = format!(
+                    "{attention:?} bidirectional={bidirectional} layers={encoder_layers} bridge={bridge} threads={threads}"
+                );
                 for rows in [&sources[..1], &sources[3..6], &sources[..]] {
                     check(&what, &m, rows);
                 }
@@ -376,7 +383,7 @@ fn an_inference_span_packs_once_and_training_on_reads_the_weights_again() {
     let before = m.greedy_steps(&sources, 6, true).expect("greedy");
     m.begin_inference().expect("begin");
     assert!(m.packed.is_kept());
-    let pack = || super::buffers::PackedDecoder::of(&m.decoder);
+    let pack = || m.pack();
     let (first, second) = (m.packed.get(pack).expect("copy"), m.packed.get(pack).expect("copy"));
     assert!(std::sync::Arc::ptr_eq(&first, &second), "one copy for the span");
     let inside = m.greedy_steps(&sources, 6, true).expect("greedy");

@@ -3,11 +3,15 @@
 //! into the greedy pick.
 
 use std::ops::Range;
+use std::sync::Arc;
 
-use super::packed::{PackedLinear, Start};
+use super::helper_work::HelperWork;
+use super::packed::{LayerKey, PackedLinear, PackedModel, Start};
+use crate::error::{ModelError, Result};
 use crate::kernels::matmul::{matmul, View};
 use crate::kernels::panels::Panels;
 use crate::kernels::ColumnPick;
+use crate::parallel::Helper;
 
 /// Output rows multiplied at a time before the greedy pick reads them (at 32 sentences,
 /// 64 KiB of logits: still in cache; the whole vocabulary's were not).
@@ -31,20 +35,40 @@ pub(super) fn panels_for(n: usize) -> bool {
 pub(super) struct Affine<'a> {
     pub(super) w: Option<&'a [f32]>,
     pub(super) packed: &'a PackedLinear,
+    /// Which of the model's layers this is (what a helper's job looks up).
+    pub(super) key: LayerKey,
     pub(super) rows: usize,
     pub(super) cols: usize,
 }
 
 impl<'a> Affine<'a> {
-    /// The packed layer alone (a helper's jobs).
-    pub(super) fn packed(packed: &'a PackedLinear) -> Self {
+    /// The packed layer `packed`, the model's layer `key`, alone (a helper's jobs).
+    pub(super) fn of(packed: &'a PackedLinear, key: LayerKey) -> Self {
         let (rows, cols) = packed.dims();
-        Self { w: None, packed, rows, cols }
+        Self { w: None, packed, key, rows, cols }
     }
 
-    /// The packed layer and its weight `w` in place.
-    pub(super) fn in_place(packed: &'a PackedLinear, w: &'a [f32]) -> Self {
-        Self { w: Some(w), ..Self::packed(packed) }
+    /// The packed layer `key` alone (a helper's jobs), if the model has it.
+    pub(super) fn packed(model: &'a PackedModel, key: LayerKey) -> Result<Self> {
+        let packed = model.layer(key).ok_or_else(|| ModelError::Shape {
+            what: "packed layer",
+            expected: format!("{key:?}"),
+            got: "none".into(),
+        })?;
+        Ok(Self::of(packed, key))
+    }
+
+    /// The packed layer `key` and its weight `w` in place.
+    pub(super) fn in_place(model: &'a PackedModel, key: LayerKey, w: &'a [f32]) -> Result<Self> {
+        let a = Self::packed(model, key)?;
+        if w.len() != a.rows * a.cols {
+            return Err(ModelError::Shape {
+                what: "layer weight",
+                expected: format!("{} × {} values", a.rows, a.cols),
+                got: w.len().to_string(),
+            });
+        }
+        Ok(Self { w: Some(w), ..a })
     }
 
     /// `dst = start + W[rows, cols] X` (the bias only if this layer has one).
@@ -86,6 +110,57 @@ impl<'a> Affine<'a> {
     /// `dst = W X + b`
     pub(super) fn apply(&self, x: &[f32], n: usize, dst: &mut [f32]) {
         self.apply_part(0..self.rows, 0..self.cols, x, n, dst, Start::Bias);
+    }
+}
+
+impl Affine<'_> {
+    /// `dst = start + W[.., cols] X` with its rows shared with `helper` when there is one
+    /// (and `work` holds the helper's buffers): this thread computes the first half, the
+    /// helper's job the rest from a copy of `x` and the packed layer in `model`. The same
+    /// products either way.
+    ///
+    /// # Shapes
+    /// `x: (cols.len(), N)` → `dst: (rows, N)`
+    #[allow(clippy::too_many_arguments)] // a product's operands, and who shares it
+    pub(super) fn apply_shared(
+        &self,
+        cols: Range<usize>,
+        x: &[f32],
+        n: usize,
+        dst: &mut [f32],
+        start: Start,
+        helper: Option<&Helper<'_>>,
+        (model, work): (&Arc<PackedModel>, &mut Option<HelperWork>),
+    ) -> Result<()> {
+        let (rows, half) = (self.rows, self.rows / 2);
+        let (Some(helper), Some(mut theirs)) = (helper, work.take()) else {
+            self.apply_part(0..rows, cols, x, n, dst, start);
+            return Ok(());
+        };
+        let (first, second) = dst.split_at_mut(half * n);
+        theirs.input.clear();
+        theirs.input.extend_from_slice(x);
+        theirs.gates.clear();
+        match start {
+            Start::Add => theirs.gates.extend_from_slice(second),
+            Start::Bias | Start::Zero => theirs.gates.resize(second.len(), 0.0),
+        }
+        let (model, key, their_cols) = (Arc::clone(model), self.key, cols.clone());
+        let here = || self.apply_part(0..half, cols, x, n, first, start);
+        let ((), (theirs, found)) = helper.join(here, move || {
+            let layer = model.layer(key);
+            if let Some(l) = layer {
+                l.apply_part(half..rows, their_cols, &theirs.input, n, &mut theirs.gates, start);
+            }
+            let found = layer.is_some();
+            (theirs, found)
+        });
+        second.copy_from_slice(&theirs.gates);
+        *work = Some(theirs);
+        if !found {
+            return Err(ModelError::Shape { what: "packed layer", expected: format!("{key:?}"), got: "none".into() });
+        }
+        Ok(())
     }
 }
 

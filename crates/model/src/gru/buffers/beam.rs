@@ -4,12 +4,9 @@
 //! one after the other (what needs only the state, what needs the last tokens, then the
 //! output layer over the new state), since the rows kept are known only after it.
 
-use candle_core::Tensor;
-
-use super::{panels_for, BufferDecoder, Columns};
+use super::{panels_for, BufferDecoder, Columns, EncodedColumns};
 use crate::decode::{top_k_log_softmax, BatchState, BeamSearch, Hypothesis, RowStep};
 use crate::error::{ModelError, Result};
-use crate::gru::decoder::Memory;
 use crate::kernels::matmul::{transpose, transpose_into};
 use crate::parallel::product_all_shared;
 use crate::parallel::Helper;
@@ -36,7 +33,7 @@ impl BatchState for BufferBeams<'_, '_, '_> {
         }
         let (d, c) = (self.decoder, &mut self.c);
         d.state_side(c, &self.lengths, false, true, self.helper);
-        d.token_side(c, last, &self.lengths, self.helper)?;
+        d.token_side(c, last, &self.lengths)?;
         d.logits(c, self.helper, &mut self.logits);
         let (n, vocab) = (c.n, d.out.rows);
         let weights = &c.used_weights;
@@ -68,24 +65,20 @@ impl BatchState for BufferBeams<'_, '_, '_> {
     }
 }
 
-/// Searches from the encoded sources `mem` (one row each, `lengths` long) and initial
-/// states `h0`; returns up to `search.n_best` hypotheses per source, best first. With a
-/// `helper`, each step's products are shared with it.
-///
-/// # Shapes
-/// `mem.outputs: (B, S, H)`, `h0: (B, H)`, `lengths: (B)`
+/// Searches from the encoded sources `enc` (their initial states included); returns up
+/// to `search.n_best` hypotheses per source, best first. With a `helper`, each step's
+/// products are shared with it.
 pub(crate) fn beam_search(
     search: &BeamSearch,
     decoder: &BufferDecoder,
-    mem: &Memory,
-    lengths: &[usize],
-    h0: &Tensor,
+    enc: &EncodedColumns,
     helper: Option<&Helper<'_>>,
 ) -> Result<Vec<Vec<Hypothesis>>> {
+    let lengths = enc.lengths.as_slice();
     // The helper's share runs where the panels serve (a helper's view has no weight in
     // place), as greedy decoding's does: up to a beam of every source's hypotheses.
     let helper = helper.filter(|_| panels_for(search.beam_size.max(1) * lengths.len()));
-    let c = decoder.columns(mem, h0, lengths, helper.is_some())?;
+    let c = decoder.columns(enc, helper)?;
     let sources = (0..lengths.len() as u32).collect();
     let mut state = BufferBeams { decoder, c, sources, lengths: lengths.to_vec(), helper, logits: Vec::new() };
     search.search_batch(&mut state, lengths.len())

@@ -24,6 +24,21 @@ pub fn embed(table: &[f32], e: usize, ids: &[u32], dst: &mut [f32]) -> Option<()
     Some(())
 }
 
+/// The encoder's columns, one per sentence and position (`t·N + j`), regrouped by
+/// position as the attention reads them.
+///
+/// # Shapes
+/// `x: (H, S·N)` → `(S, H, N)`
+pub fn by_position(x: &[f32], h: usize, s: usize, n: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(h * s * n);
+    for t in 0..s {
+        for row in x.chunks_exact(s * n).take(h) {
+            out.extend_from_slice(&row[t * n..(t + 1) * n]);
+        }
+    }
+    out
+}
+
 /// Bahdanau's additive scores `va · tanh(keys[s] + q) + va_bias` for every source position.
 ///
 /// # Shapes

@@ -1,9 +1,11 @@
-//! Greedy decoding and beam search ([`beam`]) on the CPU over plain f32 buffers.
+//! Inference on the CPU over plain f32 buffers: encoding ([`encoder`]), greedy decoding
+//! and beam search ([`beam`]).
 //!
 //! Every step runs over buffers made once per call, one column per sentence (or per
 //! hypothesis; see [`columns`]), and each product `W X` reads the weight packed once in
-//! column panels ([`PackedDecoder`]) for a few columns ([`panels_for`]), else in place
-//! through gemm. The output layer's `(rows, N)` logits come in the layout the greedy pick
+//! column panels ([`PackedModel`]) for a few columns ([`panels_for`]), else in place
+//! through gemm. The token side of the decoder's input gates is read from a table made
+//! with the panels, one row per target word. The output layer's `(rows, N)` logits come in the layout the greedy pick
 //! reads ([`ColumnPick`]); a beam search reads them as rows. No tensor is made per step.
 //! With one thread per part of the batch there is nothing to share; with a helper thread
 //! (a few sentences, a spare core), each step's work is split with it: the helper spins
@@ -13,30 +15,30 @@
 mod affine;
 mod beam;
 mod columns;
+mod encoder;
+mod helper_work;
+mod model;
 mod packed;
 mod rows;
 mod step_buffers;
 
 use std::sync::Arc;
 
-use candle_core::Tensor;
 use s2s_data::SOS;
 
-use super::attention::Attention;
-use super::decoder::{Decoder, Memory};
 use crate::decode::{record_greedy_step, Hypothesis};
-use crate::error::{expect_dims, ModelError, Result};
-use crate::kernels::matmul::transpose;
+use crate::error::{ModelError, Result};
 use crate::kernels::ColumnPick;
 use crate::parallel::Helper;
-use crate::params::Linear;
 use affine::{output_rows, panels_for, Affine, OUTPUT_CHUNK};
 pub(crate) use beam::beam_search;
-pub(crate) use packed::PackedDecoder;
-use packed::Start;
+pub(crate) use encoder::EncodedColumns;
+use helper_work::HelperWork;
+pub(crate) use model::with_model;
+pub(crate) use packed::PackedModel;
+use packed::{LayerKey, Start};
 pub(crate) use rows::greedy_rows;
 use step_buffers::Columns;
-pub(crate) use step_buffers::HelperWork;
 
 /// The helper's share of a step's state side: with `output`, the output rows `0..split`
 /// picked from; with `next`, the next step's `W_hh h + b_hh` into `gh`.
@@ -75,6 +77,8 @@ pub(crate) struct BufferDecoder<'a> {
     e: usize,
     h: usize,
     scores: Scores<'a>,
+    /// The keys' projection of the encoder outputs (Bahdanau's `ua`, Luong general's `w`).
+    keys: Option<Affine<'a>>,
     combine: Option<Affine<'a>>,
     w_ih: Affine<'a>,
     w_hh: Affine<'a>,
@@ -82,122 +86,50 @@ pub(crate) struct BufferDecoder<'a> {
     /// Output rows computed by the helper thread: with `W_hh h` they balance the rest of
     /// the output layer plus the attention side (see [`BufferDecoder::state_side`]).
     helper_rows: usize,
-    packed: &'a Arc<PackedDecoder>,
-}
-
-/// Runs `f` with `decoder`'s parameters as a [`BufferDecoder`] over `packed`, the same
-/// decoder's packed layers (CPU only).
-pub(crate) fn with_decoder<'a, R>(
-    decoder: &'a Decoder,
-    packed: &'a Arc<PackedDecoder>,
-    f: impl FnOnce(&BufferDecoder) -> Result<R>,
-) -> Result<R> {
-    let parts = decoder.parts();
-    let mut tensors = vec![parts.embedding, parts.gru[0], parts.gru[2], parts.out.weight()];
-    tensors.extend(parts.combine.map(Linear::weight));
-    match parts.attention {
-        Attention::Location { attn, .. } => tensors.push(attn.weight()),
-        Attention::Bahdanau { wa, va, .. } => tensors.extend([wa.weight(), va.weight()]),
-        Attention::LuongDot | Attention::LuongGeneral { .. } => {}
-    }
-    let va_bias = match parts.attention {
-        Attention::Bahdanau { va, .. } => va.bias().map(|b| b.flatten_all()?.to_vec1::<f32>()).transpose()?,
-        _ => None,
-    };
-    crate::kernels::with_f32_all(&tensors, |values| {
-        // The same walk as above, over the values.
-        let mut values = values.iter().copied();
-        let mut next = || {
-            values.next().ok_or(ModelError::Shape {
-                what: "decoder parameters",
-                expected: "one value slice per tensor".into(),
-                got: "fewer".into(),
-            })
-        };
-        let embedding = next()?;
-        let w_ih = Affine::in_place(&packed.w_ih, next()?);
-        let w_hh = Affine::in_place(&packed.w_hh, next()?);
-        let out = Affine::in_place(&packed.out, next()?);
-        let combine = match &packed.combine {
-            Some(c) => Some(Affine::in_place(c, next()?)),
-            None => None,
-        };
-        let layer = || {
-            packed.attention.as_ref().ok_or(ModelError::Shape {
-                what: "packed attention layer",
-                expected: "one".into(),
-                got: "none".into(),
-            })
-        };
-        let scores = match parts.attention {
-            Attention::Location { .. } => Scores::Location(Affine::in_place(layer()?, next()?)),
-            Attention::Bahdanau { .. } => {
-                let wa = Affine::in_place(layer()?, next()?);
-                let va_bias = va_bias.as_ref().and_then(|b| b.first().copied()).unwrap_or(0.0);
-                Scores::Additive { wa, va: next()?, va_bias }
-            }
-            Attention::LuongDot => Scores::Dot { projected: false },
-            Attention::LuongGeneral { .. } => Scores::Dot { projected: true },
-        };
-        let (gates, input) = (w_ih.rows, w_ih.cols);
-        let (e, h) = (parts.embedding.dim(1)?, gates / 3);
-        expect_dims("decoder GRU input weights", parts.gru[0], &[gates, input])?;
-        // Weight elements read on each side besides the output rows (the attention's
-        // element-wise work is small next to them).
-        let caller_extra = match (&scores, combine) {
-            (_, Some(_)) => 0,
-            (Scores::Additive { wa, .. }, None) => wa.rows * wa.cols + gates * h,
-            _ => gates * h,
-        };
-        let balanced = (out.rows * h + caller_extra).saturating_sub(gates * h) / (2 * h.max(1));
-        let helper_rows = balanced.min(out.rows);
-        f(&BufferDecoder { embedding, e, h, scores, combine, w_ih, w_hh, out, helper_rows, packed })
-    })?
+    packed: &'a Arc<PackedModel>,
 }
 
 impl BufferDecoder<'_> {
-    /// The buffers of one call over `mem`'s sentences, one column each (and the helper's,
-    /// with `helped`).
-    ///
-    /// # Shapes
-    /// `mem.outputs: (N, S, H)`, `mem.keys: (N, S, H)`, `h0: (N, H)`, `lengths: (N)`
-    fn columns(&self, mem: &Memory, h0: &Tensor, lengths: &[usize], helped: bool) -> Result<Columns> {
-        let (n, h) = (lengths.len(), self.h);
-        let (_, s, _) = mem.outputs.dims3()?;
-        expect_dims("encoder outputs", &mem.outputs, &[n, s, h])?;
-        expect_dims("initial decoder state", h0, &[n, h])?;
-        let columns = |t: &Tensor| -> Result<Vec<f32>> {
-            let (rows, cols) = (t.dim(0)?, t.elem_count() / n.max(1));
-            Ok(crate::kernels::with_f32(t, |x| transpose(x, rows, cols))?)
-        };
-        let keys = match (&self.scores, &mem.keys) {
+    /// The buffers of one call over `enc`'s sentences, one column each (and the helper's,
+    /// with `helper`, which shares the keys' projection).
+    fn columns(&self, enc: &EncodedColumns, helper: Option<&Helper<'_>>) -> Result<Columns> {
+        let (n, h, s) = (enc.lengths.len(), self.h, enc.s);
+        if enc.outputs.len() != h * s * n || enc.state.len() != h * n {
+            return Err(ModelError::Shape {
+                what: "encoded sources",
+                expected: format!("outputs ({h}, {s}·{n}) and state ({h}, {n})"),
+                got: format!("{} and {} values", enc.outputs.len(), enc.state.len()),
+            });
+        }
+        let mut work = helper.is_some().then(|| HelperWork {
+            input: Vec::with_capacity(self.e.max(h * s) * n),
+            chunk: vec![0.0; OUTPUT_CHUNK * n],
+            gates: vec![0.0; 3 * h * n],
+            pick: None,
+        });
+        let keys = match (&self.scores, &self.keys) {
             (Scores::Additive { .. } | Scores::Dot { projected: true }, Some(k)) => {
-                expect_dims("attention keys", k, &[n, s, h])?;
-                Some(columns(k)?)
+                let mut keys = vec![0.0; h * s * n];
+                k.apply_shared(0..h, &enc.outputs, s * n, &mut keys, Start::Bias, helper, (self.packed, &mut work))?;
+                Some(columns::by_position(&keys, h, s, n))
             }
             (Scores::Additive { .. } | Scores::Dot { projected: true }, None) => {
                 return Err(ModelError::Shape {
                     what: "attention keys",
-                    expected: "precomputed".into(),
+                    expected: "a projection".into(),
                     got: "none".into(),
                 })
             }
             _ => None,
         };
-        let work = helped.then(|| HelperWork {
-            input: Vec::with_capacity(self.e.max(h) * n),
-            chunk: vec![0.0; OUTPUT_CHUNK * n],
-            gates: vec![0.0; 3 * h * n],
-            pick: None,
-        });
         Ok(Columns {
             n,
             s,
             h,
             e: self.e,
-            outputs: columns(&mem.outputs)?,
+            outputs: columns::by_position(&enc.outputs, h, s, n),
             keys,
-            state: columns(h0)?,
+            state: enc.state.clone(),
             query: vec![0.0; h * n],
             scores: vec![0.0; s * n],
             weights: vec![0.0; s * n],
@@ -215,23 +147,18 @@ impl BufferDecoder<'_> {
 
     /// Greedy decoding of encoded sentences for up to `steps` steps (all of them unless
     /// `stop_at_eos`); with a `helper` thread each step's work is shared with it.
-    ///
-    /// # Shapes
-    /// `mem.outputs: (N, S, H)`, `mem.keys: (N, S, H)`, `h0: (N, H)`, `lengths: (N)`
     pub fn decode(
         &self,
-        mem: &Memory,
-        h0: &Tensor,
-        lengths: &[usize],
+        enc: &EncodedColumns,
         steps: usize,
         stop_at_eos: bool,
         helper: Option<&Helper<'_>>,
     ) -> Result<Vec<Hypothesis>> {
-        let n = lengths.len();
+        let (n, lengths) = (enc.lengths.len(), enc.lengths.as_slice());
         // The helper's share runs where the panels serve (a helper's view has no weight in
         // place, so it would read the panels whatever the number of columns).
         let helper = helper.filter(|_| panels_for(n));
-        let mut c = self.columns(mem, h0, lengths, helper.is_some())?;
+        let mut c = self.columns(enc, helper)?;
         let mut hyps = vec![Hypothesis { ids: Vec::new(), log_prob: 0.0, attention: Vec::new() }; n];
         let mut done = vec![false; n];
         // Each step: the token side (the previous token's embedding, the GRU update), then
@@ -240,7 +167,7 @@ impl BufferDecoder<'_> {
         self.state_side(&mut c, lengths, false, steps > 0, helper);
         let mut prev = vec![SOS; n];
         for step in 0..steps {
-            self.token_side(&mut c, &prev, lengths, helper)?;
+            self.token_side(&mut c, &prev, lengths)?;
             let (ids, best) = self.state_side(&mut c, lengths, true, step + 1 < steps, helper);
             let weights = &c.used_weights;
             let all_done = record_greedy_step(&mut hyps, &mut done, &ids, &best, |i| {
@@ -287,9 +214,12 @@ impl BufferDecoder<'_> {
             (Some(helper), Some(mut theirs)) => {
                 theirs.input.clear();
                 theirs.input.extend_from_slice(state);
-                let packed = Arc::clone(self.packed);
+                let (packed, hidden) = (Arc::clone(self.packed), self.h);
                 let (later, mut theirs) = helper.join(caller_side, move || {
-                    let layers = (Affine::packed(&packed.out), Affine::packed(&packed.w_hh));
+                    let d = &packed.decoder;
+                    let layers = (Affine::of(&d.out, LayerKey::Out), Affine::of(&d.w_hh, LayerKey::DecoderHh));
+                    // The gates are `W_hh h`'s whole (a shared product may have left fewer).
+                    theirs.gates.resize(3 * hidden * n, 0.0);
                     let (flags, chunk, gates) = ((output, next), &mut theirs.chunk, &mut theirs.gates);
                     let pick = helper_share(layers, &theirs.input, n, split, flags, chunk, gates);
                     theirs.pick = Some(pick);
@@ -315,10 +245,11 @@ impl BufferDecoder<'_> {
         pick.finish()
     }
 
-    /// What needs the previous tokens: their embedding, the rest of the GRU input (for
-    /// the location attention, its attention and `relu(attn_combine(..))` first), and the
-    /// GRU update of `c.state`.
-    fn token_side(&self, c: &mut Columns, prev: &[u32], lengths: &[usize], helper: Option<&Helper<'_>>) -> Result<()> {
+    /// What needs the previous tokens: the GRU's input gates (their token side read from
+    /// `token_gates`, one row per column; for the location attention, the embedded tokens'
+    /// attention, `relu(attn_combine(..))` and `W_ih` over it), and the GRU update of
+    /// `c.state`.
+    fn token_side(&self, c: &mut Columns, prev: &[u32], lengths: &[usize]) -> Result<()> {
         let (n, e) = (c.n, self.e);
         let Columns {
             outputs,
@@ -333,17 +264,32 @@ impl BufferDecoder<'_> {
             gi,
             gi_context,
             gh,
-            work,
             ..
         } = c;
         let (embedded, context) = joined.split_at_mut(e * n);
-        columns::embed(self.embedding, e, prev, embedded).ok_or(ModelError::Shape {
+        let unknown = || ModelError::Shape {
             what: "previous tokens",
             expected: "ids inside the target vocabulary".into(),
             got: format!("{prev:?}"),
-        })?;
+        };
         match &self.combine {
+            None => {
+                // `gi = token_gates[prev] + gi_context`, column by column.
+                let table = self.packed.decoder.token_gates.as_deref().ok_or(ModelError::Shape {
+                    what: "token side of the input gates",
+                    expected: "computed once".into(),
+                    got: "none".into(),
+                })?;
+                let gates = 3 * self.h;
+                for (j, &id) in prev.iter().enumerate() {
+                    let row = table.get(id as usize * gates..(id as usize + 1) * gates).ok_or_else(unknown)?;
+                    for (r, &v) in row.iter().enumerate() {
+                        gi[r * n + j] = v + gi_context[r * n + j];
+                    }
+                }
+            }
             Some(combine) => {
+                columns::embed(self.embedding, e, prev, embedded).ok_or_else(unknown)?;
                 let a = Attend { state, outputs, keys: keys.as_deref(), lengths };
                 self.attend(&a, embedded, query, scores, weights, context);
                 let all = 0..combine.rows;
@@ -351,28 +297,6 @@ impl BufferDecoder<'_> {
                 combine.apply_part(all, e..e + self.h, context, n, combined, Start::Add);
                 combined.iter_mut().for_each(|x| *x = x.max(0.0));
                 self.w_ih.apply(combined, n, gi);
-            }
-            None => {
-                // Split by gate rows with the helper: the same products either way.
-                let (rows, half) = (self.w_ih.rows, self.w_ih.rows / 2);
-                match (helper, work.take()) {
-                    (Some(helper), Some(mut theirs)) => {
-                        let (first, second) = gi.split_at_mut(half * n);
-                        theirs.input.clear();
-                        theirs.input.extend_from_slice(embedded);
-                        let packed = Arc::clone(self.packed);
-                        let here = || self.w_ih.apply_part(0..half, 0..e, embedded, n, first, Start::Bias);
-                        let ((), theirs) = helper.join(here, move || {
-                            let gates = &mut theirs.gates[..(rows - half) * n];
-                            packed.w_ih.apply_part(half..rows, 0..e, &theirs.input, n, gates, Start::Bias);
-                            theirs
-                        });
-                        second.copy_from_slice(&theirs.gates[..(rows - half) * n]);
-                        *work = Some(theirs);
-                    }
-                    _ => self.w_ih.apply_part(0..rows, 0..e, embedded, n, gi, Start::Bias),
-                }
-                gi.iter_mut().zip(gi_context.iter()).for_each(|(a, &b)| *a += b);
             }
         }
         used_weights.copy_from_slice(weights);

@@ -1,9 +1,10 @@
-//! The decoder's product weights packed once in column panels ([`Panels`]) for decoding
-//! (greedy and beam), each with a copy of its bias: what [`super::BufferDecoder`] multiplies by,
-//! and what a helper thread's jobs hold a shared handle on ([`PackedDecoder`] in an `Arc`).
-//! Kept by a frozen model or for an inference span (`crate::packed_copy`), else packed
-//! for each decoding call (about 8 MB, a few milliseconds, at hidden size 256 and 5,000
-//! target words).
+//! The model's product weights packed once in column panels ([`Panels`]) for inference
+//! (encoding, greedy decoding and beam search), each with a copy of its bias: what
+//! [`super::encoder::BufferEncoder`] and [`super::BufferDecoder`] multiply by, and what a helper
+//! thread's jobs hold a shared handle on ([`PackedModel`] in an `Arc`, each layer named by
+//! a [`LayerKey`]). Kept by a frozen model or for an inference span (`crate::packed_copy`),
+//! else packed for each decoding call (about 9 MB, a few milliseconds, at hidden size 256
+//! and 5,000 target words).
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -12,7 +13,9 @@ use candle_core::Tensor;
 
 use super::super::attention::Attention;
 use super::super::decoder::Decoder;
+use super::super::encoder::Encoder;
 use crate::error::Result;
+use crate::kernels::matmul::transpose_into;
 use crate::kernels::panels::Panels;
 use crate::params::Linear;
 
@@ -78,7 +81,7 @@ impl PackedLinear {
     }
 }
 
-/// The buffer decoder's packed layers (greedy and beam).
+/// The decoder's packed layers (greedy and beam).
 #[derive(Debug)]
 pub(crate) struct PackedDecoder {
     pub(super) out: PackedLinear,
@@ -88,23 +91,141 @@ pub(crate) struct PackedDecoder {
     /// The location attention's layer, or Bahdanau's `wa` (the Luong attentions have none
     /// in the step).
     pub(super) attention: Option<PackedLinear>,
+    /// The keys' projection of the encoder outputs, once per call: Bahdanau's `ua`, Luong
+    /// general's `w`.
+    pub(super) keys: Option<PackedLinear>,
+    /// Without `attn_combine`: `(V, 3H)`, row `v` the token side of the GRU's input gates,
+    /// `W_ih[:, ..E] emb(v) + b_ih`, for every target word ([`token_gates`]).
+    pub(super) token_gates: Option<Vec<f32>>,
 }
 
 impl PackedDecoder {
-    pub(crate) fn of(decoder: &Decoder) -> Result<Self> {
+    fn of(decoder: &Decoder) -> Result<Self> {
         let parts = decoder.parts();
         let [w_ih, b_ih, w_hh, b_hh] = parts.gru;
-        let attention = match parts.attention {
-            Attention::Location { attn, .. } => Some(PackedLinear::of(attn)?),
-            Attention::Bahdanau { wa, .. } => Some(PackedLinear::of(wa)?),
-            Attention::LuongDot | Attention::LuongGeneral { .. } => None,
+        let (attention, keys) = match parts.attention {
+            Attention::Location { attn, .. } => (Some(PackedLinear::of(attn)?), None),
+            Attention::Bahdanau { wa, ua, .. } => (Some(PackedLinear::of(wa)?), Some(PackedLinear::of(ua)?)),
+            Attention::LuongDot => (None, None),
+            Attention::LuongGeneral { w } => (None, Some(PackedLinear::of(w)?)),
+        };
+        let w_ih = PackedLinear::new(w_ih, Some(b_ih))?;
+        let token_gates = match parts.combine {
+            None => {
+                let e = parts.embedding.dim(1)?;
+                Some(crate::kernels::with_f32(parts.embedding, |emb| token_gates(&w_ih, emb, e))?)
+            }
+            Some(_) => None,
         };
         Ok(Self {
             out: PackedLinear::of(parts.out)?,
-            w_ih: PackedLinear::new(w_ih, Some(b_ih))?,
+            w_ih,
             w_hh: PackedLinear::new(w_hh, Some(b_hh))?,
             combine: parts.combine.map(PackedLinear::of).transpose()?,
             attention,
+            keys,
+            token_gates,
         })
     }
+}
+
+/// The token side of the GRU's input gates for every word of the embedding `(V, E)`:
+/// `(V, 3H)`, row `v` being `W_ih[:, ..E] emb(v) + b_ih` computed as a decoding step
+/// computes it from the panels (the same sums in the same order, so the same values), once
+/// instead of at every step: a step then reads one row of it instead of the `3H × E`
+/// weights. Two threads, half the words each.
+///
+/// # Shapes
+/// `embedding: (V, E)` → `(V, 3H)`
+fn token_gates(w_ih: &PackedLinear, embedding: &[f32], e: usize) -> Vec<f32> {
+    /// Words multiplied per pass over the weights.
+    const WORDS: usize = 64;
+    let gates = w_ih.dims().0;
+    let words = embedding.len().checked_div(e).unwrap_or(0);
+    let mut table = vec![0.0; words * gates];
+    let fill = |table: &mut [f32], embedding: &[f32]| {
+        let (mut x, mut y, mut rows) = (Vec::new(), vec![0.0; gates * WORDS], Vec::new());
+        for (dst, emb) in table.chunks_mut(gates * WORDS).zip(embedding.chunks(e * WORDS)) {
+            let m = emb.len() / e;
+            transpose_into(&mut x, emb, m, e);
+            w_ih.apply_part(0..gates, 0..e, &x, m, &mut y[..gates * m], Start::Bias);
+            transpose_into(&mut rows, &y[..gates * m], gates, m);
+            dst.copy_from_slice(&rows);
+        }
+    };
+    let half = words / 2;
+    let (first, second) = table.split_at_mut(half * gates);
+    let (a, b) = embedding.split_at(half * e);
+    std::thread::scope(|scope| {
+        scope.spawn(|| fill(second, b));
+        fill(first, a);
+    });
+    table
+}
+
+/// One encoder GRU layer's direction, packed: `W_ih` and `W_hh` with their biases.
+#[derive(Debug)]
+pub(super) struct PackedGru {
+    pub(super) w_ih: PackedLinear,
+    pub(super) w_hh: PackedLinear,
+}
+
+/// The whole model's packed layers: the encoder's (every layer's directions, forward
+/// first, and the bridge) and the decoder's.
+#[derive(Debug)]
+pub(crate) struct PackedModel {
+    /// `layer · D + direction`
+    pub(super) encoder: Vec<PackedGru>,
+    pub(super) bridge: Option<PackedLinear>,
+    pub(super) decoder: PackedDecoder,
+}
+
+impl PackedModel {
+    pub(crate) fn of(encoder: &Encoder, bridge: Option<&Linear>, decoder: &Decoder) -> Result<Self> {
+        let mut layers = Vec::new();
+        for direction in encoder.parts().layers {
+            let [w_ih, b_ih, w_hh, b_hh] = direction;
+            layers.push(PackedGru {
+                w_ih: PackedLinear::new(w_ih, Some(b_ih))?,
+                w_hh: PackedLinear::new(w_hh, Some(b_hh))?,
+            });
+        }
+        Ok(Self {
+            encoder: layers,
+            bridge: bridge.map(PackedLinear::of).transpose()?,
+            decoder: PackedDecoder::of(decoder)?,
+        })
+    }
+
+    /// The layer `key` names, if this model has it.
+    pub(super) fn layer(&self, key: LayerKey) -> Option<&PackedLinear> {
+        let d = &self.decoder;
+        match key {
+            LayerKey::Out => Some(&d.out),
+            LayerKey::DecoderIh => Some(&d.w_ih),
+            LayerKey::DecoderHh => Some(&d.w_hh),
+            LayerKey::Combine => d.combine.as_ref(),
+            LayerKey::Attention => d.attention.as_ref(),
+            LayerKey::Keys => d.keys.as_ref(),
+            LayerKey::EncoderIh(i) => self.encoder.get(i).map(|g| &g.w_ih),
+            LayerKey::EncoderHh(i) => self.encoder.get(i).map(|g| &g.w_hh),
+            LayerKey::Bridge => self.bridge.as_ref(),
+        }
+    }
+}
+
+/// Names a layer of [`PackedModel`], so that a helper's job (which owns an `Arc` of the
+/// whole) finds the layer its caller multiplies by.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum LayerKey {
+    Out,
+    DecoderIh,
+    DecoderHh,
+    Combine,
+    Attention,
+    Keys,
+    /// `layer · D + direction`
+    EncoderIh(usize),
+    EncoderHh(usize),
+    Bridge,
 }

@@ -1,18 +1,7 @@
-//! One decoding call's buffers, one column per sentence or hypothesis, and the buffers a
-//! helper thread's jobs own.
+//! One decoding call's buffers, one column per sentence or hypothesis.
 
 use super::affine::OUTPUT_CHUNK;
-use crate::kernels::ColumnPick;
-
-/// What a helper thread's job owns, handed over and back at each step so that a step
-/// allocates nothing for it: its input (a copy of the state or of the embedded tokens), a
-/// chunk of output rows, the gate rows it computes, and its pick.
-pub(crate) struct HelperWork {
-    pub(super) input: Vec<f32>,
-    pub(super) chunk: Vec<f32>,
-    pub(super) gates: Vec<f32>,
-    pub(super) pick: Option<ColumnPick>,
-}
+use super::helper_work::HelperWork;
 
 /// One call's buffers, one column per sentence (or, in a beam search, per hypothesis).
 pub(super) struct Columns {
