@@ -9,11 +9,18 @@ steps, alternating the two sides, --reps times, and prints medians and ratios
     batches, the quality of torch_ref.py's); and with s2s's opt-in length bucketing
     (`data.length_bucketing = true`: faster; its quality A/B is in BENCHMARKS.md);
   - greedy decoding sentences/s at batch 64 and at batch 1 (10 decoder steps always);
+    s2s's beam search (beam 5, up to 10 steps) at the same batches, which torch_ref.py
+    does not have;
   - wall time of configs/base.toml against `torch_ref.py seed` (400 epochs, batch 1);
   - peak resident memory of each process.
 Not a test: CI does not run it. Needs `pip install torch` (skips with a message if absent).
 
+With --baseline BIN, PyTorch is left out: `s2s bench` of this build and of an older s2s
+binary alternate --reps times, and the decoding figures' medians and ratios are printed
+(the baseline's `s2s bench` must print the same keys; its beam rows are left out if not).
+
   python3 scripts/bench.py [--reps 3] [--steps 100] [--train ../shared/data/eng-fra-18k.train.tsv]
+  python3 scripts/bench.py --baseline OLD_S2S --reps 11 --steps 5
 """
 import argparse
 import json
@@ -54,7 +61,10 @@ def main():
     ap.add_argument("--infer-sentences", type=int, default=1000)
     ap.add_argument("--train", type=Path, default=ROOT.parent / "shared" / "data" / "eng-fra-18k.train.tsv")
     ap.add_argument("--torch-ref", type=Path, default=TORCH_REF)
+    ap.add_argument("--baseline", type=Path, help="an older s2s binary: compare decoding with it, not with PyTorch")
     args = ap.parse_args()
+    if args.baseline:
+        return against_baseline(args)
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -104,6 +114,46 @@ def main():
         label = "x faster" if sense < 0 and "wall" in name else ("x" if sense > 0 else "x less")
         print(f"{name:<48} {ours:>10.1f} {theirs:>10.1f} {ratio:>7.2f}{label}")
     print("(time ratios are PyTorch / s2s: above 1 means s2s is faster; memory ratios PyTorch / s2s)")
+    for name, key in DECODING[2:]:
+        if all(key in f for f in figs["ours_id"]):
+            print(f"{name + ' (s2s only)':<48} {med('ours_id', key):>10.1f}")
+
+
+DECODING = [
+    ("greedy decode sent/s, batch 64", "infer_sent_per_s_b64"),
+    ("greedy decode sent/s, batch 1", "infer_sent_per_s_b1"),
+    ("beam 5 decode sent/s, batch 64", "infer_beam_sent_per_s_b64"),
+    ("beam 5 decode sent/s, batch 1", "infer_beam_sent_per_s_b1"),
+]
+
+
+def against_baseline(args):
+    """This build's `s2s bench` against --baseline's, alternating; decoding figures only."""
+    if not args.train.is_file():
+        print(f"bench skipped: need {args.train}")
+        return
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    common = ["bench", "--steps", str(args.steps), "--infer-sentences", str(args.infer_sentences),
+              "--train", str(args.train)]
+    figs = {"ours": [], "baseline": []}
+    for rep in range(args.reps):
+        print(f"repetition {rep + 1}/{args.reps}", file=sys.stderr)
+        for side, binary in (("ours", S2S), ("baseline", args.baseline)):
+            out, _, rss = timed([binary, *common])
+            figs[side].append({**last_json(out), "rss": rss})
+            row = figs[side][-1]
+            print(f"  {side:<8} " + "  ".join(f"{k}={row.get(k, '-')}" for _, k in DECODING), file=sys.stderr)
+    print(f"\ns2s ({figs['ours'][0].get('threads')} threads) against {args.baseline}, hidden 256, "
+          f"{args.infer_sentences} sentences, medians of {args.reps} alternating repetitions")
+    print(f"{'figure':<36} {'s2s':>10} {'baseline':>10} {'ratio':>8}")
+    for name, key in DECODING:
+        if all(key in f for f in figs["ours"] + figs["baseline"]):
+            ours = statistics.median(f[key] for f in figs["ours"])
+            theirs = statistics.median(f[key] for f in figs["baseline"])
+            print(f"{name:<36} {ours:>10.1f} {theirs:>10.1f} {ours / theirs:>7.2f}x")
+    ours = statistics.median(f["rss"] for f in figs["ours"])
+    theirs = statistics.median(f["rss"] for f in figs["baseline"])
+    print(f"{'peak RSS MiB (whole bench process)':<36} {ours:>10.1f} {theirs:>10.1f}")
 
 
 if __name__ == "__main__":

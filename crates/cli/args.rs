@@ -236,9 +236,12 @@ pub enum Command {
         bucketing: bool,
         #[arg(long, default_value_t = 1000)]
         infer_sentences: usize,
-        /// Batch sizes to time greedy decoding at.
+        /// Batch sizes to time greedy decoding (and beam search) at.
         #[arg(long, value_delimiter = ',', default_value = "64,1")]
         decode_batches: Vec<usize>,
+        /// Beam size to time beam search at, over the same sentences and batch sizes (0: none).
+        #[arg(long, default_value_t = 5)]
+        beam: usize,
         /// Threads for training and decoding (0 = all cores), as `run.threads`.
         #[arg(long, default_value_t = 0)]
         threads: usize,

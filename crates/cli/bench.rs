@@ -1,6 +1,7 @@
 //! Developer measurements, not part of a run: `s2s bench` (what `scripts/bench.py`
 //! compares with PyTorch's `torch_ref.py batched`: training target tokens/s and greedy
-//! decoding sentences/s, on the same data, model and batches) and `s2s bench-data` (a
+//! decoding sentences/s, on the same data, model and batches; and beam search's
+//! sentences/s, which PyTorch's reference does not have) and `s2s bench-data` (a
 //! config's data loaded into one epoch's batches, timed).
 
 use std::path::PathBuf;
@@ -23,8 +24,10 @@ pub struct BenchOptions {
     pub steps: usize,
     pub bucketing: bool,
     pub infer_sentences: usize,
-    /// Batch sizes to time greedy decoding at.
+    /// Batch sizes to time greedy decoding and beam search at.
     pub decode_batches: Vec<usize>,
+    /// Beam size for the beam search's figures (0: none).
+    pub beam: usize,
     /// `run.threads` for training and decoding (0 = all cores).
     pub threads: usize,
     pub seed: u64,
@@ -52,7 +55,9 @@ impl Observer for StopAfter {
 }
 
 /// Trains the first `steps` batches of epoch 0 (as torch_ref.py --max-steps does), then
-/// times greedy decoding; returns the figures as one JSON object.
+/// times greedy decoding (10 steps for every sentence, as torch_ref.py decodes) and beam
+/// search (up to 10 steps, the best hypothesis kept); returns the figures as one JSON
+/// object.
 pub fn measure(o: &BenchOptions) -> Result<serde_json::Value> {
     // The default model: the GRU with Bahdanau attention and dropout 0.1, as torch_ref.py.
     let mut cfg = ExperimentConfig::default().with_sets(&[format!("model.hidden_size={}", o.hidden)])?;
@@ -123,6 +128,17 @@ pub fn measure(o: &BenchOptions) -> Result<serde_json::Value> {
             }
             let rate = n as f64 / (pack_s + t0.elapsed().as_secs_f64());
             result[format!("infer_sent_per_s_b{bs}")] = ((rate * 10.0).round() / 10.0).into();
+        }
+        if o.beam > 0 {
+            result["beam"] = o.beam.into();
+            for &bs in &o.decode_batches {
+                let t0 = Instant::now();
+                for chunk in sources.chunks(bs.max(1)) {
+                    model.beam_batch(chunk, o.beam, 1)?;
+                }
+                let rate = n as f64 / (pack_s + t0.elapsed().as_secs_f64());
+                result[format!("infer_beam_sent_per_s_b{bs}")] = ((rate * 10.0).round() / 10.0).into();
+            }
         }
         Ok(())
     };

@@ -5,7 +5,7 @@
 //! hypothesis; see [`columns`]), and each product `W X` reads the weight packed once in
 //! column panels ([`PackedModel`]) for a few columns ([`panels_for`]), else in place
 //! through gemm. The token side of the decoder's input gates is read from a table made
-//! with the panels, one row per target word. The output layer's `(rows, N)` logits come in the layout the greedy pick
+//! with the panels, one row per target word ([`token_gates`]). The output layer's `(rows, N)` logits come in the layout the greedy pick
 //! reads ([`ColumnPick`]); a beam search reads them as rows. No tensor is made per step.
 //! With one thread per part of the batch there is nothing to share; with a helper thread
 //! (a few sentences, a spare core), each step's work is split with it: the helper spins
@@ -21,6 +21,7 @@ mod model;
 mod packed;
 mod rows;
 mod step_buffers;
+mod token_gates;
 
 use std::sync::Arc;
 
@@ -275,14 +276,14 @@ impl BufferDecoder<'_> {
         match &self.combine {
             None => {
                 // `gi = token_gates[prev] + gi_context`, column by column.
-                let table = self.packed.decoder.token_gates.as_deref().ok_or(ModelError::Shape {
+                let table = self.packed.decoder.token_gates.as_ref().ok_or(ModelError::Shape {
                     what: "token side of the input gates",
-                    expected: "computed once".into(),
+                    expected: "a table".into(),
                     got: "none".into(),
                 })?;
-                let gates = 3 * self.h;
+                table.fill(prev, &self.packed.decoder.w_ih, self.embedding, e).ok_or_else(unknown)?;
                 for (j, &id) in prev.iter().enumerate() {
-                    let row = table.get(id as usize * gates..(id as usize + 1) * gates).ok_or_else(unknown)?;
+                    let row = table.row(id).ok_or_else(unknown)?;
                     for (r, &v) in row.iter().enumerate() {
                         gi[r * n + j] = v + gi_context[r * n + j];
                     }

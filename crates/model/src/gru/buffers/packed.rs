@@ -14,8 +14,8 @@ use candle_core::Tensor;
 use super::super::attention::Attention;
 use super::super::decoder::Decoder;
 use super::super::encoder::Encoder;
+use super::token_gates::TokenGates;
 use crate::error::Result;
-use crate::kernels::matmul::transpose_into;
 use crate::kernels::panels::Panels;
 use crate::params::Linear;
 
@@ -38,7 +38,7 @@ pub(super) struct PackedLinear {
 }
 
 impl PackedLinear {
-    fn new(w: &Tensor, b: Option<&Tensor>) -> Result<Self> {
+    pub(super) fn new(w: &Tensor, b: Option<&Tensor>) -> Result<Self> {
         let (n, k) = w.dims2()?;
         let panels = Arc::new(crate::kernels::with_f32(w, |v| Panels::of_linear(v, n, k))?);
         Ok(Self { panels, bias: b.map(Tensor::to_vec1::<f32>).transpose()? })
@@ -94,9 +94,9 @@ pub(crate) struct PackedDecoder {
     /// The keys' projection of the encoder outputs, once per call: Bahdanau's `ua`, Luong
     /// general's `w`.
     pub(super) keys: Option<PackedLinear>,
-    /// Without `attn_combine`: `(V, 3H)`, row `v` the token side of the GRU's input gates,
-    /// `W_ih[:, ..E] emb(v) + b_ih`, for every target word ([`token_gates`]).
-    pub(super) token_gates: Option<Vec<f32>>,
+    /// Without `attn_combine`: the token side of the GRU's input gates, a row per target
+    /// word, made as decoding needs them.
+    pub(super) token_gates: Option<TokenGates>,
 }
 
 impl PackedDecoder {
@@ -109,17 +109,11 @@ impl PackedDecoder {
             Attention::LuongDot => (None, None),
             Attention::LuongGeneral { w } => (None, Some(PackedLinear::of(w)?)),
         };
-        let w_ih = PackedLinear::new(w_ih, Some(b_ih))?;
-        let token_gates = match parts.combine {
-            None => {
-                let e = parts.embedding.dim(1)?;
-                Some(crate::kernels::with_f32(parts.embedding, |emb| token_gates(&w_ih, emb, e))?)
-            }
-            Some(_) => None,
-        };
+        let words = parts.embedding.dim(0)?;
+        let token_gates = parts.combine.is_none().then(|| TokenGates::new(words));
         Ok(Self {
             out: PackedLinear::of(parts.out)?,
-            w_ih,
+            w_ih: PackedLinear::new(w_ih, Some(b_ih))?,
             w_hh: PackedLinear::new(w_hh, Some(b_hh))?,
             combine: parts.combine.map(PackedLinear::of).transpose()?,
             attention,
@@ -127,40 +121,6 @@ impl PackedDecoder {
             token_gates,
         })
     }
-}
-
-/// The token side of the GRU's input gates for every word of the embedding `(V, E)`:
-/// `(V, 3H)`, row `v` being `W_ih[:, ..E] emb(v) + b_ih` computed as a decoding step
-/// computes it from the panels (the same sums in the same order, so the same values), once
-/// instead of at every step: a step then reads one row of it instead of the `3H × E`
-/// weights. Two threads, half the words each.
-///
-/// # Shapes
-/// `embedding: (V, E)` → `(V, 3H)`
-fn token_gates(w_ih: &PackedLinear, embedding: &[f32], e: usize) -> Vec<f32> {
-    /// Words multiplied per pass over the weights.
-    const WORDS: usize = 64;
-    let gates = w_ih.dims().0;
-    let words = embedding.len().checked_div(e).unwrap_or(0);
-    let mut table = vec![0.0; words * gates];
-    let fill = |table: &mut [f32], embedding: &[f32]| {
-        let (mut x, mut y, mut rows) = (Vec::new(), vec![0.0; gates * WORDS], Vec::new());
-        for (dst, emb) in table.chunks_mut(gates * WORDS).zip(embedding.chunks(e * WORDS)) {
-            let m = emb.len() / e;
-            transpose_into(&mut x, emb, m, e);
-            w_ih.apply_part(0..gates, 0..e, &x, m, &mut y[..gates * m], Start::Bias);
-            transpose_into(&mut rows, &y[..gates * m], gates, m);
-            dst.copy_from_slice(&rows);
-        }
-    };
-    let half = words / 2;
-    let (first, second) = table.split_at_mut(half * gates);
-    let (a, b) = embedding.split_at(half * e);
-    std::thread::scope(|scope| {
-        scope.spawn(|| fill(second, b));
-        fill(first, a);
-    });
-    table
 }
 
 /// One encoder GRU layer's direction, packed: `W_ih` and `W_hh` with their biases.
