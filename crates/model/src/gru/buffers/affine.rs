@@ -114,10 +114,10 @@ impl<'a> Affine<'a> {
 }
 
 impl Affine<'_> {
-    /// `dst = start + W[.., cols] X` with its rows shared with `helper` when there is one
-    /// (and `work` holds the helper's buffers): this thread computes the first half, the
-    /// helper's job the rest from a copy of `x` and the packed layer in `model`. The same
-    /// products either way.
+    /// `dst = start + W[.., cols] X` with its rows shared with `helper` when there is one,
+    /// `work` holds the helper's buffers and the panels serve `N` columns ([`panels_for`]):
+    /// this thread computes the first half, the helper's job the rest from a copy of `x`
+    /// and the packed layer in `model`. The same products either way.
     ///
     /// # Shapes
     /// `x: (cols.len(), N)` → `dst: (rows, N)`
@@ -133,7 +133,9 @@ impl Affine<'_> {
         (model, work): (&Arc<PackedModel>, &mut Option<HelperWork>),
     ) -> Result<()> {
         let (rows, half) = (self.rows, self.rows / 2);
-        let (Some(helper), Some(mut theirs)) = (helper, work.take()) else {
+        // The helper's buffers are taken only when it takes part (and given back below).
+        let shared = helper.filter(|_| panels_for(n)).and_then(|helper| Some((helper, work.take()?)));
+        let Some((helper, mut theirs)) = shared else {
             self.apply_part(0..rows, cols, x, n, dst, start);
             return Ok(());
         };
