@@ -222,32 +222,7 @@ pub enum Command {
     },
     /// Measure training and decoding speed for scripts/bench.py (prints JSON).
     #[command(hide = true)]
-    Bench {
-        #[arg(long)]
-        train: PathBuf,
-        #[arg(long, default_value_t = 256)]
-        hidden: usize,
-        #[arg(long, default_value_t = 64)]
-        batch: usize,
-        #[arg(long, default_value_t = 100)]
-        steps: usize,
-        /// Use s2s's length bucketing instead of torch_ref.py's batches.
-        #[arg(long)]
-        bucketing: bool,
-        #[arg(long, default_value_t = 1000)]
-        infer_sentences: usize,
-        /// Batch sizes to time greedy decoding (and beam search) at.
-        #[arg(long, value_delimiter = ',', default_value = "64,1")]
-        decode_batches: Vec<usize>,
-        /// Beam size to time beam search at, over the same sentences and batch sizes (0: none).
-        #[arg(long, default_value_t = 5)]
-        beam: usize,
-        /// Threads for training and decoding (0 = all cores), as `run.threads`.
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-    },
+    Bench(crate::bench::BenchOptions),
     /// Learn subword tokenizers ahead of runs (`s2s tokenizer train CONFIG`).
     Tokenizer {
         #[command(subcommand)]

@@ -16,20 +16,33 @@ use s2s_run::config::ExperimentConfig;
 use s2s_run::task::{TaskConfig, TranslationTask};
 use s2s_trainer::{NoCheckpoints, Observer, TrainConfig, Trainer};
 
-#[derive(Debug, Clone)]
+/// `s2s bench`'s options (its command-line flags).
+#[derive(Debug, Clone, clap::Args)]
 pub struct BenchOptions {
+    /// Training pairs (TSV), e.g. ../shared/data/eng-fra-18k.train.tsv.
+    #[arg(long)]
     pub train: PathBuf,
+    #[arg(long, default_value_t = 256)]
     pub hidden: usize,
+    #[arg(long, default_value_t = 64)]
     pub batch: usize,
+    #[arg(long, default_value_t = 100)]
     pub steps: usize,
+    /// Use s2s's length bucketing instead of torch_ref.py's batches.
+    #[arg(long)]
     pub bucketing: bool,
+    #[arg(long, default_value_t = 1000)]
     pub infer_sentences: usize,
-    /// Batch sizes to time greedy decoding and beam search at.
+    /// Batch sizes to time greedy decoding (and beam search) at.
+    #[arg(long, value_delimiter = ',', default_value = "64,1")]
     pub decode_batches: Vec<usize>,
-    /// Beam size for the beam search's figures (0: none).
+    /// Beam size to time beam search at, over the same sentences and batch sizes (0: none).
+    #[arg(long, default_value_t = 5)]
     pub beam: usize,
-    /// `run.threads` for training and decoding (0 = all cores).
+    /// Threads for training and decoding (0 = all cores), as `run.threads`.
+    #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 

@@ -64,30 +64,7 @@ pub fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let args = s2s_sweep::SweepArgs { grids, sets, launcher, jobs, slurm };
             sweep::execute(&config, &sweep::LaunchOptions { args, dry_run }).map(|()| ExitCode::SUCCESS)
         }
-        Command::Bench {
-            train,
-            hidden,
-            batch,
-            steps,
-            bucketing,
-            infer_sentences,
-            decode_batches,
-            beam,
-            threads,
-            seed,
-        } => bench::execute(&crate::bench::BenchOptions {
-            train,
-            hidden,
-            batch,
-            steps,
-            bucketing,
-            infer_sentences,
-            decode_batches,
-            beam,
-            threads,
-            seed,
-        })
-        .map(|()| ExitCode::SUCCESS),
+        Command::Bench(options) => bench::execute(&options).map(|()| ExitCode::SUCCESS),
         Command::Tokenizer { action: TokenizerAction::Train { config, sets, out } } => {
             tokenizer::train(&config, &sets, out.as_deref()).map(|()| ExitCode::SUCCESS)
         }
