@@ -281,7 +281,10 @@ impl BufferDecoder<'_> {
                     expected: "a table".into(),
                     got: "none".into(),
                 })?;
-                table.fill(prev, &self.packed.decoder.w_ih, self.embedding, e).ok_or_else(unknown)?;
+                let w_ih = &self.packed.decoder.w_ih;
+                let gates = 0..w_ih.dims().0;
+                let product = |x: &[f32], m, y: &mut [f32]| w_ih.apply_part(gates.clone(), 0..e, x, m, y, Start::Bias);
+                table.fill(prev, self.embedding, e, product).ok_or_else(unknown)?;
                 for (j, &id) in prev.iter().enumerate() {
                     let row = table.row(id).ok_or_else(unknown)?;
                     for (r, &v) in row.iter().enumerate() {

@@ -109,8 +109,8 @@ impl PackedDecoder {
             Attention::LuongDot => (None, None),
             Attention::LuongGeneral { w } => (None, Some(PackedLinear::of(w)?)),
         };
-        let words = parts.embedding.dim(0)?;
-        let token_gates = parts.combine.is_none().then(|| TokenGates::new(words));
+        let (words, gates) = (parts.embedding.dim(0)?, w_ih.dim(0)?);
+        let token_gates = parts.combine.is_none().then(|| TokenGates::new(words, gates));
         Ok(Self {
             out: PackedLinear::of(parts.out)?,
             w_ih: PackedLinear::new(w_ih, Some(b_ih))?,
@@ -188,4 +188,45 @@ pub(super) enum LayerKey {
     EncoderIh(usize),
     EncoderHh(usize),
     Bridge,
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+
+    use super::*;
+
+    /// A step's product of the token side for `m` words: what `TokenGates::fill` is given.
+    fn token_side(w_ih: &PackedLinear, e: usize) -> impl FnMut(&[f32], usize, &mut [f32]) + '_ {
+        move |x, m, y| w_ih.apply_part(0..w_ih.dims().0, 0..e, x, m, y, Start::Bias)
+    }
+
+    /// Token-side gate rows made many words at a time hold exactly what one step's product of one column
+    /// gives (bit for bit), and ids outside the vocabulary are refused.
+    #[test]
+    fn rows_equal_a_steps_product_bit_for_bit() {
+        let (words, e, gates) = (150, 7, 130);
+        let value = |i: usize, c: f32| ((i as f32) * 0.61 + c).sin();
+        let w: Vec<f32> = (0..gates * (e + 5)).map(|i| value(i, 0.3)).collect();
+        let b: Vec<f32> = (0..gates).map(|i| value(i, 1.1)).collect();
+        let embedding: Vec<f32> = (0..words * e).map(|i| value(i, 2.7)).collect();
+        let w = Tensor::from_vec(w, (gates, e + 5), &Device::Cpu).expect("weight");
+        let b = Tensor::from_vec(b, gates, &Device::Cpu).expect("bias");
+        let w_ih = PackedLinear::new(&w, Some(&b)).expect("packed");
+        let table = TokenGates::new(words, gates);
+        let ids: Vec<u32> = (0..words as u32).rev().chain([3, 3, 140]).collect();
+        table.fill(&ids, &embedding, e, token_side(&w_ih, e)).expect("ids inside the vocabulary");
+        for id in 0..words {
+            let mut one = vec![0.0; gates];
+            w_ih.apply_part(0..gates, 0..e, &embedding[id * e..(id + 1) * e], 1, &mut one, Start::Bias);
+            let row = table.row(id as u32).expect("made");
+            assert_eq!(
+                row.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                one.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "word {id}"
+            );
+        }
+        assert!(table.fill(&[words as u32], &embedding, e, token_side(&w_ih, e)).is_none());
+        assert!(table.row(words as u32).is_none());
+    }
 }

