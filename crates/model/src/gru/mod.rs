@@ -271,8 +271,8 @@ impl TranslationModel for GruModel {
         })
     }
 
-    /// Keeps the decoder's layers packed for decoding instead of packing them for
-    /// each call.
+    /// Keeps the model's layers packed for inference instead of packing them for each
+    /// call.
     fn freeze(&mut self) -> Result<()> {
         if self.base.device().is_cpu() {
             self.packed.freeze(|| self.pack())?;
@@ -280,7 +280,7 @@ impl TranslationModel for GruModel {
         Ok(())
     }
 
-    /// Packs the decoder's layers once for the span (validation decodes a batch at a time).
+    /// Packs the model's layers once for the span (validation decodes a batch at a time).
     fn begin_inference(&self) -> Result<()> {
         if self.base.device().is_cpu() {
             self.packed.begin_span(|| self.pack())?;

@@ -370,6 +370,41 @@ fn greedy_over_buffers_matches_greedy_over_candle_ops() {
     });
 }
 
+/// The helper thread changes no sum: greedy decoding of one source and of three, and beam
+/// search of one (a helper shares their steps on two threads), give the same bits on one
+/// thread and on two (bidirectional layers run their backward direction on the helper only
+/// where the panels serve every position; the greedy pick sums its two parts in the same
+/// order either way).
+#[test]
+fn a_helper_thread_changes_no_bit() {
+    type Bits = (Vec<u32>, u32, Vec<u32>);
+    let bits = |h: &Hypothesis| -> Bits {
+        let attention: Vec<u32> = h.attention.iter().flatten().map(|v| v.to_bits()).collect();
+        (h.ids.clone(), h.log_prob.to_bits(), attention)
+    };
+    // What each case decoded on one thread, to compare with two.
+    let seen = std::cell::RefCell::new(std::collections::HashMap::<String, Vec<Bits>>::new());
+    for_each_small_decoder(|what, m, rows| {
+        if rows.len() > 3 {
+            return;
+        }
+        let mut got: Vec<Bits> = m.greedy_steps(rows, 6, true).expect("greedy").iter().map(bits).collect();
+        // Two threads search three sources' beams as two groups (no helper); one source
+        // shares its steps with the helper.
+        if rows.len() == 1 {
+            got.extend(m.beam_batch(rows, 5, 2).expect("beam").iter().flatten().map(bits));
+        }
+        let (case, threads) = what.rsplit_once(" threads=").expect("the case names its threads");
+        let key = format!("{case} rows={}", rows.len());
+        match threads {
+            "1" => {
+                seen.borrow_mut().insert(key, got);
+            }
+            _ => assert_eq!(seen.borrow().get(&key), Some(&got), "{key}"),
+        }
+    });
+}
+
 /// Validation packs the decoder's layers once for its span; after the span, greedy
 /// decoding reads the weights again (an optimizer step in between is not decoded with
 /// stale copies), while a frozen model keeps its copy.

@@ -69,14 +69,19 @@ pub struct Helper<'a> {
 
 impl Helper<'_> {
     /// Runs `there` on the helper thread while `here` runs on this one, and returns both
-    /// results once both are done (also when `here` panics: the helper's job ends first).
-    /// A panic in either resumes on this thread.
+    /// results once both are done (also when `here` panics: the helper's job ends first);
+    /// if the helper has not taken `there` by the time `here` is done, `there` runs here
+    /// after it. A panic in either resumes on this thread. `here` must not join the helper
+    /// itself (it would replace the job posted).
     pub fn join<A, T: Send + 'static>(
         &self,
         here: impl FnOnce() -> A,
         there: impl FnOnce() -> T + Send + 'static,
     ) -> (A, T) {
-        *lock(&SHARED.job) = Some(Box::new(move || Box::new(there()) as Box<dyn Any + Send>));
+        let mut slot = lock(&SHARED.job);
+        debug_assert!(slot.is_none(), "a job posted while another waits");
+        *slot = Some(Box::new(move || Box::new(there()) as Box<dyn Any + Send>));
+        drop(slot);
         let want = SHARED.posted.fetch_add(1, Ordering::SeqCst) + 1;
         if SHARED.sleeping.load(Ordering::SeqCst) {
             self.thread.unpark();

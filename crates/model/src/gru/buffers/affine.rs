@@ -1,6 +1,7 @@
-//! A layer's product over the decoder's columns: from its packed panels for a few columns,
-//! else from its weight in place through gemm; and the output layer's rows, chunk by chunk,
-//! into the greedy pick.
+//! A layer's product over columns (the encoder's and the decoder's): from its packed panels
+//! for a few columns, else from its weight in place through gemm; a product's rows shared
+//! with the helper thread; and the output layer's rows, chunk by chunk, into the greedy
+//! pick.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -30,7 +31,7 @@ pub(super) fn panels_for(n: usize) -> bool {
 
 /// `W x + b` with PyTorch's `(out, in)` weight: from its packed panels for a few columns,
 /// else read in place through gemm ([`panels_for`]; a helper's view has no weight in place:
-/// it runs only where the panels serve).
+/// a helper takes part only where the panels serve, so that it changes no sum).
 #[derive(Clone, Copy)]
 pub(super) struct Affine<'a> {
     pub(super) w: Option<&'a [f32]>,

@@ -1,8 +1,9 @@
 //! The encoder over plain buffers on the CPU (inference): the sources embedded as columns,
 //! each layer's input projection one product over every position, then the recurrence
 //! one `W_hh h` per position, with no tensor made. With a helper thread, a bidirectional
-//! layer runs its backward direction there whole; a unidirectional one shares each
-//! product's rows with it ([`Affine::apply_shared`]).
+//! layer of a few columns runs its backward direction there whole; otherwise each product
+//! that the panels serve shares its rows with it ([`Affine::apply_shared`]). Either way
+//! the sums are those of a call without a helper.
 
 use std::sync::Arc;
 
@@ -61,7 +62,11 @@ impl BufferEncoder<'_> {
         let mut finals = Vec::new();
         for (layer, directions) in self.layers.chunks(self.directions).enumerate() {
             let sequence = Sequence { x: &x, lengths: &lengths, s };
-            let (out, last) = match (directions, helper) {
+            // The backward direction goes to the helper whole only where the panels serve
+            // its products on both threads (a helper's job reads no weight in place), so
+            // that a helper changes no sum.
+            let whole = helper.filter(|_| panels_for(cols));
+            let (out, last) = match (directions, whole) {
                 ([forward, _], Some(helper)) => {
                     let backward = layer * 2 + 1;
                     let (theirs, model) = ((x.clone(), lengths.clone()), Arc::clone(self.packed));

@@ -5,8 +5,9 @@
 //! hypothesis; see [`columns`]), and each product `W X` reads the weight packed once in
 //! column panels ([`PackedModel`]) for a few columns ([`panels_for`]), else in place
 //! through gemm. The token side of the decoder's input gates is read from a table made
-//! with the panels, one row per target word ([`token_gates`]). The output layer's `(rows, N)` logits come in the layout the greedy pick
-//! reads ([`ColumnPick`]); a beam search reads them as rows. No tensor is made per step.
+//! with the panels, one row per target word ([`token_gates`]). The output layer's
+//! `(rows, N)` logits come in the layout the greedy pick reads ([`ColumnPick`]); a beam
+//! search reads them as rows. No tensor is made per step.
 //! With one thread per part of the batch there is nothing to share; with a helper thread
 //! (a few sentences, a spare core), each step's work is split with it: the helper spins
 //! between steps ([`crate::parallel::with_helper`]) and its jobs own what they read (a
@@ -197,7 +198,9 @@ impl BufferDecoder<'_> {
         helper: Option<&Helper<'_>>,
     ) -> (Vec<u32>, Vec<f32>) {
         let (n, vocab) = (c.n, self.out.rows);
-        let split = if output && helper.is_some() { self.helper_rows } else { 0 };
+        // The output rows are picked from in two parts, with a helper or without, so that
+        // the log-sum-exp is summed in the same order either way.
+        let split = if output { self.helper_rows } else { 0 };
         let Columns { outputs, keys, state, query, scores, weights, joined, gi_context, gh, chunks, work, .. } = c;
         let (state, outputs, keys) = (&*state, &*outputs, keys.as_deref());
         let context = &mut joined[self.e * n..];
