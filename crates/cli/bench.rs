@@ -133,24 +133,27 @@ pub fn measure(o: &BenchOptions) -> Result<serde_json::Value> {
     model.begin_inference()?;
     let pack_s = t0.elapsed().as_secs_f64();
     result["inference_layout_s"] = ((pack_s * 1e4).round() / 1e4).into();
-    let mut decode = || -> Result<()> {
+    // Sentences per second over `sources` in batches of each size, packing included.
+    let rates = |decode: &dyn Fn(&[Vec<u32>]) -> Result<()>| -> Result<Vec<(usize, f64)>> {
+        let mut rates = Vec::new();
         for &bs in &o.decode_batches {
             let t0 = Instant::now();
             for chunk in sources.chunks(bs.max(1)) {
-                model.greedy_steps(chunk, 10, false)?;
+                decode(chunk)?;
             }
             let rate = n as f64 / (pack_s + t0.elapsed().as_secs_f64());
-            result[format!("infer_sent_per_s_b{bs}")] = ((rate * 10.0).round() / 10.0).into();
+            rates.push((bs, (rate * 10.0).round() / 10.0));
+        }
+        Ok(rates)
+    };
+    let mut decode = || -> Result<()> {
+        for (bs, rate) in rates(&|chunk| Ok(model.greedy_steps(chunk, 10, false).map(drop)?))? {
+            result[format!("infer_sent_per_s_b{bs}")] = rate.into();
         }
         if o.beam > 0 {
             result["beam"] = o.beam.into();
-            for &bs in &o.decode_batches {
-                let t0 = Instant::now();
-                for chunk in sources.chunks(bs.max(1)) {
-                    model.beam_batch(chunk, o.beam, 1)?;
-                }
-                let rate = n as f64 / (pack_s + t0.elapsed().as_secs_f64());
-                result[format!("infer_beam_sent_per_s_b{bs}")] = ((rate * 10.0).round() / 10.0).into();
+            for (bs, rate) in rates(&|chunk| Ok(model.beam_batch(chunk, o.beam, 1).map(drop)?))? {
+                result[format!("infer_beam_sent_per_s_b{bs}")] = rate.into();
             }
         }
         Ok(())

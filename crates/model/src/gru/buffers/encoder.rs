@@ -66,7 +66,8 @@ impl BufferEncoder<'_> {
             // its products on both threads (a helper's job reads no weight in place), so
             // that a helper changes no sum.
             let whole = helper.filter(|_| panels_for(cols));
-            let (out, last) = match (directions, whole) {
+            // Each direction's outputs and final state, forward first.
+            let runs = match (directions, whole) {
                 ([forward, _], Some(helper)) => {
                     let backward = layer * 2 + 1;
                     let (theirs, model) = ((x.clone(), lengths.clone()), Arc::clone(self.packed));
@@ -78,25 +79,20 @@ impl BufferEncoder<'_> {
                         );
                         Sequence { x: &theirs.0, lengths: &theirs.1, s }.run(gru, true, None)
                     });
-                    (fwd?, vec![bwd?])
+                    vec![fwd?, bwd?]
                 }
                 _ => {
-                    let mut runs = Vec::new();
+                    let mut runs = Vec::with_capacity(directions.len());
                     for (d, gru) in directions.iter().enumerate() {
                         let sharing = (self.packed, &mut work);
                         runs.push(sequence.run(*gru, d == 1, helper.map(|helper| (helper, sharing)))?);
                     }
-                    let mut runs = runs.into_iter();
-                    let first = runs.next().ok_or(ModelError::Shape {
-                        what: "encoder layer",
-                        expected: "a direction".into(),
-                        got: "none".into(),
-                    })?;
-                    (first, runs.collect())
+                    runs
                 }
             };
-            let (mut out, mut states) = (out.0, vec![out.1]);
-            for (o, state) in last {
+            // Directions summed from zero: the forward's values exactly, then the backward's.
+            let (mut out, mut states) = (vec![0.0; h * cols], Vec::with_capacity(runs.len()));
+            for (o, state) in runs {
                 out.iter_mut().zip(&o).for_each(|(a, &b)| *a += b);
                 states.push(state);
             }
