@@ -222,8 +222,17 @@ async fn the_page_translates_shows_heads_side_by_side_and_follows_a_run() {
     c.goto(&format!("{}/#/run/{live_run}", server.url)).await.expect("goto");
     wait_for(&c, "polyline.series[data-name='train']").await;
     let points = || async {
-        let e = c.find(Locator::Css("polyline.series[data-name='train']")).await.expect("curve");
-        e.attr("data-points").await.expect("attr").and_then(|p| p.parse::<usize>().ok()).unwrap_or(0)
+        // The live page redraws the curve as epochs come in: an element gone stale between
+        // finding it and reading it is found again.
+        for _ in 0..50 {
+            if let Ok(e) = c.find(Locator::Css("polyline.series[data-name='train']")).await {
+                if let Ok(p) = e.attr("data-points").await {
+                    return p.and_then(|p| p.parse::<usize>().ok()).unwrap_or(0);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the training curve could not be read");
     };
     let first = points().await;
     until(30, "the curve to grow", || async { points().await > first }).await;
