@@ -3,8 +3,8 @@
 //! does, greedy and beam 5: the same output pieces for at least 99 % of sentences and the
 //! same scores within 1e-4. Four runs cover pre- and post-norm, sinusoidal and learned
 //! positions, tied and untied output layers, one and two vocabularies, words and BPE
-//! pieces (raw text through the exported tokenizer files). Without the
-//! package the identity test is skipped, except under CI. A GRU run is refused.
+//! pieces (raw text through the exported tokenizer files, read by the `tokenizers` package).
+//! Without the packages the identity test is skipped, except under CI. A GRU run is refused.
 
 mod common;
 
@@ -15,21 +15,21 @@ use std::process::{Command, Stdio};
 use common::*;
 use s2s_run::{OpenedRun, Which};
 
-/// The Python with ctranslate2: `CTRANSLATE2_PYTHON`, else `python3`; `None` (skip) when it
-/// lacks the package, a failure under CI.
+/// The Python with ctranslate2 and tokenizers: `CTRANSLATE2_PYTHON`, else `python3`; `None`
+/// (skip) when it lacks either package, a failure under CI.
 fn python() -> Option<String> {
     let python = std::env::var("CTRANSLATE2_PYTHON").unwrap_or_else(|_| "python3".into());
     let ok = Command::new(&python)
-        .args(["-c", "import ctranslate2"])
+        .args(["-c", "import ctranslate2, tokenizers"])
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
         assert!(
             std::env::var_os("CI").is_none(),
-            "CI: the ctranslate2 Python package is missing (.ci/run installs it)"
+            "CI: the ctranslate2 or tokenizers Python package is missing (.ci/run installs both)"
         );
-        eprintln!("skipped: `pip install ctranslate2` (or CTRANSLATE2_PYTHON=a Python that has it) to run this test");
+        eprintln!("skipped: `pip install ctranslate2 tokenizers` (or CTRANSLATE2_PYTHON=a Python that has them) to run this test");
         return None;
     }
     Some(python)
